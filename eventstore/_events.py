@@ -1,0 +1,285 @@
+"""The event catalogue: every fact a run records, as msgspec Structs.
+
+Type names are stable strings (the ``type`` tag), never Python import paths, so a moved
+class never breaks an old log. Each type has a ``SCHEMA_VERSION``; an event stored under
+an older version is upgraded on read by the upcasters in ``_upcast.py``.
+
+Every event carries the ``turn`` it belongs to (0 is the setup). Large text (prompts,
+raw model responses) is not held here: the event holds the sha256 of a blob.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import msgspec
+
+
+class Event(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, omit_defaults=True):
+    """Base of every event. ``turn`` is the turn the event belongs to."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    turn: int = 0
+
+
+# -- parts shared by several events ----------------------------------------------------
+
+
+class Attempt(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One HTTP attempt of a model call: what happened and how long it took."""
+
+    outcome: str  # "ok", "http_429", "http_500", "timeout", "connection", "malformed", ...
+    latency_ms: float = 0.0
+    detail: str = ""
+
+
+class ModelCall(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Everything needed to audit one model call (or an offline brain's equivalent)."""
+
+    model: str
+    prompt_hash: str | None = None  # blob: the full request messages as JSON
+    response_hash: str | None = None  # blob: the raw response text
+    temperature: float | None = None
+    seed: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    attempts: tuple[Attempt, ...] = ()
+    parse_method: str = ""  # "json_schema", "json", "json_fence", "markdown", "reask:..."
+
+
+class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """How a run is played; part of ``RunStarted`` and changed by ``RunForked``/``RunResumed``."""
+
+    turns: int
+    credit_limit_usd: float | None = None
+    json_mode: bool = True
+    temperature: float = 0.7
+    model_overrides: dict[str, str] = {}
+    world_model: str | None = None
+    context_window: int | None = None
+    batch_id: str | None = None
+    variation: dict[str, Any] = {}
+
+
+# -- run lifecycle ---------------------------------------------------------------------
+
+
+class RunStarted(Event, tag="RunStarted"):
+    scenario_name: str
+    scenario: dict[str, Any]  # the whole resolved scenario (every file's content)
+    scenario_sha256: str
+    seed: int
+    settings: RunSettings
+    tool_version: str
+
+
+class RunForked(Event, tag="RunForked"):
+    """First event of a branch; ``turn`` is the first turn the branch plays."""
+
+    parent_run_id: str
+    fork_turn: int
+    fork_seq: int
+    seed: int | None = None  # a new seed for the branch, if changed
+    model_overrides: dict[str, str] = {}
+    control_changes: dict[str, str] = {}  # actor -> "human" | "ai"
+    forced_decisions: dict[str, str] = {}  # actor -> action text for turn fork_turn+1
+    injections: tuple[str, ...] = ()  # exogenous events injected into turn fork_turn+1
+    turns: int | None = None  # new total number of turns
+    credit_limit_usd: float | None = None
+    batch_id: str | None = None
+    variation: dict[str, Any] = {}
+
+
+class RunHalted(Event, tag="RunHalted"):
+    reason: Literal["credit_limit", "budget", "validation", "human_input", "user", "max_issues"]
+    detail: str = ""
+    waiting_for: tuple[str, ...] = ()  # actors whose human input is awaited
+
+
+class RunResumed(Event, tag="RunResumed"):
+    credit_limit_usd: float | None = None
+    turns: int | None = None
+    detail: str = ""
+
+
+class RunCompleted(Event, tag="RunCompleted"):
+    turns_completed: int
+    total_cost_usd: float
+
+
+class RunFailed(Event, tag="RunFailed"):
+    error: str
+    error_type: str = ""
+
+
+# -- a turn ----------------------------------------------------------------------------
+
+
+class TurnStarted(Event, tag="TurnStarted"):
+    simulated_date: str | None = None
+
+
+class TurnCompleted(Event, tag="TurnCompleted"):
+    pass
+
+
+class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered"):
+    name: str
+    description: str
+    kind: Literal["scheduled", "random", "conditional", "trend", "injected"]
+    source_index: int | None = None  # position in exogenous-events.yaml
+    effects: dict[str, float] = {}
+
+
+class MessageSent(Event, tag="MessageSent"):
+    """A message in the communication phase.
+
+    Version 2 replaced the single ``to`` recipient with ``recipients`` (coalitions
+    address several actors); version-1 payloads are upgraded on read.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    channel: Literal["bilateral", "coalition", "public"]
+    visibility: Literal["private", "group", "public"]
+    kind: str = "talk"  # talk, reply, proposal, accept, reject, statement
+    content: str = ""
+    thread_id: str | None = None  # a talk or a coalition the message belongs to
+    in_reply_to: str | None = None
+    call: ModelCall | None = None
+
+
+class DecisionRequested(Event, tag="DecisionRequested"):
+    actor: str
+    request_id: str
+    model: str
+    prompt_hash: str | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    json_mode: bool = True
+    brain: str = "ai"  # ai, rules, scripted, human, counterfactual
+
+
+class DecisionMade(Event, tag="DecisionMade"):
+    actor: str
+    request_id: str
+    long_term_goals: tuple[str, ...] = ()
+    short_term_priorities: tuple[str, ...] = ()
+    reasoning: str = ""
+    action: str = ""
+    action_name: str | None = None  # a declared action of a rule-driven scenario
+    brain: str = "ai"
+    parse_method: str = ""  # json_schema, json, json_fence, markdown, rules, scripted, ...
+    call: ModelCall | None = None
+
+
+class DecisionFailed(Event, tag="DecisionFailed"):
+    actor: str
+    request_id: str
+    error: str
+    error_kind: str = ""  # unparsable, llm_unavailable, ...
+    call: ModelCall | None = None
+
+
+class HumanInputRequested(Event, tag="HumanInputRequested"):
+    actor: str
+    request_id: str
+    kind: str = "decision"  # decision, reply, coalition
+    prompt_hash: str | None = None
+    about: str | None = None  # the message id a reply is asked for
+
+
+class HumanDecisionSubmitted(Event, tag="HumanDecisionSubmitted"):
+    actor: str
+    request_id: str
+    kind: str = "decision"
+    long_term_goals: tuple[str, ...] = ()
+    short_term_priorities: tuple[str, ...] = ()
+    reasoning: str = ""
+    action: str = ""
+    accept: bool | None = None  # for a coalition invitation
+    submitted_by: str = ""
+    submitted_via: str = "cli"
+
+
+class WorldUpdated(Event, tag="WorldUpdated"):
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    source: str = "llm"  # llm, rules
+    call: ModelCall | None = None
+
+
+class MetricRecorded(Event, tag="MetricRecorded"):
+    name: str
+    value: float | None = None
+    category: str | None = None
+    actor: str | None = None
+    method: str = ""  # llm, keyword, pattern, rules
+    error: str | None = None  # a failed extraction is recorded, not raised
+    call: ModelCall | None = None
+
+
+class ValidationRecorded(Event, tag="ValidationRecorded"):
+    check: str
+    passed: bool
+    severity: str = "low"
+    issues: tuple[str, ...] = ()
+    explanation: str = ""
+    call: ModelCall | None = None
+
+
+class CostIncurred(Event, tag="CostIncurred"):
+    model: str
+    purpose: str  # decision, world_update, metric, validation, communication
+    actor: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    request_id: str | None = None
+
+
+AnyEvent = (
+    RunStarted
+    | RunForked
+    | RunHalted
+    | RunResumed
+    | RunCompleted
+    | RunFailed
+    | TurnStarted
+    | TurnCompleted
+    | ExogenousEventTriggered
+    | MessageSent
+    | DecisionRequested
+    | DecisionMade
+    | DecisionFailed
+    | HumanInputRequested
+    | HumanDecisionSubmitted
+    | WorldUpdated
+    | MetricRecorded
+    | ValidationRecorded
+    | CostIncurred
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+}
+
+
+def event_type(event: Event) -> str:
+    """The stable type name of an event."""
+    return event.__struct_config__.tag  # type: ignore[return-value]
+
+
+def event_actor(event: Event) -> str | None:
+    """The actor an event is about, for the log's ``actor`` column."""
+    actor = getattr(event, "actor", None)
+    if actor is None and isinstance(event, MessageSent):
+        return event.sender
+    return actor
