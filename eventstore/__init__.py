@@ -1,5 +1,6 @@
 """The run log: events, the SQLite store, blobs, fork lineage and integrity."""
 
+from ._codec import UPCASTERS, decode, encode, upcaster
 from ._errors import (
     ConcurrencyConflict,
     ForkError,
@@ -40,10 +41,14 @@ from ._events import (
     event_actor,
     event_type,
 )
+from ._hashing import blob_hash
+from ._lease import RunLease, is_held
 from ._records import AppendResult, Recorded, RunInfo, VerifyResult
+from ._store import EventStore, new_id
 
 __all__ = [
     "EVENT_TYPES",
+    "UPCASTERS",
     "AnyEvent",
     "AppendResult",
     "Attempt",
@@ -53,6 +58,7 @@ __all__ = [
     "DecisionMade",
     "DecisionRequested",
     "Event",
+    "EventStore",
     "ExogenousEventTriggered",
     "ForkError",
     "HumanDecisionSubmitted",
@@ -67,6 +73,7 @@ __all__ = [
     "RunForked",
     "RunHalted",
     "RunInfo",
+    "RunLease",
     "RunLocked",
     "RunNotFound",
     "RunResumed",
@@ -81,6 +88,12 @@ __all__ = [
     "ValidationRecorded",
     "VerifyResult",
     "WorldUpdated",
+    "blob_hash",
+    "decode",
+    "encode",
     "event_actor",
     "event_type",
+    "is_held",
+    "new_id",
+    "upcaster",
 ]

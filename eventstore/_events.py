@@ -66,7 +66,7 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 # -- run lifecycle ---------------------------------------------------------------------
 
 
-class RunStarted(Event, tag="RunStarted"):
+class RunStarted(Event, tag="RunStarted", frozen=True):
     scenario_name: str
     scenario: dict[str, Any]  # the whole resolved scenario (every file's content)
     scenario_sha256: str
@@ -75,7 +75,7 @@ class RunStarted(Event, tag="RunStarted"):
     tool_version: str
 
 
-class RunForked(Event, tag="RunForked"):
+class RunForked(Event, tag="RunForked", frozen=True):
     """First event of a branch; ``turn`` is the first turn the branch plays."""
 
     parent_run_id: str
@@ -92,24 +92,24 @@ class RunForked(Event, tag="RunForked"):
     variation: dict[str, Any] = {}
 
 
-class RunHalted(Event, tag="RunHalted"):
+class RunHalted(Event, tag="RunHalted", frozen=True):
     reason: Literal["credit_limit", "budget", "validation", "human_input", "user", "max_issues"]
     detail: str = ""
     waiting_for: tuple[str, ...] = ()  # actors whose human input is awaited
 
 
-class RunResumed(Event, tag="RunResumed"):
+class RunResumed(Event, tag="RunResumed", frozen=True):
     credit_limit_usd: float | None = None
     turns: int | None = None
     detail: str = ""
 
 
-class RunCompleted(Event, tag="RunCompleted"):
+class RunCompleted(Event, tag="RunCompleted", frozen=True):
     turns_completed: int
     total_cost_usd: float
 
 
-class RunFailed(Event, tag="RunFailed"):
+class RunFailed(Event, tag="RunFailed", frozen=True):
     error: str
     error_type: str = ""
 
@@ -117,15 +117,15 @@ class RunFailed(Event, tag="RunFailed"):
 # -- a turn ----------------------------------------------------------------------------
 
 
-class TurnStarted(Event, tag="TurnStarted"):
+class TurnStarted(Event, tag="TurnStarted", frozen=True):
     simulated_date: str | None = None
 
 
-class TurnCompleted(Event, tag="TurnCompleted"):
+class TurnCompleted(Event, tag="TurnCompleted", frozen=True):
     pass
 
 
-class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered"):
+class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered", frozen=True):
     name: str
     description: str
     kind: Literal["scheduled", "random", "conditional", "trend", "injected"]
@@ -133,7 +133,7 @@ class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered"):
     effects: dict[str, float] = {}
 
 
-class MessageSent(Event, tag="MessageSent"):
+class MessageSent(Event, tag="MessageSent", frozen=True):
     """A message in the communication phase.
 
     Version 2 replaced the single ``to`` recipient with ``recipients`` (coalitions
@@ -153,7 +153,7 @@ class MessageSent(Event, tag="MessageSent"):
     call: ModelCall | None = None
 
 
-class DecisionRequested(Event, tag="DecisionRequested"):
+class DecisionRequested(Event, tag="DecisionRequested", frozen=True):
     actor: str
     request_id: str
     model: str
@@ -164,7 +164,7 @@ class DecisionRequested(Event, tag="DecisionRequested"):
     brain: str = "ai"  # ai, rules, scripted, human, counterfactual
 
 
-class DecisionMade(Event, tag="DecisionMade"):
+class DecisionMade(Event, tag="DecisionMade", frozen=True):
     actor: str
     request_id: str
     long_term_goals: tuple[str, ...] = ()
@@ -177,7 +177,7 @@ class DecisionMade(Event, tag="DecisionMade"):
     call: ModelCall | None = None
 
 
-class DecisionFailed(Event, tag="DecisionFailed"):
+class DecisionFailed(Event, tag="DecisionFailed", frozen=True):
     actor: str
     request_id: str
     error: str
@@ -185,7 +185,7 @@ class DecisionFailed(Event, tag="DecisionFailed"):
     call: ModelCall | None = None
 
 
-class HumanInputRequested(Event, tag="HumanInputRequested"):
+class HumanInputRequested(Event, tag="HumanInputRequested", frozen=True):
     actor: str
     request_id: str
     kind: str = "decision"  # decision, reply, coalition
@@ -193,7 +193,7 @@ class HumanInputRequested(Event, tag="HumanInputRequested"):
     about: str | None = None  # the message id a reply is asked for
 
 
-class HumanDecisionSubmitted(Event, tag="HumanDecisionSubmitted"):
+class HumanDecisionSubmitted(Event, tag="HumanDecisionSubmitted", frozen=True):
     actor: str
     request_id: str
     kind: str = "decision"
@@ -206,7 +206,7 @@ class HumanDecisionSubmitted(Event, tag="HumanDecisionSubmitted"):
     submitted_via: str = "cli"
 
 
-class WorldUpdated(Event, tag="WorldUpdated"):
+class WorldUpdated(Event, tag="WorldUpdated", frozen=True):
     narrative: str
     key_changes: tuple[str, ...] = ()
     consequences: tuple[str, ...] = ()
@@ -215,7 +215,7 @@ class WorldUpdated(Event, tag="WorldUpdated"):
     call: ModelCall | None = None
 
 
-class MetricRecorded(Event, tag="MetricRecorded"):
+class MetricRecorded(Event, tag="MetricRecorded", frozen=True):
     name: str
     value: float | None = None
     category: str | None = None
@@ -225,7 +225,7 @@ class MetricRecorded(Event, tag="MetricRecorded"):
     call: ModelCall | None = None
 
 
-class ValidationRecorded(Event, tag="ValidationRecorded"):
+class ValidationRecorded(Event, tag="ValidationRecorded", frozen=True):
     check: str
     passed: bool
     severity: str = "low"
@@ -234,7 +234,7 @@ class ValidationRecorded(Event, tag="ValidationRecorded"):
     call: ModelCall | None = None
 
 
-class CostIncurred(Event, tag="CostIncurred"):
+class CostIncurred(Event, tag="CostIncurred", frozen=True):
     model: str
     purpose: str  # decision, world_update, metric, validation, communication
     actor: str | None = None

@@ -1,0 +1,81 @@
+"""Encoding events to stored payloads and back, upgrading old schema versions on read.
+
+A payload is the msgspec JSON of the event (the ``type`` tag included), so the log is
+readable with any SQLite client. Reading an event stored under an older
+``schema_version`` runs the upcasters registered for its type, one version step at a
+time, before conversion: old runs stay readable after an event type changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ._errors import StoreError
+from ._events import EVENT_TYPES, AnyEvent, Event
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+# (type, from_version) -> function turning that version's payload dict into the next.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function that upgrades ``type_name`` payloads from ``from_version``."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(type_name, from_version)] = fn
+        return fn
+
+    return register
+
+
+@upcaster("MessageSent", 1)
+def _message_sent_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    # v1 addressed one actor in `to`; v2 lists `recipients` so coalitions fit.
+    payload = dict(payload)
+    to = payload.pop("to", None)
+    payload["recipients"] = [to] if to else []
+    return payload
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+_raw_decoder = msgspec.json.Decoder()
+
+
+def encode(event: Event) -> bytes:
+    """The payload bytes stored for ``event``."""
+    return _encoder.encode(event)
+
+
+def current_version(type_name: str) -> int:
+    return EVENT_TYPES[type_name].SCHEMA_VERSION
+
+
+def decode(type_name: str, schema_version: int, payload: bytes) -> Event:
+    """Decode a stored payload, upgrading it first if it is of an older version."""
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise StoreError(
+            f"unknown event type {type_name!r} in the log",
+            hint="this log was written by a newer scenario-lab; upgrade it",
+        )
+    if schema_version == cls.SCHEMA_VERSION:
+        return _decoder.decode(payload)  # type: ignore[no-any-return]
+    if schema_version > cls.SCHEMA_VERSION:
+        raise StoreError(
+            f"event type {type_name} v{schema_version} is newer than this version knows "
+            f"(v{cls.SCHEMA_VERSION})",
+            hint="upgrade scenario-lab to read this log",
+        )
+    data = _raw_decoder.decode(payload)
+    for version in range(schema_version, cls.SCHEMA_VERSION):
+        step = UPCASTERS.get((type_name, version))
+        if step is None:
+            raise StoreError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
+        data = step(data)
+    data["type"] = type_name
+    return msgspec.convert(data, AnyEvent)  # type: ignore[arg-type,no-any-return]

@@ -1,0 +1,77 @@
+"""Run leases: which runs a live process is playing right now.
+
+A playing process holds an exclusive ``flock`` on ``<log>.locks/<run_id>.lock``. The OS
+drops the lock when the process dies however it dies (SIGKILL, crash, power loss), so
+"running" vs "interrupted" is read from the lock, never from a stored status that a
+dead process could not clear.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from ._errors import RunLocked
+
+
+def _lock_path(db_path: str | Path, run_id: str) -> Path:
+    db = Path(db_path)
+    return db.with_name(db.name + ".locks") / f"{run_id}.lock"
+
+
+class RunLease:
+    """Exclusive hold on a run while a process plays it; use as a context manager."""
+
+    def __init__(self, db_path: str | Path, run_id: str):
+        self.run_id = run_id
+        self.path = _lock_path(db_path, run_id)
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLease:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLocked(self.run_id) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLease:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def is_held(db_path: str | Path, run_id: str) -> bool:
+    """True when a live process holds the run's lease."""
+    path = _lock_path(db_path, run_id)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -1,0 +1,679 @@
+"""The SQLite event store: append, read along fork lineage, fork, verify, blobs.
+
+The schema comes from ``_schema.py`` (SQLAlchemy Core). The hot paths use the DBAPI
+``sqlite3`` connection directly: SQLAlchemy's per-statement overhead shows in the
+append benchmark, and its import alone costs more than a whole CLI command should.
+
+Ordering rules: ``position`` is the global order (projections follow it); ``seq`` is the
+order along one run's timeline. A fork continues its parent's ``seq`` numbering after
+``fork_seq``, so a timeline is gap-free from 1 to its last seq across lineage.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import _codec
+from ._errors import (
+    ConcurrencyConflict,
+    ForkError,
+    RunNotFound,
+    StoreError,
+    UsageError,
+)
+from ._events import Event, RunForked, event_actor, event_type
+from ._hashing import GENESIS, chain_hash
+from ._records import AppendResult, Recorded, RunInfo, VerifyResult
+from ._schema import SCHEMA_VERSION, create_sqlite_schema
+
+_COLS = "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at, hash"
+_INSERT = (
+    "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
+    "recorded_at, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_RUN_COLS = "run_id, parent_run_id, fork_seq, fork_turn, root_run_id, depth, created_at, batch_id"
+
+# A segment of a timeline: events of `run_id` with lo < seq <= hi (hi None: no bound).
+Segment = tuple[str, int, int | None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_id() -> str:
+    """A fresh run or batch id: short enough to type, long enough not to collide."""
+    return uuid.uuid4().hex[:12]
+
+
+class EventStore:
+    """The append-only log of every run, in one SQLite file (WAL mode)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self._conn = conn
+        self._lineage_cache: dict[str, list[RunInfo]] = {}
+        self._tips: dict[str, tuple[int, str]] = {}  # run -> (last seq, its hash)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> EventStore:
+        """Open the log at ``path``; create it when missing and ``create`` is true."""
+        path = Path(path)
+        fresh = not path.exists() or path.stat().st_size == 0
+        if fresh:
+            if not create:
+                raise StoreError(
+                    f"no log at {path}",
+                    hint="run a scenario first, or point --db / SCENARIO_LAB_DB at a log",
+                )
+            if not path.parent.exists():
+                raise StoreError(
+                    f"cannot create the log {path}: folder {path.parent} does not exist",
+                    hint="create the folder or choose another --db path",
+                )
+            try:
+                create_sqlite_schema(str(path))
+            except Exception as e:  # any driver failure is one user-facing message
+                raise StoreError(f"cannot create the log {path}: {e}") from e
+        try:
+            conn = sqlite3.connect(
+                path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as e:
+            raise StoreError(
+                f"{path} is not a scenario-lab log ({e})",
+                hint="check the --db path; the file may be corrupt or another kind of file",
+            ) from e
+        if not {"events", "runs", "blobs"} <= tables:
+            conn.close()
+            raise StoreError(
+                f"{path} is an SQLite file but not a scenario-lab log",
+                hint="point --db at a scenario-lab log or at a new file name",
+            )
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path} was written by a newer scenario-lab (schema {version})",
+                hint="upgrade scenario-lab",
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The DBAPI connection, for read-only queries of layers above."""
+        return self._conn
+
+    # -- runs and lineage --------------------------------------------------------------
+
+    def create_run(self, run_id: str | None = None, *, batch_id: str | None = None) -> str:
+        """Register a new root run and return its id (events come with ``append``)."""
+        run_id = run_id or new_id()
+        try:
+            self._conn.execute(
+                f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, NULL, NULL, NULL, ?, 0, ?, ?)",
+                (run_id, run_id, _now(), batch_id),
+            )
+        except sqlite3.IntegrityError as e:
+            raise UsageError(f"a run {run_id!r} already exists") from e
+        return run_id
+
+    def run_info(self, run_id: str) -> RunInfo:
+        row = self._conn.execute(
+            f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _run_info(row)
+
+    def resolve(self, prefix: str) -> str:
+        """The run id that is ``prefix`` or the only one starting with it."""
+        rows = self._conn.execute(
+            "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' LIMIT 3",
+            (prefix, prefix.replace("%", "\\%").replace("_", "\\_") + "%"),
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        if prefix in ids:
+            return prefix
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise RunNotFound(prefix)
+        raise UsageError(
+            f"run id prefix {prefix!r} is ambiguous ({', '.join(ids)}, ...)",
+            hint="give more characters of the run id",
+        )
+
+    def list_runs(self, *, batch_id: str | None = None) -> list[RunInfo]:
+        """Every run, newest first."""
+        sql = f"SELECT {_RUN_COLS} FROM runs"
+        params: tuple[Any, ...] = ()
+        if batch_id is not None:
+            sql += " WHERE batch_id = ?"
+            params = (batch_id,)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        return [_run_info(r) for r in self._conn.execute(sql, params)]
+
+    def children(self, run_id: str) -> list[RunInfo]:
+        rows = self._conn.execute(
+            f"SELECT {_RUN_COLS} FROM runs WHERE parent_run_id = ? ORDER BY created_at",
+            (run_id,),
+        )
+        return [_run_info(r) for r in rows]
+
+    def lineage(self, run_id: str) -> list[RunInfo]:
+        """The run's ancestry, root first, the run itself last."""
+        cached = self._lineage_cache.get(run_id)
+        if cached is not None:
+            return cached
+        chain: list[RunInfo] = []
+        current: str | None = run_id
+        while current is not None:
+            info = self.run_info(current)
+            chain.append(info)
+            current = info.parent_run_id
+        chain.reverse()
+        self._lineage_cache[run_id] = chain  # lineage never changes once written
+        return chain
+
+    def segments(self, run_id: str) -> list[Segment]:
+        """The (run, lo, hi] seq ranges that make up a run's timeline, root first."""
+        out: list[Segment] = []
+        bound: int | None = None
+        for info in reversed(self.lineage(run_id)):
+            lo = info.fork_seq or 0
+            if bound is None or bound > lo:
+                out.append((info.run_id, lo, bound))
+            bound = lo if bound is None else min(bound, lo)
+        out.reverse()
+        return out
+
+    # -- appending ---------------------------------------------------------------------
+
+    def append(
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        event_ids: Sequence[str] | None = None,
+        blobs: Mapping[str, bytes] | None = None,
+    ) -> AppendResult:
+        """Append ``events`` atomically after ``expected_seq`` (the caller's last seen seq).
+
+        Another writer having appended first raises ``ConcurrencyConflict``; re-sending a
+        batch whose ``event_ids`` are already stored returns the original result.
+        ``blobs`` (sha256 -> bytes) are stored in the same transaction.
+        """
+        if not events:
+            raise ValueError("append needs at least one event")
+        ids = list(event_ids) if event_ids is not None else [uuid.uuid4().hex for _ in events]
+        if len(ids) != len(events):
+            raise ValueError("event_ids must match events one to one")
+        cur = self._conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                result, tip = self._insert(cur, run_id, events, expected_seq, ids, blobs)
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            return self._after_conflict(run_id, expected_seq, ids)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot append to run {run_id}: {e}", run_id=run_id) from e
+        self._tips[run_id] = (result.last_seq, tip)
+        return result
+
+    def _insert(
+        self,
+        cur: sqlite3.Cursor,
+        run_id: str,
+        events: Sequence[Event],
+        expected_seq: int,
+        ids: Sequence[str],
+        blobs: Mapping[str, bytes] | None,
+    ) -> tuple[AppendResult, str]:
+        prev = self._hash_at(run_id, expected_seq)
+        now = _now()
+        encode = _codec.encode
+        rows = []
+        seq = expected_seq
+        for ev, eid in zip(events, ids, strict=True):
+            seq += 1
+            type_name = event_type(ev)
+            version = ev.SCHEMA_VERSION
+            payload = encode(ev)
+            actor = event_actor(ev)
+            prev = chain_hash(
+                prev, run_id, seq, ev.turn, type_name, version, actor, eid, now, payload
+            )
+            rows.append((run_id, seq, ev.turn, type_name, version, actor, eid, now, payload, prev))
+        if blobs:
+            cur.executemany(
+                "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", blobs.items()
+            )
+        cur.executemany(_INSERT, rows)
+        last_pos = cur.execute("SELECT last_insert_rowid()").fetchone()[0]
+        result = AppendResult(
+            run_id=run_id,
+            first_seq=expected_seq + 1,
+            last_seq=seq,
+            first_position=last_pos - len(rows) + 1,
+            last_position=last_pos,
+        )
+        return result, prev
+
+    def _hash_at(self, run_id: str, seq: int) -> str:
+        """The hash of the event at ``seq`` of the run's timeline (GENESIS before seq 1)."""
+        tip = self._tips.get(run_id)
+        if tip is not None and tip[0] == seq:
+            return tip[1]
+        if seq == 0:
+            info = self.run_info(run_id)
+            if info.parent_run_id is not None:
+                raise ConcurrencyConflict(run_id, seq, self.last_seq(run_id))
+            return GENESIS
+        for seg_run, lo, hi in self.segments(run_id):
+            if lo < seq and (hi is None or seq <= hi):
+                row = self._conn.execute(
+                    "SELECT hash FROM events WHERE run_id = ? AND seq = ?", (seg_run, seq)
+                ).fetchone()
+                if row is not None:
+                    return str(row[0])
+                break
+        raise ConcurrencyConflict(run_id, seq, self.last_seq(run_id))
+
+    def _after_conflict(self, run_id: str, expected_seq: int, ids: Sequence[str]) -> AppendResult:
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            f"SELECT run_id, seq, position FROM events WHERE event_id IN ({marks}) ORDER BY seq",
+            list(ids),
+        ).fetchall()
+        if not rows:
+            raise ConcurrencyConflict(run_id, expected_seq, self.last_seq(run_id))
+        same_batch = (
+            len(rows) == len(ids)
+            and all(r[0] == run_id for r in rows)
+            and [r[1] for r in rows] == list(range(rows[0][1], rows[0][1] + len(ids)))
+        )
+        if not same_batch:
+            raise StoreError(
+                f"run {run_id}: some of these event ids are already stored elsewhere",
+                hint="re-send exactly the batch that was appended, or use new event ids",
+                run_id=run_id,
+            )
+        return AppendResult(
+            run_id=run_id,
+            first_seq=rows[0][1],
+            last_seq=rows[-1][1],
+            first_position=rows[0][2],
+            last_position=rows[-1][2],
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def last_seq(self, run_id: str) -> int:
+        """The last seq of the run's timeline (a fresh fork: its fork_seq)."""
+        info = self.run_info(run_id)
+        row = self._conn.execute(
+            "SELECT max(seq) FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        own = row[0]
+        return int(own) if own is not None else (info.fork_seq or 0)
+
+    def _segment_query(
+        self, cols: str, run_id: str, to_turn: int | None, after_seq: int
+    ) -> Iterator[tuple[Any, ...]]:
+        for seg_run, lo, hi in self.segments(run_id):
+            lo = max(lo, after_seq)
+            if hi is not None and hi <= lo:
+                continue
+            sql = f"SELECT {cols} FROM events WHERE run_id = ? AND seq > ?"
+            params: list[Any] = [seg_run, lo]
+            if hi is not None:
+                sql += " AND seq <= ?"
+                params.append(hi)
+            if to_turn is not None:
+                sql += " AND turn <= ?"
+                params.append(to_turn)
+            yield from self._conn.execute(sql + " ORDER BY seq", params)
+
+    def iter_events(
+        self, run_id: str, *, to_turn: int | None = None, after_seq: int = 0
+    ) -> Iterator[Recorded]:
+        """The run's timeline (inherited events included) in seq order."""
+        decode = _codec.decode
+        for r in self._segment_query(_COLS + ", payload", run_id, to_turn, after_seq):
+            yield Recorded(
+                position=r[0],
+                run_id=r[1],
+                seq=r[2],
+                turn=r[3],
+                type=r[4],
+                schema_version=r[5],
+                actor=r[6],
+                event_id=r[7],
+                recorded_at=r[8],
+                hash=r[9],
+                event=decode(r[4], r[5], r[10]),
+            )
+
+    def read(
+        self, run_id: str, *, to_turn: int | None = None, after_seq: int = 0
+    ) -> list[Recorded]:
+        self.run_info(run_id)
+        return list(self.iter_events(run_id, to_turn=to_turn, after_seq=after_seq))
+
+    def read_events(
+        self, run_id: str, *, to_turn: int | None = None, after_seq: int = 0
+    ) -> list[Event]:
+        """Only the decoded events of a timeline: the fast path for replay."""
+        self.run_info(run_id)
+        decode = _codec.decode
+        return [
+            decode(t, v, p)
+            for t, v, p in self._segment_query(
+                "type, schema_version, payload", run_id, to_turn, after_seq
+            )
+        ]
+
+    def iter_after(self, position: int, *, batch_size: int = 5000) -> Iterator[Recorded]:
+        """Every run's own events after a global ``position``, in global order."""
+        decode = _codec.decode
+        while True:
+            rows = self._conn.execute(
+                f"SELECT {_COLS}, payload FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (position, batch_size),
+            ).fetchall()
+            for r in rows:
+                yield Recorded(
+                    position=r[0],
+                    run_id=r[1],
+                    seq=r[2],
+                    turn=r[3],
+                    type=r[4],
+                    schema_version=r[5],
+                    actor=r[6],
+                    event_id=r[7],
+                    recorded_at=r[8],
+                    hash=r[9],
+                    event=decode(r[4], r[5], r[10]),
+                )
+            if len(rows) < batch_size:
+                return
+            position = rows[-1][0]
+
+    def max_position(self) -> int:
+        row = self._conn.execute("SELECT max(position) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def completed_turns(self, run_id: str) -> list[int]:
+        """The turns with a ``TurnCompleted`` in the run's timeline, ascending."""
+        return [
+            int(r[0]) for r in self._segment_query_where(run_id, "type = 'TurnCompleted'", "turn")
+        ]
+
+    def _segment_query_where(self, run_id: str, where: str, cols: str) -> Iterator[tuple[Any, ...]]:
+        for seg_run, lo, hi in self.segments(run_id):
+            sql = f"SELECT {cols} FROM events WHERE run_id = ? AND seq > ? AND {where}"
+            params: list[Any] = [seg_run, lo]
+            if hi is not None:
+                sql += " AND seq <= ?"
+                params.append(hi)
+            yield from self._conn.execute(sql + " ORDER BY seq", params)
+
+    # -- forks -------------------------------------------------------------------------
+
+    def fork_point(self, run_id: str, at_turn: int) -> int:
+        """The seq ending turn ``at_turn`` of the run's timeline; the branch shares it."""
+        if at_turn < 0:
+            raise ForkError(f"cannot fork run {run_id} at turn {at_turn}", hint="turns start at 0")
+        for seg_run, lo, hi in self.segments(run_id):
+            sql = (
+                "SELECT seq FROM events WHERE run_id = ? AND turn = ? "
+                "AND type = 'TurnCompleted' AND seq > ?"
+            )
+            params: list[Any] = [seg_run, at_turn, lo]
+            if hi is not None:
+                sql += " AND seq <= ?"
+                params.append(hi)
+            row = self._conn.execute(sql, params).fetchone()
+            if row is not None:
+                return int(row[0])
+        done = self.completed_turns(run_id)
+        last = done[-1] if done else None
+        raise ForkError(
+            f"run {run_id} has not completed turn {at_turn}",
+            hint=(
+                f"fork at a completed turn (0 to {last})"
+                if last is not None
+                else "the run has not completed its setup; resume it first"
+            ),
+            run_id=run_id,
+        )
+
+    def fork(
+        self,
+        run_id: str,
+        at_turn: int,
+        *,
+        new_run_id: str | None = None,
+        changes: Mapping[str, Any] | None = None,
+        batch_id: str | None = None,
+    ) -> str:
+        """Create a branch sharing turns 0..``at_turn`` with ``run_id``; copies nothing.
+
+        The branch's first event is ``RunForked`` (turn ``at_turn + 1``) carrying
+        ``changes`` (fields of ``RunForked``: seed, model_overrides, ...).
+        """
+        parent = self.lineage(run_id)[-1]
+        fork_seq = self.fork_point(run_id, at_turn)
+        child = new_run_id or new_id()
+        event = RunForked(
+            turn=at_turn + 1,
+            parent_run_id=run_id,
+            fork_turn=at_turn,
+            fork_seq=fork_seq,
+            batch_id=batch_id,
+            **dict(changes or {}),
+        )
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute(
+                f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    child,
+                    run_id,
+                    fork_seq,
+                    at_turn,
+                    parent.root_run_id,
+                    parent.depth + 1,
+                    _now(),
+                    batch_id,
+                ),
+            )
+            result, tip = self._insert(cur, child, [event], fork_seq, [uuid.uuid4().hex], None)
+        except sqlite3.IntegrityError as e:
+            cur.execute("ROLLBACK")
+            raise UsageError(f"a run {child!r} already exists") from e
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+        self._tips[child] = (result.last_seq, tip)
+        return child
+
+    # -- integrity ---------------------------------------------------------------------
+
+    def verify(self, run_id: str) -> VerifyResult:
+        """Recompute the hash chain of the run's whole timeline.
+
+        Names the first event that was changed, removed, inserted or reordered.
+        """
+        prev = GENESIS
+        count = 0
+        last_position: dict[str, int] = {}
+        cols = "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at"
+        rows = self._segment_query(cols + ", payload, hash", run_id, None, 0)
+        for checked, r in enumerate(rows):
+            position, run, seq, turn, type_name, version, actor, eid, at, payload, stored = r
+            reason = ""
+            if seq != checked + 1:
+                what = "missing" if seq > checked + 1 else "duplicated"
+                reason = f"event seq {checked + 1} is {what} (found seq {seq} of run {run})"
+            elif position <= last_position.get(run, 0):
+                reason = "events are out of order (positions do not follow seq)"
+            elif stored != chain_hash(
+                prev, run, seq, turn, type_name, version, actor, eid, at, payload
+            ):
+                reason = f"event seq {seq} ({type_name}) was changed or moved"
+            if reason:
+                return VerifyResult(
+                    run_id=run_id,
+                    ok=False,
+                    checked=checked,
+                    first_bad_position=position,
+                    first_bad_seq=seq,
+                    reason=reason,
+                )
+            prev = stored
+            last_position[run] = position
+            count = checked + 1
+        return VerifyResult(run_id=run_id, ok=True, checked=count)
+
+    # -- blobs -------------------------------------------------------------------------
+
+    def put_blob(self, data: bytes | str) -> str:
+        """Store large text once by content; returns its sha256."""
+        from ._hashing import blob_hash
+
+        raw = data.encode() if isinstance(data, str) else data
+        sha = blob_hash(raw)
+        self._conn.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (sha, raw))
+        return sha
+
+    def get_blob(self, sha256: str) -> bytes:
+        row = self._conn.execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            raise StoreError(f"blob {sha256} is not in the log")
+        return bytes(row[0])
+
+    # -- snapshots (a cache: safe to drop) ---------------------------------------------
+
+    def put_snapshot(self, run_id: str, turn: int, seq: int, kind: str, data: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO snapshots (run_id, kind, turn, seq, data) VALUES (?, ?, ?, ?, ?)",
+            (run_id, kind, turn, seq, data),
+        )
+
+    def get_snapshot(
+        self, run_id: str, max_turn: int | None, kind: str
+    ) -> tuple[int, int, bytes] | None:
+        """The latest snapshot valid for the run's timeline at or before ``max_turn``."""
+        for seg_run, _lo, hi in reversed(self.segments(run_id)):
+            sql = "SELECT turn, seq, data FROM snapshots WHERE run_id = ? AND kind = ?"
+            params: list[Any] = [seg_run, kind]
+            if hi is not None:
+                sql += " AND seq <= ?"
+                params.append(hi)
+            if max_turn is not None:
+                sql += " AND turn <= ?"
+                params.append(max_turn)
+            row = self._conn.execute(sql + " ORDER BY turn DESC LIMIT 1", params).fetchone()
+            if row is not None:
+                return int(row[0]), int(row[1]), bytes(row[2])
+        return None
+
+    def drop_snapshots(self, run_id: str | None = None) -> None:
+        if run_id is None:
+            self._conn.execute("DELETE FROM snapshots")
+        else:
+            self._conn.execute("DELETE FROM snapshots WHERE run_id = ?", (run_id,))
+
+    # -- batches -----------------------------------------------------------------------
+
+    def create_batch(
+        self, name: str, config: bytes, config_sha256: str, *, batch_id: str | None = None
+    ) -> str:
+        batch_id = batch_id or new_id()
+        self._conn.execute(
+            "INSERT INTO batches (batch_id, name, config, config_sha256, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (batch_id, name, config, config_sha256, _now()),
+        )
+        return batch_id
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        row = self._conn.execute(
+            "SELECT batch_id, name, config, config_sha256, created_at FROM batches "
+            "WHERE batch_id = ? OR batch_id LIKE ? ORDER BY batch_id = ? DESC LIMIT 2",
+            (batch_id, batch_id + "%", batch_id),
+        ).fetchall()
+        if not row or (len(row) > 1 and row[0][0] != batch_id):
+            raise UsageError(
+                f"no batch {batch_id!r} in the log"
+                if not row
+                else f"batch id {batch_id!r} is ambiguous",
+                hint="list batches with `scenario-lab batch list`",
+            )
+        b = row[0]
+        return {
+            "batch_id": b[0],
+            "name": b[1],
+            "config": bytes(b[2]),
+            "config_sha256": b[3],
+            "created_at": b[4],
+        }
+
+    def list_batches(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT batch_id, name, config_sha256, created_at FROM batches ORDER BY created_at DESC"
+        )
+        return [
+            {"batch_id": r[0], "name": r[1], "config_sha256": r[2], "created_at": r[3]}
+            for r in rows
+        ]
+
+
+def _run_info(row: tuple[Any, ...]) -> RunInfo:
+    return RunInfo(
+        run_id=row[0],
+        parent_run_id=row[1],
+        fork_seq=row[2],
+        fork_turn=row[3],
+        root_run_id=row[4],
+        depth=row[5],
+        created_at=row[6],
+        batch_id=row[7],
+    )
