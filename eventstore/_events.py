@@ -93,7 +93,9 @@ class RunForked(Event, tag="RunForked", frozen=True):
 
 
 class RunHalted(Event, tag="RunHalted", frozen=True):
-    reason: Literal["credit_limit", "budget", "validation", "human_input", "user", "max_issues"]
+    reason: Literal[
+        "credit_limit", "budget", "validation", "human_input", "user", "max_issues", "llm_unavailable"
+    ]
     detail: str = ""
     waiting_for: tuple[str, ...] = ()  # actors whose human input is awaited
 

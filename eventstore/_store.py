@@ -134,16 +134,39 @@ class EventStore:
 
     # -- runs and lineage --------------------------------------------------------------
 
-    def create_run(self, run_id: str | None = None, *, batch_id: str | None = None) -> str:
-        """Register a new root run and return its id (events come with ``append``)."""
+    def create_run(
+        self,
+        run_id: str | None = None,
+        *,
+        batch_id: str | None = None,
+        events: Sequence[Event] = (),
+        blobs: Mapping[str, bytes] | None = None,
+    ) -> str:
+        """Register a new root run with its first ``events``, atomically; returns its id.
+
+        Creating the run and its setup events in one transaction means a crash never
+        leaves a run without its ``RunStarted``.
+        """
         run_id = run_id or new_id()
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.execute(
+            cur.execute(
                 f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, NULL, NULL, NULL, ?, 0, ?, ?)",
                 (run_id, run_id, _now(), batch_id),
             )
+            if events:
+                ids = [uuid.uuid4().hex for _ in events]
+                result, tip = self._insert(cur, run_id, events, 0, ids, blobs)
         except sqlite3.IntegrityError as e:
+            cur.execute("ROLLBACK")
             raise UsageError(f"a run {run_id!r} already exists") from e
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+        if events:
+            self._tips[run_id] = (result.last_seq, tip)
         return run_id
 
     def run_info(self, run_id: str) -> RunInfo:

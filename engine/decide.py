@@ -1,0 +1,195 @@
+"""Actor brains: how one actor's decision of a turn is produced, as events.
+
+Every brain ends in the same ``DecisionMade`` event (or ``DecisionFailed``), so replay,
+forks, projections and reports treat LLM, rule, scripted and counterfactual decisions
+alike. An LLM answer that cannot be parsed gets one re-ask, then ``DecisionFailed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventstore import DecisionFailed, DecisionMade, Event, ModelCall
+
+from .errors import LLMUnavailable
+from .llm import ChatRequest, DecisionOut, ParseError, json_schema_for, parse_decision
+from .model_calls import ModelCaller
+
+REASK = (
+    "Your answer could not be read ({error}). Reply again with only one JSON object with "
+    "the keys long_term_goals, short_term_priorities, reasoning, action, action_name."
+)
+
+
+@dataclass
+class Outcome:
+    """What a brain produced: events to append atomically, and blobs they reference."""
+
+    events: list[Event] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def _script_entry(actor: Any, turn: int) -> Any:
+    script = list(actor.script or [])
+    # a script shorter than the run repeats its last entry (documented in the scenario format)
+    return script[min(turn, len(script)) - 1]
+
+
+def scripted(actor: Any, turn: int, request_id: str) -> DecisionMade:
+    entry = _script_entry(actor, turn)
+    if isinstance(entry, str):
+        action, reasoning, goals, name = entry, "scripted", (), None
+    else:
+        action = entry.action
+        reasoning = entry.reasoning or "scripted"
+        goals = tuple(entry.goals or ())
+        name = entry.action_name
+    return DecisionMade(
+        turn=turn,
+        actor=actor.short_name,
+        request_id=request_id,
+        long_term_goals=goals or tuple(actor.goals or ()),
+        reasoning=reasoning,
+        action=action,
+        action_name=name,
+        brain="scripted",
+        parse_method="scripted",
+    )
+
+
+def forced(actor: Any, turn: int, request_id: str, action: str) -> DecisionMade:
+    """A counterfactual fork's decision: recorded as given, no model consulted."""
+    return DecisionMade(
+        turn=turn,
+        actor=actor.short_name,
+        request_id=request_id,
+        long_term_goals=tuple(actor.goals or ()),
+        reasoning="counterfactual: decision set by the fork",
+        action=action,
+        brain="counterfactual",
+        parse_method="forced",
+    )
+
+
+def decision_request(
+    model: str,
+    messages: list[dict[str, str]],
+    *,
+    temperature: float,
+    seed: int,
+    json_mode: bool,
+    action_names: list[str],
+) -> ChatRequest:
+    schema = None
+    if json_mode:
+        schema = json_schema_for(DecisionOut)
+        if action_names:
+            props = dict(schema["properties"])
+            props["action_name"] = {"type": "string", "enum": action_names}
+            schema = {**schema, "properties": props}
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        temperature=temperature,
+        seed=seed,
+        max_tokens=1200,
+        json_schema=schema,
+        schema_name="decision" if schema else None,
+        purpose="decision",
+    )
+
+
+async def ai_decision(
+    caller: ModelCaller,
+    request: ChatRequest,
+    *,
+    actor: str,
+    turn: int,
+    request_id: str,
+    action_names: list[str],
+) -> Outcome:
+    """Ask the model; re-ask once if unreadable. Raises BudgetExceeded before a call."""
+    out = Outcome()
+    attempts = 0
+    current = request
+    last_error = ""
+    while attempts < 2:
+        attempts += 1
+        try:
+            result = await caller.call(current, turn=turn, actor=actor, request_id=request_id)
+        except LLMUnavailable as e:
+            out.events.append(
+                DecisionFailed(
+                    turn=turn,
+                    actor=actor,
+                    request_id=request_id,
+                    error=e.one_line(),
+                    error_kind="llm_unavailable",
+                )
+            )
+            return out
+        out.events.append(result.cost)
+        out.blobs.update(result.blobs)
+        try:
+            parsed, method = parse_decision(result.response.text)
+            if action_names and parsed.action_name not in action_names:
+                raise ParseError(
+                    f"action_name {parsed.action_name!r} is not one of {', '.join(action_names)}"
+                )
+        except ParseError as e:
+            last_error = str(e)
+            if attempts < 2:
+                current = ChatRequest(
+                    model=request.model,
+                    messages=[
+                        *request.messages,
+                        {"role": "assistant", "content": result.response.text},
+                        {"role": "user", "content": REASK.format(error=last_error)},
+                    ],
+                    temperature=request.temperature,
+                    seed=request.seed,
+                    max_tokens=request.max_tokens,
+                    json_schema=request.json_schema,
+                    schema_name=request.schema_name,
+                    purpose="decision",
+                )
+                continue
+            out.events.append(
+                DecisionFailed(
+                    turn=turn,
+                    actor=actor,
+                    request_id=request_id,
+                    error=f"unparsable after a re-ask: {last_error}",
+                    error_kind="unparsable",
+                    call=_with_method(result.call, "unparsable"),
+                )
+            )
+            return out
+        if result.response.schema_enforced and method == "json":
+            method = "json_schema"
+        if attempts > 1:
+            method = f"reask:{method}"
+        out.events.append(
+            DecisionMade(
+                turn=turn,
+                actor=actor,
+                request_id=request_id,
+                long_term_goals=tuple(parsed.long_term_goals),
+                short_term_priorities=tuple(parsed.short_term_priorities),
+                reasoning=parsed.reasoning,
+                action=parsed.action,
+                action_name=parsed.action_name,
+                brain="ai",
+                parse_method=method,
+                call=_with_method(result.call, method),
+            )
+        )
+        return out
+    raise AssertionError("unreachable: the loop returns")  # pragma: no cover
+
+
+def _with_method(call: ModelCall, method: str) -> ModelCall:
+    import msgspec
+
+    return msgspec.structs.replace(call, parse_method=method)

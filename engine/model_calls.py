@@ -1,0 +1,150 @@
+"""Model calls as the engine makes them: capped, budgeted, priced and auditable.
+
+Every call goes through :class:`ModelCaller`, which
+- waits for a slot of the shared concurrency cap (one cap across all runs of a process),
+- refuses a call that could cross the credit limit (``BudgetExceeded``) *before* it is
+  made, counting calls already in flight,
+- stores the full request and the raw response as blobs, and
+- returns a ``ModelCall`` record plus the matching ``CostIncurred`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from eventstore import CostIncurred, ModelCall, blob_hash
+
+from .errors import BudgetExceeded
+from .llm import ChatRequest, ChatResponse, LLMClient, PriceTable
+
+# Output tokens assumed for a call when checking the credit limit beforehand.
+EXPECTED_OUTPUT_TOKENS = 600
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count (4 characters a token), for estimates only."""
+    return max(1, len(text) // 4)
+
+
+@dataclass
+class Budget:
+    """The credit limit of one run (and optionally of the batch it belongs to)."""
+
+    limit_usd: float | None
+    spent_usd: float = 0.0
+    reserved_usd: float = 0.0
+    batch: Budget | None = None
+
+    def reserve(self, amount: float, what: str) -> None:
+        for budget in (self, self.batch):
+            if budget is None or budget.limit_usd is None:
+                continue
+            if budget.spent_usd + budget.reserved_usd + amount > budget.limit_usd + 1e-12:
+                scope = "batch budget" if budget is self.batch else "credit limit"
+                raise BudgetExceeded(
+                    f"{what} could cost ${amount:.4f} and cross the {scope} of "
+                    f"${budget.limit_usd:.4f} (spent ${budget.spent_usd:.4f})",
+                    hint="resume with a higher --credit-limit",
+                )
+        for budget in (self, self.batch):
+            if budget is not None:
+                budget.reserved_usd += amount
+
+    def settle(self, reserved: float, actual: float) -> None:
+        for budget in (self, self.batch):
+            if budget is not None:
+                budget.reserved_usd -= reserved
+                budget.spent_usd += actual
+
+
+@dataclass
+class CallResult:
+    response: ChatResponse
+    call: ModelCall
+    cost: CostIncurred
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+class ModelCaller:
+    """Makes model calls for one run; the limiter may be shared by many runs."""
+
+    def __init__(
+        self,
+        client: LLMClient,
+        prices: PriceTable,
+        limiter: anyio.CapacityLimiter,
+        budget: Budget,
+    ):
+        self.client = client
+        self.prices = prices
+        self.limiter = limiter
+        self.budget = budget
+
+    def estimate(self, request: ChatRequest) -> float:
+        prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
+        out = request.max_tokens or EXPECTED_OUTPUT_TOKENS
+        return self.prices.cost(request.model, prompt, min(out, EXPECTED_OUTPUT_TOKENS))
+
+    async def call(
+        self, request: ChatRequest, *, turn: int, actor: str | None, request_id: str
+    ) -> CallResult:
+        estimate = self.estimate(request)
+        self.budget.reserve(estimate, f"the {request.purpose} call of {actor or 'the world'}")
+        actual = 0.0
+        try:
+            async with self.limiter:
+                response = await self.client.complete(request)
+            actual = self.prices.cost(request.model, response.input_tokens, response.output_tokens)
+        finally:
+            self.budget.settle(estimate, actual)
+        prompt_blob = request_blob(request)
+        response_blob = response.text.encode()
+        prompt_hash, response_hash = blob_hash(prompt_blob), blob_hash(response_blob)
+        call = ModelCall(
+            model=request.model,
+            prompt_hash=prompt_hash,
+            response_hash=response_hash,
+            temperature=request.temperature,
+            seed=request.seed,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            cost_usd=actual,
+            latency_ms=response.latency_ms,
+            attempts=tuple(response.attempts),
+        )
+        cost = CostIncurred(
+            turn=turn,
+            model=request.model,
+            purpose=request.purpose,
+            actor=actor,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            cost_usd=actual,
+            request_id=request_id,
+        )
+        return CallResult(
+            response=response,
+            call=call,
+            cost=cost,
+            blobs={prompt_hash: prompt_blob, response_hash: response_blob},
+        )
+
+
+def request_blob(request: ChatRequest) -> bytes:
+    """The request as stored for audit: everything sent except credentials."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": request.messages,
+        "temperature": request.temperature,
+        "seed": request.seed,
+        "max_tokens": request.max_tokens,
+        "purpose": request.purpose,
+    }
+    if request.json_schema is not None:
+        body["json_schema"] = request.json_schema
+        body["schema_name"] = request.schema_name
+    return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()

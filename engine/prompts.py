@@ -1,0 +1,239 @@
+"""The text every model sees: actor decisions, world updates, metrics, validation, talks.
+
+Prompts are built from the scenario and plain values taken from the folded state, so
+what an actor can see is decided here, in one place, and tested: an actor sees its own
+private information and decisions, messages it took part in plus public ones, and the
+shared world; never another actor's private information or same-turn decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class SeenMessage:
+    turn: int
+    sender: str
+    recipients: tuple[str, ...]
+    channel: str
+    kind: str
+    content: str
+
+
+@dataclass(frozen=True)
+class PastDecision:
+    turn: int
+    action: str
+    reasoning: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """Everything an actor is shown when deciding (and what a human is shown too)."""
+
+    turn: int
+    total_turns: int
+    simulated_date: str | None
+    world_state: str
+    own_recent: Sequence[PastDecision] = ()
+    older_digest: Sequence[str] = ()
+    messages: Sequence[SeenMessage] = ()
+    exogenous: Sequence[tuple[str, str]] = ()
+    variables: Mapping[str, float] = field(default_factory=dict)
+    actions: Sequence[tuple[str, str]] = ()  # (name, description) of declared actions
+    json_mode: bool = True
+
+
+def _bullets(items: Sequence[str] | str | None) -> str:
+    if not items:
+        return "(none)"
+    if isinstance(items, str):
+        return items
+    return "\n".join(f"- {x}" for x in items)
+
+
+def _expertise(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "\n".join(f"- {k}: {v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return _bullets([str(v) for v in value])
+    return str(value or "(not stated)")
+
+
+def _section(title: str, body: str) -> str:
+    return f"## {title}\n{body.strip()}\n"
+
+
+def actor_system_prompt(scenario: Any, actor: Any) -> str:
+    parts = [scenario.system_prompt or "", actor.system_prompt or ""]
+    parts.append(f"You are {actor.name}" + (f", {actor.role}." if actor.role else "."))
+    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def decision_messages(scenario: Any, actor: Any, ctx: DecisionContext) -> list[Message]:
+    """The chat messages for one actor's decision in one turn."""
+    when = f"Turn {ctx.turn} of {ctx.total_turns}"
+    if ctx.simulated_date:
+        when += f" ({ctx.simulated_date})"
+    sections = [
+        _section(
+            "Who you are",
+            f"{actor.name}"
+            + (f", {actor.role}" if actor.role else "")
+            + "\n"
+            + (actor.description or ""),
+        ),
+        _section("Your goals", _bullets(actor.goals)),
+        _section("Your constraints", _bullets(actor.constraints)),
+        _section("Your decision style", actor.decision_style or "(not stated)"),
+        _section("Your expertise", _expertise(actor.expertise)),
+    ]
+    if actor.private_information:
+        sections.append(
+            _section("Private information (only you know this)", str(actor.private_information))
+        )
+    for name, text in scenario.background.items():
+        sections.append(_section(f"Background: {name}", text))
+    sections.append(_section("Initial situation", scenario.initial_world_state or ""))
+    sections.append(_section(f"Current situation: {when}", ctx.world_state or "(unchanged)"))
+    if ctx.variables:
+        sections.append(
+            _section("Indicators", "\n".join(f"- {k}: {v:g}" for k, v in ctx.variables.items()))
+        )
+    if ctx.exogenous:
+        sections.append(
+            _section("Events this turn", "\n".join(f"- {n}: {d}" for n, d in ctx.exogenous))
+        )
+    if ctx.messages:
+        lines = [
+            f"- [turn {m.turn}, {m.channel}] {m.sender} to {', '.join(m.recipients) or 'everyone'}"
+            f" ({m.kind}): {m.content}"
+            for m in ctx.messages
+        ]
+        sections.append(_section("Communications you took part in or heard", "\n".join(lines)))
+    if ctx.older_digest:
+        sections.append(_section("Earlier turns (digest)", _bullets(list(ctx.older_digest))))
+    if ctx.own_recent:
+        lines = [f"- turn {d.turn}: {d.action}" for d in ctx.own_recent]
+        sections.append(_section("Your recent decisions", "\n".join(lines)))
+    if ctx.actions:
+        lines = [f"- {name}: {desc}" for name, desc in ctx.actions]
+        sections.append(
+            _section(
+                "Actions available (choose exactly one by name as action_name)", "\n".join(lines)
+            )
+        )
+    sections.append(_section("Your task", _decision_instructions(ctx)))
+    return [
+        {"role": "system", "content": actor_system_prompt(scenario, actor)},
+        {"role": "user", "content": "\n".join(sections)},
+    ]
+
+
+def _decision_instructions(ctx: DecisionContext) -> str:
+    if ctx.json_mode:
+        return (
+            "Decide what you do this turn. Answer with one JSON object with the keys "
+            "long_term_goals (list of strings), short_term_priorities (list of strings), "
+            "reasoning (string), action (string: what you do, concretely)"
+            + (
+                ", action_name (one of the available actions)."
+                if ctx.actions
+                else ", action_name (null)."
+            )
+        )
+    return (
+        "Decide what you do this turn. Answer with these sections:\n"
+        "**LONG-TERM GOALS:** a bullet list\n**SHORT-TERM PRIORITIES:** a bullet list\n"
+        "**REASONING:** your reasoning\n**ACTION:** what you do, concretely"
+        + ("\n**ACTION NAME:** one of the available actions" if ctx.actions else "")
+    )
+
+
+def world_update_messages(
+    scenario: Any,
+    *,
+    turn: int,
+    total_turns: int,
+    simulated_date: str | None,
+    previous: str,
+    decisions: Sequence[tuple[str, str]],
+    exogenous: Sequence[tuple[str, str]],
+    public_messages: Sequence[str] = (),
+) -> list[Message]:
+    """The adjudicator's prompt: the previous state and every action of the turn."""
+    when = f"turn {turn} of {total_turns}" + (f" ({simulated_date})" if simulated_date else "")
+    body = [
+        _section("Scenario", f"{scenario.name}\n{scenario.description or ''}"),
+        _section("World state before this turn", previous or scenario.initial_world_state or ""),
+        _section(
+            f"Actions taken in {when}",
+            "\n".join(f"- {who}: {what}" for who, what in decisions) or "(no actor acted)",
+        ),
+    ]
+    if exogenous:
+        body.append(_section("Events", "\n".join(f"- {n}: {d}" for n, d in exogenous)))
+    if public_messages:
+        body.append(_section("Public statements", _bullets(list(public_messages))))
+    body.append(
+        _section(
+            "Your task",
+            "You are the neutral adjudicator. Write the new state of the world after these "
+            "actions: their realistic combined effects, without favouring any actor. Answer "
+            "with one JSON object: narrative (string, the new world state), key_changes (list "
+            "of strings), consequences (list of strings).",
+        )
+    )
+    system = (scenario.system_prompt or "").strip()
+    return [
+        {"role": "system", "content": system or "You adjudicate a multi-actor scenario exercise."},
+        {"role": "user", "content": "\n".join(body)},
+    ]
+
+
+def metric_messages(
+    metric: Any,
+    *,
+    prompt: str,
+    turn: int,
+    world: str,
+    decisions: Sequence[tuple[str, str]],
+    actor: str | None,
+) -> list[Message]:
+    about = f" for {actor}" if actor else ""
+    lo_hi = ""
+    rng = getattr(metric, "range", None)
+    if rng:
+        lo_hi = f" between {rng[0]} and {rng[1]}"
+    body = (
+        f"{prompt}\n\nMetric: {metric.name}{about}: {metric.description or ''}\n"
+        f"Turn {turn} world state:\n{world}\n\nActions this turn:\n"
+        + "\n".join(f"- {who}: {what}" for who, what in decisions)
+        + f"\n\nAnswer with one JSON object: value (a number{lo_hi}), explanation (string)."
+    )
+    return [
+        {"role": "system", "content": "You score scenario outcomes on a defined metric."},
+        {"role": "user", "content": body},
+    ]
+
+
+def validation_messages(
+    check_name: str, check: Any, *, turn: int, world: str, decisions: Sequence[tuple[str, str]]
+) -> list[Message]:
+    instructions = getattr(check, "prompt", None) or getattr(check, "description", "") or check_name
+    body = (
+        f"Quality check '{check_name}': {instructions}\n\nTurn {turn} world update:\n{world}\n\n"
+        "Actions this turn:\n"
+        + "\n".join(f"- {who}: {what}" for who, what in decisions)
+        + "\n\nAnswer with one JSON object: passed (boolean), issues (list of strings), "
+        "severity (low, medium or high), explanation (string)."
+    )
+    return [
+        {"role": "system", "content": "You check a scenario simulation for quality problems."},
+        {"role": "user", "content": body},
+    ]

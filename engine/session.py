@@ -1,0 +1,209 @@
+"""Starting, resuming and forking runs: the library calls behind ``run``, ``resume``, ``fork``.
+
+A run records its whole resolved scenario in ``RunStarted``, so resume and fork never
+read the scenario files again. Turn 0 is the setup: ``RunStarted``, the initial value
+of every rule variable, and ``TurnCompleted(0)``, so a fork at turn 0 restarts the setup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from eventstore import (
+    Event,
+    EventStore,
+    MetricRecorded,
+    RunResumed,
+    RunSettings,
+    RunStarted,
+    TurnCompleted,
+    is_held,
+)
+
+from .errors import RunNotPlayable, ScenarioInvalid
+from .replay import replay
+from .scenario_load import LoadedScenario
+from .scenario_model import Scenario
+
+
+def tool_version() -> str:
+    try:
+        return version("scenario-lab")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0+unknown"
+
+
+def check_overrides(scenario: Scenario, model_overrides: Mapping[str, str]) -> None:
+    for actor in model_overrides:
+        if actor not in scenario.actors:
+            raise ScenarioInvalid(
+                f"--model names actor {actor!r}, which the scenario does not have",
+                hint=f"actors: {', '.join(scenario.actors)}",
+            )
+
+
+def start_run(
+    store: EventStore,
+    loaded: LoadedScenario,
+    *,
+    seed: int = 0,
+    turns: int | None = None,
+    credit_limit_usd: float | None = None,
+    model_overrides: Mapping[str, str] | None = None,
+    world_model: str | None = None,
+    json_mode: bool = True,
+    temperature: float = 0.7,
+    batch_id: str | None = None,
+    variation: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Record a new run's setup (turn 0) and return its id; play it with ``RunPlayer``."""
+    scenario = loaded.scenario
+    overrides = dict(model_overrides or {})
+    check_overrides(scenario, overrides)
+    settings = RunSettings(
+        turns=turns if turns is not None else scenario.turns,
+        credit_limit_usd=credit_limit_usd,
+        json_mode=json_mode,
+        temperature=temperature,
+        model_overrides=overrides,
+        world_model=world_model,
+        context_window=scenario.context_window_size,
+        batch_id=batch_id,
+        variation=dict(variation or {}),
+    )
+    events: list[Event] = [
+        RunStarted(
+            turn=0,
+            scenario_name=scenario.name,
+            scenario=loaded.resolved,
+            scenario_sha256=loaded.sha256,
+            seed=seed,
+            settings=settings,
+            tool_version=tool_version(),
+        )
+    ]
+    events += [
+        MetricRecorded(turn=0, name=name, value=float(var.initial), method="rules")
+        for name, var in scenario.variables.items()
+    ]
+    events.append(TurnCompleted(turn=0))
+    return store.create_run(run_id, batch_id=batch_id, events=events)
+
+
+def prepare_resume(
+    store: EventStore,
+    run_id: str,
+    *,
+    credit_limit_usd: float | None = None,
+    turns: int | None = None,
+) -> None:
+    """Make a halted, interrupted or finished-early run playable again.
+
+    Appends ``RunResumed`` (with a raised credit limit or more turns) unless the run is
+    a fresh fork that has not started playing. Refuses what cannot go on, saying why.
+    """
+    state = replay(store, run_id)
+    if is_held(store.path, run_id):
+        raise RunNotPlayable(
+            f"run {run_id} is being played by a live process",
+            hint="wait for it, or stop that process first",
+            run_id=run_id,
+        )
+    if state.status == "failed":
+        raise RunNotPlayable(
+            f"run {run_id} failed ({state.halt_detail})",
+            hint=f"fork it at turn {state.last_completed_turn} to go on from its last complete turn",
+            run_id=run_id,
+        )
+    if state.status == "completed" and (turns is None or turns <= state.last_completed_turn):
+        raise RunNotPlayable(
+            f"run {run_id} already completed {state.last_completed_turn} turns",
+            hint="pass --turns N with more turns to extend it, or fork it",
+            run_id=run_id,
+        )
+    if turns is not None and turns < state.last_completed_turn:
+        raise RunNotPlayable(
+            f"run {run_id} already completed {state.last_completed_turn} turns; --turns {turns} is fewer",
+            hint="fork it at an earlier turn instead",
+            run_id=run_id,
+        )
+    if state.status == "halted" and state.halt_reason == "human_input":
+        missing = [a for a in state.pending_human if a not in state.turn_progress.decided]
+        if missing:
+            raise RunNotPlayable(
+                f"run {run_id} waits for human input from {', '.join(missing)}",
+                hint=f"submit with `scenario-lab decide {run_id} --actor {missing[0]} --action ...`",
+                run_id=run_id,
+            )
+    if (
+        state.status == "halted"
+        and state.halt_reason == "credit_limit"
+        and credit_limit_usd is None
+    ):
+        limit = state.settings.credit_limit_usd
+        raise RunNotPlayable(
+            f"run {run_id} halted at its credit limit of ${limit:.4f} "
+            f"(spent ${state.costs.total_usd:.4f})",
+            hint="resume with a higher --credit-limit",
+            run_id=run_id,
+        )
+    detail = {"halted": f"after halt ({state.halt_reason})", "completed": "extending the run"}.get(
+        state.status, "after interruption"
+    )
+    store.append(
+        run_id,
+        [
+            RunResumed(
+                turn=state.turn,
+                credit_limit_usd=credit_limit_usd,
+                turns=turns,
+                detail=detail,
+            )
+        ],
+        expected_seq=store.last_seq(run_id),
+    )
+
+
+def fork_run(
+    store: EventStore,
+    run_id: str,
+    at_turn: int,
+    *,
+    seed: int | None = None,
+    turns: int | None = None,
+    model_overrides: Mapping[str, str] | None = None,
+    forced_decisions: Mapping[str, str] | None = None,
+    injections: tuple[str, ...] = (),
+    control_changes: Mapping[str, str] | None = None,
+    credit_limit_usd: float | None = None,
+    batch_id: str | None = None,
+    variation: Mapping[str, Any] | None = None,
+) -> str:
+    """Create a branch at ``at_turn`` recording what it changes; returns the branch id."""
+    state = replay(store, run_id, to_turn=at_turn)
+    scenario = Scenario.from_resolved(state.scenario)
+    for label, names in (
+        ("--model", model_overrides or {}),
+        ("--decision", forced_decisions or {}),
+        ("--human/--ai", control_changes or {}),
+    ):
+        for actor in names:
+            if actor not in scenario.actors:
+                raise ScenarioInvalid(
+                    f"{label} names actor {actor!r}, which run {run_id} does not have",
+                    hint=f"actors: {', '.join(scenario.actors)}",
+                )
+    changes: dict[str, Any] = {
+        "seed": seed,
+        "turns": turns,
+        "model_overrides": dict(model_overrides or {}),
+        "forced_decisions": dict(forced_decisions or {}),
+        "injections": tuple(injections),
+        "control_changes": dict(control_changes or {}),
+        "credit_limit_usd": credit_limit_usd,
+        "variation": dict(variation or {}),
+    }
+    return store.fork(run_id, at_turn, changes=changes, batch_id=batch_id)
