@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import commands_log
+from cli import commands_human, commands_log, commands_run
 
 app = typer.Typer(
     name="scenario-lab",
@@ -23,7 +23,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (commands_log,):
+for module in (commands_run, commands_log, commands_human):
     module.register(app)
 
 

@@ -92,11 +92,10 @@ def play(
     """Play a run with a progress display on stderr; returns the final state."""
     import anyio
 
-    from engine.llm import PriceTable
-    from engine.runner import Progress, RunPlayer
-
     from cli.progress import progress_display
     from cli.prompting import ask_human
+    from engine.llm import PriceTable
+    from engine.runner import Progress, RunPlayer
 
     progress = Progress()
 
@@ -157,6 +156,7 @@ def run(
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from engine.scenario_load import load_scenario
+
     from engine.session import check_overrides, start_run
 
     loaded = load_scenario(path)
@@ -196,8 +196,9 @@ def resume(
     ] = False,
 ) -> None:
     """Continue a halted, interrupted or crashed run from its last recorded step."""
-    from engine.replay import replay
     from engine.scenario_model import Scenario
+
+    from engine.replay import replay
     from engine.session import prepare_resume
 
     with open_store(db) as store:
@@ -247,8 +248,9 @@ def fork(
     llm_base_url: BaseUrlOpt = None,
 ) -> None:
     """Branch a run at a turn, recording what the branch changes; the branch id is printed last."""
-    from engine.replay import replay
     from engine.scenario_model import Scenario
+
+    from engine.replay import replay
     from engine.session import fork_run
 
     controls = {a: "human" for a in human or []} | {a: "ai" for a in ai or []}
@@ -295,9 +297,9 @@ def replay_cmd(
 ) -> None:
     """The state of a run at the end of a turn, folded from the log (no model calls)."""
     import msgspec
-    from eventstore import TurnOutOfRange
 
     from engine.replay import replay
+    from eventstore import TurnOutOfRange
 
     with open_store(db) as store:
         run_id = store.resolve(run_ref)
@@ -337,9 +339,10 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Expected model calls, tokens and cost of a run, from the price table."""
+    from engine.scenario_load import load_scenario
+
     from engine.estimate import estimate_run
     from engine.llm import PriceTable
-    from engine.scenario_load import load_scenario
 
     loaded = load_scenario(path)
     est = estimate_run(

@@ -75,8 +75,14 @@ def actor_system_prompt(scenario: Any, actor: Any) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def decision_messages(scenario: Any, actor: Any, ctx: DecisionContext) -> list[Message]:
-    """The chat messages for one actor's decision in one turn."""
+def decision_messages(
+    scenario: Any, actor: Any, ctx: DecisionContext, *, task: str | None = None
+) -> list[Message]:
+    """The chat messages for one actor's decision in one turn.
+
+    ``task`` replaces the closing instructions, so the communication phase shows the actor
+    exactly the same situation as its decision does.
+    """
     when = f"Turn {ctx.turn} of {ctx.total_turns}"
     if ctx.simulated_date:
         when += f" ({ctx.simulated_date})"
@@ -128,7 +134,7 @@ def decision_messages(scenario: Any, actor: Any, ctx: DecisionContext) -> list[M
                 "Actions available (choose exactly one by name as action_name)", "\n".join(lines)
             )
         )
-    sections.append(_section("Your task", _decision_instructions(ctx)))
+    sections.append(_section("Your task", task or _decision_instructions(ctx)))
     return [
         {"role": "system", "content": actor_system_prompt(scenario, actor)},
         {"role": "user", "content": "\n".join(sections)},

@@ -34,14 +34,14 @@ from eventstore import (
     blob_hash,
 )
 
-from . import decide, rules
+from . import decide, rules, talks
 from .errors import BudgetExceeded, LLMUnavailable
 from .exogenous import due_events
 from .fold import apply
 from .llm import ChatRequest, LLMClient, ParseError, PriceTable, parse_structured
-from .outputs import MetricOut, ValidationOut, WorldOut
 from .measure import clamp, local_metric
 from .model_calls import Budget, ModelCaller
+from .outputs import MetricOut, ValidationOut, WorldOut
 from .prompts import (
     DecisionContext,
     PastDecision,
@@ -55,7 +55,7 @@ from .replay import replay, save_snapshot
 from .rng import llm_seed
 from .scenario_load import simulated_date
 from .scenario_model import Scenario
-from .state import RunState, visible_messages
+from .state import RunState, coalitions_of, visible_messages
 
 HumanPrompt = Callable[[str, DecisionContext, list[dict[str, str]]], dict[str, Any] | None]
 
@@ -197,6 +197,7 @@ class RunPlayer:
                     )
                     return
                 self._start_turn(turn)
+            await self._communication(turn)
             await self._decisions(turn)
             await self._world_update(turn)
             await self._metrics(turn)
@@ -281,6 +282,189 @@ class RunPlayer:
             actions=actions,
             json_mode=st.settings.json_mode,
         )
+
+    async def _communication(self, turn: int) -> None:
+        """Talks, coalition proposals and statements, then replies and answers."""
+        ch = talks.channels(self.scenario)
+        if not ch.any:
+            return
+        actors = list(self.scenario.actors)
+        waiting: list[str] = []
+        halts: list[_Halt] = []
+
+        async def guarded(coro: Any) -> None:
+            try:
+                await coro
+            except _Halt as h:
+                halts.append(h)
+
+        done = self.state.turn_progress.call_ids
+        planners = [
+            a for a in actors if self.control(a) == "ai" and talks.plan_id(turn, a) not in done
+        ]
+        async with anyio.create_task_group() as tg:
+            for actor_id in planners:
+                tg.start_soon(guarded, self._talk_plan(actor_id, turn, ch, actors))
+        if halts:
+            raise halts[0]
+        async with anyio.create_task_group() as tg:
+            for msg in [m for m in self.state.messages.recent if m.turn == turn]:
+                if msg.channel == "bilateral" and msg.kind == "talk":
+                    tg.start_soon(guarded, self._talk_reply(msg, turn, waiting))
+                elif msg.kind == "proposal":
+                    for invitee in msg.recipients:
+                        tg.start_soon(guarded, self._coalition_answer(msg, invitee, turn, waiting))
+        if halts:
+            raise halts[0]
+        if waiting:
+            raise _Halt(
+                "human_input",
+                f"waiting for {', '.join(sorted(set(waiting)))} to answer in turn {turn}",
+                sorted(set(waiting)),
+            )
+
+    async def _talk_call(
+        self, actor_id: str, turn: int, request_id: str, messages: list[dict[str, str]], schema: Any
+    ) -> Any:
+        st = self.state
+        request = ChatRequest(
+            model=self.model_for(actor_id),
+            messages=messages,
+            temperature=st.settings.temperature,
+            seed=llm_seed(st.seed, turn, request_id),
+            max_tokens=700,
+            json_schema=_schema(schema) if st.settings.json_mode else None,
+            schema_name=schema.__name__.lower() if st.settings.json_mode else None,
+            purpose="communication",
+        )
+        try:
+            return await self.caller().call(
+                request, turn=turn, actor=actor_id, request_id=request_id
+            )
+        except BudgetExceeded as e:
+            raise _Halt(
+                "budget" if "batch" in e.message else "credit_limit", e.one_line()
+            ) from None
+        except LLMUnavailable:
+            return None  # this actor stays silent this turn; decisions still go ahead
+
+    async def _talk_plan(
+        self, actor_id: str, turn: int, ch: talks.Channels, actors: list[str]
+    ) -> None:
+        actor = self.scenario.actors[actor_id]
+        mine = coalitions_of(self.state, actor_id)
+        others = [a for a in actors if a != actor_id]
+        task = talks.plan_instructions(ch, actor_id, others, list(mine))
+        messages = decision_messages(self.scenario, actor, self._context(actor_id, turn), task=task)
+        rid = talks.plan_id(turn, actor_id)
+        result = await self._talk_call(actor_id, turn, rid, messages, talks.TalkPlan)
+        if result is None:
+            return
+        events: list[Event] = []
+        try:
+            plan, _method = parse_structured(result.response.text, talks.TalkPlan)
+            events = talks.plan_events(
+                plan, turn=turn, actor_id=actor_id, actors=actors, ch=ch, my_coalitions=mine
+            )
+        except ParseError:
+            pass  # an unreadable plan means the actor says nothing this turn; the cost stays recorded
+        self.append([*events, result.cost], result.blobs)
+
+    def _answered(self, message_id: str, sender: str) -> bool:
+        return any(
+            m.in_reply_to == message_id and m.sender == sender for m in self.state.messages.recent
+        )
+
+    async def _human_answer(
+        self, actor_id: str, turn: int, kind: str, about: str, waiting: list[str]
+    ) -> None:
+        key = f"{actor_id}:{about}"
+        if key not in self.state.turn_progress.human_requested:
+            self.append(
+                [
+                    HumanInputRequested(
+                        turn=turn,
+                        actor=actor_id,
+                        request_id=uuid.uuid4().hex,
+                        kind=kind,
+                        about=about,
+                    )
+                ]
+            )
+        waiting.append(actor_id)
+
+    async def _talk_reply(self, talk: Any, turn: int, waiting: list[str]) -> None:
+        replier = talk.recipients[0]
+        if self._answered(talk.message_id, replier):
+            return
+        control = self.control(replier)
+        if control == "human":
+            await self._human_answer(replier, turn, "reply", talk.message_id, waiting)
+            return
+        rid = talks.reply_id(turn, talk.message_id)
+        if control != "ai" or rid in self.state.turn_progress.call_ids:
+            return  # rule and scripted actors do not negotiate
+        actor = self.scenario.actors[replier]
+        sender = self.scenario.actors[talk.sender].name
+        task = (
+            f'{sender} wrote to you privately: "{talk.content}". Reply to {sender}. Answer with one '
+            "JSON object: reply (string)."
+        )
+        messages = decision_messages(self.scenario, actor, self._context(replier, turn), task=task)
+        result = await self._talk_call(replier, turn, rid, messages, talks.Reply)
+        if result is None:
+            return
+        events: list[Event] = []
+        try:
+            parsed, _m = parse_structured(result.response.text, talks.Reply)
+            if parsed.reply.strip():
+                events.append(talks.reply_event(turn, talk, replier, parsed.reply))
+        except ParseError:
+            pass  # no readable reply: the talk stays unanswered
+        self.append([*events, result.cost], result.blobs)
+
+    async def _coalition_answer(
+        self, proposal: Any, invitee: str, turn: int, waiting: list[str]
+    ) -> None:
+        if self._answered(proposal.message_id, invitee):
+            return
+        control = self.control(invitee)
+        if control == "human":
+            await self._human_answer(invitee, turn, "coalition", proposal.message_id, waiting)
+            return
+        if control != "ai":
+            self.append(
+                [
+                    talks.answer_event(
+                        turn,
+                        proposal,
+                        invitee,
+                        False,
+                        "declines: rule-driven and scripted actors do not join coalitions",
+                    )
+                ]
+            )
+            return
+        rid = talks.answer_id(turn, proposal.message_id, invitee)
+        if rid in self.state.turn_progress.call_ids:
+            return
+        actor = self.scenario.actors[invitee]
+        proposer = self.scenario.actors[proposal.sender].name
+        members = ", ".join(self.scenario.actors[m].name for m in proposal.recipients)
+        task = (
+            f'{proposer} proposes a coalition with {members} for this purpose: "{proposal.content}". '
+            "Do you join? Answer with one JSON object: accept (boolean), reason (string)."
+        )
+        messages = decision_messages(self.scenario, actor, self._context(invitee, turn), task=task)
+        result = await self._talk_call(invitee, turn, rid, messages, talks.CoalitionAnswer)
+        if result is None:
+            return
+        try:
+            parsed, _m = parse_structured(result.response.text, talks.CoalitionAnswer)
+            answer = talks.answer_event(turn, proposal, invitee, parsed.accept, parsed.reason)
+        except ParseError as e:
+            answer = talks.answer_event(turn, proposal, invitee, False, f"no readable answer ({e})")
+        self.append([answer, result.cost], result.blobs)
 
     async def _decisions(self, turn: int) -> None:
         st = self.state

@@ -1,0 +1,116 @@
+"""Human seats and the audit trail: ``decide`` and ``audit``."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+
+
+def decide(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
+    actor: Annotated[str, typer.Option("--actor", help="The human actor answering.")],
+    db: DbOption = Path(DEFAULT_DB),
+    action: Annotated[
+        str | None, typer.Option("--action", help="What the actor does this turn.")
+    ] = None,
+    reasoning: Annotated[str, typer.Option("--reasoning", help="Why.")] = "",
+    goal: Annotated[
+        list[str] | None, typer.Option("--goal", help="A long-term goal (repeatable).")
+    ] = None,
+    reply: Annotated[str | None, typer.Option("--reply", help="Reply to a private talk.")] = None,
+    accept: Annotated[
+        bool | None, typer.Option("--accept/--reject", help="Answer a coalition invitation.")
+    ] = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Only print what the actor is shown.")
+    ] = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who submits (default: the OS user).")
+    ] = None,
+) -> None:
+    """Answer for a human actor: the situation shown is the prompt an AI actor would get."""
+    from cli.prompting import render_prompt
+    from engine.human import pending_inputs, submit
+
+    with open_store(db) as store:
+        run_id = store.resolve(run_ref)
+        pending = [p for p in pending_inputs(store, run_id) if p.actor == actor]
+        if pending and (show or (action is None and reply is None and accept is None)):
+            typer.echo(
+                render_prompt(pending[0].prompt) if pending[0].prompt else "(no prompt recorded)"
+            )
+            if pending[0].kind != "decision":
+                typer.echo(
+                    f"\n{actor} is asked for a {pending[0].kind} about message {pending[0].about}"
+                )
+        if show:
+            if not pending:
+                raise fail(f"run {run_id} is not waiting for input from {actor!r}", 1)
+            return
+        if pending and action is None and reply is None and accept is None:
+            if not sys.stdin.isatty():
+                raise fail(
+                    f"give the answer with --action (or --reply / --accept / --reject) for {actor}",
+                    2,
+                )
+            kind = pending[0].kind
+            if kind == "decision":
+                action = typer.prompt("Action").strip()
+                reasoning = typer.prompt("Reasoning", default="", show_default=False)
+            elif kind == "reply":
+                reply = typer.prompt("Reply").strip()
+            else:
+                accept = typer.confirm("Join the coalition?")
+                reasoning = typer.prompt("Reason", default="", show_default=False)
+        event = submit(
+            store,
+            run_id,
+            actor,
+            action=action,
+            reasoning=reasoning,
+            goals=tuple(goal or ()),
+            reply=reply,
+            accept=accept,
+            submitted_by=by or getpass.getuser(),
+            via="cli",
+        )
+    status(
+        f"recorded {actor}'s {event.kind} for turn {event.turn}; continue with: scenario-lab resume {run_id}"
+    )
+
+
+def audit(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
+    db: DbOption = Path(DEFAULT_DB),
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this actor.")] = None,
+    turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per decision, one per line.")
+    ] = False,
+) -> None:
+    """Every decision: the full prompt, raw response, parsed decision, attempts, tokens, cost."""
+    from engine.audit import audit as build
+    from engine.audit import audit_markdown
+
+    with open_store(db) as store:
+        run_id = store.resolve(run_ref)
+        entries = build(store, run_id, actor=actor, turn=turn)
+    if as_json:
+        for entry in entries:
+            emit_json(entry)
+        return
+    if not entries:
+        status("no decisions match")
+        return
+    typer.echo(audit_markdown(entries))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("decide")(handle_errors(decide))
+    app.command("audit")(handle_errors(audit))

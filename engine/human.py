@@ -1,0 +1,157 @@
+"""Human seats: what a human is asked, and recording what they answer.
+
+The run halts while it waits; any process may submit (the CLI's ``decide``), and
+``resume`` goes on. A decision is a ``HumanDecisionSubmitted``; a reply to a private
+talk or an answer to a coalition invitation is that event plus the ``MessageSent`` it
+produces, appended together so the talk is answered exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from eventstore import (
+    ConcurrencyConflict,
+    Event,
+    EventStore,
+    HumanDecisionSubmitted,
+    HumanInputRequested,
+    UsageError,
+)
+
+from .replay import replay
+from .talks import answer_event, reply_event
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    actor: str
+    turn: int
+    kind: str  # decision, reply, coalition
+    request_id: str
+    about: str | None
+    prompt: list[dict[str, str]]
+
+
+def pending_inputs(store: EventStore, run_id: str) -> list[PendingInput]:
+    """What the run waits for from humans in its open turn."""
+    state = replay(store, run_id)
+    if not state.turn_open:
+        return []
+    answered = {(m.sender, m.in_reply_to) for m in state.messages.recent if m.turn == state.turn}
+    requests: dict[str, HumanInputRequested] = {}
+    for rec in store.iter_events(run_id, after_seq=0):
+        if rec.turn == state.turn and isinstance(rec.event, HumanInputRequested):
+            requests[rec.event.request_id] = rec.event
+    out = []
+    for req in requests.values():
+        if req.kind == "decision" and req.actor in state.turn_progress.decided:
+            continue
+        if req.kind != "decision" and (req.actor, req.about) in answered:
+            continue
+        prompt: list[dict[str, str]] = []
+        if req.prompt_hash:
+            prompt = json.loads(store.get_blob(req.prompt_hash)).get("messages", [])
+        out.append(PendingInput(req.actor, req.turn, req.kind, req.request_id, req.about, prompt))
+    return out
+
+
+def submit(
+    store: EventStore,
+    run_id: str,
+    actor: str,
+    *,
+    action: str | None = None,
+    reasoning: str = "",
+    goals: tuple[str, ...] = (),
+    reply: str | None = None,
+    accept: bool | None = None,
+    submitted_by: str = "",
+    via: str = "cli",
+) -> HumanDecisionSubmitted:
+    """Record a human's answer to what the run waits for; refuses a second answer."""
+    state = replay(store, run_id)
+    pending = [p for p in pending_inputs(store, run_id) if p.actor == actor]
+    if not pending:
+        if state.turn_open and actor in state.turn_progress.decided:
+            raise UsageError(
+                f"{actor} already decided turn {state.turn} of run {run_id}",
+                hint="a decision is recorded once; fork the run to try another",
+                run_id=run_id,
+            )
+        waiting = sorted({p.actor for p in pending_inputs(store, run_id)})
+        raise UsageError(
+            f"run {run_id} is not waiting for input from {actor!r}",
+            hint=f"it waits for: {', '.join(waiting)}" if waiting else "no human input is pending",
+            run_id=run_id,
+        )
+    want = pending[0]
+    events: list[Event] = []
+    if want.kind == "decision":
+        if not action:
+            raise UsageError(f"{actor} must decide turn {want.turn}", hint="pass --action TEXT")
+        event = HumanDecisionSubmitted(
+            turn=want.turn,
+            actor=actor,
+            request_id=want.request_id,
+            kind="decision",
+            long_term_goals=goals,
+            reasoning=reasoning,
+            action=action,
+            submitted_by=submitted_by,
+            submitted_via=via,
+        )
+        events.append(event)
+    else:
+        message = _find_message(state, want.about)
+        if want.kind == "reply":
+            if not reply:
+                raise UsageError(
+                    f"{actor} is asked to reply to a private talk", hint="pass --reply TEXT"
+                )
+            event = HumanDecisionSubmitted(
+                turn=want.turn,
+                actor=actor,
+                request_id=want.request_id,
+                kind="reply",
+                action=reply,
+                submitted_by=submitted_by,
+                submitted_via=via,
+            )
+            events += [event, reply_event(want.turn, message, actor, reply)]
+        else:
+            if accept is None:
+                raise UsageError(
+                    f"{actor} is invited to a coalition",
+                    hint="pass --accept or --reject (with --reasoning)",
+                )
+            event = HumanDecisionSubmitted(
+                turn=want.turn,
+                actor=actor,
+                request_id=want.request_id,
+                kind="coalition",
+                action="accept" if accept else "reject",
+                reasoning=reasoning,
+                accept=accept,
+                submitted_by=submitted_by,
+                submitted_via=via,
+            )
+            events += [event, answer_event(want.turn, message, actor, accept, reasoning or "")]
+    try:
+        store.append(run_id, events, expected_seq=store.last_seq(run_id))
+    except ConcurrencyConflict as e:
+        raise UsageError(
+            f"run {run_id} changed while submitting",
+            hint="run the command again",
+            run_id=run_id,
+        ) from e
+    return event
+
+
+def _find_message(state: Any, message_id: str | None) -> Any:
+    for m in state.messages.recent:
+        if m.message_id == message_id:
+            return m
+    raise UsageError(f"message {message_id} is not in the open turn")
