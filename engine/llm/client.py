@@ -1,0 +1,345 @@
+"""The OpenAI-compatible HTTP client: one endpoint, our own retry loop, every attempt kept.
+
+The official ``openai`` SDK does the HTTP; its own retries are off (``max_retries=0``) so
+that each attempt becomes an :class:`eventstore.Attempt` in the log. Raw responses are
+read and checked here, so a 200 whose body is not chat-completions JSON counts as a
+failed ("malformed") attempt instead of surfacing as an SDK validation error.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import openai
+from openai import AsyncOpenAI
+
+from eventstore import Attempt
+
+from .errors import LLMCallFailed
+from .retry import backoff_delay, is_retryable_status, retry_after_seconds
+from .types import ChatRequest, ChatResponse
+
+# Local servers (Ollama, llama.cpp, vLLM) ignore the bearer token, but the SDK insists on
+# one; this placeholder is what Ollama's own docs use.
+NO_KEY = "no-key"
+
+_KEY_HINT = "check SCENARIO_LAB_LLM_API_KEY / OPENROUTER_API_KEY"
+_STATUS_TEXT = {
+    400: ("request rejected", None),
+    401: ("unauthorized: the API key was refused", _KEY_HINT),
+    402: ("payment required", "add credit to the provider account"),
+    403: ("forbidden", "check that the key may use this model and has credit left"),
+    404: ("not found", "check the model name, and that the base URL ends in /v1"),
+}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt's result: a body on success, else why it failed."""
+
+    outcome: str
+    latency_ms: float
+    detail: str = ""
+    body: dict[str, Any] | None = None
+    status: int | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        if self.status is not None and self.outcome.startswith("http_"):
+            return is_retryable_status(self.status)
+        return self.outcome != "ok"
+
+
+class OpenAICompatibleClient:
+    """A :class:`~engine.llm.LLMClient` for one OpenAI-compatible endpoint.
+
+    Retries 408/409/429/5xx, timeouts, dropped connections and malformed 200s with
+    exponential backoff and jitter (a ``Retry-After`` header wins, capped at
+    ``backoff_max_s``), at most ``max_retries`` times after the first attempt. Each
+    attempt is bounded by ``timeout_s``. A structured request whose reply was cut at
+    the token limit (``finish_reason: length``, not valid JSON) is retried as
+    "truncated"; without a schema such a reply is returned for the caller to judge.
+    Other 4xx fail at once. Failures raise :class:`LLMCallFailed` (an ``LLMUnavailable``).
+
+    If the server rejects ``response_format`` for a model, the call is repeated once
+    without it and the client stops sending it for that model.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        rng: random.Random | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        # Jitter only spreads waits; it never reaches the log, so it need not be seeded.
+        self._rng = rng if rng is not None else random.Random()
+        self._secret = api_key or ""
+        self._no_schema_models: set[str] = set()
+        self._sdk = AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key or NO_KEY,
+            max_retries=0,
+            timeout=timeout_s,
+            default_headers=dict(default_headers or {}),
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleClient({self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._sdk.close()
+
+    async def __aenter__(self) -> OpenAICompatibleClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def schema_supported(self, model: str) -> bool:
+        """False once the server has rejected ``response_format`` for ``model``."""
+        return model not in self._no_schema_models
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send ``request``, retrying as described on the class; return the reply."""
+        started = time.perf_counter()
+        attempts: list[Attempt] = []
+        retries_used = 0
+        while True:
+            use_schema = request.json_schema is not None and self.schema_supported(request.model)
+            result = await self._attempt(self._params(request, use_schema))
+            if result.outcome == "ok":
+                assert result.body is not None
+                reply = self._reply(request, result, use_schema, attempts, started)
+                if reply is not None:
+                    return reply
+                result = _Outcome(
+                    "truncated", result.latency_ms, "finish_reason=length, reply is not JSON"
+                )
+            if use_schema and _rejects_response_format(result):
+                self._no_schema_models.add(request.model)
+                attempts.append(
+                    Attempt(
+                        outcome=result.outcome,
+                        latency_ms=result.latency_ms,
+                        detail=f"response_format rejected, resending without it: {result.detail}",
+                    )
+                )
+                continue
+            if not result.retryable or retries_used >= self.max_retries:
+                attempts.append(_attempt_of(result))
+                raise self._failure(request, result, tuple(attempts))
+            delay = self._delay(retries_used, result.retry_after_s)
+            attempts.append(_attempt_of(result, f"retry in {delay:.2f}s"))
+            retries_used += 1
+            await anyio.sleep(delay)
+
+    # -- one attempt ---------------------------------------------------------------------
+
+    def _params(self, request: ChatRequest, use_schema: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": request.model, "messages": request.messages}
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if use_schema:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name or "response",
+                    "schema": request.json_schema,
+                    "strict": True,
+                },
+            }
+        return params
+
+    async def _attempt(self, params: dict[str, Any]) -> _Outcome:
+        t0 = time.perf_counter()
+
+        def elapsed() -> float:
+            return round((time.perf_counter() - t0) * 1000, 3)
+
+        # The SDK's timeout bounds each read; this bounds the whole attempt, so a server
+        # trickling bytes cannot hold a call past timeout_s either.
+        with anyio.move_on_after(self.timeout_s) as deadline:
+            try:
+                raw = await self._sdk.chat.completions.with_raw_response.create(**params)
+            except openai.APITimeoutError:
+                return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
+            except openai.APIConnectionError as e:
+                cause = type(e.__cause__).__name__ if e.__cause__ else "connection error"
+                return _Outcome("connection", elapsed(), cause)
+            except openai.APIStatusError as e:
+                status = e.response.status_code
+                return _Outcome(
+                    f"http_{status}",
+                    elapsed(),
+                    self._redact(_error_message(e.body)),
+                    status=status,
+                    retry_after_s=retry_after_seconds(e.response.headers),
+                )
+            text = raw.text
+        if deadline.cancelled_caught:
+            return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
+        body, problem = _read_completion(text)
+        if body is None:
+            return _Outcome("malformed", elapsed(), self._redact(problem))
+        return _Outcome("ok", elapsed(), body=body)
+
+    def _reply(
+        self,
+        request: ChatRequest,
+        result: _Outcome,
+        use_schema: bool,
+        attempts: list[Attempt],
+        started: float,
+    ) -> ChatResponse | None:
+        """The response for a well-formed body, or None if a structured reply was cut."""
+        body = result.body
+        assert body is not None
+        choice = body["choices"][0]
+        text: str = choice["message"]["content"]
+        finish_reason = str(choice.get("finish_reason") or "")
+        if request.json_schema is not None and finish_reason == "length" and not _is_json(text):
+            return None
+        usage = body.get("usage")
+        detail = ""
+        estimated = False
+        if (
+            isinstance(usage, dict)
+            and isinstance(usage.get("prompt_tokens"), int)
+            and isinstance(usage.get("completion_tokens"), int)
+        ):
+            input_tokens, output_tokens = usage["prompt_tokens"], usage["completion_tokens"]
+        else:
+            prompt_chars = sum(len(m.get("content") or "") for m in request.messages)
+            input_tokens, output_tokens = prompt_chars // 4, len(text) // 4
+            detail = "no usage from the server; tokens estimated as len(text)//4"
+            estimated = True
+        attempts.append(Attempt(outcome="ok", latency_ms=result.latency_ms, detail=detail))
+        return ChatResponse(
+            text=text,
+            model=request.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            attempts=tuple(attempts),
+            finish_reason=finish_reason,
+            served_model=str(body.get("model") or ""),
+            usage_estimated=estimated,
+            schema_enforced=use_schema,
+        )
+
+    # -- failure -------------------------------------------------------------------------
+
+    def _delay(self, retry: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return min(retry_after_s, self.backoff_max_s)
+        return backoff_delay(
+            retry, base_s=self.backoff_base_s, max_s=self.backoff_max_s, rng=self._rng
+        )
+
+    def _failure(
+        self, request: ChatRequest, result: _Outcome, attempts: tuple[Attempt, ...]
+    ) -> LLMCallFailed:
+        where = f"model {request.model} at {self.host}"
+        if request.purpose:
+            where += f" ({request.purpose})"
+        hint: str | None
+        if result.retryable:
+            message = (
+                f"{where}: no answer after {len(attempts)} attempts "
+                f"(last: {result.outcome}{': ' + result.detail if result.detail else ''})"
+            )
+            hint = "the server is down or rate-limiting; retry later or raise max_retries"
+        else:
+            status = result.status or 0
+            what, hint = _STATUS_TEXT.get(status, (f"HTTP {status}", None))
+            message = f"{where}: HTTP {status} {what}"
+            if result.detail:
+                message += f": {result.detail}"
+        return LLMCallFailed(
+            self._redact(message),
+            model=request.model,
+            endpoint=self.host,
+            attempts=attempts,
+            status=result.status,
+            retryable=result.retryable,
+            hint=hint,
+        )
+
+    def _redact(self, text: str) -> str:
+        """Servers sometimes echo what they were sent; the key must not reach a log."""
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text[:500]
+
+
+def _attempt_of(result: _Outcome, note: str = "") -> Attempt:
+    detail = "; ".join(part for part in (result.detail, note) if part)
+    return Attempt(outcome=result.outcome, latency_ms=result.latency_ms, detail=detail)
+
+
+def _rejects_response_format(result: _Outcome) -> bool:
+    detail = result.detail.lower()
+    return result.status in (400, 422) and ("response_format" in detail or "json_schema" in detail)
+
+
+def _error_message(body: object) -> str:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        return json.dumps(body)[:300]
+    return "" if body is None else str(body)[:300]
+
+
+def _read_completion(text: str) -> tuple[dict[str, Any] | None, str]:
+    """The body if it is chat-completions JSON with a text message, else why not."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None, f"body is not JSON: {text[:80]!r}"
+    if not isinstance(body, dict):
+        return None, "body is not a JSON object"
+    if "error" in body and "choices" not in body:
+        # OpenRouter reports some upstream failures as a 200 carrying an error object.
+        return None, f"error in a 200 body: {_error_message(body)}"
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None, "no choices in the body"
+    message = choices[0].get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+        return None, "the first choice has no message content"
+    return body, ""
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

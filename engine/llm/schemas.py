@@ -1,0 +1,67 @@
+"""Structured outputs asked of models, and their JSON schemas for strict mode."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Keys models write instead of ours, after lower-casing and mapping "-"/" " to "_".
+_KEY_ALIASES = {"goals": "long_term_goals", "priorities": "short_term_priorities"}
+
+
+class DecisionOut(BaseModel):
+    """An actor's decision as the model states it.
+
+    Tolerant on input: ``goals``/``priorities`` and keys such as ``"Long-term goals"``
+    are accepted, a lone string stands for a one-item list, and only ``action`` is
+    required. The schema sent to the model still requires every field.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    long_term_goals: list[str] = Field(default=[], description="goals over the whole exercise")
+    short_term_priorities: list[str] = Field(default=[], description="priorities for this turn")
+    reasoning: str = Field(default="", description="why this action, given the situation")
+    action: str = Field(description="what the actor does this turn, concretely")
+    action_name: str | None = Field(
+        default=None, description="the name of a predefined action if one was chosen, else null"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            name = re.sub(r"[\s-]+", "_", str(key).strip().lower())
+            name = _KEY_ALIASES.get(name, name)
+            if name in ("long_term_goals", "short_term_priorities") and isinstance(value, str):
+                value = [value]
+            out.setdefault(name, value)
+        return out
+
+
+def json_schema_for(model_cls: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of ``model_cls`` in the form strict structured output accepts:
+    every property required, ``additionalProperties: false`` on every object, optional
+    fields as ``anyOf [..., null]``, and no titles or defaults."""
+    return _strict(model_cls.model_json_schema())
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_strict(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _strict(v) for k, v in node.items() if k not in ("title", "default")}
+    if "properties" in out:
+        # A model class's docstring is written for us, not for the model reading the schema.
+        out.pop("description", None)
+        # Properties are names here, not schemas; their keys must survive as they are.
+        out["properties"] = {k: _strict(v) for k, v in node["properties"].items()}
+        out["required"] = list(out["properties"])
+        out["additionalProperties"] = False
+    return out
