@@ -310,7 +310,7 @@ def replay_cmd(
                 raise TurnOutOfRange(run_id, turn, last)
         state = replay(store, run_id, to_turn=turn)
     if as_json:
-        data = msgspec.to_builtins(state)
+        data = to_builtins(state)
         data.pop("scenario", None)  # the resolved scenario is in `log --type RunStarted --json`
         emit_json(data)
         return

@@ -45,7 +45,7 @@ def describe_state(state: Any) -> str:
             )
         )
     if state.pending_human:
-        lines.append("waiting for: " + ", ".join(state.pending_human))
+        lines.append("waiting for: " + ", ".join(sorted(state.pending_human)))
     by_actor = state.costs.by("actor")
     if by_actor:
         lines.append("cost by actor: " + ", ".join(f"{k} ${v:.4f}" for k, v in by_actor.items()))

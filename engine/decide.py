@@ -13,7 +13,14 @@ from typing import Any
 from eventstore import DecisionFailed, DecisionMade, Event, ModelCall
 
 from .errors import LLMUnavailable
-from .llm import ChatRequest, DecisionOut, ParseError, json_schema_for, parse_decision
+from .llm import (
+    ChatRequest,
+    DecisionOut,
+    LLMCallFailed,
+    ParseError,
+    json_schema_for,
+    parse_decision,
+)
 from .model_calls import ModelCaller
 
 REASK = (
@@ -126,6 +133,10 @@ async def ai_decision(
                     request_id=request_id,
                     error=e.one_line(),
                     error_kind="llm_unavailable",
+                    # the failed HTTP attempts belong in the audit trail
+                    call=ModelCall(model=current.model, attempts=tuple(e.attempts))
+                    if isinstance(e, LLMCallFailed)
+                    else None,
                 )
             )
             return out

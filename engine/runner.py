@@ -8,7 +8,6 @@ recorded and does only the rest: a recorded model response is never requested ag
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ from eventstore import (
 )
 
 from . import decide, rules, talks
-from .errors import BudgetExceeded, LLMUnavailable
+from .errors import BudgetExceeded, LLMUnavailable, NondeterminismError
 from .exogenous import due_events
 from .fold import apply
 from .llm import ChatRequest, LLMClient, ParseError, PriceTable, parse_structured
@@ -164,6 +163,8 @@ class RunPlayer:
                         )
                     ]
                 )
+            except NondeterminismError:
+                raise  # replay --check: the scratch log is thrown away, nothing to record
             except Exception as e:  # the run cannot go on: record why, then re-raise
                 self.append(
                     [
@@ -385,7 +386,7 @@ class RunPlayer:
                     HumanInputRequested(
                         turn=turn,
                         actor=actor_id,
-                        request_id=uuid.uuid4().hex,
+                        request_id=f"h{turn}-{actor_id}-{kind}-{about}",
                         kind=kind,
                         about=about,
                     )
@@ -497,7 +498,7 @@ class RunPlayer:
         st = self.state
         actor = self.scenario.actors[actor_id]
         progress = st.turn_progress
-        request_id = progress.requested.get(actor_id) or uuid.uuid4().hex
+        request_id = progress.requested.get(actor_id) or f"d{turn}-{actor_id}"
         forced = (
             st.pending_forced.get(actor_id)
             if st.fork_turn is not None and turn == st.fork_turn + 1
@@ -589,7 +590,7 @@ class RunPlayer:
         request_id = progress.human_requested.get(actor_id)
         if request_id is None:
             blob = _plain_blob(messages)
-            request_id = uuid.uuid4().hex
+            request_id = f"h{turn}-{actor_id}"
             self.append(
                 [
                     HumanInputRequested(
@@ -740,7 +741,7 @@ class RunPlayer:
         )
         try:
             result = await self.caller().call(
-                request, turn=turn, actor=None, request_id=uuid.uuid4().hex
+                request, turn=turn, actor=None, request_id=f"w{turn}"
             )
         except BudgetExceeded as e:
             raise _Halt("credit_limit", e.one_line()) from None
@@ -815,7 +816,7 @@ class RunPlayer:
             )
             try:
                 result = await self.caller().call(
-                    request, turn=turn, actor=actor_id, request_id=uuid.uuid4().hex
+                    request, turn=turn, actor=actor_id, request_id=f"m{turn}-{metric.name}-{actor_id or ''}"
                 )
             except BudgetExceeded as e:
                 halts.append(_Halt("credit_limit", e.one_line()))
@@ -896,7 +897,7 @@ class RunPlayer:
             )
             try:
                 result = await self.caller().call(
-                    request, turn=turn, actor=None, request_id=uuid.uuid4().hex
+                    request, turn=turn, actor=None, request_id=f"v{turn}-{name}"
                 )
             except BudgetExceeded as e:
                 halts.append(_Halt("credit_limit", e.one_line()))
@@ -955,9 +956,9 @@ class RunPlayer:
             names = ", ".join(v.check for v in failed_now if v.severity == "high")
             raise _Halt("validation", f"critical validation failed in turn {turn}: {names}")
         limit = cfg.max_issues_before_halt
-        if limit is not None and st.validation.failed_total >= limit:
+        if limit is not None and st.validation.failed_since_resume >= limit:
             raise _Halt(
-                "max_issues", f"{st.validation.failed_total} validation issues (limit {limit})"
+                "max_issues", f"{st.validation.failed_since_resume} validation issues (limit {limit})"
             )
 
 
