@@ -1,14 +1,19 @@
-"""The fold: ``apply(state, event) -> state``, pure over frozen values.
+"""The fold: ``apply(state, event) -> state``, pure over the frozen values of ``state.py``.
 
-No I/O, clock or randomness: the same events always give the same state. Handlers are
-found by event class in a dict; each returns a new ``RunState`` built with
-``msgspec.structs.replace`` and copies any dict it changes (copy-on-write), so every
-earlier state stays valid.
+No I/O, clock or randomness: the same events always give the same state. A handler is
+found by event class in a dict; each returns a new ``RunState`` made with
+``msgspec.structs.replace`` and copies any dict or tuple it changes, so every earlier
+state stays as it was.
+
+Cost matters here: replaying a long run folds every event, so the frequent events
+(``DecisionRequested``, ``CostIncurred``) touch as little as they can, and whatever
+grows with the run's length (histories, digests) grows through ``Series`` or is bounded
+by the context window, never by copying everything before it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from msgspec.structs import replace
@@ -30,6 +35,7 @@ from eventstore import (
     RunHalted,
     RunResumed,
     RunStarted,
+    StoreError,
     TurnCompleted,
     TurnStarted,
     ValidationRecorded,
@@ -37,45 +43,81 @@ from eventstore import (
 )
 
 from .state import (
-    ActorView,
+    DEFAULT_WINDOW,
+    ActorState,
     Coalition,
     Costs,
-    DecisionView,
-    ExoView,
-    MessageView,
+    Decision,
+    FiredEvent,
+    Message,
+    PendingHuman,
     RunState,
+    Series,
     TurnProgress,
-    ValidationView,
-    metric_key,
+    ValidationResult,
+    WorldEntry,
+    WorldState,
 )
 
 DIGEST_CHARS = 200
 
+# Shared empty values: a dict in them is never changed in place, so sharing is safe and
+# spares building fresh empty dicts for every turn.
+_EMPTY_ACTOR = ActorState()
+_EMPTY_PROGRESS = TurnProgress()
+
 
 def _with(d: dict[Any, Any], key: Any, value: Any) -> dict[Any, Any]:
-    out = dict(d)
+    out = d.copy()
     out[key] = value
     return out
 
 
-def _run_started(s: RunState, e: RunStarted) -> RunState:
-    variables = {
-        name: float(spec.get("initial", 0.0))
-        for name, spec in (e.scenario.get("variables") or {}).items()
-        if isinstance(spec, dict)
-    }
-    return replace(
-        s,
+def _without(d: dict[Any, Any], key: Any) -> dict[Any, Any]:
+    out = d.copy()
+    del out[key]
+    return out
+
+
+# -- the run's lifecycle ---------------------------------------------------------------
+
+
+def _window(settings_window: int | None, scenario: Mapping[str, Any]) -> int:
+    window = settings_window or scenario.get("context_window_size")
+    return window if isinstance(window, int) and window > 0 else DEFAULT_WINDOW
+
+
+def _initial_variables(scenario: Mapping[str, Any]) -> dict[str, float]:
+    """Rule variables at turn 0: ``scenario["variables"][name]["initial"]``."""
+    specs = scenario.get("variables")
+    if not isinstance(specs, Mapping):
+        return {}
+    out: dict[str, float] = {}
+    for name, spec in specs.items():
+        if isinstance(spec, Mapping) and isinstance(spec.get("initial"), int | float):
+            out[name] = float(spec["initial"])
+    return out
+
+
+def _start(e: RunStarted) -> RunState:
+    return RunState(
         scenario_name=e.scenario_name,
         scenario=e.scenario,
         scenario_sha256=e.scenario_sha256,
         seed=e.seed,
         settings=e.settings,
         tool_version=e.tool_version,
-        world=replace(
-            s.world, narrative=str(e.scenario.get("initial_world_state") or ""), variables=variables
-        ),
-        status="running",
+        window=_window(e.settings.context_window, e.scenario),
+        turn=e.turn,
+        turn_progress=TurnProgress(turn=e.turn),
+        world=WorldState(variables=_initial_variables(e.scenario)),
+    )
+
+
+def _run_started(s: RunState, e: RunStarted) -> RunState:
+    raise StoreError(
+        "a run's timeline holds a second RunStarted",
+        hint="check the log with `scenario-lab verify`",
     )
 
 
@@ -98,22 +140,25 @@ def _run_forked(s: RunState, e: RunForked) -> RunState:
         seed=e.seed if e.seed is not None else s.seed,
         parent_run_id=e.parent_run_id,
         fork_turn=e.fork_turn,
-        control_overrides={**s.control_overrides, **e.control_changes},
+        fork_seq=e.fork_seq,
+        control_overrides={**s.control_overrides, **e.control_changes}
+        if e.control_changes
+        else s.control_overrides,
         pending_forced=dict(e.forced_decisions),
         pending_injections=tuple(e.injections),
+        # a branch starts playable, whatever its parent did after the fork point
         status="running",
         halt_reason=None,
         halt_detail="",
+        waiting_for=(),
     )
 
 
 def _run_halted(s: RunState, e: RunHalted) -> RunState:
+    if s.status in ("completed", "failed"):
+        return s  # those are final; a late halt changes nothing
     return replace(
-        s,
-        status="halted",
-        halt_reason=e.reason,
-        halt_detail=e.detail,
-        pending_human=tuple(e.waiting_for),
+        s, status="halted", halt_reason=e.reason, halt_detail=e.detail, waiting_for=e.waiting_for
     )
 
 
@@ -123,79 +168,120 @@ def _run_resumed(s: RunState, e: RunResumed) -> RunState:
         changes["turns"] = e.turns
     if e.credit_limit_usd is not None:
         changes["credit_limit_usd"] = e.credit_limit_usd
+    settings = replace(s.settings, **changes) if changes else s.settings
+    if s.status == "failed":
+        return replace(s, settings=settings)  # a failed run stays failed: fork it instead
     return replace(
         s,
-        status="running",
+        settings=settings,
+        status="running",  # also extends a completed run by more turns
         halt_reason=None,
         halt_detail="",
-        settings=replace(s.settings, **changes) if changes else s.settings,
+        waiting_for=(),
+        validation=replace(s.validation, failed_since_resume=0),
     )
 
 
 def _run_completed(s: RunState, e: RunCompleted) -> RunState:
-    return replace(s, status="completed")
+    return replace(s, status="completed", halt_reason=None, halt_detail="", waiting_for=())
 
 
 def _run_failed(s: RunState, e: RunFailed) -> RunState:
-    return replace(s, status="failed", halt_detail=e.error)
+    return replace(
+        s, status="failed", halt_reason=e.error_type or "error", halt_detail=e.error, waiting_for=()
+    )
+
+
+# -- turns -----------------------------------------------------------------------------
+
+
+def _first_at(items: tuple[Any, ...], turn: int) -> int:
+    """The index of the first item of ``turn`` or later (items are in turn order)."""
+    i = 0
+    n = len(items)
+    while i < n and items[i].turn < turn:
+        i += 1
+    return i
 
 
 def _turn_started(s: RunState, e: TurnStarted) -> RunState:
-    window = s.window
-    recent = tuple(m for m in s.messages.recent if m.turn > e.turn - 1 - window)
+    turn = e.turn
+    oldest = turn - s.window  # messages and checks of older turns leave the state
+    msgs = s.messages
+    recent = msgs.recent
+    if recent and recent[0].turn < oldest:
+        msgs = replace(msgs, recent=recent[_first_at(recent, oldest) :])
+    validation = s.validation
+    latest = validation.latest
+    if latest and latest[0].turn < oldest:
+        validation = replace(validation, latest=latest[_first_at(latest, oldest) :])
+    exo = s.exogenous
+    if exo.this_turn:
+        exo = replace(exo, this_turn=())
     return replace(
         s,
-        turn=e.turn,
+        turn=turn,
         turn_open=True,
-        turn_progress=TurnProgress(),
-        pending_human=(),
-        messages=replace(s.messages, recent=recent)
-        if len(recent) != len(s.messages.recent)
-        else s.messages,
-        exogenous=replace(s.exogenous, this_turn=()),
+        turn_progress=replace(_EMPTY_PROGRESS, turn=turn),
+        messages=msgs,
+        validation=validation,
+        exogenous=exo,
     )
 
 
 def _turn_completed(s: RunState, e: TurnCompleted) -> RunState:
-    return replace(
-        s,
-        turn=e.turn,
-        turn_open=False,
-        last_completed_turn=e.turn,
-        # a fork's counterfactual changes apply to its first turn only
-        pending_forced={} if s.fork_turn is not None and e.turn > s.fork_turn else s.pending_forced,
-        pending_injections=()
-        if s.fork_turn is not None and e.turn > s.fork_turn
-        else s.pending_injections,
-    )
+    turn = e.turn
+    changes: dict[str, Any] = {}
+    if (
+        s.fork_turn is not None
+        and turn > s.fork_turn
+        and (s.pending_forced or s.pending_injections)
+    ):
+        # a branch's forced decisions and injections belong to its first turn only
+        changes["pending_forced"] = {}
+        changes["pending_injections"] = ()
+    if s.pending_human:
+        # a request belongs to its turn: once the turn is over nobody can answer it
+        pending = {}
+        for actor, requests in s.pending_human.items():
+            left = tuple(r for r in requests if r.turn > turn)
+            if left:
+                pending[actor] = left
+        changes["pending_human"] = pending
+    if changes:
+        return replace(s, turn=turn, turn_open=False, last_completed_turn=turn, **changes)
+    return replace(s, turn=turn, turn_open=False, last_completed_turn=turn)
 
 
 def _exogenous(s: RunState, e: ExogenousEventTriggered) -> RunState:
     exo = s.exogenous
-    counts = exo.fired_counts
-    if e.source_index is not None:
-        counts = _with(counts, e.source_index, counts.get(e.source_index, 0) + 1)
-    view = ExoView(
+    fired = FiredEvent(
         turn=e.turn,
         name=e.name,
-        description=e.description,
         kind=e.kind,
+        description=e.description,
         source_index=e.source_index,
         effects=e.effects,
     )
+    counts = exo.fired_counts
+    if e.source_index is not None:
+        counts = _with(counts, e.source_index, counts.get(e.source_index, 0) + 1)
     return replace(
         s,
         exogenous=replace(
             exo,
+            fired=exo.fired.append(fired),
             fired_counts=counts,
-            fired=(*exo.fired, (e.turn, e.name, e.kind)),
-            this_turn=(*exo.this_turn, view),
+            this_turn=(*exo.this_turn, fired),
         ),
     )
 
 
+# -- communication ---------------------------------------------------------------------
+
+
 def _message(s: RunState, e: MessageSent) -> RunState:
-    view = MessageView(
+    message = Message(
         message_id=e.message_id,
         turn=e.turn,
         sender=e.sender,
@@ -209,119 +295,191 @@ def _message(s: RunState, e: MessageSent) -> RunState:
     )
     msgs = s.messages
     coalitions = msgs.coalitions
-    if e.kind == "proposal":
-        coalitions = (
-            *coalitions,
+    kind = e.kind
+    if kind == "proposal":
+        cid = e.thread_id or e.message_id
+        coalitions = _with(
+            coalitions,
+            cid,
             Coalition(
-                proposal_id=e.message_id,
+                coalition_id=cid,
                 turn=e.turn,
                 proposer=e.sender,
                 invited=e.recipients,
                 purpose=e.content,
             ),
         )
-    elif e.kind in ("accept", "reject") and e.in_reply_to is not None:
-        coalitions = tuple(
-            replace(
-                c,
-                accepted=(*c.accepted, e.sender) if e.kind == "accept" else c.accepted,
-                rejected=(*c.rejected, e.sender) if e.kind == "reject" else c.rejected,
-            )
-            if c.proposal_id == e.in_reply_to
-            else c
-            for c in coalitions
-        )
-    return replace(s, messages=replace(msgs, recent=(*msgs.recent, view), coalitions=coalitions))
+    elif kind == "accept" or kind == "reject":
+        coalitions = _answer(coalitions, e)
+    tp = s.turn_progress
+    return replace(
+        s,
+        messages=replace(msgs, recent=(*msgs.recent, message), coalitions=coalitions),
+        turn_progress=replace(tp, messages=(*tp.messages, e.message_id)),
+    )
+
+
+def _answer(coalitions: dict[str, Coalition], e: MessageSent) -> dict[str, Coalition]:
+    cid = e.thread_id if e.thread_id in coalitions else e.in_reply_to
+    c = coalitions.get(cid) if cid is not None else None
+    if c is None or e.sender not in c.invited:
+        return coalitions  # an answer to nothing, or from someone not invited: no member
+    who = e.sender
+    accepted = tuple(a for a in c.accepted if a != who)
+    rejected = tuple(a for a in c.rejected if a != who)
+    if e.kind == "accept":
+        accepted = (*accepted, who)
+    else:
+        rejected = (*rejected, who)
+    return _with(coalitions, c.coalition_id, replace(c, accepted=accepted, rejected=rejected))
+
+
+# -- decisions -------------------------------------------------------------------------
 
 
 def _requested(s: RunState, e: DecisionRequested) -> RunState:
     tp = s.turn_progress
-    return replace(
-        s, turn_progress=replace(tp, requested=_with(tp.requested, e.actor, e.request_id))
-    )
+    requested = tp.requested.copy()
+    requested[e.actor] = e.request_id
+    return replace(s, turn_progress=replace(tp, requested=requested))
 
 
-def _record_decision(
-    s: RunState, actor: str, view: DecisionView, goals: tuple[str, ...], priorities: tuple[str, ...]
-) -> RunState:
-    tp = s.turn_progress
-    old = s.actors.get(actor) or ActorView()
-    recent = (*old.recent, view)
-    if len(recent) > s.window:
-        recent = recent[-s.window :]
-    actor_view = ActorView(
-        goals=goals or old.goals,
-        priorities=priorities or old.priorities,
+def _record_decision(s: RunState, decision: Decision, submitted: dict[str, str] | None) -> RunState:
+    actor = decision.actor
+    old = s.actors.get(actor, _EMPTY_ACTOR)
+    recent = old.recent
+    recent = (*recent[1:], decision) if len(recent) >= s.window else (*recent, decision)
+    actors = s.actors.copy()
+    actors[actor] = ActorState(
+        goals=decision.long_term_goals or old.goals,
+        priorities=decision.short_term_priorities or old.priorities,
         recent=recent,
         decisions=old.decisions + 1,
     )
-    return replace(
-        s,
-        actors=_with(s.actors, actor, actor_view),
-        turn_progress=replace(
-            tp, decisions=_with(tp.decisions, actor, view), decided=tp.decided | {actor}
-        ),
-    )
+    tp = s.turn_progress
+    decisions = tp.decisions.copy()
+    decisions[actor] = decision
+    if submitted is None and actor not in tp.failed:
+        tp = replace(tp, decisions=decisions)
+    else:
+        tp = replace(
+            tp,
+            decisions=decisions,
+            # a decision after a failure is a retry that succeeded
+            failed=_without(tp.failed, actor) if actor in tp.failed else tp.failed,
+            human_submitted=tp.human_submitted if submitted is None else submitted,
+        )
+    return replace(s, actors=actors, turn_progress=tp)
 
 
 def _decision_made(s: RunState, e: DecisionMade) -> RunState:
-    view = DecisionView(
+    decision = Decision(
         turn=e.turn,
+        actor=e.actor,
+        request_id=e.request_id,
         action=e.action,
-        reasoning=e.reasoning,
         action_name=e.action_name,
+        reasoning=e.reasoning,
         brain=e.brain,
         parse_method=e.parse_method,
+        long_term_goals=e.long_term_goals,
+        short_term_priorities=e.short_term_priorities,
     )
-    return _record_decision(s, e.actor, view, e.long_term_goals, e.short_term_priorities)
+    return _record_decision(s, decision, None)
 
 
 def _decision_failed(s: RunState, e: DecisionFailed) -> RunState:
     tp = s.turn_progress
-    return replace(s, turn_progress=replace(tp, failed=tp.failed | {e.actor}))
+    if e.actor in tp.decisions:
+        return s  # a late failure of a call whose retry already decided
+    return replace(s, turn_progress=replace(tp, failed=_with(tp.failed, e.actor, e.error)))
+
+
+def _human_key(actor: str, kind: str, about: str | None) -> str:
+    return actor if kind == "decision" else f"{actor}:{about}"
 
 
 def _human_requested(s: RunState, e: HumanInputRequested) -> RunState:
     tp = s.turn_progress
-    key = e.actor if e.kind == "decision" else f"{e.actor}:{e.about}"
+    request = PendingHuman(
+        actor=e.actor, request_id=e.request_id, kind=e.kind, turn=e.turn, about=e.about
+    )
+    pending = s.pending_human
     return replace(
         s,
         turn_progress=replace(
             tp,
-            human_requested=_with(tp.human_requested, key, e.request_id),
-            human_kinds=_with(tp.human_kinds, e.request_id, e.kind),
+            human_requested=_with(
+                tp.human_requested, _human_key(e.actor, e.kind, e.about), e.request_id
+            ),
         ),
+        pending_human=_with(pending, e.actor, (*pending.get(e.actor, ()), request)),
     )
 
 
 def _human_submitted(s: RunState, e: HumanDecisionSubmitted) -> RunState:
+    actor = e.actor
+    requests = s.pending_human.get(actor, ())
+    answered = next((r for r in requests if r.request_id == e.request_id), None)
+    pending = s.pending_human
+    if answered is not None:
+        left = tuple(r for r in requests if r is not answered)
+        pending = _with(pending, actor, left) if left else _without(pending, actor)
+    tp = s.turn_progress
+    if e.turn != tp.turn:
+        # submitted for a turn that is not the current one: too late to count
+        return replace(s, pending_human=pending) if pending is not s.pending_human else s
+    about = answered.about if answered is not None else None
+    submitted = _with(tp.human_submitted, _human_key(actor, e.kind, about), e.request_id)
+    s = replace(s, pending_human=pending)
     if e.kind != "decision":
-        return s  # replies and coalition answers arrive as MessageSent from the engine
-    view = DecisionView(
-        turn=e.turn, action=e.action, reasoning=e.reasoning, brain="human", parse_method="human"
+        # replies and coalition answers take effect through the MessageSent the engine
+        # records with them; here they only close the request
+        return replace(s, turn_progress=replace(tp, human_submitted=submitted))
+    decision = Decision(
+        turn=e.turn,
+        actor=actor,
+        request_id=e.request_id,
+        action=e.action,
+        reasoning=e.reasoning,
+        brain="human",
+        parse_method="human",
+        long_term_goals=e.long_term_goals,
+        short_term_priorities=e.short_term_priorities,
     )
-    s = _record_decision(s, e.actor, view, e.long_term_goals, e.short_term_priorities)
-    return replace(s, pending_human=tuple(a for a in s.pending_human if a != e.actor))
+    return _record_decision(s, decision, submitted)
+
+
+# -- the world, metrics, checks, costs -------------------------------------------------
+
+
+def _digest_line(entry: WorldEntry) -> str:
+    if entry.key_changes:
+        return entry.key_changes[0][:DIGEST_CHARS]
+    return " ".join(entry.narrative.split())[:DIGEST_CHARS]
 
 
 def _world_updated(s: RunState, e: WorldUpdated) -> RunState:
     w = s.world
-    history = (*w.history, (e.turn, e.narrative))
+    history = (
+        *w.history,
+        WorldEntry(turn=e.turn, narrative=e.narrative, key_changes=e.key_changes),
+    )
     digest = w.digest
     if len(history) > s.window:
-        old_turn, old_text = history[0]
-        line = " ".join(old_text.split())[:DIGEST_CHARS]
-        digest = (*digest, (old_turn, line))
+        old = history[0]
+        digest = digest.append((old.turn, _digest_line(old)))
         history = history[1:]
-    variables = {**w.variables, **e.variables} if e.variables else w.variables
     return replace(
         s,
         world=replace(
             w,
+            turn=e.turn,
             narrative=e.narrative,
             key_changes=e.key_changes,
             consequences=e.consequences,
-            variables=variables,
+            variables={**w.variables, **e.variables} if e.variables else w.variables,
+            source=e.source,
             history=history,
             digest=digest,
         ),
@@ -329,60 +487,78 @@ def _world_updated(s: RunState, e: WorldUpdated) -> RunState:
     )
 
 
+_NO_SERIES: Series[Any] = Series()
+
+
 def _metric(s: RunState, e: MetricRecorded) -> RunState:
     m = s.metrics
-    key = metric_key(e.name, e.actor)
-    history = m.history
-    if e.value is not None:
-        history = _with(history, key, (*history.get(key, ()), (e.turn, e.value)))
-    metrics = replace(
-        m,
-        latest=_with(m.latest, key, e.value)
-        if e.value is not None or key not in m.latest
-        else m.latest,
-        history=history,
-        failures=m.failures + (1 if e.error else 0),
-    )
+    key = (e.name, e.actor)
+    value = e.value
+    ok = value is not None and e.error is None
+    history = m.history.copy()
+    history[key] = history.get(key, _NO_SERIES).append((e.turn, value if ok else None))
+    if ok:
+        latest = m.latest.copy()
+        latest[key] = value  # type: ignore[assignment]
+        metrics = replace(m, latest=latest, history=history)
+    else:
+        metrics = replace(m, history=history, failed=m.failed + 1)
     tp = s.turn_progress
-    return replace(
-        s, metrics=metrics, turn_progress=replace(tp, metrics=tp.metrics | {(e.name, e.actor)})
-    )
+    if key in tp.metrics:
+        return replace(s, metrics=metrics)
+    return replace(s, metrics=metrics, turn_progress=replace(tp, metrics=(*tp.metrics, key)))
 
 
 def _validation(s: RunState, e: ValidationRecorded) -> RunState:
     v = s.validation
-    view = ValidationView(
-        turn=e.turn, check=e.check, passed=e.passed, severity=e.severity, issues=e.issues
+    result = ValidationResult(
+        turn=e.turn,
+        check=e.check,
+        passed=e.passed,
+        severity=e.severity,
+        issues=e.issues,
+        explanation=e.explanation,
     )
-    latest = (*(x for x in v.latest if x.turn >= e.turn - 1), view)
+    failed = 0 if e.passed else 1
+    validation = replace(
+        v,
+        latest=(*v.latest, result),
+        failed_total=v.failed_total + failed,
+        failed_since_resume=v.failed_since_resume + failed,
+    )
     tp = s.turn_progress
+    if e.check in tp.validations:
+        return replace(s, validation=validation)
     return replace(
-        s,
-        validation=replace(v, latest=latest, failed_total=v.failed_total + (0 if e.passed else 1)),
-        turn_progress=replace(tp, validations=tp.validations | {e.check}),
+        s, validation=validation, turn_progress=replace(tp, validations=(*tp.validations, e.check))
     )
 
 
 def _cost(s: RunState, e: CostIncurred) -> RunState:
     c = s.costs
-    amount = e.cost_usd
-    breakdown = dict(c.breakdown)
-    for key in (
-        f"actor:{e.actor or '(world)'}",
-        f"model:{e.model}",
-        f"turn:{e.turn}",
-        f"purpose:{e.purpose}",
-    ):
-        breakdown[key] = breakdown.get(key, 0.0) + amount
+    usd = e.cost_usd
+    kind = (e.actor, e.model, e.purpose)
+    by_kind = c.usd_by_kind.copy()
+    by_kind[kind] = by_kind.get(kind, 0.0) + usd
+    turn = e.turn
+    if turn == c.turn:
+        turn_usd = c.turn_usd
+        turn_total = c.turn_total + usd
+    else:
+        # the first cost of another turn closes the running total of the previous one
+        turn_usd = c.turn_usd.append((c.turn, c.turn_total)) if c.calls else c.turn_usd
+        turn_total = usd
     costs = Costs(
-        total_usd=c.total_usd + amount,
+        total_usd=c.total_usd + usd,
         input_tokens=c.input_tokens + e.input_tokens,
         output_tokens=c.output_tokens + e.output_tokens,
         calls=c.calls + 1,
-        breakdown=breakdown,
+        usd_by_kind=by_kind,
+        turn_usd=turn_usd,
+        turn=turn,
+        turn_total=turn_total,
     )
     if e.purpose == "communication" and e.request_id is not None:
-        # the communication rounds resume by these ids; other calls resume by their events
         tp = s.turn_progress
         return replace(
             s, costs=costs, turn_progress=replace(tp, call_ids=tp.call_ids | {e.request_id})
@@ -414,14 +590,40 @@ HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
 
 
 def apply(state: RunState | None, event: Event) -> RunState:
-    """The state after ``event``; ``state`` is left unchanged."""
-    return HANDLERS[type(event)](state if state is not None else RunState(), event)
+    """The state after ``event``; ``state`` itself is left unchanged.
+
+    ``state`` is None only before a run's first event, which must be ``RunStarted``.
+    """
+    if state is None:
+        if type(event) is RunStarted:
+            return _start(event)
+        raise StoreError(
+            f"a run's timeline starts with {type(event).__name__}, not RunStarted",
+            hint="check the log with `scenario-lab verify`",
+        )
+    handler = HANDLERS.get(type(event))
+    if handler is None:
+        raise TypeError(f"the fold has no handler for {type(event).__name__}")
+    return handler(state, event)
 
 
 def replay_events(events: Iterable[Event], state: RunState | None = None) -> RunState:
-    """Fold a sequence of events, starting from ``state`` (or the empty state)."""
-    s = state if state is not None else RunState()
+    """Fold ``events`` in order, starting from ``state`` (None: before the first event).
+
+    Raises ``ValueError`` for an empty sequence with no starting state.
+    """
+    it = iter(events)
+    s = state
+    if s is None:
+        first = next(it, None)
+        if first is None:
+            raise ValueError("no events to fold and no state to start from")
+        s = apply(None, first)
     handlers = HANDLERS
-    for event in events:
-        s = handlers[type(event)](s, event)
+    for event in it:
+        try:
+            handler = handlers[type(event)]
+        except KeyError:
+            raise TypeError(f"the fold has no handler for {type(event).__name__}") from None
+        s = handler(s, event)
     return s

@@ -1,187 +1,375 @@
-"""The state of a run: frozen values folded from its events (see ``fold.py``).
+"""The state of a run: frozen values folded from its events by ``fold.apply``.
 
-Everything here is derived; nothing is stored except as a snapshot cache. Histories
-are bounded (recent decisions, recent messages, a digest of older turns) so folding a
-long run stays linear: the complete record is the log and the projections.
+Every type here is a frozen msgspec Struct: cheap to copy with
+``msgspec.structs.replace`` and to snapshot with msgpack. The dicts inside are never
+changed in place; the fold builds a new dict for each change (copy on write), so a
+state handed out earlier never changes when the fold goes on.
+
+The structs are declared ``gc=False``: a state is a tree of values with no reference
+cycles, and keeping tens of thousands of them out of the cycle collector's lists is a
+large part of what makes a replay fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 import msgspec
 
 from eventstore import RunSettings
 
+# Bump when a field of any struct below changes: snapshots are stored under
+# f"runstate-v{STATE_VERSION}", so an older layout misses the cache instead of failing.
+STATE_VERSION = 1
 
-class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
+DEFAULT_WINDOW = 3
+
+T = TypeVar("T")
+
+Status = Literal["running", "halted", "completed", "failed"]
+MetricKey = tuple[str, str | None]  # (metric name, actor or None for a world metric)
+
+
+class Series(msgspec.Struct, Generic[T], frozen=True, gc=False):
+    """An append-only sequence whose append does not copy what came before.
+
+    A plain tuple that grows every turn makes the fold quadratic on long runs (each
+    append copies everything before). Here items sit in full chunks of ``CHUNK``,
+    shared between states, and a short ``tail``: an append copies only the tail, and
+    once every ``CHUNK`` appends the tuple of chunk references. Full chunks always hold
+    exactly ``CHUNK`` items and the tail fewer, so equal items mean equal series.
+    """
+
+    CHUNK: ClassVar[int] = 32
+    full: tuple[tuple[T, ...], ...] = ()
+    tail: tuple[T, ...] = ()
+
+    @classmethod
+    def of(cls, items: Any) -> Series[Any]:
+        items = tuple(items)
+        size = cls.CHUNK
+        cut = len(items) - len(items) % size
+        return cls(full=tuple(items[i : i + size] for i in range(0, cut, size)), tail=items[cut:])
+
+    def append(self, item: T) -> Series[T]:
+        tail = (*self.tail, item)
+        if len(tail) < self.CHUNK:
+            return Series(full=self.full, tail=tail)
+        return Series(full=(*self.full, tail), tail=())
+
+    def replace_last(self, item: T) -> Series[T]:
+        """The series with its last item replaced (it must not be empty)."""
+        tail = self.tail
+        if tail:
+            return Series(full=self.full, tail=(*tail[:-1], item))
+        full = self.full
+        return Series(full=(*full[:-1], (*full[-1][:-1], item)), tail=())
+
+    @property
+    def last(self) -> T | None:
+        if self.tail:
+            return self.tail[-1]
+        return self.full[-1][-1] if self.full else None
+
+    def items(self) -> tuple[T, ...]:
+        return tuple(self)
+
+    def __iter__(self) -> Iterator[T]:
+        for chunk in self.full:
+            yield from chunk
+        yield from self.tail
+
+    def __len__(self) -> int:
+        return len(self.full) * self.CHUNK + len(self.tail)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        if isinstance(index, slice):
+            return self.items()[index]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("Series index out of range")
+        chunk, offset = divmod(index, self.CHUNK)
+        return self.full[chunk][offset] if chunk < len(self.full) else self.tail[offset]
+
+
+# -- actors and decisions --------------------------------------------------------------
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One actor's decision of one turn, from any brain (a human's included)."""
+
     turn: int
-    action: str
-    reasoning: str = ""
+    actor: str
+    request_id: str
+    action: str = ""
     action_name: str | None = None
-    brain: str = "ai"
-    parse_method: str = ""
+    reasoning: str = ""
+    brain: str = "ai"  # ai, rules, scripted, human, counterfactual
+    parse_method: str = ""  # how the answer was read; "human" for a human submission
+    long_term_goals: tuple[str, ...] = ()
+    short_term_priorities: tuple[str, ...] = ()
 
 
-class ActorView(msgspec.Struct, frozen=True, kw_only=True):
-    goals: tuple[str, ...] = ()
-    priorities: tuple[str, ...] = ()
-    recent: tuple[DecisionView, ...] = ()
+class ActorState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What the run remembers of an actor: its stated goals and latest decisions.
+
+    Goals are those of the latest decision that stated any: a brain that gives none
+    (a scripted one) leaves the actor's goals as they were.
+    """
+
+    goals: tuple[str, ...] = ()  # long-term goals
+    priorities: tuple[str, ...] = ()  # short-term priorities
+    recent: tuple[Decision, ...] = ()  # the latest ``window`` decisions, oldest first
     decisions: int = 0
+    failures: int = 0
 
 
-class MessageView(msgspec.Struct, frozen=True, kw_only=True):
+# -- messages and coalitions -----------------------------------------------------------
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     message_id: str
     turn: int
     sender: str
     recipients: tuple[str, ...]
-    channel: str
-    visibility: str
-    kind: str
-    content: str
+    channel: str  # bilateral, coalition, public
+    visibility: str  # private, group, public
+    kind: str = "talk"
+    content: str = ""
     thread_id: str | None = None
     in_reply_to: str | None = None
 
 
-class Coalition(msgspec.Struct, frozen=True, kw_only=True):
-    proposal_id: str
+class Coalition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A coalition proposal and the answers to it, keyed by the proposal's thread."""
+
+    coalition_id: str
     turn: int
     proposer: str
     invited: tuple[str, ...]
-    purpose: str
+    purpose: str = ""
     accepted: tuple[str, ...] = ()
     rejected: tuple[str, ...] = ()
 
     @property
-    def formed(self) -> bool:
-        return not self.rejected and set(self.accepted) >= set(self.invited)
-
-    @property
     def members(self) -> tuple[str, ...]:
-        return (self.proposer, *self.invited)
+        """The proposer and every invitee who accepted (and did not reject later)."""
+        return (self.proposer, *self.accepted)
 
 
-class ExoView(msgspec.Struct, frozen=True, kw_only=True):
+class MessagesState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    recent: tuple[Message, ...] = ()  # this turn's and the last ``window`` turns'
+    coalitions: dict[str, Coalition] = {}
+
+
+# -- the world, metrics, exogenous events, validation, costs ---------------------------
+
+
+class WorldEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     turn: int
-    name: str
-    description: str
-    kind: str
-    source_index: int | None = None
-    effects: dict[str, float] = {}
+    narrative: str
+    key_changes: tuple[str, ...] = ()
 
 
-class ValidationView(msgspec.Struct, frozen=True, kw_only=True):
-    turn: int
-    check: str
-    passed: bool
-    severity: str
-    issues: tuple[str, ...] = ()
-
-
-class TurnProgress(msgspec.Struct, frozen=True, kw_only=True):
-    """Which steps of the open turn are recorded: what resume needs to go on exactly."""
-
-    requested: dict[str, str] = {}  # actor -> request id of its DecisionRequested
-    decisions: dict[str, DecisionView] = {}
-    decided: frozenset[str] = frozenset()
-    failed: frozenset[str] = frozenset()
-    human_requested: dict[str, str] = {}  # actor -> request id
-    human_kinds: dict[str, str] = {}  # request id -> decision/reply/coalition
-    world_updated: bool = False
-    metrics: frozenset[tuple[str, str | None]] = frozenset()
-    validations: frozenset[str] = frozenset()
-    call_ids: frozenset[str] = frozenset()  # request ids of this turn's model calls
-
-
-class World(msgspec.Struct, frozen=True, kw_only=True):
+class WorldState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    turn: int = 0  # the turn of the latest update (0: none yet)
     narrative: str = ""
     key_changes: tuple[str, ...] = ()
     consequences: tuple[str, ...] = ()
     variables: dict[str, float] = {}
-    history: tuple[tuple[int, str], ...] = ()  # recent (turn, narrative)
-    digest: tuple[tuple[int, str], ...] = ()  # older turns, one line each
+    source: str = ""
+    history: tuple[WorldEntry, ...] = ()  # the latest ``window`` updates, oldest first
+    digest: Series[tuple[int, str]] = Series()  # (turn, one line) for each older update
 
 
-class Metrics(msgspec.Struct, frozen=True, kw_only=True):
-    latest: dict[str, float | None] = {}  # metric_key -> value
-    history: dict[str, tuple[tuple[int, float], ...]] = {}
-    failures: int = 0
+class MetricsState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    # A failed extraction keeps the previous value in ``latest`` (conditions on a metric
+    # should see its last known value, not flicker to unknown) and adds None to history.
+    latest: dict[MetricKey, float] = {}
+    history: dict[MetricKey, Series[tuple[int, float | None]]] = {}
+    failed: int = 0
 
 
-class Costs(msgspec.Struct, frozen=True, kw_only=True):
-    """Spending so far; ``breakdown`` keys are ``actor:X``, ``model:M``, ``turn:N``, ``purpose:P``.
+class FiredEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    turn: int
+    name: str
+    kind: str  # scheduled, random, conditional, trend, injected
+    description: str = ""
+    source_index: int | None = None
+    effects: dict[str, float] = {}
 
-    One dict rather than four keeps the fold's cost per ``CostIncurred`` to one copy.
+
+class ExogenousState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    fired: Series[FiredEvent] = Series()  # every one the run fired, in order
+    fired_counts: dict[int, int] = {}  # source_index -> times fired (for ``once``)
+    this_turn: tuple[FiredEvent, ...] = ()  # those of the current (or last) turn
+
+
+class ValidationResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    turn: int
+    check: str
+    passed: bool
+    severity: str = "low"
+    issues: tuple[str, ...] = ()
+    explanation: str = ""
+
+
+class ValidationState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    latest: tuple[ValidationResult, ...] = ()  # this turn's and the last ``window`` turns'
+    failed_total: int = 0
+    # What max_issues_before_halt should compare: resuming a run halted for too many
+    # issues must not halt it again before a new check fails.
+    failed_since_resume: int = 0
+
+
+CallKind = tuple[str | None, str, str]  # (actor, model, purpose)
+
+
+class Costs(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Spending, from ``CostIncurred`` events only (a call's ``ModelCall`` repeats it).
+
+    ``CostIncurred`` is among the most frequent events, so its fold updates one small
+    dict (usd by actor, model and purpose together) and a running total for its turn;
+    the breakdowns by one dimension are summed from those when asked for.
     """
 
     total_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
-    breakdown: dict[str, float] = {}
-
-    def by(self, dimension: str) -> dict[str, float]:
-        """Costs by ``actor``, ``model``, ``turn`` or ``purpose``."""
-        prefix = dimension + ":"
-        return {k[len(prefix) :]: v for k, v in self.breakdown.items() if k.startswith(prefix)}
-
-
-class Exogenous(msgspec.Struct, frozen=True, kw_only=True):
-    fired_counts: dict[int, int] = {}  # source index -> times fired
-    fired: tuple[tuple[int, str, str], ...] = ()  # (turn, name, kind), all of them
-    this_turn: tuple[ExoView, ...] = ()
-
-
-class Validation(msgspec.Struct, frozen=True, kw_only=True):
-    latest: tuple[ValidationView, ...] = ()  # the current and previous turn
-    failed_total: int = 0
-
-
-class Messages(msgspec.Struct, frozen=True, kw_only=True):
-    recent: tuple[MessageView, ...] = ()  # this turn and the last `window` turns
-    coalitions: tuple[Coalition, ...] = ()
-
-
-class RunState(msgspec.Struct, frozen=True, kw_only=True):
-    scenario_name: str = ""
-    scenario: dict[str, Any] = {}
-    scenario_sha256: str = ""
-    seed: int = 0
-    settings: RunSettings = RunSettings(turns=0)
-    tool_version: str = ""
-    parent_run_id: str | None = None
-    fork_turn: int | None = None
-    control_overrides: dict[str, str] = {}
-    pending_forced: dict[str, str] = {}
-    pending_injections: tuple[str, ...] = ()
-    status: str = "running"  # running, halted, completed, failed
-    halt_reason: str | None = None
-    halt_detail: str = ""
-    pending_human: tuple[str, ...] = ()
-    turn: int = 0
-    turn_open: bool = False
-    last_completed_turn: int = -1
-    turn_progress: TurnProgress = TurnProgress()
-    world: World = World()
-    actors: dict[str, ActorView] = {}
-    messages: Messages = Messages()
-    metrics: Metrics = Metrics()
-    costs: Costs = Costs()
-    exogenous: Exogenous = Exogenous()
-    validation: Validation = Validation()
+    usd_by_kind: dict[CallKind, float] = {}
+    turn_usd: Series[tuple[int, float]] = Series()  # (turn, usd) of turns before ``turn``
+    turn: int = 0  # the turn of the latest cost, whose spending so far is ``turn_total``
+    turn_total: float = 0.0
 
     @property
-    def window(self) -> int:
-        return int(self.settings.context_window or self.scenario.get("context_window_size") or 3)
+    def by_actor(self) -> dict[str, float]:
+        """Calls made for an actor; world-level calls (no actor) are not here."""
+        return self._by(0)
+
+    @property
+    def by_model(self) -> dict[str, float]:
+        return self._by(1)
+
+    @property
+    def by_purpose(self) -> dict[str, float]:
+        return self._by(2)
+
+    @property
+    def by_turn(self) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for turn, usd in self.turn_usd:
+            out[turn] = out.get(turn, 0.0) + usd
+        if self.calls:
+            out[self.turn] = out.get(self.turn, 0.0) + self.turn_total
+        return out
+
+    def by(self, dimension: Literal["actor", "model", "purpose", "turn"]) -> dict[str, float]:
+        """Costs by ``actor``, ``model``, ``purpose`` or ``turn``, keyed by text."""
+        if dimension == "turn":
+            return {str(t): usd for t, usd in self.by_turn.items()}
+        return self._by(("actor", "model", "purpose").index(dimension))
+
+    def _by(self, index: int) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for kind, usd in self.usd_by_kind.items():
+            key = kind[index]
+            if key is not None:
+                out[key] = out.get(key, 0.0) + usd
+        return out
 
 
-def metric_key(name: str, actor: str | None) -> str:
-    """The key of a metric in ``Metrics``: the name, or ``name/actor`` for one actor's."""
-    return name if actor is None else f"{name}/{actor}"
+# -- the open turn ---------------------------------------------------------------------
 
 
-def visible_messages(state: RunState, actor: str) -> list[MessageView]:
-    """Messages the actor sent or received, plus public ones; nothing else."""
+class PendingHuman(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    actor: str
+    request_id: str
+    kind: str  # decision, reply, coalition
+    turn: int
+    about: str | None = None
+
+
+class TurnProgress(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Which steps of a turn are recorded, so a resume does only the rest.
+
+    It describes the open turn, or the last one once it completed. The exogenous
+    events of the turn are ``RunState.exogenous.this_turn``.
+    """
+
+    turn: int = 0
+    requested: dict[str, str] = {}  # actor -> request_id of its DecisionRequested
+    decisions: dict[str, Decision] = {}  # actor -> its decision (human ones included)
+    failed: dict[str, str] = {}  # actor -> error, while no decision followed
+    # Requests to humans, by actor for a decision and by f"{actor}:{about}" for a reply
+    # or coalition answer (an actor may be asked about several messages in one turn).
+    human_requested: dict[str, str] = {}  # key -> request_id
+    human_submitted: dict[str, str] = {}  # key -> request_id answered
+    messages: tuple[str, ...] = ()  # message ids sent this turn
+    # Request ids of this turn's communication calls: a talk plan that said nothing
+    # leaves no message, so its cost event is what tells a resume not to ask again.
+    call_ids: frozenset[str] = frozenset()
+    world_updated: bool = False
+    metrics: tuple[MetricKey, ...] = ()  # (name, actor) recorded this turn
+    validations: tuple[str, ...] = ()  # checks recorded this turn
+
+    @property
+    def decided(self) -> Any:
+        """The actors whose decision of the turn is recorded (supports ``in``)."""
+        return self.decisions.keys()
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+class RunState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Everything the engine needs to play the next step, folded from the log."""
+
+    # identity and configuration
+    scenario_name: str
+    scenario: dict[str, Any]  # the resolved scenario of RunStarted (shared, not copied)
+    scenario_sha256: str
+    seed: int  # a fork's new seed replaces it from the fork on
+    settings: RunSettings  # RunStarted's, with RunForked/RunResumed changes merged
+    tool_version: str = ""
+    window: int = DEFAULT_WINDOW  # turns of history kept for prompts
+    control_overrides: dict[str, str] = {}  # actor -> control, from forks
+    parent_run_id: str | None = None
+    fork_turn: int | None = None
+    fork_seq: int | None = None
+    pending_forced: dict[str, str] = {}  # actor -> action forced in turn fork_turn + 1
+    pending_injections: tuple[str, ...] = ()  # injected in turn fork_turn + 1
+
+    # progress
+    status: Status = "running"
+    halt_reason: str | None = None  # a RunHalted reason, or a failure's error type
+    halt_detail: str = ""  # why the run halted or failed
+    waiting_for: tuple[str, ...] = ()  # actors a human_input halt waits on
+    turn: int = 0  # the current turn, or the last one started
+    turn_open: bool = False
+    last_completed_turn: int = -1  # -1 until the setup (turn 0) completes
+    turn_progress: TurnProgress = TurnProgress()
+
+    # what happened
+    world: WorldState = WorldState()
+    actors: dict[str, ActorState] = {}
+    messages: MessagesState = MessagesState()
+    metrics: MetricsState = MetricsState()
+    costs: Costs = Costs()
+    exogenous: ExogenousState = ExogenousState()
+    validation: ValidationState = ValidationState()
+    pending_human: dict[str, tuple[PendingHuman, ...]] = {}  # actor -> unanswered requests
+
+
+def visible_messages(state: RunState, actor: str) -> list[Message]:
+    """The recent messages ``actor`` sent or received, and every public one."""
     return [
         m
         for m in state.messages.recent
@@ -190,9 +378,35 @@ def visible_messages(state: RunState, actor: str) -> list[MessageView]:
 
 
 def coalitions_of(state: RunState, actor: str) -> dict[str, tuple[str, ...]]:
-    """Formed coalitions the actor belongs to: thread id -> members."""
+    """The formed coalitions ``actor`` belongs to: coalition id -> members.
+
+    A coalition is formed once an invitee accepted, so it has two members or more.
+    """
     return {
-        c.proposal_id: c.members
-        for c in state.messages.coalitions
-        if c.formed and actor in c.members
+        cid: c.members
+        for cid, c in state.messages.coalitions.items()
+        if c.accepted and actor in c.members
     }
+
+
+def to_builtins(state: RunState) -> dict[str, Any]:
+    """The state as JSON-ready builtins.
+
+    ``msgspec.to_builtins`` alone would keep the (name, actor) tuple keys of the metric
+    maps, which JSON cannot hold, and show a Series as its chunks.
+    """
+    data: dict[str, Any] = msgspec.to_builtins(state, enc_hook=_enc_hook)
+    metrics = data["metrics"]
+    for field in ("latest", "history"):
+        metrics[field] = {_metric_label(k): v for k, v in metrics[field].items()}
+    data["turn_progress"]["metrics"] = [_metric_label(k) for k in state.turn_progress.metrics]
+    return data
+
+
+def _metric_label(key: tuple[str, str | None]) -> str:
+    name, actor = key
+    return name if actor is None else f"{name}/{actor}"
+
+
+def _enc_hook(obj: Any) -> Any:
+    raise NotImplementedError(f"cannot convert {type(obj).__name__}")

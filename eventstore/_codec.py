@@ -64,18 +64,38 @@ def decode(type_name: str, schema_version: int, payload: bytes) -> Event:
             hint="this log was written by a newer scenario-lab; upgrade it",
         )
     if schema_version == cls.SCHEMA_VERSION:
-        return _decoder.decode(payload)  # type: ignore[no-any-return]
+        try:
+            return _decoder.decode(payload)  # type: ignore[no-any-return]
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise _unreadable(type_name, schema_version, e) from e
     if schema_version > cls.SCHEMA_VERSION:
         raise StoreError(
             f"event type {type_name} v{schema_version} is newer than this version knows "
             f"(v{cls.SCHEMA_VERSION})",
             hint="upgrade scenario-lab to read this log",
         )
-    data = _raw_decoder.decode(payload)
+    try:
+        data = _raw_decoder.decode(payload)
+    except msgspec.DecodeError as e:
+        raise _unreadable(type_name, schema_version, e) from e
+    if not isinstance(data, dict):
+        raise _unreadable(type_name, schema_version, "the payload is not a JSON object")
     for version in range(schema_version, cls.SCHEMA_VERSION):
         step = UPCASTERS.get((type_name, version))
         if step is None:
             raise StoreError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
         data = step(data)
     data["type"] = type_name
-    return msgspec.convert(data, AnyEvent)  # type: ignore[arg-type,no-any-return]
+    try:
+        return msgspec.convert(data, AnyEvent)  # type: ignore[arg-type,no-any-return]
+    except msgspec.ValidationError as e:
+        raise _unreadable(type_name, schema_version, e) from e
+
+
+def _unreadable(type_name: str, schema_version: int, why: object) -> StoreError:
+    # A payload the catalogue cannot read is a damaged log, not a bug of the caller:
+    # it surfaces as the store's error, naming what was being decoded.
+    return StoreError(
+        f"a stored {type_name} v{schema_version} event cannot be decoded: {why}",
+        hint="run `scenario-lab verify` on the run to find the damaged event",
+    )

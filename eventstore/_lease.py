@@ -65,9 +65,11 @@ def is_held(db_path: str | Path, run_id: str) -> bool:
     path = _lock_path(db_path, run_id)
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR)
+    fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # A shared probe conflicts only with a holder's exclusive lock: with LOCK_EX two
+        # processes probing at the same moment would each see the other as a holder.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     else:
