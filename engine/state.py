@@ -390,23 +390,34 @@ def coalitions_of(state: RunState, actor: str) -> dict[str, tuple[str, ...]]:
 
 
 def to_builtins(state: RunState) -> dict[str, Any]:
-    """The state as JSON-ready builtins.
+    """The state as JSON-ready builtins, for ``replay --json`` and reports.
 
-    ``msgspec.to_builtins`` alone would keep the (name, actor) tuple keys of the metric
-    maps, which JSON cannot hold, and show a Series as its chunks.
+    ``msgspec.to_builtins`` alone would keep tuple keys (metrics by (name, actor), costs
+    by (actor, model, purpose)), which JSON cannot hold, and show each Series as its
+    chunks. Here metric keys read ``name`` or ``name/actor``, a Series is a plain list,
+    and costs show their breakdowns by actor, model, purpose and turn.
     """
-    data: dict[str, Any] = msgspec.to_builtins(state, enc_hook=_enc_hook)
+    data: dict[str, Any] = msgspec.to_builtins(state)
     metrics = data["metrics"]
-    for field in ("latest", "history"):
-        metrics[field] = {_metric_label(k): v for k, v in metrics[field].items()}
-    data["turn_progress"]["metrics"] = [_metric_label(k) for k in state.turn_progress.metrics]
+    metrics["latest"] = {metric_label(k): v for k, v in state.metrics.latest.items()}
+    metrics["history"] = {
+        metric_label(k): [list(item) for item in series]
+        for k, series in state.metrics.history.items()
+    }
+    data["turn_progress"]["metrics"] = [metric_label(k) for k in state.turn_progress.metrics]
+    data["world"]["digest"] = [list(item) for item in state.world.digest]
+    data["exogenous"]["fired"] = msgspec.to_builtins(state.exogenous.fired.items())
+    costs = data["costs"]
+    for field in ("usd_by_kind", "turn_usd", "turn", "turn_total"):
+        del costs[field]
+    c = state.costs
+    costs.update(
+        by_actor=c.by_actor, by_model=c.by_model, by_purpose=c.by_purpose, by_turn=c.by("turn")
+    )
     return data
 
 
-def _metric_label(key: tuple[str, str | None]) -> str:
+def metric_label(key: tuple[str, str | None]) -> str:
+    """How a metric key reads in text: ``name``, or ``name/actor`` for one actor's."""
     name, actor = key
     return name if actor is None else f"{name}/{actor}"
-
-
-def _enc_hook(obj: Any) -> Any:
-    raise NotImplementedError(f"cannot convert {type(obj).__name__}")

@@ -564,15 +564,27 @@ def test_state_encodes_and_decodes_to_an_equal_state():
 
 
 def test_to_builtins_is_json():
+    s = setup()
+    for turn in range(1, 5):
+        s = fold(*whole_turn(turn, key_changes=(f"k{turn}",)), state=s)
     s = fold(
-        MetricRecorded(turn=1, name="trust", value=1.0, actor="a"),
-        MetricRecorded(turn=1, name="tension", value=2.0),
-        state=in_turn(),
+        TurnStarted(turn=5),
+        MetricRecorded(turn=5, name="trust", value=1.0, actor="a"),
+        MetricRecorded(turn=5, name="tension", value=2.0),
+        CostIncurred(turn=5, model="m", purpose="decision", actor="a", cost_usd=0.5),
+        CostIncurred(turn=5, model="m", purpose="world_update", cost_usd=0.25),
+        ExogenousEventTriggered(turn=5, name="storm", description="s", kind="random"),
+        state=s,
     )
-    data = to_builtins(s)
-    json.dumps(data)
+    data = json.loads(json.dumps(to_builtins(s)))
     assert data["metrics"]["latest"] == {"trust/a": 1.0, "tension": 2.0}
+    assert data["metrics"]["history"]["trust/a"] == [[5, 1.0]]
     assert data["turn_progress"]["metrics"] == ["trust/a", "tension"]
+    assert data["world"]["digest"] == [[1, "k1"], [2, "k2"]]
+    assert data["exogenous"]["fired"][0]["name"] == "storm"
+    assert data["costs"]["by_actor"] == {"a": 0.5}
+    assert data["costs"]["by_turn"] == {"5": 0.75}
+    assert data["costs"]["total_usd"] == 0.75
 
 
 def test_series():

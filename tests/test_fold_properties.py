@@ -8,6 +8,7 @@ costs, and maybe an end. The store tests reuse it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from engine.fold import apply, replay_events
 from engine.replay import decode_state, encode_state
+from engine.state import to_builtins
 from eventstore import (
     CostIncurred,
     DecisionFailed,
@@ -319,3 +321,4 @@ def test_progress_describes_the_turn(events: list[Event]):
     assert abs(sum(s.costs.by_turn.values()) - total) < 1e-9
     assert abs(sum(s.costs.by_model.values()) - total) < 1e-9
     assert s.pending_human == {}
+    json.dumps(to_builtins(s))  # the CLI's `replay --json` view of any state
