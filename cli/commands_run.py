@@ -296,9 +296,9 @@ def replay_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
 ) -> None:
     """The state of a run at the end of a turn, folded from the log (no model calls)."""
-    import msgspec
 
     from engine.replay import replay
+    from engine.state import to_builtins
     from eventstore import TurnOutOfRange
 
     with open_store(db) as store:

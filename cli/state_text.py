@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.state import metric_label
+
 
 def describe_state(state: Any) -> str:
     lines = [
@@ -40,7 +42,7 @@ def describe_state(state: Any) -> str:
         lines.append(
             "metrics: "
             + ", ".join(
-                f"{k}={v:g}" if v is not None else f"{k}=n/a"
+                f"{metric_label(k)}={v:g}" if v is not None else f"{metric_label(k)}=n/a"
                 for k, v in state.metrics.latest.items()
             )
         )
