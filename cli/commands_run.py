@@ -294,8 +294,26 @@ def replay_cmd(
         int | None, typer.Option("--turn", help="State at the end of this turn (default: last).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Re-execute the engine against the recorded responses and compare."
+        ),
+    ] = False,
 ) -> None:
-    """The state of a run at the end of a turn, folded from the log (no model calls)."""
+    """The state of a run at the end of a turn, folded from the log (no model calls).
+
+    With --check, re-runs the engine offline over the run and reports the first step whose
+    request or event differs from the log, else "consistent".
+    """
+    if check:
+        from engine.replay_check import check_run
+
+        with open_store(db) as store:
+            run_id = store.resolve(run_ref)
+            checked = check_run(store, run_id)
+        typer.echo(f"{run_id}: consistent ({checked} events re-executed)")
+        return
 
     from engine.replay import replay
     from engine.state import to_builtins

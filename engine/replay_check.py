@@ -95,7 +95,7 @@ class _CheckingPlayer(RunPlayer):
     original: list[Event]
     origin_run: str
 
-    def append(self, events: Sequence[Event], blobs: dict[str, bytes] | None = None) -> None:
+    def _write(self, events: Sequence[Event], blobs: dict[str, bytes] | None = None) -> None:
         for offset, event in enumerate(events):
             index = self.seq + offset  # 0-based index of this event in the timeline
             expected = self.original[index] if index < len(self.original) else None
@@ -116,7 +116,7 @@ class _CheckingPlayer(RunPlayer):
                     actor=event_actor(event),
                     step=event_type(event),
                 )
-        super().append(events, blobs)
+        super()._write(events, blobs)
 
 
 def _normal(event: Event) -> Any:

@@ -9,6 +9,7 @@ recorded and does only the rest: a recorded model response is never requested ag
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,32 @@ class _Halt(Exception):
         self.waiting_for = tuple(waiting_for)
 
 
+class _InOrder:
+    """Buffers each concurrent task's appends and writes them in task order."""
+
+    def __init__(self, player: RunPlayer, n: int):
+        self.player = player
+        self.batches: list[list[tuple[Sequence[Event], dict[str, bytes] | None]]] = [
+            [] for _ in range(n)
+        ]
+        self.done = [False] * n
+        self.next = 0
+
+    def add(self, index: int, events: Sequence[Event], blobs: dict[str, bytes] | None) -> None:
+        self.batches[index].append((list(events), blobs))
+
+    def finish(self, index: int) -> None:
+        self.done[index] = True
+        while self.next < len(self.done) and self.done[self.next]:
+            for events, blobs in self.batches[self.next]:
+                self.player._write(events, blobs)
+            self.batches[self.next] = []
+            self.next += 1
+
+
+_SLOT: ContextVar[tuple[_InOrder, int] | None] = ContextVar("scenario_lab_slot", default=None)
+
+
 class RunPlayer:
     """Plays one run to its end, a halt, or a failure."""
 
@@ -114,6 +141,14 @@ class RunPlayer:
     # -- plumbing ----------------------------------------------------------------------
 
     def append(self, events: Sequence[Event], blobs: dict[str, bytes] | None = None) -> None:
+        """Append now, or, inside ``_in_order``, when every earlier task's events are in."""
+        slot = _SLOT.get()
+        if slot is not None:
+            slot[0].add(slot[1], events, blobs)
+            return
+        self._write(events, blobs)
+
+    def _write(self, events: Sequence[Event], blobs: dict[str, bytes] | None = None) -> None:
         result = self.store.append(self.run_id, events, expected_seq=self.seq, blobs=blobs)
         self.seq = result.last_seq
         state = self.state
@@ -122,6 +157,38 @@ class RunPlayer:
         self.state = state
         self.progress.cost_usd = state.costs.total_usd
         self.progress.calls = state.costs.calls
+
+    async def _in_order(self, items: Sequence[Any], work: Callable[[Any], Any]) -> None:
+        """Run ``work(item)`` for every item concurrently; their events land in item order.
+
+        Concurrency keeps model calls overlapped, and the fixed order keeps the log the
+        same from run to run whatever order the answers arrive in. A finished task's
+        events wait only for the tasks before it.
+        """
+        order = _InOrder(self, len(items))
+        halts: list[_Halt] = []
+        errors: list[Exception] = []
+
+        async def one(index: int, item: Any) -> None:
+            token = _SLOT.set((order, index))
+            try:
+                await work(item)
+            except _Halt as h:
+                halts.append(h)
+            except Exception as e:  # re-raised below as itself, not as an exception group
+                errors.append(e)
+            finally:
+                _SLOT.reset(token)
+                if not errors:
+                    order.finish(index)
+
+        async with anyio.create_task_group() as tg:
+            for index, item in enumerate(items):
+                tg.start_soon(one, index, item)
+        if errors:
+            raise errors[0]
+        if halts:
+            raise halts[0]
 
     def caller(self) -> ModelCaller:
         if self.client is None:
@@ -291,32 +358,25 @@ class RunPlayer:
             return
         actors = list(self.scenario.actors)
         waiting: list[str] = []
-        halts: list[_Halt] = []
-
-        async def guarded(coro: Any) -> None:
-            try:
-                await coro
-            except _Halt as h:
-                halts.append(h)
-
         done = self.state.turn_progress.call_ids
         planners = [
             a for a in actors if self.control(a) == "ai" and talks.plan_id(turn, a) not in done
         ]
-        async with anyio.create_task_group() as tg:
-            for actor_id in planners:
-                tg.start_soon(guarded, self._talk_plan(actor_id, turn, ch, actors))
-        if halts:
-            raise halts[0]
-        async with anyio.create_task_group() as tg:
-            for msg in [m for m in self.state.messages.recent if m.turn == turn]:
-                if msg.channel == "bilateral" and msg.kind == "talk":
-                    tg.start_soon(guarded, self._talk_reply(msg, turn, waiting))
-                elif msg.kind == "proposal":
-                    for invitee in msg.recipients:
-                        tg.start_soon(guarded, self._coalition_answer(msg, invitee, turn, waiting))
-        if halts:
-            raise halts[0]
+        await self._in_order(planners, lambda a: self._talk_plan(a, turn, ch, actors))
+        answers: list[tuple[Any, str]] = []
+        for msg in [m for m in self.state.messages.recent if m.turn == turn]:
+            if msg.channel == "bilateral" and msg.kind == "talk":
+                answers.append((msg, msg.recipients[0]))
+            elif msg.kind == "proposal":
+                answers += [(msg, invitee) for invitee in msg.recipients]
+
+        def answer(item: tuple[Any, str]) -> Any:
+            msg, who = item
+            if msg.kind == "proposal":
+                return self._coalition_answer(msg, who, turn, waiting)
+            return self._talk_reply(msg, turn, waiting)
+
+        await self._in_order(answers, answer)
         if waiting:
             raise _Halt(
                 "human_input",
@@ -476,19 +536,7 @@ class RunPlayer:
             if actor_id in progress.decided or actor_id in progress.failed:
                 continue
             todo.append(actor_id)
-        halts: list[_Halt] = []
-
-        async def one(actor_id: str) -> None:
-            try:
-                await self._decide(actor_id, turn, waiting)
-            except _Halt as h:
-                halts.append(h)
-
-        async with anyio.create_task_group() as tg:
-            for actor_id in todo:
-                tg.start_soon(one, actor_id)
-        if halts:
-            raise halts[0]
+        await self._in_order(todo, lambda a: self._decide(a, turn, waiting))
         if waiting:
             raise _Halt(
                 "human_input", f"waiting for {', '.join(waiting)} to decide turn {turn}", waiting
@@ -740,9 +788,7 @@ class RunPlayer:
             purpose="world_update",
         )
         try:
-            result = await self.caller().call(
-                request, turn=turn, actor=None, request_id=f"w{turn}"
-            )
+            result = await self.caller().call(request, turn=turn, actor=None, request_id=f"w{turn}")
         except BudgetExceeded as e:
             raise _Halt("credit_limit", e.one_line()) from None
         except LLMUnavailable as e:
@@ -788,7 +834,6 @@ class RunPlayer:
             self.append(local)
         if not remote:
             return
-        halts: list[_Halt] = []
 
         async def one(metric: Any, actor_id: str | None) -> None:
             model = (
@@ -816,11 +861,13 @@ class RunPlayer:
             )
             try:
                 result = await self.caller().call(
-                    request, turn=turn, actor=actor_id, request_id=f"m{turn}-{metric.name}-{actor_id or ''}"
+                    request,
+                    turn=turn,
+                    actor=actor_id,
+                    request_id=f"m{turn}-{metric.name}-{actor_id or ''}",
                 )
             except BudgetExceeded as e:
-                halts.append(_Halt("credit_limit", e.one_line()))
-                return
+                raise _Halt("credit_limit", e.one_line()) from None
             except LLMUnavailable as e:
                 self.append(
                     [
@@ -857,11 +904,7 @@ class RunPlayer:
                 result.blobs,
             )
 
-        async with anyio.create_task_group() as tg:
-            for metric, actor_id, _text in remote:
-                tg.start_soon(one, metric, actor_id)
-        if halts:
-            raise halts[0]
+        await self._in_order(remote, lambda item: one(item[0], item[1]))
 
     async def _validation(self, turn: int) -> None:
         cfg = self.scenario.validation
@@ -879,7 +922,6 @@ class RunPlayer:
             or self.model_for(next(iter(self.scenario.actors)))
         )
         decisions = self._turn_decisions(turn)
-        halts: list[_Halt] = []
 
         async def one(name: str, check: Any) -> None:
             messages = validation_messages(
@@ -900,8 +942,7 @@ class RunPlayer:
                     request, turn=turn, actor=None, request_id=f"v{turn}-{name}"
                 )
             except BudgetExceeded as e:
-                halts.append(_Halt("credit_limit", e.one_line()))
-                return
+                raise _Halt("credit_limit", e.one_line()) from None
             except LLMUnavailable as e:
                 self.append(
                     [
@@ -939,11 +980,7 @@ class RunPlayer:
                 )
             self.append([event, result.cost], result.blobs)
 
-        async with anyio.create_task_group() as tg:
-            for name, check in checks:
-                tg.start_soon(one, name, check)
-        if halts:
-            raise halts[0]
+        await self._in_order(checks, lambda item: one(item[0], item[1]))
         self._check_halt(turn)
 
     def _check_halt(self, turn: int) -> None:
@@ -958,7 +995,8 @@ class RunPlayer:
         limit = cfg.max_issues_before_halt
         if limit is not None and st.validation.failed_since_resume >= limit:
             raise _Halt(
-                "max_issues", f"{st.validation.failed_since_resume} validation issues (limit {limit})"
+                "max_issues",
+                f"{st.validation.failed_since_resume} validation issues (limit {limit})",
             )
 
 
