@@ -156,7 +156,6 @@ def run(
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from engine.scenario_load import load_scenario
-
     from engine.session import check_overrides, start_run
 
     loaded = load_scenario(path)
@@ -196,9 +195,8 @@ def resume(
     ] = False,
 ) -> None:
     """Continue a halted, interrupted or crashed run from its last recorded step."""
-    from engine.scenario_model import Scenario
-
     from engine.replay import replay
+    from engine.scenario_model import Scenario
     from engine.session import prepare_resume
 
     with open_store(db) as store:
@@ -248,9 +246,8 @@ def fork(
     llm_base_url: BaseUrlOpt = None,
 ) -> None:
     """Branch a run at a turn, recording what the branch changes; the branch id is printed last."""
-    from engine.scenario_model import Scenario
-
     from engine.replay import replay
+    from engine.scenario_model import Scenario
     from engine.session import fork_run
 
     controls = {a: "human" for a in human or []} | {a: "ai" for a in ai or []}
@@ -357,10 +354,9 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Expected model calls, tokens and cost of a run, from the price table."""
-    from engine.scenario_load import load_scenario
-
     from engine.estimate import estimate_run
     from engine.llm import PriceTable
+    from engine.scenario_load import load_scenario
 
     loaded = load_scenario(path)
     est = estimate_run(

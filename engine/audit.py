@@ -60,7 +60,14 @@ def audit(
             continue
         if actor is not None and rec.actor != actor:
             continue
-        if isinstance(ev, DecisionRequested | HumanInputRequested | DecisionMade | DecisionFailed | HumanDecisionSubmitted):
+        if isinstance(
+            ev,
+            DecisionRequested
+            | HumanInputRequested
+            | DecisionMade
+            | DecisionFailed
+            | HumanDecisionSubmitted,
+        ):
             entry = entries.get(ev.request_id)
             if entry is None:
                 entry = {
@@ -85,7 +92,9 @@ def audit(
                 prompt=_prompt(store, ev.prompt_hash),
             )
         elif isinstance(ev, HumanInputRequested):
-            entry.update(brain="human", requested_at=rec.recorded_at, prompt=_prompt(store, ev.prompt_hash))
+            entry.update(
+                brain="human", requested_at=rec.recorded_at, prompt=_prompt(store, ev.prompt_hash)
+            )
         elif isinstance(ev, DecisionMade):
             entry.update(
                 outcome="decided",
@@ -103,7 +112,12 @@ def audit(
             if ev.call is not None:
                 entry["calls"].append(_call(store, ev.call))
         elif isinstance(ev, DecisionFailed):
-            entry.update(outcome="failed", error=ev.error, error_kind=ev.error_kind, decided_at=rec.recorded_at)
+            entry.update(
+                outcome="failed",
+                error=ev.error,
+                error_kind=ev.error_kind,
+                decided_at=rec.recorded_at,
+            )
             if ev.call is not None:
                 entry["calls"].append(_call(store, ev.call))
         elif isinstance(ev, HumanDecisionSubmitted):
@@ -143,13 +157,17 @@ def audit_markdown(entries: list[dict[str, Any]]) -> str:
                 f"{e['model_calls']} call(s) · ${e['cost_usd']:.6f}"
             )
         if e.get("submitted_by") is not None and e.get("brain") == "human":
-            lines.append(f"submitted by {e.get('submitted_by') or '(unnamed)'} via {e.get('submitted_via')} at {e.get('decided_at')}")
+            lines.append(
+                f"submitted by {e.get('submitted_by') or '(unnamed)'} via {e.get('submitted_via')} at {e.get('decided_at')}"
+            )
         prompt = e.get("prompt")
         if isinstance(prompt, dict):
             for m in prompt.get("messages", []):
                 lines.append(f"### prompt ({m.get('role')})\n{m.get('content')}")
         for i, call in enumerate(e["calls"], 1):
-            attempts = ", ".join(f"{a['outcome']} {a.get('latency_ms', 0):.0f}ms" for a in call.get("attempts", []))
+            attempts = ", ".join(
+                f"{a['outcome']} {a.get('latency_ms', 0):.0f}ms" for a in call.get("attempts", [])
+            )
             lines.append(
                 f"### call {i}: parsed as {call.get('parse_method') or '?'}; "
                 f"{call.get('input_tokens', 0)}+{call.get('output_tokens', 0)} tokens, "

@@ -81,13 +81,13 @@ def channels(scenario: Any) -> Channels:
 def plan_instructions(ch: Channels, actor_id: str, others: list[str], coalitions: list[str]) -> str:
     allowed = []
     if ch.bilateral:
-        allowed.append(
-            f"private messages to one actor each (`to`: one of {', '.join(others)})"
-        )
+        allowed.append(f"private messages to one actor each (`to`: one of {', '.join(others)})")
     if ch.coalition and coalitions:
         allowed.append(f"messages to a coalition you belong to (`to`: {', '.join(coalitions)})")
     if ch.coalition:
-        allowed.append("a coalition proposal to 2 or more others (coalition_members, coalition_purpose)")
+        allowed.append(
+            "a coalition proposal to 2 or more others (coalition_members, coalition_purpose)"
+        )
     if ch.public:
         allowed.append("a public statement everyone sees (public_statement)")
     return (
@@ -127,8 +127,14 @@ def plan_events(
             members = tuple(m for m in my_coalitions[msg.to] if m != actor_id)
             out.append(
                 MessageSent(
-                    turn=turn, message_id=next_id(), sender=actor_id, recipients=members,
-                    channel="coalition", visibility="group", kind="talk", content=text,
+                    turn=turn,
+                    message_id=next_id(),
+                    sender=actor_id,
+                    recipients=members,
+                    channel="coalition",
+                    visibility="group",
+                    kind="talk",
+                    content=text,
                     thread_id=msg.to,
                 )
             )
@@ -137,29 +143,48 @@ def plan_events(
             mid = next_id()
             out.append(
                 MessageSent(
-                    turn=turn, message_id=mid, sender=actor_id, recipients=(msg.to,),
-                    channel="bilateral", visibility="private", kind="talk", content=text,
+                    turn=turn,
+                    message_id=mid,
+                    sender=actor_id,
+                    recipients=(msg.to,),
+                    channel="bilateral",
+                    visibility="private",
+                    kind="talk",
+                    content=text,
                     thread_id=mid,
                 )
             )
             budget -= 1
-    members = tuple(dict.fromkeys(m for m in plan.coalition_members if m in actors and m != actor_id))
+    members = tuple(
+        dict.fromkeys(m for m in plan.coalition_members if m in actors and m != actor_id)
+    )
     if ch.coalition and budget > 0 and len(members) >= 2 and plan.coalition_purpose.strip():
         mid = next_id()
         out.append(
             MessageSent(
-                turn=turn, message_id=mid, sender=actor_id, recipients=members,
-                channel="coalition", visibility="group", kind="proposal",
-                content=plan.coalition_purpose.strip(), thread_id=mid,
+                turn=turn,
+                message_id=mid,
+                sender=actor_id,
+                recipients=members,
+                channel="coalition",
+                visibility="group",
+                kind="proposal",
+                content=plan.coalition_purpose.strip(),
+                thread_id=mid,
             )
         )
         budget -= 1
     if ch.public and budget > 0 and plan.public_statement.strip():
         out.append(
             MessageSent(
-                turn=turn, message_id=next_id(), sender=actor_id,
-                recipients=tuple(a for a in actors if a != actor_id), channel="public",
-                visibility="public", kind="statement", content=plan.public_statement.strip(),
+                turn=turn,
+                message_id=next_id(),
+                sender=actor_id,
+                recipients=tuple(a for a in actors if a != actor_id),
+                channel="public",
+                visibility="public",
+                kind="statement",
+                content=plan.public_statement.strip(),
             )
         )
     return out
@@ -167,17 +192,30 @@ def plan_events(
 
 def reply_event(turn: int, talk: Any, replier: str, text: str) -> MessageSent:
     return MessageSent(
-        turn=turn, message_id=f"{talk.message_id}-r", sender=replier, recipients=(talk.sender,),
-        channel="bilateral", visibility="private", kind="reply", content=text.strip(),
-        thread_id=talk.thread_id or talk.message_id, in_reply_to=talk.message_id,
+        turn=turn,
+        message_id=f"{talk.message_id}-r",
+        sender=replier,
+        recipients=(talk.sender,),
+        channel="bilateral",
+        visibility="private",
+        kind="reply",
+        content=text.strip(),
+        thread_id=talk.thread_id or talk.message_id,
+        in_reply_to=talk.message_id,
     )
 
 
 def answer_event(turn: int, proposal: Any, actor: str, accept: bool, reason: str) -> MessageSent:
     group = tuple(m for m in (proposal.sender, *proposal.recipients) if m != actor)
     return MessageSent(
-        turn=turn, message_id=f"{proposal.message_id}-{actor}", sender=actor, recipients=group,
-        channel="coalition", visibility="group", kind="accept" if accept else "reject",
-        content=reason.strip(), thread_id=proposal.thread_id or proposal.message_id,
+        turn=turn,
+        message_id=f"{proposal.message_id}-{actor}",
+        sender=actor,
+        recipients=group,
+        channel="coalition",
+        visibility="group",
+        kind="accept" if accept else "reject",
+        content=reason.strip(),
+        thread_id=proposal.thread_id or proposal.message_id,
         in_reply_to=proposal.message_id,
     )
