@@ -1,0 +1,76 @@
+"""Helpers of the engine tests: run the real CLI, read logs, compare them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from cli.app import app
+
+DATA = Path(__file__).parent / "data" / "engine"
+RULES3 = DATA / "rules3"
+LLM3 = DATA / "llm3"
+HUMAN3 = DATA / "human3"
+SECRET_KEY = "sk-test-DO-NOT-LOG-4242"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
+    """Run the real Typer app in-process; returns the click Result."""
+    runner = CliRunner()
+    return runner.invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def llm_env(base_url: str) -> dict[str, str]:
+    return {"SCENARIO_LAB_LLM_BASE_URL": base_url, "SCENARIO_LAB_LLM_API_KEY": SECRET_KEY}
+
+
+def payloads(db: Path, run_id: str) -> list[tuple[int, str, Any]]:
+    """(turn, type, payload) of a run's timeline, with timing noise removed."""
+    from eventstore import EventStore
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k != "latency_ms"}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    import msgspec
+
+    with EventStore.open(db, create=False) as store:
+        return [(r.turn, r.type, clean(msgspec.to_builtins(r.event))) for r in store.read(run_id)]
+
+
+def types_by_turn(db: Path, run_id: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for turn, type_, _p in payloads(db, run_id):
+        out.setdefault(turn, []).append(type_)
+    return out
+
+
+def subprocess_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The CLI in a separate process (for kills and concurrent submissions)."""
+    full_env = {**os.environ, **env}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from cli.app import main; main()", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    )
+
+
+def runs_json(db: Path) -> list[dict[str, Any]]:
+    result = cli("runs", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    return list(json.loads(result.stdout))

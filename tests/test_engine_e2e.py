@@ -1,0 +1,274 @@
+"""The engine end to end: real CLI, real SQLite log, real loopback LLM server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from engine.llm import PriceTable
+from engine.replay import replay
+from engine.runner import RunPlayer
+from engine.scenario_load import load_scenario
+from engine.session import start_run
+from eventstore import EventStore
+from tests.engine_helpers import (
+    LLM3,
+    RULES3,
+    SECRET_KEY,
+    cli,
+    last_line,
+    llm_env,
+    payloads,
+    runs_json,
+    types_by_turn,
+)
+from tests.fakellm import FakeLLMServer
+
+
+@pytest.fixture
+def fake() -> FakeLLMServer:
+    with FakeLLMServer() as server:
+        yield server
+
+
+def test_rule_run_with_a_seed_gives_the_same_log_twice(tmp_path: Path) -> None:
+    logs = []
+    for name in ("a.db", "b.db"):
+        result = cli("run", RULES3, "--db", tmp_path / name, "--seed", "11")
+        assert result.exit_code == 0, result.output
+        logs.append(payloads(tmp_path / name, last_line(result.stdout)))
+    assert logs[0] == logs[1]
+    other = cli("run", RULES3, "--db", tmp_path / "c.db", "--seed", "12")
+    assert payloads(tmp_path / "c.db", last_line(other.stdout)) != logs[0]
+
+
+def test_rule_run_completes_every_turn_offline(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    run_id = last_line(cli("run", RULES3, "--db", db, "--seed", "1").stdout)
+    by_turn = types_by_turn(db, run_id)
+    assert set(by_turn) == {0, 1, 2, 3, 4}
+    for turn in (1, 2, 3, 4):
+        types = by_turn[turn]
+        assert types[0] == "TurnStarted" and "TurnCompleted" in types
+        assert types.count("DecisionMade") == 3
+        assert types.count("WorldUpdated") == 1
+        assert types.count("MetricRecorded") == 2  # one per rule variable
+    assert by_turn[2].count("ExogenousEventTriggered") >= 1  # the scheduled flood
+    [summary] = runs_json(db)
+    assert summary["status"] == "completed"
+    assert summary["turns_completed"] == 4
+
+
+def test_llm_run_of_three_actors(tmp_path: Path, fake: FakeLLMServer) -> None:
+    db = tmp_path / "log.db"
+    result = cli("run", LLM3, "--db", db, "--seed", "3", env=llm_env(fake.base_url))
+    assert result.exit_code == 0, result.output
+    run_id = last_line(result.stdout)
+    by_turn = types_by_turn(db, run_id)
+    for turn in (1, 2, 3):
+        assert by_turn[turn].count("DecisionRequested") == 3
+        assert by_turn[turn].count("DecisionMade") == 3
+        assert by_turn[turn].count("WorldUpdated") == 1
+        # 3 decisions + world update + one llm metric: a cost event for every call
+        assert by_turn[turn].count("CostIncurred") == 5
+        assert by_turn[turn].count("MetricRecorded") == 3
+    assert fake.request_count == 15
+    # the request sends temperature, seed and the JSON schema; the log records them
+    decision_requests = [
+        r["json"]
+        for r in fake.requests
+        if "decision" in json.dumps(r["json"].get("response_format", {}))
+    ]
+    assert decision_requests and all("seed" in r and "temperature" in r for r in decision_requests)
+    rows = payloads(db, run_id)
+    made = [p for _t, ty, p in rows if ty == "DecisionMade"]
+    assert all(p["parse_method"] == "json_schema" and p["call"]["seed"] is not None for p in made)
+
+
+def test_the_key_is_never_written(tmp_path: Path, fake: FakeLLMServer) -> None:
+    db = tmp_path / "log.db"
+    cli("run", LLM3, "--db", db, env=llm_env(fake.base_url))
+    raw = (
+        db.read_bytes() + (tmp_path / "log.db-wal").read_bytes()
+        if (tmp_path / "log.db-wal").exists()
+        else db.read_bytes()
+    )
+    assert SECRET_KEY.encode() not in raw
+
+
+def test_replay_equals_the_state_the_engine_held(tmp_path: Path, fake: FakeLLMServer) -> None:
+    db = tmp_path / "log.db"
+    loaded = load_scenario(LLM3)
+    from engine.llm import LLMSettings, Router
+
+    async def play() -> object:
+        async with Router(LLMSettings.from_env(llm_env(fake.base_url))) as router:
+            with EventStore.open(db) as store:
+                run_id = start_run(store, loaded, seed=5)
+                player = RunPlayer(store, run_id, client=router, prices=PriceTable.load())
+                live = await player.play()
+                return run_id, live
+
+    run_id, live = anyio.run(play)
+    with EventStore.open(db) as store:
+        assert replay(store, run_id) == live
+        assert replay(store, run_id, use_snapshots=False) == live
+
+
+def test_no_prompt_leaks_private_information(tmp_path: Path, fake: FakeLLMServer) -> None:
+    cli("run", LLM3, "--db", tmp_path / "log.db", env=llm_env(fake.base_url))
+    actors = ("techco", "regulator", "ngo")
+    decisions = [
+        r["json"]
+        for r in fake.requests
+        if r["json"].get("response_format", {}).get("json_schema", {}).get("name") == "decision"
+    ]
+    assert len(decisions) == 9
+    for body in decisions:
+        text = json.dumps(body["messages"])
+        own = [a for a in actors if f"SECRET-{a}-PRIVATE" in text]
+        assert len(own) == 1, "an actor sees its own private information and no one else's"
+        me = own[0]
+        assert "Shape the regime in favour of " + me in text  # its goals are sent
+        assert "Stay within the law" in text  # constraints
+        assert "Careful" in text  # decision style
+        assert "Semiconductor exports rose 12%" in text  # background documents
+
+
+def test_no_actor_sees_a_same_turn_decision(tmp_path: Path, fake: FakeLLMServer) -> None:
+    fake.responder = lambda req: None  # fall through to schema replies
+    counter = {"n": 0}
+
+    def decide(request: dict) -> str | None:
+        fmt = request.get("response_format", {}).get("json_schema", {}).get("name")
+        if fmt != "decision":
+            return None
+        counter["n"] += 1
+        return json.dumps(
+            {
+                "long_term_goals": ["g"],
+                "short_term_priorities": ["p"],
+                "reasoning": "r",
+                "action": f"UNIQUE-ACTION-{counter['n']}",
+                "action_name": None,
+            }
+        )
+
+    fake.responder = decide
+    cli("run", LLM3, "--db", tmp_path / "log.db", "--turns", "2", env=llm_env(fake.base_url))
+    decisions = [
+        r["json"]
+        for r in fake.requests
+        if r["json"].get("response_format", {}).get("json_schema", {}).get("name") == "decision"
+    ]
+    # the three turn-1 answers are UNIQUE-ACTION-1..3; no turn-1 prompt may contain any
+    for body in decisions[:3]:
+        assert "UNIQUE-ACTION" not in json.dumps(body["messages"])
+
+
+def test_credit_limit_halts_before_crossing_and_resume_raises_it(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    db = tmp_path / "log.db"
+    env = llm_env(fake.base_url)
+    models = [
+        "--model",
+        "techco=openai/gpt-4o",
+        "--model",
+        "regulator=openai/gpt-4o",
+        "--model",
+        "ngo=openai/gpt-4o",
+    ]
+    result = cli("run", LLM3, "--db", db, "--credit-limit", "0.004", *models, env=env)
+    assert result.exit_code == 0, result.output
+    run_id = last_line(result.stdout)
+    [summary] = runs_json(db)
+    assert summary["status"] == "halted" and summary["halt_reason"] == "credit_limit"
+    assert summary["total_cost_usd"] <= 0.004
+    again = cli("resume", run_id, "--db", db, env=env)
+    assert again.exit_code == 2 and "credit limit" in again.stderr
+    done = cli("resume", run_id, "--db", db, "--credit-limit", "5", env=env)
+    assert done.exit_code == 0, done.output
+    [summary] = runs_json(db)
+    assert summary["status"] == "completed" and summary["turns_completed"] == 3
+    assert cli("verify", run_id, "--db", db).exit_code == 0
+
+
+def test_missing_credentials_fail_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("OPENROUTER_API_KEY", "SCENARIO_LAB_LLM_BASE_URL", "SCENARIO_LAB_LLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    db = tmp_path / "log.db"
+    result = cli("run", LLM3, "--db", db)
+    assert result.exit_code == 2
+    assert "OPENROUTER_API_KEY" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not db.exists()
+
+
+def test_fork_plays_a_counterfactual_from_the_next_turn(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    parent = last_line(cli("run", RULES3, "--db", db, "--seed", "4").stdout)
+    result = cli(
+        "fork",
+        parent,
+        "--db",
+        db,
+        "--at-turn",
+        "2",
+        "--decision",
+        "north=North withdraws all troops.",
+        "--inject",
+        "A ceasefire is announced.",
+        "--play",
+    )
+    assert result.exit_code == 0, result.output
+    branch = last_line(result.stdout)
+    mine, theirs = payloads(db, branch), payloads(db, parent)
+    shared = [row for row in theirs if row[0] <= 2]
+    assert mine[: len(shared)] == shared  # turns 0..2 are the parent's, untouched
+    first = [row for row in mine if row[0] == 3]
+    assert first[0][1] == "RunForked"
+    forced = [p for _t, ty, p in first if ty == "DecisionMade" and p["actor"] == "north"]
+    assert (
+        forced[0]["action"] == "North withdraws all troops."
+        and forced[0]["brain"] == "counterfactual"
+    )
+    assert any(ty == "ExogenousEventTriggered" and p["kind"] == "injected" for _t, ty, p in first)
+    later = [p for t, ty, p in mine if t == 4 and ty == "DecisionMade" and p["actor"] == "north"]
+    assert later[0]["brain"] == "rules"  # the forced decision is for turn N+1 only
+    assert cli("verify", branch, "--db", db).exit_code == 0
+
+
+def test_fork_errors_are_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    parent = last_line(cli("run", RULES3, "--db", db, "--turns", "2").stdout)
+    unfinished = cli("fork", parent, "--db", db, "--at-turn", "7")
+    assert unfinished.exit_code == 2 and "has not completed turn 7" in unfinished.stderr
+    unknown_actor = cli("fork", parent, "--db", db, "--at-turn", "1", "--decision", "nobody=x")
+    assert unknown_actor.exit_code == 2 and "nobody" in unknown_actor.stderr
+    unknown_run = cli("fork", "zzzz", "--db", db, "--at-turn", "1")
+    assert unknown_run.exit_code == 2 and "no run 'zzzz'" in unknown_run.stderr
+
+
+def test_replay_check_is_consistent_for_a_recorded_run(tmp_path: Path, fake: FakeLLMServer) -> None:
+    db = tmp_path / "log.db"
+    run_id = last_line(cli("run", LLM3, "--db", db, env=llm_env(fake.base_url)).stdout)
+    before = fake.request_count
+    result = cli("replay", run_id, "--db", db, "--check")
+    assert result.exit_code == 0, result.output
+    assert "consistent" in result.stdout
+    assert fake.request_count == before  # no network: recorded responses only
+
+
+def test_estimate_counts_calls_by_model(tmp_path: Path) -> None:
+    result = cli("estimate", LLM3, "--json")
+    assert result.exit_code == 0, result.output
+    est = json.loads(result.stdout)
+    by = {row["model"]: row for row in est["by_model"]}
+    assert by["test/actor"]["calls"] == 9  # 3 actors x 3 turns
+    assert by["test/world"]["calls"] == 6  # world update + one llm metric, per turn
