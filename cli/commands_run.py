@@ -88,6 +88,7 @@ def play(
     client: Any,
     concurrency: int,
     interactive: bool = False,
+    lease: Any = None,
 ) -> Any:
     """Play a run with a progress display on stderr; returns the final state."""
     import anyio
@@ -110,6 +111,7 @@ def play(
                     limiter=anyio.CapacityLimiter(concurrency),
                     human_prompt=ask_human if interactive else None,
                     progress=progress,
+                    lease=lease,
                 )
                 with progress_display(progress):
                     return await player.play()
@@ -166,10 +168,17 @@ def run(
     if turns is not None and turns < 1:
         raise fail("--turns must be at least 1", 2)
     client = make_client(models_needed(loaded.scenario, overrides, world_model), llm_base_url)
+    from eventstore import RunLease, new_id
+
+    run_id = new_id()
+    # hold the run's lease from before it exists, so it never looks interrupted
+    lease = RunLease(db, run_id)
     with open_store(db, create=True) as store:
-        run_id = start_run(
+        lease.acquire()
+        start_run(
             store,
             loaded,
+            run_id=run_id,
             seed=seed if seed is not None else 0,
             turns=turns,
             credit_limit_usd=credit_limit,
@@ -178,7 +187,12 @@ def run(
             json_mode=json_mode,
         )
     status(f"run {run_id}: {loaded.scenario.name}")
-    state = play(db, run_id, client=client, concurrency=concurrency, interactive=interactive)
+    try:
+        state = play(
+            db, run_id, client=client, concurrency=concurrency, interactive=interactive, lease=lease
+        )
+    finally:
+        lease.release()
     report_end(state, run_id)
     typer.echo(run_id)
 

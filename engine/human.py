@@ -73,6 +73,18 @@ def submit(
 ) -> HumanDecisionSubmitted:
     """Record a human's answer to what the run waits for; refuses a second answer."""
     state = replay(store, run_id)
+    actors = state.scenario.get("actors", {})
+    if actor not in actors:
+        raise UsageError(
+            f"run {run_id} has no actor {actor!r}", hint=f"actors: {', '.join(actors)}", run_id=run_id
+        )
+    control = state.control_overrides.get(actor) or actors[actor].get("control", "ai")
+    if control != "human":
+        raise UsageError(
+            f"{actor!r} is not a human seat in run {run_id} (its control is {control})",
+            hint=f"fork the run with --human {actor} to take that seat",
+            run_id=run_id,
+        )
     pending = [p for p in pending_inputs(store, run_id) if p.actor == actor]
     if not pending:
         if state.turn_open and actor in state.turn_progress.decided:

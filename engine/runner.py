@@ -120,6 +120,7 @@ class RunPlayer:
         human_prompt: HumanPrompt | None = None,
         progress: Progress | None = None,
         snapshot_every: int = 10,
+        lease: RunLease | None = None,
     ):
         self.store = store
         self.run_id = run_id
@@ -129,6 +130,8 @@ class RunPlayer:
         self.human_prompt = human_prompt
         self.progress = progress or Progress()
         self.snapshot_every = snapshot_every
+        # a lease the caller already holds (taken before the run was even created)
+        self.lease = lease
         self.state: RunState = replay(store, run_id)
         self.seq = store.last_seq(run_id)
         self.scenario = Scenario.from_resolved(self.state.scenario)
@@ -216,7 +219,7 @@ class RunPlayer:
 
     async def play(self) -> RunState:
         """Play until the run completes, halts or fails. Holds the run's lease."""
-        with RunLease(self.store.path, self.run_id):
+        with self.lease or RunLease(self.store.path, self.run_id):
             try:
                 await self._loop()
             except _Halt as h:

@@ -49,7 +49,7 @@ class RunLease:
             self._fd = None
 
     def __enter__(self) -> RunLease:
-        return self.acquire()
+        return self if self._fd is not None else self.acquire()
 
     def __exit__(
         self,

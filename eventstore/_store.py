@@ -11,6 +11,7 @@ order along one run's timeline. A fork continues its parent's ``seq`` numbering 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import uuid
@@ -96,10 +97,7 @@ class EventStore:
                     f"cannot create the log {path}: folder {path.parent} does not exist",
                     hint="create the folder or choose another --db path",
                 )
-            try:
-                create_sqlite_schema(str(path))
-            except Exception as e:  # any driver failure is one user-facing message
-                raise StoreError(f"cannot create the log {path}: {e}") from e
+            _create_atomically(path)
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
@@ -201,8 +199,8 @@ class EventStore:
 
     def resolve(self, prefix: str) -> str:
         """The run id that is ``prefix`` or the only one starting with it."""
-        # The exact id sorts first: with LIMIT, other ids sharing the prefix could
-        # otherwise push it out and turn an exact match into "ambiguous".
+        # The exact id sorts first: with LIMIT 3, ids sharing the prefix must not push
+        # it out (without ORDER BY that held only by the index's scan order).
         rows = self._conn.execute(
             "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
             "ORDER BY run_id = ? DESC, run_id LIMIT 3",
@@ -296,7 +294,7 @@ class EventStore:
                 raise
             cur.execute("COMMIT")
         except sqlite3.IntegrityError:
-            return self._after_conflict(run_id, expected_seq, ids)
+            return self._after_conflict(run_id, expected_seq, events, ids)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot append to run {run_id}: {e}", run_id=run_id) from e
         self._tips[run_id] = (result.last_seq, tip)
@@ -377,31 +375,42 @@ class EventStore:
                     return str(row[0])
         raise StoreError(f"run {run_id} has no event at seq {seq}", run_id=run_id)
 
-    def _after_conflict(self, run_id: str, expected_seq: int, ids: Sequence[str]) -> AppendResult:
+    def _after_conflict(
+        self, run_id: str, expected_seq: int, events: Sequence[Event], ids: Sequence[str]
+    ) -> AppendResult:
+        """Tell a retried batch (its original result is returned) from a real conflict.
+
+        A retry is the same events under the same ids, stored in that order in this run;
+        anything else that reuses stored ids is the caller's error, never a success.
+        """
         marks = ",".join("?" * len(ids))
         rows = self._conn.execute(
-            f"SELECT run_id, seq, position FROM events WHERE event_id IN ({marks}) ORDER BY seq",
+            "SELECT event_id, run_id, seq, position, type, schema_version, payload "
+            f"FROM events WHERE event_id IN ({marks}) ORDER BY seq",
             list(ids),
         ).fetchall()
         if not rows:
             raise ConcurrencyConflict(run_id, expected_seq, self.last_seq(run_id))
+        first = rows[0][2]
         same_batch = (
-            len(rows) == len(ids)
-            and all(r[0] == run_id for r in rows)
-            and [r[1] for r in rows] == list(range(rows[0][1], rows[0][1] + len(ids)))
+            [r[0] for r in rows] == list(ids)
+            and all(r[1] == run_id for r in rows)
+            and [r[2] for r in rows] == list(range(first, first + len(ids)))
+            and [_codec.decode(r[4], r[5], r[6]) for r in rows] == list(events)
         )
         if not same_batch:
             raise StoreError(
-                f"run {run_id}: some of these event ids are already stored elsewhere",
+                f"run {run_id}: some of these event ids are already stored, "
+                "but not as this batch of this run",
                 hint="re-send exactly the batch that was appended, or use new event ids",
                 run_id=run_id,
             )
         return AppendResult(
             run_id=run_id,
-            first_seq=rows[0][1],
-            last_seq=rows[-1][1],
-            first_position=rows[0][2],
-            last_position=rows[-1][2],
+            first_seq=first,
+            last_seq=rows[-1][2],
+            first_position=rows[0][3],
+            last_position=rows[-1][3],
         )
 
     # -- reading -----------------------------------------------------------------------
@@ -430,7 +439,11 @@ class EventStore:
             if to_turn is not None:
                 sql += " AND turn <= ?"
                 params.append(to_turn)
-            yield from self._conn.execute(sql + " ORDER BY seq", params)
+            # not `yield from`: closing this generator would then close the cursor, which
+            # raises once the store is closed (a half-read generator kept alive past
+            # close(), e.g. by a traceback, would report "Exception ignored").
+            for row in self._conn.execute(sql + " ORDER BY seq", params):  # noqa: UP028
+                yield row
 
     def iter_events(
         self, run_id: str, *, to_turn: int | None = None, after_seq: int = 0
@@ -514,7 +527,11 @@ class EventStore:
             if hi is not None:
                 sql += " AND seq <= ?"
                 params.append(hi)
-            yield from self._conn.execute(sql + " ORDER BY seq", params)
+            # not `yield from`: closing this generator would then close the cursor, which
+            # raises once the store is closed (a half-read generator kept alive past
+            # close(), e.g. by a traceback, would report "Exception ignored").
+            for row in self._conn.execute(sql + " ORDER BY seq", params):  # noqa: UP028
+                yield row
 
     # -- forks -------------------------------------------------------------------------
 
@@ -523,11 +540,14 @@ class EventStore:
         for seg_run, lo, hi in self.segments(run_id) if at_turn >= 0 else ():
             sql = (
                 "SELECT seq FROM events WHERE run_id = ? AND turn = ? "
-                "AND type = 'TurnCompleted' AND seq > ?"
+                "AND type = 'TurnCompleted' AND +seq > ?"
             )
+            # `+seq` keeps SQLite off the (run_id, seq) index: with it the planner
+            # scanned every event after `lo`, so forking cost grew with the parent
+            # (70 ms at 200k events); (run_id, turn) finds the turn's few rows.
             params: list[Any] = [seg_run, at_turn, lo]
             if hi is not None:
-                sql += " AND seq <= ?"
+                sql += " AND +seq <= ?"
                 params.append(hi)
             row = self._conn.execute(sql, params).fetchone()
             if row is not None:
@@ -617,13 +637,15 @@ class EventStore:
         rows = self._segment_query(cols + ", payload, hash", run_id, None, 0)
         for checked, r in enumerate(rows):
             position, run, seq, turn, type_name, version, actor, eid, at, payload, stored = r
+            if isinstance(payload, str):  # SQL edits (replace(), ||) turn a BLOB into TEXT
+                payload = payload.encode()
             reason = ""
             if seq != checked + 1:
                 what = "missing" if seq > checked + 1 else "duplicated"
                 reason = f"event seq {checked + 1} is {what} (found seq {seq} of run {run})"
             elif position <= last_position.get(run, 0):
                 reason = "events are out of order (positions do not follow seq)"
-            elif stored != chain_hash(
+            elif not isinstance(payload, bytes) or stored != chain_hash(
                 prev, run, seq, turn, type_name, version, actor, eid, at, payload
             ):
                 reason = f"event seq {seq} ({type_name}) was changed or moved"
@@ -733,6 +755,35 @@ class EventStore:
             {"batch_id": r[0], "name": r[1], "config_sha256": r[2], "created_at": r[3]}
             for r in rows
         ]
+
+
+def _create_atomically(path: Path) -> None:
+    """Create the log so no other process ever opens it half-made.
+
+    The schema is written to a private file that is then hard-linked into place: the
+    link appears complete or not at all, and never replaces a log another process made
+    first (that one wins, and ours is discarded).
+    """
+    if path.exists():  # an empty file the user made: fill it in place
+        try:
+            create_sqlite_schema(str(path))
+        except Exception as e:  # any driver failure is one user-facing message
+            raise StoreError(f"cannot create the log {path}: {e}") from e
+        return
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")
+    try:
+        create_sqlite_schema(str(tmp))
+        # another process may have created the log first: then use theirs
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    except OSError as e:
+        raise StoreError(f"cannot create the log {path}: {e}") from e
+    except Exception as e:  # any driver failure is one user-facing message
+        raise StoreError(f"cannot create the log {path}: {e}") from e
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
 
 def _run_info(row: tuple[Any, ...]) -> RunInfo:
