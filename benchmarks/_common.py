@@ -1,0 +1,132 @@
+"""Shared helpers of the benchmark scripts: arguments, timing, a realistic event mix.
+
+Every benchmark prints exactly one JSON object on stdout and compares the code under
+test with a baseline measured in the same process and run, so figures from different
+machines are comparable as ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from eventstore import (
+    CostIncurred,
+    DecisionMade,
+    DecisionRequested,
+    Event,
+    MessageSent,
+    MetricRecorded,
+    ModelCall,
+    RunSettings,
+    RunStarted,
+    TurnCompleted,
+    TurnStarted,
+)
+
+
+def parse_args(description: str, **sizes: tuple[int, int]) -> argparse.Namespace:
+    """Arguments ``--quick`` and one ``--<size>`` per entry of ``sizes`` (default, quick)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: a smoke run of a few seconds"
+    )
+    for name, (default, quick) in sizes.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"default {default}, {quick} with --quick",
+        )
+    args = parser.parse_args()
+    for name, (default, quick) in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else default)
+    return args
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Print the one JSON object of a benchmark, with when and where it was measured."""
+    result = {
+        **result,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls: robust to one slow outlier."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_setup() -> list[Event]:
+    """Turn 0 of a run: what ``engine.session`` records before the first turn."""
+    return [
+        RunStarted(
+            turn=0,
+            scenario_name="bench",
+            scenario={"actors": ["north", "south"], "turns": 3},
+            scenario_sha256="0" * 64,
+            seed=7,
+            settings=RunSettings(turns=3),
+            tool_version="bench",
+        ),
+        MetricRecorded(turn=0, name="tension", value=0.5, method="rules"),
+        TurnCompleted(turn=0),
+    ]
+
+
+def turn_events(turn: int) -> list[Event]:
+    """Ten small events of one played turn, in the order the engine records them."""
+    call = ModelCall(model="m", input_tokens=900, output_tokens=150, cost_usd=0.0012)
+    return [
+        TurnStarted(turn=turn, simulated_date="2031-04-01"),
+        MessageSent(
+            turn=turn,
+            message_id=f"m{turn}",
+            sender="north",
+            recipients=("south",),
+            channel="bilateral",
+            visibility="private",
+            content="We propose a joint patrol schedule.",
+        ),
+        DecisionRequested(turn=turn, actor="north", request_id=f"n{turn}", model="m"),
+        DecisionRequested(turn=turn, actor="south", request_id=f"s{turn}", model="m"),
+        DecisionMade(
+            turn=turn,
+            actor="north",
+            request_id=f"n{turn}",
+            reasoning="De-escalate while keeping leverage.",
+            action="Hold exercises at current scale.",
+            parse_method="json",
+            call=call,
+        ),
+        DecisionMade(
+            turn=turn,
+            actor="south",
+            request_id=f"s{turn}",
+            reasoning="Signal resolve.",
+            action="Deploy two frigates.",
+            parse_method="json",
+            call=call,
+        ),
+        CostIncurred(turn=turn, model="m", purpose="decision", actor="north", cost_usd=0.0012),
+        CostIncurred(turn=turn, model="m", purpose="decision", actor="south", cost_usd=0.0012),
+        MetricRecorded(turn=turn, name="tension", value=0.5 + turn % 7 / 10, method="rules"),
+        TurnCompleted(turn=turn),
+    ]
