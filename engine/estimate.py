@@ -14,7 +14,13 @@ from .llm import PriceTable
 from .model_calls import estimate_tokens
 from .prompts import DecisionContext, decision_messages
 
-OUTPUT_TOKENS = {"decision": 450, "world_update": 650, "metric": 80, "validation": 150}
+OUTPUT_TOKENS = {
+    "decision": 450,
+    "world_update": 650,
+    "metric": 80,
+    "validation": 150,
+    "communication": 250,
+}
 GROWTH_PER_TURN = 180  # tokens of context added to each prompt per turn played
 OVERHEAD = {"world_update": 500, "metric": 350, "validation": 350}
 
@@ -53,6 +59,14 @@ def estimate_run(
         model = overrides.get(actor_id) or actor.llm_model or ""
         text = "".join(m["content"] for m in decision_messages(scenario, actor, ctx))
         add(model, n, estimate_tokens(text), "decision")
+        # communication: one plan per AI actor per turn, and about one reply to each
+        if (
+            scenario.enable_bilateral_communication
+            or scenario.enable_coalition_formation
+            or scenario.enable_public_statements
+        ):
+            talk_calls = n * (2 if scenario.enable_bilateral_communication else 1)
+            add(model, talk_calls, estimate_tokens(text), "communication")
     state_tokens = estimate_tokens(scenario.initial_world_state or "")
     if world:
         add(world, n, OVERHEAD["world_update"] + 2 * state_tokens, "world_update")
