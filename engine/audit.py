@@ -68,9 +68,9 @@ def audit(
             | DecisionFailed
             | HumanDecisionSubmitted,
         ):
-            entry = entries.get(ev.request_id)
-            if entry is None:
-                entry = {
+            found = entries.get(ev.request_id)
+            if found is None:
+                found = {
                     "run_id": rec.run_id,
                     "turn": rec.turn,
                     "actor": ev.actor,
@@ -79,8 +79,9 @@ def audit(
                     "costs": [],
                     "outcome": "pending",
                 }
-                entries[ev.request_id] = entry
+                entries[ev.request_id] = found
                 order.append(ev.request_id)
+            entry: dict[str, Any] = found
         if isinstance(ev, DecisionRequested):
             entry.update(
                 brain=ev.brain,

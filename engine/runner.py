@@ -20,6 +20,7 @@ from eventstore import (
     Event,
     EventStore,
     ExogenousEventTriggered,
+    HaltReason,
     HumanDecisionSubmitted,
     HumanInputRequested,
     MetricRecorded,
@@ -72,7 +73,7 @@ class Progress:
 
 
 class _Halt(Exception):
-    def __init__(self, reason: str, detail: str, waiting_for: Sequence[str] = ()):
+    def __init__(self, reason: HaltReason, detail: str, waiting_for: Sequence[str] = ()):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -228,7 +229,7 @@ class RunPlayer:
                         RunHalted(
                             turn=self.state.turn,
                             reason=h.reason,
-                            detail=h.detail,  # type: ignore[arg-type]
+                            detail=h.detail,
                             waiting_for=h.waiting_for,
                         )
                     ]

@@ -14,6 +14,10 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+HaltReason = Literal[
+    "credit_limit", "budget", "validation", "human_input", "user", "max_issues", "llm_unavailable"
+]
+
 
 class Event(msgspec.Struct, tag_field="type", frozen=True, kw_only=True, omit_defaults=True):
     """Base of every event. ``turn`` is the turn the event belongs to."""
@@ -93,9 +97,7 @@ class RunForked(Event, tag="RunForked", frozen=True):
 
 
 class RunHalted(Event, tag="RunHalted", frozen=True):
-    reason: Literal[
-        "credit_limit", "budget", "validation", "human_input", "user", "max_issues", "llm_unavailable"
-    ]
+    reason: HaltReason
     detail: str = ""
     waiting_for: tuple[str, ...] = ()  # actors whose human input is awaited
 
