@@ -183,8 +183,11 @@ class RunPlayer:
                 errors.append(e)
             finally:
                 _SLOT.reset(token)
-                if not errors:
+            if not errors:
+                try:
                     order.finish(index)
+                except Exception as e:  # an append failed: surface it as itself
+                    errors.append(e)
 
         async with anyio.create_task_group() as tg:
             for index, item in enumerate(items):
