@@ -76,7 +76,9 @@ def submit(
     actors = state.scenario.get("actors", {})
     if actor not in actors:
         raise UsageError(
-            f"run {run_id} has no actor {actor!r}", hint=f"actors: {', '.join(actors)}", run_id=run_id
+            f"run {run_id} has no actor {actor!r}",
+            hint=f"actors: {', '.join(actors)}",
+            run_id=run_id,
         )
     control = state.control_overrides.get(actor) or actors[actor].get("control", "ai")
     if control != "human":

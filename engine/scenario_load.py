@@ -115,7 +115,11 @@ def _pydantic_problems(rel: str, prefix: str, e: ValidationError) -> list[Proble
             # top-level unknown fields were already split off as warnings; one nested
             # this deep is usually a typo or an unquoted comma in a {flow: mapping}
             msg = "is not a known field"
-            out.append(Problem(rel, where, msg, hint="check the spelling; quote values that contain commas"))
+            out.append(
+                Problem(
+                    rel, where, msg, hint="check the spelling; quote values that contain commas"
+                )
+            )
             continue
         out.append(Problem(rel, where, msg))
     return out

@@ -128,7 +128,7 @@ def test_human_seat_filled_from_a_second_process(tmp_path: Path) -> None:
         "alice",
         env={},
     )
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     twice = cli("decide", run_id, "--db", db, "--actor", "player", "--action", "Again.")
     assert twice.exit_code == 2 and "already decided turn 1" in twice.stderr
