@@ -172,7 +172,7 @@ def test_validate_lists_every_problem(tmp_path: Path) -> None:
     assert "warning: scenario.yaml: colour: unknown field" in out
     assert "actors/north.yaml: control:" in out
     run = cli("run", broken, "--db", tmp_path / "x.db")
-    _one_line_error(run, 2, "ghost")
+    _one_line_error(run, 2, "turn_duration", "and 2 more", "scenario-lab validate")
     assert not (tmp_path / "x.db").exists()
 
 
