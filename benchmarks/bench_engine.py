@@ -27,12 +27,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.llm import ChatRequest, ChatResponse, LLMSettings, PriceTable, Router  # noqa: E402
-from engine.runner import RunPlayer  # noqa: E402
-from engine.scenario_load import load_scenario  # noqa: E402
-from engine.session import start_run  # noqa: E402
-from eventstore import DecisionMade, EventStore  # noqa: E402
-from tests.fakellm import FakeLLMServer  # noqa: E402
+from engine.llm import ChatRequest, ChatResponse, LLMSettings, PriceTable, Router
+from engine.runner import RunPlayer
+from engine.scenario_load import load_scenario
+from engine.session import start_run
+from eventstore import DecisionMade, EventStore
+from tests.fakellm import FakeLLMServer
 
 DECISION = json.dumps(
     {

@@ -38,17 +38,20 @@ def payloads(db: Path, run_id: str) -> list[tuple[int, str, Any]]:
     """(turn, type, payload) of a run's timeline, with timing noise removed."""
     from eventstore import EventStore
 
+    import msgspec
+
     def clean(value: Any) -> Any:
+        # every field, defaults included (the stored JSON omits defaults)
+        if isinstance(value, msgspec.Struct):
+            value = msgspec.structs.asdict(value)
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items() if k != "latency_ms"}
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [clean(v) for v in value]
         return value
 
-    import msgspec
-
     with EventStore.open(db, create=False) as store:
-        return [(r.turn, r.type, clean(msgspec.to_builtins(r.event))) for r in store.read(run_id)]
+        return [(r.turn, r.type, clean(r.event)) for r in store.read(run_id)]
 
 
 def types_by_turn(db: Path, run_id: str) -> dict[int, list[str]]:
