@@ -36,9 +36,9 @@ def llm_env(base_url: str) -> dict[str, str]:
 
 def payloads(db: Path, run_id: str) -> list[tuple[int, str, Any]]:
     """(turn, type, payload) of a run's timeline, with timing noise removed."""
-    from eventstore import EventStore
-
     import msgspec
+
+    from eventstore import EventStore
 
     def clean(value: Any) -> Any:
         # every field, defaults included (the stored JSON omits defaults)
