@@ -264,3 +264,64 @@ def test_halt_on_critical_validation(tmp_path: Path) -> None:
     recorded = [p for _t, ty, p in payloads(db, run_id) if ty == "ValidationRecorded"]
     assert [v["passed"] for v in recorded] == [False, True]
     assert recorded[0]["issues"] == ["teleporting troops"] and recorded[0]["severity"] == "high"
+
+
+def test_a_human_replies_to_a_talk_and_answers_an_invitation(tmp_path: Path) -> None:
+    root = _scenario(
+        tmp_path, enable_bilateral_communication=True, enable_coalition_formation=True, turns=1
+    )
+    seat = yaml.safe_load((root / "actors" / "regulator.yaml").read_text())
+    seat["control"] = "human"
+    (root / "actors" / "regulator.yaml").write_text(yaml.safe_dump(seat))
+
+    def respond(request: dict[str, Any]) -> str | None:
+        name, who = _schema_name(request), _who(request)
+        if name == "talkplan":
+            if who == "techco":
+                return _plan(
+                    [{"to": "regulator", "content": "Can we meet?"}],
+                    members=["regulator", "ngo"],
+                    purpose="Joint code",
+                )
+            return _plan()
+        if name == "coalitionanswer":
+            return json.dumps({"accept": True, "reason": "fine"})
+        return None
+
+    db = tmp_path / "log.db"
+    with FakeLLMServer(responder=respond) as fake:
+        env = llm_env(fake.base_url)
+        run_id = last_line(cli("run", root, "--db", db, env=env).stdout)
+        [summary] = runs_json(db)
+        assert summary["status"] == "halted" and summary["halt_reason"] == "human_input"
+        wrong = cli("decide", run_id, "--db", db, "--actor", "regulator", "--action", "x")
+        assert wrong.exit_code == 2 and "--reply" in wrong.stderr
+        ok = cli("decide", run_id, "--db", db, "--actor", "regulator", "--reply", "Tuesday works.")
+        assert ok.exit_code == 0, ok.output
+        no = cli(
+            "decide",
+            run_id,
+            "--db",
+            db,
+            "--actor",
+            "regulator",
+            "--reject",
+            "--reasoning",
+            "Must stay neutral.",
+        )
+        assert no.exit_code == 0, no.output
+        resumed = cli("resume", run_id, "--db", db, env=env)
+        assert resumed.exit_code == 0, resumed.output
+        # the run then waits for the regulator's decision of the turn
+        decided = cli(
+            "decide", run_id, "--db", db, "--actor", "regulator", "--action", "Publishes guidance."
+        )
+        assert decided.exit_code == 0, decided.output
+        assert cli("resume", run_id, "--db", db, env=env).exit_code == 0
+    sent = [p for _t, ty, p in payloads(db, run_id) if ty == "MessageSent"]
+    reply = next(m for m in sent if m["kind"] == "reply")
+    assert reply["sender"] == "regulator" and reply["content"] == "Tuesday works."
+    reject = next(m for m in sent if m["kind"] == "reject")
+    assert reject["sender"] == "regulator" and reject["content"] == "Must stay neutral."
+    [summary] = runs_json(db)
+    assert summary["status"] == "completed"
