@@ -272,3 +272,27 @@ def test_estimate_counts_calls_by_model(tmp_path: Path) -> None:
     by = {row["model"]: row for row in est["by_model"]}
     assert by["test/actor"]["calls"] == 9  # 3 actors x 3 turns
     assert by["test/world"]["calls"] == 6  # world update + one llm metric, per turn
+
+
+def test_audit_shows_prompt_answer_parse_and_every_attempt(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    db = tmp_path / "log.db"
+    fake.fail_next(1, "429")
+    run_id = last_line(
+        cli("run", LLM3, "--db", db, "--turns", "1", env=llm_env(fake.base_url)).stdout
+    )
+    result = cli("audit", run_id, "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    entries = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["actor"] for e in entries} == {"techco", "regulator", "ngo"}
+    for e in entries:
+        assert e["outcome"] == "decided" and e["model"] == "test/actor" and e["seed"] is not None
+        assert "SECRET-" + e["actor"] + "-PRIVATE" in json.dumps(e["prompt"])
+        [call] = e["calls"]
+        assert call["raw_response"] and call["parse_method"] == "json_schema"
+        assert call["input_tokens"] > 0 and e["decision"]["action"]
+    outcomes = [a["outcome"] for e in entries for a in e["calls"][0]["attempts"]]
+    assert outcomes.count("http_429") == 1 and outcomes.count("ok") == 3
+    text = cli("audit", run_id, "--db", db, "--actor", "ngo").stdout
+    assert "## turn 1 · ngo" in text and "### decision" in text
