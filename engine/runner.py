@@ -197,6 +197,33 @@ class RunPlayer:
         if halts:
             raise halts[0]
 
+    def _request(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        schema: Any,
+        schema_name: str,
+        *,
+        purpose: str,
+        turn: int,
+        seed_key: str,
+        max_tokens: int,
+        temperature: float | None = None,
+    ) -> ChatRequest:
+        """A structured-output request; the schema is sent only in JSON mode."""
+        st = self.state
+        json_mode = st.settings.json_mode
+        return ChatRequest(
+            model=model,
+            messages=messages,
+            temperature=st.settings.temperature if temperature is None else temperature,
+            seed=llm_seed(st.seed, turn, seed_key),
+            max_tokens=max_tokens,
+            json_schema=_schema(schema) if json_mode else None,
+            schema_name=schema_name if json_mode else None,
+            purpose=purpose,
+        )
+
     def caller(self) -> ModelCaller:
         if self.client is None:
             raise LLMUnavailable(
@@ -394,16 +421,15 @@ class RunPlayer:
     async def _talk_call(
         self, actor_id: str, turn: int, request_id: str, messages: list[dict[str, str]], schema: Any
     ) -> Any:
-        st = self.state
-        request = ChatRequest(
-            model=self.model_for(actor_id),
-            messages=messages,
-            temperature=st.settings.temperature,
-            seed=llm_seed(st.seed, turn, request_id),
-            max_tokens=700,
-            json_schema=_schema(schema) if st.settings.json_mode else None,
-            schema_name=schema.__name__.lower() if st.settings.json_mode else None,
+        request = self._request(
+            self.model_for(actor_id),
+            messages,
+            schema,
+            schema.__name__.lower(),
             purpose="communication",
+            turn=turn,
+            seed_key=request_id,
+            max_tokens=700,
         )
         try:
             return await self.caller().call(
@@ -784,15 +810,15 @@ class RunPlayer:
                 m.content for m in st.messages.recent if m.turn == turn and m.channel == "public"
             ],
         )
-        request = ChatRequest(
-            model=model,
-            messages=messages,
-            temperature=st.settings.temperature,
-            seed=llm_seed(st.seed, turn, "world"),
-            max_tokens=1500,
-            json_schema=_schema(WorldOut) if st.settings.json_mode else None,
-            schema_name="world_update" if st.settings.json_mode else None,
+        request = self._request(
+            model,
+            messages,
+            WorldOut,
+            "world_update",
             purpose="world_update",
+            turn=turn,
+            seed_key="world",
+            max_tokens=1500,
         )
         try:
             result = await self.caller().call(request, turn=turn, actor=None, request_id=f"w{turn}")
@@ -856,15 +882,16 @@ class RunPlayer:
                 decisions=decisions,
                 actor=actor_id,
             )
-            request = ChatRequest(
-                model=model,
-                messages=messages,
-                temperature=0.0,
-                seed=llm_seed(st.seed, turn, f"metric:{metric.name}:{actor_id}"),
-                max_tokens=300,
-                json_schema=_schema(MetricOut) if st.settings.json_mode else None,
-                schema_name="metric" if st.settings.json_mode else None,
+            request = self._request(
+                model,
+                messages,
+                MetricOut,
+                "metric",
                 purpose="metric",
+                turn=turn,
+                seed_key=f"metric:{metric.name}:{actor_id}",
+                max_tokens=300,
+                temperature=0.0,
             )
             try:
                 result = await self.caller().call(
@@ -934,15 +961,16 @@ class RunPlayer:
             messages = validation_messages(
                 name, check, turn=turn, world=st.world.narrative, decisions=decisions
             )
-            request = ChatRequest(
-                model=model,
-                messages=messages,
-                temperature=0.0,
-                seed=llm_seed(st.seed, turn, f"validation:{name}"),
-                max_tokens=500,
-                json_schema=_schema(ValidationOut) if st.settings.json_mode else None,
-                schema_name="validation" if st.settings.json_mode else None,
+            request = self._request(
+                model,
+                messages,
+                ValidationOut,
+                "validation",
                 purpose="validation",
+                turn=turn,
+                seed_key=f"validation:{name}",
+                max_tokens=500,
+                temperature=0.0,
             )
             try:
                 result = await self.caller().call(

@@ -449,21 +449,8 @@ class EventStore:
         self, run_id: str, *, to_turn: int | None = None, after_seq: int = 0
     ) -> Iterator[Recorded]:
         """The run's timeline (inherited events included) in seq order."""
-        decode = _codec.decode
         for r in self._segment_query(_COLS + ", payload", run_id, to_turn, after_seq):
-            yield Recorded(
-                position=r[0],
-                run_id=r[1],
-                seq=r[2],
-                turn=r[3],
-                type=r[4],
-                schema_version=r[5],
-                actor=r[6],
-                event_id=r[7],
-                recorded_at=r[8],
-                hash=r[9],
-                event=decode(r[4], r[5], r[10]),
-            )
+            yield _recorded(r)
 
     def read(
         self, run_id: str, *, to_turn: int | None = None, after_seq: int = 0
@@ -486,26 +473,13 @@ class EventStore:
 
     def iter_after(self, position: int, *, batch_size: int = 5000) -> Iterator[Recorded]:
         """Every run's own events after a global ``position``, in global order."""
-        decode = _codec.decode
         while True:
             rows = self._conn.execute(
                 f"SELECT {_COLS}, payload FROM events WHERE position > ? ORDER BY position LIMIT ?",
                 (position, batch_size),
             ).fetchall()
             for r in rows:
-                yield Recorded(
-                    position=r[0],
-                    run_id=r[1],
-                    seq=r[2],
-                    turn=r[3],
-                    type=r[4],
-                    schema_version=r[5],
-                    actor=r[6],
-                    event_id=r[7],
-                    recorded_at=r[8],
-                    hash=r[9],
-                    event=decode(r[4], r[5], r[10]),
-                )
+                yield _recorded(r)
             if len(rows) < batch_size:
                 return
             position = rows[-1][0]
@@ -784,6 +758,23 @@ def _create_atomically(path: Path) -> None:
         for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+def _recorded(r: tuple[Any, ...]) -> Recorded:
+    """A Recorded from a row of ``_COLS`` followed by the payload."""
+    return Recorded(
+        position=r[0],
+        run_id=r[1],
+        seq=r[2],
+        turn=r[3],
+        type=r[4],
+        schema_version=r[5],
+        actor=r[6],
+        event_id=r[7],
+        recorded_at=r[8],
+        hash=r[9],
+        event=_codec.decode(r[4], r[5], r[10]),
+    )
 
 
 def _run_info(row: tuple[Any, ...]) -> RunInfo:
