@@ -1,0 +1,48 @@
+"""Analytics over the log: DuckDB tables built incrementally, SQL, reports, exports.
+
+    path = analytics_path("scenario-lab.db")           # scenario-lab.duckdb beside the log
+    project(store, path)                                # catch up (or rebuild=True)
+    with open_readonly(path) as con:
+        print(render(query(con, "SELECT * FROM runs"), "table"))
+        print(run_report(con, run_id))
+        print(compare_markdown(compare_data(con, [a, b])))
+        export_tables(con, Path("out"), "parquet")
+
+Every table and column is described in ``TABLES``/``VIEWS``, which also generate the
+schema and ``docs/projections.md``.
+"""
+
+from ._catalog import SCHEMA_VERSION, TABLES, VIEWS, Table, View
+from ._compare import compare_data, compare_markdown
+from ._docs import render_docs
+from ._errors import AnalyticsError, QueryError
+from ._export import EXPORT_FORMATS, export_tables
+from ._project import ProjectResult, analytics_path, project
+from ._query import FORMATS, Result, markdown_table, open_readonly, query, render, schema_rows
+from ._report import run_report
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "FORMATS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "VIEWS",
+    "AnalyticsError",
+    "ProjectResult",
+    "QueryError",
+    "Result",
+    "Table",
+    "View",
+    "analytics_path",
+    "compare_data",
+    "compare_markdown",
+    "export_tables",
+    "markdown_table",
+    "open_readonly",
+    "project",
+    "query",
+    "render",
+    "render_docs",
+    "run_report",
+    "schema_rows",
+]

@@ -1,0 +1,189 @@
+"""Analytics: ``project``, ``sql``, ``report``, ``compare``, ``export``.
+
+Each command first brings the analytics file (DuckDB, beside the log) up to date with the
+log, then reads it; ``sql`` reads through a read-only connection.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+
+AnalyticsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--analytics",
+        envvar="SCENARIO_LAB_ANALYTICS",
+        help="The analytics file (DuckDB); default: the log's path with .duckdb.",
+    ),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+]
+
+
+def _catch_up(
+    db: Path, analytics: Path | None, *, rebuild: bool = False, quiet: bool = True
+) -> Path:
+    """Apply new events to the analytics file; returns its path."""
+    from projections import analytics_path, project
+
+    path = analytics_path(db, analytics)
+    with open_store(db) as store:
+        result = project(store, path, rebuild=rebuild, check_leases=True)
+    if not quiet or result.events or result.rebuilt:
+        status(result.summary())
+    return path
+
+
+def _resolve(db: Path, runs: list[str]) -> list[str]:
+    with open_store(db) as store:
+        return [store.resolve(r) for r in runs]
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text)
+    except OSError as e:
+        raise fail(f"cannot write {output}: {e.strerror}") from None
+    status(f"wrote {output}")
+
+
+def project_cmd(
+    db: DbOption = Path(DEFAULT_DB),
+    analytics: AnalyticsOption = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the tables and build them from the whole log.")
+    ] = False,
+) -> None:
+    """Bring the analytics tables up to date with the log (or rebuild them)."""
+    _catch_up(db, analytics, rebuild=rebuild, quiet=False)
+
+
+def _print_table(result: Any) -> None:
+    from projections import render
+
+    if not sys.stdout.isatty() or not result.columns:
+        typer.echo(render(result, "table"), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from projections._query import cell
+
+    table = Table(*result.columns)
+    for row in result.rows:
+        table.add_row(*(cell(v) for v in row))
+    Console().print(table)
+
+
+def sql(
+    statement: Annotated[str | None, typer.Argument(help="The SQL query.")] = None,
+    db: DbOption = Path(DEFAULT_DB),
+    analytics: AnalyticsOption = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, json or markdown.")
+    ] = "table",
+    schema: Annotated[
+        bool, typer.Option("--schema", help="List the tables and columns with their descriptions.")
+    ] = False,
+) -> None:
+    """Run a read-only SQL query over the analytics tables (DuckDB dialect)."""
+    from projections import FORMATS, Result, open_readonly, query, render, schema_rows
+
+    if fmt not in FORMATS:
+        raise fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})", 2)
+    if schema:
+        result = Result(["table", "column", "type", "description"], list(schema_rows()))
+    elif statement is None or not statement.strip():
+        raise fail('give a query, e.g. scenario-lab sql "SELECT * FROM runs" (or --schema)', 2)
+    else:
+        path = _catch_up(db, analytics)
+        with open_readonly(path) as con:
+            result = query(con, statement)
+    if fmt == "table":
+        _print_table(result)
+    else:
+        typer.echo(render(result, fmt), nl=False)
+
+
+def report(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    db: DbOption = Path(DEFAULT_DB),
+    analytics: AnalyticsOption = None,
+    output: OutOption = None,
+) -> None:
+    """A markdown report of a run: setup, every turn, metric charts, lineage, costs."""
+    from projections import open_readonly, run_report
+
+    (run_id,) = _resolve(db, [run])
+    path = _catch_up(db, analytics)
+    with open_readonly(path) as con:
+        text = run_report(con, run_id)
+    _write(text, output)
+
+
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
+    db: DbOption = Path(DEFAULT_DB),
+    analytics: AnalyticsOption = None,
+    output: OutOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
+) -> None:
+    """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
+    import json
+
+    from projections import compare_data, compare_markdown, open_readonly
+
+    if len(runs) < 2:
+        raise fail("compare needs at least two runs", 2)
+    run_ids = _resolve(db, runs)
+    path = _catch_up(db, analytics)
+    with open_readonly(path) as con:
+        data = compare_data(con, run_ids)
+    if as_json and output is None:
+        emit_json(data)
+        return
+    _write(
+        json.dumps(data, ensure_ascii=False) + "\n" if as_json else compare_markdown(data), output
+    )
+
+
+def export(
+    runs: Annotated[
+        list[str] | None, typer.Argument(help="Runs to export (all runs when omitted).")
+    ] = None,
+    db: DbOption = Path(DEFAULT_DB),
+    analytics: AnalyticsOption = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, csv or json.")] = "parquet",
+    out: Annotated[
+        Path, typer.Option("--out", help="The folder to write one file per table into.")
+    ] = Path("export"),
+) -> None:
+    """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files."""
+    from projections import EXPORT_FORMATS, export_tables, open_readonly
+
+    if fmt not in EXPORT_FORMATS:
+        raise fail(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", 2)
+    run_ids = _resolve(db, runs) if runs else None
+    path = _catch_up(db, analytics)
+    with open_readonly(path) as con:
+        files = export_tables(con, out, fmt, run_ids)
+    for f in files:
+        typer.echo(str(f))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("project")(handle_errors(project_cmd))
+    app.command("sql")(handle_errors(sql))
+    app.command("report")(handle_errors(report))
+    app.command("compare")(handle_errors(compare))
+    app.command("export")(handle_errors(export))

@@ -1,0 +1,136 @@
+"""Read-only SQL over the analytics file, and the text formats results print in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ._catalog import TABLES, VIEWS
+from ._duck import connect
+from ._errors import QueryError
+
+FORMATS = ("table", "csv", "json", "markdown")
+
+
+class Result:
+    """Column names and rows of one query."""
+
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]]):
+        self.columns = columns
+        self.rows = rows
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection: queries cannot change the projection."""
+    return connect(path, read_only=True)
+
+
+def one_line(error: BaseException) -> str:
+    """DuckDB's message without its multi-line context (LINE 1: ..., carets)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Result:
+    """Run ``sql``; a DuckDB error becomes a one-line ``QueryError``."""
+    try:
+        cur = con.execute(sql, params) if params is not None else con.execute(sql)
+        if cur.description is None:
+            return Result([], [])
+        columns = [d[0] for d in cur.description]
+        return Result(columns, cur.fetchall())
+    except duckdb.Error as e:
+        raise QueryError(
+            one_line(e), hint="list tables and columns with `scenario-lab sql --schema`"
+        ) from e
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON can hold it (lists, maps, timestamps, decimals)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def cell(value: Any) -> str:
+    """A value as text in a table cell or CSV field."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(plain(value), ensure_ascii=False)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table; cells are escaped, newlines become <br>."""
+    out = [
+        "| " + " | ".join(_md_escape(c) for c in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    for row in rows:
+        out.append("| " + " | ".join(_md_escape(cell(v)) for v in row) + " |")
+    return "\n".join(out) + "\n"
+
+
+def render(result: Result, fmt: str) -> str:
+    """The result as ``table`` (plain aligned text), ``csv``, ``json`` or ``markdown``."""
+    if fmt == "json":
+        return json.dumps([plain(d) for d in result.dicts()], ensure_ascii=False) + "\n"
+    if not result.columns:
+        return ""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([cell(v) for v in row] for row in result.rows)
+        return buf.getvalue()
+    if fmt == "markdown":
+        return markdown_table(result.columns, result.rows)
+    if fmt == "table":
+        texts = [[cell(v).replace("\n", " ") for v in row] for row in result.rows]
+        widths = [len(c) for c in result.columns]
+        for row in texts:
+            widths = [max(w, len(t)) for w, t in zip(widths, row, strict=True)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) for row in texts]
+        return "\n".join(line.rstrip() for line in lines) + "\n"
+    raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def schema_rows() -> list[tuple[str, str, str, str]]:
+    """(table or view, column, type, description) of everything queryable."""
+    out: list[tuple[str, str, str, str]] = []
+    for name, table in TABLES.items():
+        out.append((name, "", "table", table.description))
+        out += [(name, col, typ, desc) for col, (typ, desc) in table.columns.items()]
+    for name, view in VIEWS.items():
+        out.append((name, "", "view", view.description))
+        out += [(name, col, "", desc) for col, desc in view.columns.items()]
+    return out

@@ -1,0 +1,319 @@
+"""The markdown report of one run, read from the analytics tables.
+
+Everything in the body comes from the log's contents; wall-clock facts (start time and
+duration) are confined to two header rows so a report of the same events is the same
+text apart from those.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+
+from ._data import changes_text, lineage, node_id, num, rows, run_row, scenario, timeline, usd
+from ._query import markdown_table
+
+MAX_TREE_NODES = 60  # a batch of hundreds of forks would make an unreadable diagram
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.strip().splitlines())
+
+
+def _bullets(label: str, items: list[str]) -> list[str]:
+    if not items:
+        return []
+    if len(items) == 1:
+        return [f"- {label}: {items[0]}"]
+    return [f"- {label}:"] + [f"  - {i}" for i in items]
+
+
+def _lineage_text(chain: list[dict[str, Any]]) -> str:
+    if len(chain) == 1:
+        return "root run"
+    steps = [f"`{chain[0]['run_id']}`"]
+    steps += [f"fork at turn {r['fork_turn']} → `{r['run_id']}`" for r in chain[1:]]
+    return " → ".join(steps)
+
+
+def _header(
+    con: duckdb.DuckDBPyConnection, run: dict[str, Any], chain: list[dict[str, Any]]
+) -> list[str]:
+    status = run["status"] + (f" ({run['halt_reason']})" if run["halt_reason"] else "")
+    span = rows(
+        con,
+        "SELECT min(recorded_at) AS first, max(recorded_at) AS last FROM events "
+        "WHERE run_id = ? AND NOT inherited",
+        run["run_id"],
+    )[0]
+    duration = (
+        f"{(span['last'] - span['first']).total_seconds():.1f} s of this run's own events"
+        if span["first"] is not None
+        else "-"
+    )
+    started = run["started_at"].strftime("%Y-%m-%d %H:%M:%S UTC") if run["started_at"] else "-"
+    facts = [
+        ("Scenario", f"{run['scenario_name']} (`{(run['scenario_sha256'] or '')[:12]}`)"),
+        ("Lineage", _lineage_text(chain)),
+        ("Seed", str(run["seed"])),
+        ("Models", ", ".join(run["models"]) or "none (no model calls)"),
+        ("Status", status),
+        ("Turns", f"{run['turns_completed']} of {run['turns_planned']} completed"),
+        (
+            "Cost",
+            f"{usd(run['total_cost_usd'])} ({usd(run['own_cost_usd'])} in this run; "
+            f"{run['input_tokens']:,} input / {run['output_tokens']:,} output tokens)",
+        ),
+        ("Started", started),
+        ("Duration", duration),
+    ]
+    if run["batch_id"]:
+        facts.append(("Batch", f"`{run['batch_id']}`"))
+    if run["variation"] not in (None, "{}"):
+        facts.append(("Variation", f"`{run['variation']}`"))
+    forks = rows(
+        con,
+        "SELECT * FROM lifecycle WHERE run_id = ? AND type = 'RunForked' ORDER BY seq",
+        run["run_id"],
+    )
+    for f in forks:
+        facts.append((f"Changes at turn {f['fork_turn']}", changes_text(f)))
+    return [f"# Run `{run['run_id']}`: {run['scenario_name']}", "", markdown_table(["", ""], facts)]
+
+
+def _tree(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> list[str]:
+    family = rows(
+        con,
+        "SELECT run_id, parent_run_id, fork_turn, status, turns_completed FROM runs "
+        "WHERE root_run_id = ? ORDER BY depth, started_at, run_id",
+        run["root_run_id"],
+    )
+    if len(family) < 2:
+        return []
+    out = ["## Lineage", "", "```mermaid", "graph LR"]
+    shown = family[:MAX_TREE_NODES]
+    ids = {r["run_id"] for r in shown}
+    for r in shown:
+        label = f"{r['run_id']}<br/>{r['status']}, {r['turns_completed']} turns"
+        out.append(f'    {node_id(r["run_id"])}["{label}"]')
+    for r in shown:
+        if r["parent_run_id"] in ids:
+            out.append(
+                f"    {node_id(r['parent_run_id'])} -->|turn {r['fork_turn']}| {node_id(r['run_id'])}"
+            )
+    out.append(f"    style {node_id(run['run_id'])} stroke-width:3px")
+    out += ["```", ""]
+    if len(family) > len(shown):
+        out += [f"({len(family) - len(shown)} more runs of this lineage are not drawn.)", ""]
+    return out
+
+
+def _actors_table(sc: dict[str, Any]) -> list[str]:
+    actors = sc["actors"]
+    if not actors:
+        return []
+    body = [
+        (aid, a.get("name", ""), a.get("control", "ai"), a.get("llm_model") or "")
+        for aid, a in actors.items()
+    ]
+    return ["### Actors", "", markdown_table(["id", "name", "control", "model"], body)]
+
+
+def _by_turn(items: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        out[item["turn"]].append(item)
+    return out
+
+
+def _decision(d: dict[str, Any], names: dict[str, Any]) -> list[str]:
+    name = (names.get(d["actor"]) or {}).get("name") or d["actor"]
+    who = d["brain"] + (f", {d['model']}" if d["model"] else "")
+    out = [f"#### {name} (`{d['actor']}`, {who})", ""]
+    if d["failed"]:
+        return [*out, f"Decision failed ({d['error_kind'] or 'error'}): {d['error']}", ""]
+    out += _bullets("Goals", list(d["long_term_goals"]))
+    out += _bullets("Priorities", list(d["short_term_priorities"]))
+    if d["reasoning"]:
+        out.append(f"- Reasoning: {' '.join(d['reasoning'].split())}")
+    action = " ".join(d["action"].split())
+    out.append(f"- **Action:** {action}" + (f" (`{d['action_name']}`)" if d["action_name"] else ""))
+    return [*out, ""]
+
+
+def _turn(
+    turn: dict[str, Any], parts: dict[str, list[dict[str, Any]]], names: dict[str, Any]
+) -> list[str]:
+    title = f"## Turn {turn['turn']}" + (
+        f" ({turn['simulated_date']})" if turn["simulated_date"] else ""
+    )
+    out = [title, ""]
+    if turn["inherited"]:
+        out += [f"*Inherited from `{turn['source_run_id']}`.*", ""]
+    if parts["exogenous"]:
+        out += ["### Events", ""]
+        out += [f"- **{e['name']}** ({e['kind']}): {e['description']}" for e in parts["exogenous"]]
+        out.append("")
+    if parts["messages"]:
+        out += ["### Messages", ""]
+        for m in parts["messages"]:
+            to = ", ".join(m["recipients"]) or "all"
+            out.append(
+                f"- **{m['sender']} → {to}** ({m['channel']}, {m['kind']}): "
+                + " ".join(m["content"].split())
+            )
+        out.append("")
+    if parts["decisions"]:
+        out += ["### Decisions", ""]
+        for d in parts["decisions"]:
+            out += _decision(d, names)
+    for w in parts["world"]:
+        out += ["### World update", "", " ".join(w["narrative"].split()) or "-", ""]
+        out += _bullets("Key changes", list(w["key_changes"]))
+        out += _bullets("Consequences", list(w["consequences"]))
+        values = [v for v in parts["variables"] if v["seq"] == w["seq"]]
+        if values:
+            out.append(
+                "- Variables: " + ", ".join(f"{v['name']} = {num(v['value'])}" for v in values)
+            )
+        out.append("")
+    if parts["metrics"]:
+        body = [
+            (
+                m["name"],
+                m["actor"] or "",
+                num(m["value"]) if m["error"] is None else f"error: {m['error']}",
+                m["method"],
+            )
+            for m in parts["metrics"]
+        ]
+        out += ["### Metrics", "", markdown_table(["metric", "actor", "value", "method"], body)]
+    if parts["validations"]:
+        out += ["### Validation", ""]
+        for v in parts["validations"]:
+            mark = "passed" if v["passed"] else f"**failed** ({v['severity']})"
+            issues = "; ".join(v["issues"])
+            out.append(f"- {v['check_name']}: {mark}" + (f": {issues}" if issues else ""))
+        out.append("")
+    if turn["cost_usd"]:
+        out += [f"Turn cost: {usd(turn['cost_usd'])}", ""]
+    return out
+
+
+def _charts(metrics: list[dict[str, Any]]) -> list[str]:
+    """One Mermaid xychart per metric, one line per actor (xychart has no legend)."""
+    series: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for m in metrics:
+        if m["value"] is not None:
+            series[m["name"]][m["actor"] or ""][m["turn"]] = m["value"]
+    if not series:
+        return []
+    out = ["## Metric trajectories", ""]
+    for name, by_actor in series.items():
+        turns = sorted({t for values in by_actor.values() for t in values})
+        actors = sorted(by_actor)
+        lines = []
+        filled = False
+        for actor in actors:
+            values, last = [], None
+            for t in turns:
+                v = by_actor[actor].get(t)
+                if v is None:
+                    filled = True
+                    v = last if last is not None else 0.0
+                values.append(v)
+                last = v
+            lines.append("    line [" + ", ".join(num(v) for v in values) + "]")
+        out += [
+            f"### {name}",
+            "",
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{name}"',
+            '    x-axis "turn" [' + ", ".join(str(t) for t in turns) + "]",
+            f'    y-axis "{name}"',
+            *lines,
+            "```",
+            "",
+        ]
+        if actors != [""]:
+            out += ["Lines, in order: " + ", ".join(a or "(all)" for a in actors) + ".", ""]
+        if filled:
+            out += ["Turns without a value repeat the previous one.", ""]
+    return out
+
+
+def _costs(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    out = ["## Costs", ""]
+    any_rows = False
+    for view, key, title in (
+        ("cost_by_actor", "actor", "By actor"),
+        ("cost_by_model", "model", "By model"),
+        ("cost_by_purpose", "purpose", "By phase"),
+    ):
+        found = rows(
+            con,
+            f"SELECT * FROM {view} WHERE run_id = ? ORDER BY cost_usd DESC, {key} NULLS LAST",
+            run_id,
+        )
+        if not found:
+            continue
+        any_rows = True
+        body = [
+            (
+                r[key] or "(world, metrics, validation)" if key == "actor" else r[key],
+                r["calls"],
+                f"{r['input_tokens']:,}",
+                f"{r['output_tokens']:,}",
+                usd(r["cost_usd"]),
+            )
+            for r in found
+        ]
+        out += [
+            f"### {title}",
+            "",
+            markdown_table([key, "calls", "input tokens", "output tokens", "cost"], body),
+        ]
+    if not any_rows:
+        out += ["No model calls.", ""]
+    return out
+
+
+def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The markdown report of ``run_id`` (an exact id present in the projection)."""
+    run = run_row(con, run_id)
+    chain = lineage(con, run_id)
+    sc = scenario(con, run["scenario_sha256"])
+    out = _header(con, run, chain)
+    out += _tree(con, run)
+    out += ["## Initial situation", ""]
+    out += [
+        _quote(sc["initial_world_state"]) if sc["initial_world_state"] else "(not described)",
+        "",
+    ]
+    out += _actors_table(sc)
+    metrics = timeline(con, "metrics", run_id)
+    metrics_by_turn = _by_turn(metrics)
+    if metrics_by_turn.get(0):
+        body = [(m["name"], m["actor"] or "", num(m["value"])) for m in metrics_by_turn[0]]
+        out += ["### Initial metrics", "", markdown_table(["metric", "actor", "value"], body)]
+    tables = {
+        "exogenous": _by_turn(timeline(con, "exogenous_events", run_id)),
+        "messages": _by_turn(timeline(con, "messages", run_id)),
+        "decisions": _by_turn(timeline(con, "decisions", run_id)),
+        "world": _by_turn(timeline(con, "world_states", run_id)),
+        "variables": _by_turn(timeline(con, "variables", run_id)),
+        "validations": _by_turn(timeline(con, "validations", run_id)),
+    }
+    for turn in rows(
+        con, "SELECT * FROM turns WHERE run_id = ? AND turn > 0 ORDER BY turn", run_id
+    ):
+        t = turn["turn"]
+        parts = {k: v.get(t, []) for k, v in tables.items()}
+        parts["metrics"] = metrics_by_turn.get(t, [])
+        out += _turn(turn, parts, sc["actors"])
+    out += _charts(metrics)
+    out += _costs(con, run_id)
+    return "\n".join(out).rstrip() + "\n"
