@@ -35,6 +35,35 @@ BaseUrlOpt = Annotated[
 ConcurrencyOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on concurrent model calls.")
 ]
+PricesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--prices",
+        envvar="SCENARIO_LAB_PRICES",
+        help="JSON of model -> {input, output} USD per 1M tokens, over the shipped table.",
+    ),
+]
+
+
+async def load_prices(override: Path | None, client: Any) -> Any:
+    """The shipped price table, OpenRouter's list when a model goes there, then the user's file.
+
+    The fetch is a refinement, never a requirement: if it fails the shipped table stays.
+    """
+    from engine.llm import PriceTable, fetch_openrouter_prices
+    from engine.llm.pricing import read_price_file
+
+    prices = PriceTable.load()
+    settings = getattr(client, "settings", None)
+    if settings is not None and not settings.base_url and settings.openrouter_api_key:
+        fetched = await fetch_openrouter_prices(
+            settings.openrouter_base_url, settings.openrouter_api_key
+        )
+        if fetched:
+            prices = prices.merged(fetched)
+    if override is not None:
+        prices = prices.merged(read_price_file(override))
+    return prices
 
 
 def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -89,13 +118,13 @@ def play(
     concurrency: int,
     interactive: bool = False,
     lease: Any = None,
+    prices: Path | None = None,
 ) -> Any:
     """Play a run with a progress display on stderr; returns the final state."""
     import anyio
 
     from cli.progress import progress_display
     from cli.prompting import ask_human
-    from engine.llm import PriceTable
     from engine.runner import Progress, RunPlayer
 
     progress = Progress()
@@ -107,7 +136,7 @@ def play(
                     store,
                     run_id,
                     client=client,
-                    prices=PriceTable.load(),
+                    prices=await load_prices(prices, client),
                     limiter=anyio.CapacityLimiter(concurrency),
                     human_prompt=ask_human if interactive else None,
                     progress=progress,
@@ -155,6 +184,7 @@ def run(
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for human actors' decisions inline.")
     ] = False,
+    prices: PricesOpt = None,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from engine.scenario_load import load_scenario
@@ -168,6 +198,10 @@ def run(
     if turns is not None and turns < 1:
         raise fail("--turns must be at least 1", 2)
     client = make_client(models_needed(loaded.scenario, overrides, world_model), llm_base_url)
+    if prices is not None:
+        from engine.llm.pricing import read_price_file
+
+        read_price_file(prices)  # a bad price file is reported before any run is recorded
     from eventstore import RunLease, new_id
 
     run_id = new_id()
@@ -189,7 +223,13 @@ def run(
     status(f"run {run_id}: {loaded.scenario.name}")
     try:
         state = play(
-            db, run_id, client=client, concurrency=concurrency, interactive=interactive, lease=lease
+            db,
+            run_id,
+            client=client,
+            concurrency=concurrency,
+            interactive=interactive,
+            lease=lease,
+            prices=prices,
         )
     finally:
         lease.release()
@@ -207,6 +247,7 @@ def resume(
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for human actors inline.")
     ] = False,
+    prices: PricesOpt = None,
 ) -> None:
     """Continue a halted, interrupted or crashed run from its last recorded step."""
     from engine.replay import replay
@@ -224,7 +265,9 @@ def resume(
             llm_base_url,
         )
         prepare_resume(store, run_id, credit_limit_usd=credit_limit, turns=turns)
-    state = play(db, run_id, client=client, concurrency=concurrency, interactive=interactive)
+    state = play(
+        db, run_id, client=client, concurrency=concurrency, interactive=interactive, prices=prices
+    )
     report_end(state, run_id)
     typer.echo(run_id)
 
@@ -258,6 +301,7 @@ def fork(
     credit_limit: CreditOpt = None,
     concurrency: ConcurrencyOpt = 8,
     llm_base_url: BaseUrlOpt = None,
+    prices: PricesOpt = None,
 ) -> None:
     """Branch a run at a turn, recording what the branch changes; the branch id is printed last."""
     from engine.replay import replay
@@ -293,7 +337,7 @@ def fork(
                 llm_base_url,
             )
     if play_it:
-        final = play(db, branch, client=client, concurrency=concurrency)
+        final = play(db, branch, client=client, concurrency=concurrency, prices=prices)
         report_end(final, branch)
     typer.echo(branch)
 
@@ -366,6 +410,7 @@ def estimate(
     turns: TurnsOpt = None,
     model: ModelOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    prices: PricesOpt = None,
 ) -> None:
     """Expected model calls, tokens and cost of a run, from the price table."""
     from engine.estimate import estimate_run
@@ -375,7 +420,7 @@ def estimate(
     loaded = load_scenario(path)
     est = estimate_run(
         loaded.scenario,
-        PriceTable.load(),
+        PriceTable.load(prices),
         turns=turns,
         model_overrides=parse_pairs(model, "--model"),
     )

@@ -296,3 +296,30 @@ def test_audit_shows_prompt_answer_parse_and_every_attempt(
     assert outcomes.count("http_429") == 1 and outcomes.count("ok") == 3
     text = cli("audit", run_id, "--db", db, "--actor", "ngo").stdout
     assert "## turn 1 · ngo" in text and "### decision" in text
+
+
+def test_a_price_file_prices_every_call(tmp_path: Path, fake: FakeLLMServer) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                "test/actor": {"input": 1000.0, "output": 0.0},
+                "test/world": {"input": 0.0, "output": 0.0},
+            }
+        )
+    )
+    db = tmp_path / "log.db"
+    result = cli(
+        "run", LLM3, "--db", db, "--turns", "1", "--prices", prices, env=llm_env(fake.base_url)
+    )
+    assert result.exit_code == 0, result.output
+    costs = [p for _t, ty, p in payloads(db, last_line(result.stdout)) if ty == "CostIncurred"]
+    decisions = [c for c in costs if c["purpose"] == "decision"]
+    assert decisions and all(
+        c["cost_usd"] == c["input_tokens"] * 1000.0 / 1_000_000 for c in decisions
+    )
+    bad = cli(
+        "run", LLM3, "--db", db, "--prices", tmp_path / "missing.json", env=llm_env(fake.base_url)
+    )
+    assert bad.exit_code == 2 and "cannot read price file" in bad.stderr
+    assert len(runs_json(db)) == 1  # nothing recorded for the refused run

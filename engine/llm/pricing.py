@@ -49,14 +49,7 @@ class PriceTable:
         shipped = resources.files("engine.llm").joinpath("prices.json").read_text("utf-8")
         prices = _prices_from(json.loads(shipped), "the shipped prices.json")
         if override is not None:
-            try:
-                data = json.loads(Path(override).read_text("utf-8"))
-            except (OSError, ValueError) as e:
-                raise UsageError(
-                    f"cannot read price file {override}: {e}",
-                    hint="give a JSON object of model -> {input, output} USD per 1M tokens",
-                ) from e
-            prices.update(_prices_from(data, f"price file {override}"))
+            prices.update(read_price_file(override))
         return cls(prices)
 
     def merged(self, prices: Mapping[str, tuple[float, float]]) -> PriceTable:
@@ -92,6 +85,18 @@ class PriceTable:
             if fnmatch.fnmatchcase(model, pattern):
                 return value
         return None
+
+
+def read_price_file(path: Path) -> dict[str, tuple[float, float]]:
+    """A user's price file: model -> (input, output) USD per 1M tokens."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise UsageError(
+            f"cannot read price file {path}: {e}",
+            hint="give a JSON object of model -> {input, output} USD per 1M tokens",
+        ) from e
+    return _prices_from(data, f"price file {path}")
 
 
 def _is_pattern(name: str) -> bool:
