@@ -30,13 +30,16 @@ OutOption = Annotated[
 def _catch_up(
     db: Path, analytics: Path | None, *, rebuild: bool = False, quiet: bool = True
 ) -> Path:
-    """Apply new events to the analytics file; returns its path."""
+    """Apply new events to the analytics file; returns its path.
+
+    Quiet except for ``project``: the other commands' stderr is kept for their errors.
+    """
     from projections import analytics_path, project
 
     path = analytics_path(db, analytics)
     with open_store(db) as store:
         result = project(store, path, rebuild=rebuild, check_leases=True)
-    if not quiet or result.events or result.rebuilt:
+    if not quiet:
         status(result.summary())
     return path
 

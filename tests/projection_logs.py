@@ -395,3 +395,28 @@ def continue_run(
         end = RunHalted(turn=last, reason="credit_limit", detail="the next call would cross $1")
     if end is not None:
         store.append(run_id, [end], expected_seq=store.last_seq(run_id))
+
+
+def family(store: EventStore) -> dict[str, str]:
+    """A root, a branch of it with changes, a branch of the branch, and an unrelated run.
+
+    The root has a human seat and a failed-then-retried decision; the root's branch
+    forces a decision and changes the seed; ``unrelated`` plays the same scenario alone.
+    """
+    shape = RunShape(human="mediator", fail_turns=(2,))
+    root = write_run(store, "root-a", turns=4, seed=7, shape=shape, variation={"temperature": 0.7})
+    branch = store.fork(
+        root,
+        2,
+        new_run_id="branch-b",
+        changes={
+            "seed": 8,
+            "forced_decisions": {"north": "North withdraws its fleet."},
+            "variation": {"temperature": 0.3},
+        },
+    )
+    continue_run(store, branch, range(3, 5), seed=8, shape=shape, tag="-b")
+    twig = store.fork(branch, 3, new_run_id="twig-c", changes={"model_overrides": {"south": "x/y"}})
+    continue_run(store, twig, range(4, 6), seed=8, shape=shape, tag="-c", finish="halted")
+    unrelated = write_run(store, "other-d", turns=3, seed=11, shape=shape)
+    return {"root": root, "branch": branch, "twig": twig, "unrelated": unrelated}
