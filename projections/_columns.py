@@ -18,23 +18,14 @@ import msgspec
 
 from eventstore import (
     EVENT_TYPES,
-    DecisionMade,
     Event,
-    ExogenousEventTriggered,
-    HumanDecisionSubmitted,
-    MessageSent,
-    MetricRecorded,
-    ModelCall,
     RunFailed,
     RunForked,
     RunHalted,
     RunResumed,
     RunStarted,
-    ValidationRecorded,
-    WorldUpdated,
     decode,
 )
-from eventstore import CostIncurred as _CostIncurred
 
 from ._catalog import EVENT_TABLES, TABLES
 
@@ -46,7 +37,65 @@ RAW_COLUMNS = (
 )
 P, RUN, SEQ, TURN, TYPE, VERSION, ACTOR, EID, AT, PAYLOAD = range(10)
 
-_LIST_DECODERS = {name: msgspec.json.Decoder(list[cls]) for name, cls in EVENT_TYPES.items()}  # type: ignore[valid-type]
+
+def _light(cls: type[Event], names: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A struct of only the fields a table needs, typed and defaulted as in ``cls``.
+
+    Decoding into it skips what no table holds (prompt and response hashes, attempt
+    details, ...): half the decode time of a decision. Built from the catalogue, so a
+    field's type or default cannot drift from it.
+    """
+    info = {f.name: f for f in msgspec.structs.fields(cls)}
+    fields: list[tuple[str, Any, Any]] = []
+    for name in names:
+        f = info[name]
+        if name == "call":
+            fields.append((name, _Call | None, None))
+        elif f.default_factory is not msgspec.NODEFAULT:
+            fields.append((name, f.type, msgspec.field(default_factory=f.default_factory)))
+        elif f.default is not msgspec.NODEFAULT:
+            fields.append((name, f.type, f.default))
+        else:
+            fields.append((name, f.type, msgspec.field()))
+    return msgspec.defstruct(f"Light{cls.__name__}", fields, kw_only=True)
+
+
+class _Call(msgspec.Struct, kw_only=True):
+    """The part of a ``ModelCall`` the tables hold."""
+
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    attempts: tuple[msgspec.Raw, ...] = ()
+
+
+_TABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "DecisionMade": (
+        "actor", "request_id", "long_term_goals", "short_term_priorities", "reasoning",
+        "action", "action_name", "brain", "parse_method", "call",
+    ),
+    "DecisionFailed": ("actor", "request_id", "error", "error_kind", "call"),
+    "HumanDecisionSubmitted": (
+        "actor", "request_id", "kind", "long_term_goals", "short_term_priorities",
+        "reasoning", "action", "submitted_by",
+    ),
+    "MessageSent": (
+        "message_id", "channel", "sender", "recipients", "visibility", "kind", "content",
+        "thread_id", "in_reply_to", "call",
+    ),
+    "WorldUpdated": ("narrative", "key_changes", "consequences", "variables", "source", "call"),
+    "MetricRecorded": ("name", "value", "category", "actor", "method", "error", "call"),
+    "ValidationRecorded": ("check", "passed", "severity", "issues", "explanation", "call"),
+}  # fmt: skip
+# per type: a decoder of a JSON array of its payloads (light where a table needs less)
+_LIST_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    name: msgspec.json.Decoder(
+        list[_light(cls, _TABLE_FIELDS[name]) if name in _TABLE_FIELDS else cls]  # type: ignore[misc]
+    )
+    for name, cls in EVENT_TYPES.items()
+}
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -122,7 +171,8 @@ def _timeline(cols: dict[str, list[Any]], rows: Sequence[Row]) -> None:
     cols["inherited"] += [False] * len(rows)
 
 
-def _call_columns(cols: dict[str, list[Any]], calls: list[ModelCall | None]) -> None:
+def _call_columns(cols: dict[str, list[Any]], calls: list[Any]) -> None:
+    """Columns of the model call (a ``ModelCall`` or its light ``_Call``; None without)."""
     cols["model"] += [c.model if c else None for c in calls]
     if "input_tokens" in cols:
         cols["input_tokens"] += [c.input_tokens if c else 0 for c in calls]
@@ -131,8 +181,8 @@ def _call_columns(cols: dict[str, list[Any]], calls: list[ModelCall | None]) -> 
 
 
 def _decisions(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
-    made = isinstance(evs[0], DecisionMade)
-    human = isinstance(evs[0], HumanDecisionSubmitted)
+    made = rows[0][TYPE] == "DecisionMade"
+    human = rows[0][TYPE] == "HumanDecisionSubmitted"
     if human:
         # replies and coalition answers take effect as the MessageSent recorded with them
         keep = [i for i, e in enumerate(evs) if e.kind == "decision"]
@@ -178,7 +228,7 @@ def _decisions(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols["submitted_by"] += [e.submitted_by for e in evs] if human else [None] * n
 
 
-def _messages(b: Batch, rows: Sequence[Row], evs: list[MessageSent]) -> None:
+def _messages(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["messages"]
     _timeline(cols, rows)
     cols["message_id"] += [e.message_id for e in evs]
@@ -193,7 +243,7 @@ def _messages(b: Batch, rows: Sequence[Row], evs: list[MessageSent]) -> None:
     _call_columns(cols, [e.call for e in evs])
 
 
-def _world(b: Batch, rows: Sequence[Row], evs: list[WorldUpdated]) -> None:
+def _world(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["world_states"]
     _timeline(cols, rows)
     cols["narrative"] += [e.narrative for e in evs]
@@ -213,7 +263,7 @@ def _world(b: Batch, rows: Sequence[Row], evs: list[WorldUpdated]) -> None:
         v["value"] += [float(x[2]) for x in var_rows]
 
 
-def _metrics(b: Batch, rows: Sequence[Row], evs: list[MetricRecorded]) -> None:
+def _metrics(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["metrics"]
     _timeline(cols, rows)
     cols["name"] += [e.name for e in evs]
@@ -225,7 +275,7 @@ def _metrics(b: Batch, rows: Sequence[Row], evs: list[MetricRecorded]) -> None:
     _call_columns(cols, [e.call for e in evs])
 
 
-def _costs(b: Batch, rows: Sequence[Row], evs: list[_CostIncurred]) -> None:
+def _costs(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["costs"]
     _timeline(cols, rows)
     cols["actor"] += [e.actor for e in evs]
@@ -237,7 +287,7 @@ def _costs(b: Batch, rows: Sequence[Row], evs: list[_CostIncurred]) -> None:
     cols["request_id"] += [e.request_id for e in evs]
 
 
-def _validations(b: Batch, rows: Sequence[Row], evs: list[ValidationRecorded]) -> None:
+def _validations(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["validations"]
     _timeline(cols, rows)
     cols["check_name"] += [e.check for e in evs]
@@ -248,7 +298,7 @@ def _validations(b: Batch, rows: Sequence[Row], evs: list[ValidationRecorded]) -
     _call_columns(cols, [e.call for e in evs])
 
 
-def _exogenous(b: Batch, rows: Sequence[Row], evs: list[ExogenousEventTriggered]) -> None:
+def _exogenous(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["exogenous_events"]
     _timeline(cols, rows)
     cols["name"] += [e.name for e in evs]

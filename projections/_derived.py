@@ -101,9 +101,13 @@ FROM _life l LEFT JOIN e USING (run_id) LEFT JOIN c USING (run_id)
 """
 
 
-def _store_lineage(store: EventStore, run_ids: list[str]) -> dict[str, tuple[str, int, Any]]:
+Lineage = dict[str, tuple[str, int, Any]]
+
+
+def store_lineage(store: EventStore, run_ids: Iterable[str]) -> Lineage:
     """run -> (root_run_id, depth, batch_id) from the log's runs table."""
-    out: dict[str, tuple[str, int, Any]] = {}
+    run_ids = sorted(run_ids)
+    out: Lineage = {}
     for i in range(0, len(run_ids), 500):
         part = run_ids[i : i + 500]
         marks = ",".join("?" * len(part))
@@ -176,9 +180,10 @@ def _life_row(
     return r
 
 
-def recompute(con: duckdb.DuckDBPyConnection, store: EventStore, run_ids: Iterable[str]) -> None:
-    """Replace the ``turns`` and ``runs`` rows of ``run_ids`` from their timeline rows."""
-    ids = sorted(set(run_ids))
+def recompute(con: duckdb.DuckDBPyConnection, lineage: Lineage) -> None:
+    """Replace the ``turns`` and ``runs`` rows of the runs of ``lineage`` (run -> root,
+    depth, batch from the log) from their timeline rows."""
+    ids = sorted(lineage)
     if not ids:
         return
     con.register("_touched", pa.table({"run_id": pa.array(ids, pa.string())}))
@@ -194,7 +199,6 @@ def recompute(con: duckdb.DuckDBPyConnection, store: EventStore, run_ids: Iterab
         by_run: dict[str, list[tuple[Any, ...]]] = {run_id: [] for run_id in ids}
         for row in life:
             by_run[row[0]].append(row[1:])
-        lineage = _store_lineage(store, ids)
         rows = [_life_row(run_id, by_run[run_id], lineage.get(run_id)) for run_id in ids]
         types = TABLES["runs"].columns
         life_table = pa.table(

@@ -15,6 +15,7 @@ fork.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from ._catalog import (
     create_statements,
     drop_statements,
 )
-from ._columns import Batch, ForkSpec, build, json_text, read_rows
-from ._derived import recompute, refine_liveness
+from ._columns import Batch, ForkSpec, Row, build, json_text, read_rows
+from ._derived import Lineage, recompute, refine_liveness, store_lineage
 from ._duck import arrow_table, connect, insert_arrow
 
 # At least one DuckDB row group (122,880 rows) of events per transaction: a big
@@ -208,20 +209,40 @@ def _insert_scenarios(con: duckdb.DuckDBPyConnection, scenarios: dict[str, dict[
         con.unregister("_scenarios")
 
 
-def _apply(con: duckdb.DuckDBPyConnection, store: EventStore, batch: Batch) -> None:
+@dataclass
+class _Prepared:
+    """A stretch of the log turned into Arrow tables, ready to apply."""
+
+    tables: dict[str, pa.Table]
+    batch: Batch
+    lineage: Lineage
+
+
+def _prepare(store: EventStore, rows: list[Row]) -> _Prepared:
+    batch = build(rows)
+    tables = {}
+    for table in EVENT_TABLES:
+        columns = batch.columns[table]
+        if table == "events":
+            data = arrow_table(table, {c: v for c, v in columns.items() if c != "payload"})
+            tables[table] = data.append_column("payload", _payload_array(batch.payloads))
+        else:
+            tables[table] = arrow_table(table, columns)
+    batch.columns = {}  # the Arrow tables hold the rows now
+    batch.payloads = []
+    return _Prepared(tables, batch, store_lineage(store, batch.runs))
+
+
+def _apply(con: duckdb.DuckDBPyConnection, prepared: _Prepared) -> None:
+    """Write one prepared stretch and its position in one transaction."""
+    batch = prepared.batch
     con.execute("BEGIN")
     try:
-        for table in EVENT_TABLES:
-            columns = batch.columns[table]
-            if table == "events":
-                data = arrow_table(table, {c: v for c, v in columns.items() if c != "payload"})
-                data = data.append_column("payload", _payload_array(batch.payloads))
-            else:
-                data = arrow_table(table, columns)
+        for table, data in prepared.tables.items():
             insert_arrow(con, table, data)
         _copy_forks(con, batch.forks)
         _insert_scenarios(con, batch.scenarios)
-        recompute(con, store, batch.runs)
+        recompute(con, prepared.lineage)
         con.execute(
             "UPDATE projection_state SET position = ?, event_id = ?",
             (batch.last_position, batch.last_event_id),
@@ -259,13 +280,23 @@ def project(
         events = 0
         runs: set[str] = set()
         forks = 0
-        for rows in read_rows(store.connection, position, chunk_events):
-            batch = build(rows)
-            _apply(con, store, batch)
-            events += batch.count
-            runs |= batch.runs
-            forks += len(batch.forks)
-            position = batch.last_position
+        # DuckDB releases the GIL while it writes: stretch k is applied on a worker
+        # thread while this one reads and converts stretch k + 1 (one at a time, in
+        # order, so memory holds at most three stretches).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection") as pool:
+            pending: Future[None] | None = None
+            for rows in read_rows(store.connection, position, chunk_events):
+                prepared = _prepare(store, rows)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(_apply, con, prepared)
+                batch = prepared.batch
+                events += batch.count
+                runs |= batch.runs
+                forks += len(batch.forks)
+                position = batch.last_position
+            if pending is not None:
+                pending.result()
         if check_leases:
             refine_liveness(con, store.path)
     finally:
