@@ -3,9 +3,11 @@
 Rows are read straight from the log's ``events`` table (``EventStore.connection``) in
 position order: ``iter_after`` builds a ``Recorded`` and decodes each event one by one,
 which alone capped a rebuild near 110k events/s. Here the payloads of one event type
-are decoded in one call (a JSON array through a reused typed msgspec decoder), and each
-table's columns are filled with one list comprehension per column. Events stored under
-an older schema version go through ``eventstore.decode``, which upgrades them.
+are decoded in one call (a JSON array through a reused typed msgspec decoder) into
+structs holding only the fields the tables keep, and each table's columns are filled
+with one list comprehension per column. Events stored under an older schema version go
+through ``eventstore.decode``, which upgrades them; a payload the fast path rejects is
+decoded again one by one, so the error names what is damaged.
 """
 
 from __future__ import annotations
