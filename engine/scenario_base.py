@@ -1,0 +1,110 @@
+"""Shared pieces of the scenario models: the base model, cross-field issues, normalisers.
+
+Field checks are pydantic's. Checks that relate several fields (a scripted actor needs a
+script, an action's effects name declared variables) are :class:`Issue` lists from
+``issues()``, so the loader can report each under its own file and field; validation
+raises on them unless the context carries ``DEFER_CHECKS`` (the loader's way to collect
+them all instead of stopping at the first model).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+
+SHORT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week|month|year)s?\s*$", re.IGNORECASE)
+DURATION_HINT = (
+    "write 'N unit' with unit second, minute, hour, day, week, month or year "
+    "(singular or plural), e.g. '1 month' or '2 weeks'"
+)
+DEFER_CHECKS = "defer_checks"
+Control = Literal["ai", "human", "scripted", "rules"]
+IssuePath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem spanning several fields, at ``path`` inside the model that found it."""
+
+    path: IssuePath
+    message: str
+    hint: str = ""
+    severity: Literal["error", "warning"] = "error"
+
+    def under(self, *prefix: str | int) -> Issue:
+        return Issue((*prefix, *self.path), self.message, self.hint, self.severity)
+
+    def __str__(self) -> str:
+        where = ".".join(str(p) for p in self.path)
+        text = f"{where}: {self.message}" if where else self.message
+        return text + (f" ({self.hint})" if self.hint else "")
+
+
+def plain(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {plain(v)}" for k, v in value.items())
+    return str(value)
+
+
+def text_field(value: Any) -> Any:
+    """Free text that some files write as a list or mapping becomes bullet lines."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "\n".join(f"- {plain(v)}" for v in value)
+    if isinstance(value, dict):
+        return "\n".join(f"- {k}: {plain(v)}" for k, v in value.items())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def str_list(value: Any) -> Any:
+    """One string, or a list of them, becomes a list of strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else plain(v) for v in value]
+    return value
+
+
+class ScenarioPart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def _own_issues(self) -> list[Issue]:
+        return []
+
+    def issues(self) -> list[Issue]:
+        """Every cross-field issue of this model and of the models inside it."""
+        out = self._own_issues()
+        for name in type(self).model_fields:
+            out += [i.under(name) for i in _nested_issues(getattr(self, name))]
+        return out
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> Any:
+        if not (info.context or {}).get(DEFER_CHECKS):
+            errors = [str(i) for i in self._own_issues() if i.severity == "error"]
+            if errors:
+                raise ValueError("; ".join(errors))
+        return self
+
+
+def _nested_issues(value: Any) -> list[Issue]:
+    if isinstance(value, ScenarioPart):
+        return value.issues()
+    items: Iterable[tuple[str | int, Any]] = ()
+    if isinstance(value, list | tuple):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    return [i.under(key) for key, item in items for i in _nested_issues(item)]

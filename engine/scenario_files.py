@@ -1,0 +1,385 @@
+"""Reading a scenario directory into raw parts: YAML, file layouts and unknown fields.
+
+Each file's content is brought to the canonical layout (aliases renamed, the grouped
+exogenous-event lists flattened, list-form validation checks keyed by name) and
+stripped of unknown fields, each reported as a warning naming its file and field.
+Whether values are *valid* is the models' business (``scenario_load`` validates).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .scenario_base import SHORT_NAME
+from .scenario_model import Actor, ExogenousEvent, Metric, ScenarioSettings, ValidationConfig
+from .scenario_yaml import FAILED, Problem, read_yaml, strip_unknown
+
+COMPONENTS = ("actors", "metrics", "validation", "exogenous_events", "background")
+OPTIONAL_FILES = ("metrics", "validation-rules", "exogenous-events")
+GROUPED_EVENTS = {
+    "scheduled_events": "scheduled",
+    "random_events": "random",
+    "conditional_events": "conditional",
+    "trends": "trend",
+    "trend_events": "trend",
+}
+FLAT_EVENTS_HINT = (
+    "list the events under `exogenous_events:`, each with `type: scheduled | random | "
+    "conditional | trend`; grouped lists may be named " + ", ".join(GROUPED_EVENTS)
+)
+
+
+@dataclass
+class RawScenario:
+    """A directory's content in the canonical layout, not yet validated."""
+
+    top: dict[str, Any]  # scenario.yaml without its `actors:` list
+    actors: dict[str, tuple[str, dict[str, Any]]]  # short_name -> (file, fields), listed order
+    metrics: list[Any] = field(default_factory=list)
+    validation: dict[str, Any] | None = None
+    events: list[Any] = field(default_factory=list)
+    event_origins: list[str] = field(default_factory=list)  # e.g. "random_events.0"
+    background: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # "metrics" -> "metrics.yaml"
+    metrics_unreadable: bool = False  # so conditions on its metrics are not misreported
+
+    def data(self) -> dict[str, Any]:
+        """The input of ``Scenario.model_validate``."""
+        return {
+            **self.top,
+            "actors": {short: fields for short, (_f, fields) in self.actors.items()},
+            "metrics": self.metrics,
+            "validation": self.validation,
+            "exogenous_events": self.events,
+            "background": self.background,
+        }
+
+
+# -- the files ---------------------------------------------------------------------------
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for suffix in (".yaml", ".yml"):
+        if (root / (stem + suffix)).is_file():
+            return root / (stem + suffix)
+    return None
+
+
+def _scenario_file(raw: dict[str, Any], rel: str, problems: list[Problem]) -> dict[str, Any]:
+    raw = dict(raw)
+    length = raw.pop("scenario_length", None)
+    if length is not None:
+        if (
+            isinstance(length, dict)
+            and length.get("type", "fixed") == "fixed"
+            and "turns" in length
+        ):
+            for key in set(length) - {"type", "turns"}:
+                problems.append(
+                    Problem(
+                        rel, f"scenario_length.{key}", "unknown field, ignored", severity="warning"
+                    )
+                )
+            if "turns" in raw or "num_turns" in raw:
+                problems.append(
+                    Problem(rel, "scenario_length", "and `turns:` are both given", "keep one")
+                )
+            else:
+                raw["turns"] = length["turns"]
+        else:
+            problems.append(
+                Problem(
+                    rel,
+                    "scenario_length",
+                    f"{length!r} is not a fixed length",
+                    "write `turns: N` (or scenario_length: {type: fixed, turns: N})",
+                )
+            )
+    listed = raw.pop("actors", None)
+    top = strip_unknown(raw, ScenarioSettings, rel, [], problems, elsewhere=COMPONENTS)
+    top["actors"] = listed
+    return top
+
+
+def _read_actors(
+    root: Path, main: str, listed: Any, problems: list[Problem]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    files: dict[str, tuple[str, dict[str, Any]]] = {}
+    unreadable: set[str] = set()
+    paths = [*(root / "actors").glob("*.yaml"), *(root / "actors").glob("*.yml")]
+    for path in sorted(paths):
+        rel = f"actors/{path.name}"
+        data = read_yaml(path, rel, problems)
+        if data is FAILED or not isinstance(data, dict):
+            if data is not FAILED:
+                problems.append(
+                    Problem(rel, "", "must be a mapping of fields (name, short_name, ...)")
+                )
+            unreadable.add(path.stem)
+            continue
+        data = strip_unknown(data, Actor, rel, [], problems)
+        # the file name stands in for a missing short_name, as in Scenario Lab
+        defaulted = "short_name" not in data
+        short = str(data.setdefault("short_name", path.stem))
+        if not SHORT_NAME.match(short):
+            problems.append(
+                Problem(
+                    rel,
+                    "short_name",
+                    f"{short!r} must be lowercase letters, digits and hyphens, e.g. 'tech-co'",
+                    "without `short_name:` the file name is used" if defaulted else "",
+                )
+            )
+            unreadable.update((short, path.stem))  # its listing is not a second error
+            continue
+        if short in files:
+            problems.append(
+                Problem(rel, "short_name", f"{short!r} is also the short_name of {files[short][0]}")
+            )
+            continue
+        files[short] = (rel, data)
+    if listed is None:
+        listed = list(files)
+        if files:
+            problems.append(
+                Problem(
+                    main,
+                    "actors",
+                    "not given; every actor file is played, in file-name order",
+                    "list the short names, e.g. actors: [" + ", ".join(files) + "]",
+                    "warning",
+                )
+            )
+    elif isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not listed:
+        problems.append(
+            Problem(
+                main,
+                "actors",
+                "must list the actors' short names",
+                "e.g. actors: [techco, regulator], one actors/<file>.yaml each",
+            )
+        )
+        listed = []
+    actors: dict[str, tuple[str, dict[str, Any]]] = {}
+    for i, short in enumerate(listed):
+        if not isinstance(short, str):
+            problems.append(Problem(main, f"actors.{i}", f"{short!r} is not a short name"))
+        elif short in actors:
+            problems.append(Problem(main, "actors", f"lists {short!r} twice"))
+        elif short in files:
+            actors[short] = files[short]
+        elif short not in unreadable:
+            present = ", ".join(files) or "none"
+            problems.append(
+                Problem(
+                    main,
+                    "actors",
+                    f"lists {short!r} but no actor file has that short_name",
+                    f"files present: {present}",
+                )
+            )
+    for short, (rel, _data) in files.items():
+        if short not in listed:
+            problems.append(
+                Problem(
+                    rel,
+                    "short_name",
+                    f"{short!r} is not listed under `actors:` in {main}, so it is not played",
+                    "add it to the list to play it",
+                    "warning",
+                )
+            )
+    return actors
+
+
+def _read_optional(root: Path, stem: str, problems: list[Problem]) -> tuple[str, Any]:
+    """(file name, data); data is ``FAILED`` when the file exists but cannot be read."""
+    path = _find(root, stem)
+    if path is None:
+        return f"{stem}.yaml", None
+    data = read_yaml(path, path.name, problems)
+    if data is None:
+        problems.append(Problem(path.name, "", "is empty, ignored", severity="warning"))
+    return path.name, data
+
+
+def _extra_keys(data: dict[str, Any], known: set[str], rel: str, problems: list[Problem]) -> None:
+    for key in data:
+        if key not in known:
+            problems.append(Problem(rel, str(key), "unknown field, ignored", severity="warning"))
+
+
+def _metrics(rel: str, data: Any, problems: list[Problem]) -> list[Any]:
+    if data is None or data is FAILED:
+        return []
+    if not isinstance(data, dict):
+        problems.append(
+            Problem(rel, "", "must be a mapping with a `metrics:` list", "e.g. metrics: [...]")
+        )
+        return []
+    _extra_keys(data, {"metrics"}, rel, problems)
+    items = data.get("metrics")
+    if not isinstance(items, list):
+        problems.append(Problem(rel, "metrics", "must be a list of metrics"))
+        return []
+    return [strip_unknown(m, Metric, rel, ["metrics", i], problems) for i, m in enumerate(items)]
+
+
+def _validation(rel: str, data: Any, problems: list[Problem]) -> dict[str, Any] | None:
+    if data is None or data is FAILED:
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, "", "must be a mapping with `checks:`"))
+        return None
+    data = dict(data)
+    checks = data.get("checks")
+    if isinstance(checks, list):  # the list form: each check carries its `name:`
+        keyed: dict[str, Any] = {}
+        for i, item in enumerate(checks):
+            if not isinstance(item, dict) or not item.get("name"):
+                problems.append(Problem(rel, f"checks.{i}", "a check in a list needs a `name:`"))
+            elif str(item["name"]) in keyed:
+                problems.append(
+                    Problem(rel, f"checks.{i}.name", f"{item['name']!r} is given twice")
+                )
+            else:
+                keyed[str(item["name"])] = {k: v for k, v in item.items() if k != "name"}
+        data["checks"] = keyed
+    if isinstance(data.get("checks"), dict):
+        # `name:` with nothing after it is a check with every default (enabled, medium)
+        data["checks"] = {str(k): {} if v is None else v for k, v in data["checks"].items()}
+    result: dict[str, Any] = strip_unknown(data, ValidationConfig, rel, [], problems)
+    return result
+
+
+def _events(rel: str, data: Any, problems: list[Problem]) -> tuple[list[Any], list[str]]:
+    if data is None or data is FAILED:
+        return [], []
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, "", "must be a mapping with an `exogenous_events:` list"))
+        return [], []
+    events: list[Any] = []
+    origins: list[str] = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key != "exogenous_events" and key not in GROUPED_EVENTS:
+            problems.append(
+                Problem(rel, str(key), "is not a known group of events", FLAT_EVENTS_HINT)
+            )
+            continue
+        if not isinstance(value, list):
+            problems.append(Problem(rel, key, "must be a list of events"))
+            continue
+        kind = GROUPED_EVENTS.get(key)
+        for i, item in enumerate(value):
+            origin = f"{key}.{i}"
+            if kind is not None:
+                if not isinstance(item, dict):
+                    problems.append(
+                        Problem(rel, origin, "must be a mapping (name, description, ...)")
+                    )
+                    continue
+                given = item.get("type")
+                if given is not None and given != kind:
+                    problems.append(
+                        Problem(
+                            rel,
+                            f"{origin}.type",
+                            f"is {given!r} but the event is listed under {key} ({kind} events)",
+                            f"remove `type:` or move the event; {FLAT_EVENTS_HINT}",
+                        )
+                    )
+                    continue
+                item = {**item, "type": kind}
+            events.append(strip_unknown(item, ExogenousEvent, rel, [key, i], problems))
+            origins.append(origin)
+    return events, origins
+
+
+def _background(root: Path, problems: list[Problem]) -> dict[str, str]:
+    folder = root / "background"
+    out: dict[str, str] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.iterdir()):
+        rel = f"background/{path.name}"
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix != ".md":
+            problems.append(Problem(rel, "", "is not a .md file, ignored", severity="warning"))
+            continue
+        try:
+            out[path.name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(rel, "", f"cannot be read: {e}", "save it as UTF-8 text"))
+    return out
+
+
+def _stray_files(root: Path, problems: list[Problem]) -> None:
+    known = ["scenario", *OPTIONAL_FILES]
+    for path in sorted(root.iterdir()):
+        if path.is_file() and path.suffix in (".yaml", ".yml") and path.stem not in known:
+            close = difflib.get_close_matches(path.stem, known, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]}.yaml?" if close else ""
+            problems.append(
+                Problem(path.name, "", "is not a scenario file, ignored", hint, "warning")
+            )
+
+
+def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None:
+    """The directory in the canonical layout; None when scenario.yaml is unusable."""
+    if not root.is_dir():
+        problems.append(
+            Problem(
+                str(root), "", "is not a scenario directory", "give a folder with scenario.yaml"
+            )
+        )
+        return None
+    main = _find(root, "scenario")
+    if main is None:
+        problems.append(
+            Problem(
+                "scenario.yaml",
+                "",
+                f"is missing in {root}",
+                "a scenario directory needs scenario.yaml with name, turns and actors",
+            )
+        )
+        return None
+    raw = read_yaml(main, main.name, problems)
+    if raw is FAILED:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(
+            Problem(main.name, "", "must be a mapping of fields (name, turns, actors, ...)")
+        )
+        return None
+    top = _scenario_file(raw, main.name, problems)
+    actors = _read_actors(root, main.name, top.pop("actors"), problems)
+    metrics_rel, metrics = _read_optional(root, "metrics", problems)
+    validation_rel, validation = _read_optional(root, "validation-rules", problems)
+    events_rel, events = _read_optional(root, "exogenous-events", problems)
+    flat, origins = _events(events_rel, events, problems)
+    _stray_files(root, problems)
+    return RawScenario(
+        top=top,
+        actors=actors,
+        metrics=_metrics(metrics_rel, metrics, problems),
+        validation=_validation(validation_rel, validation, problems),
+        events=flat,
+        event_origins=origins,
+        background=_background(root, problems),
+        metrics_unreadable=metrics is FAILED,
+        files={
+            "scenario": main.name,
+            "metrics": metrics_rel,
+            "validation": validation_rel,
+            "exogenous_events": events_rel,
+        },
+    )

@@ -1,0 +1,196 @@
+"""YAML files and their fields: safe reading with line numbers, duplicate keys, and
+canonical keys with unknown fields reported (as warnings) at any depth.
+
+``Problem`` is the unit of every report about a scenario directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or odd) in a scenario directory, with its file and dotted field."""
+
+    file: str  # relative to the scenario directory
+    field: str
+    message: str
+    hint: str = ""
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}: " if self.field else f"{self.file}: "
+        return where + self.message + (f" ({self.hint})" if self.hint else "")
+
+
+# -- YAML --------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that notes duplicate keys (PyYAML silently keeps the last one)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []  # key, first line, repeated line
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _value in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+            continue
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            loader.duplicates.append((str(key), seen[key], line))
+        seen.setdefault(key, line)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+FAILED = object()  # read_yaml's answer for a file it could not read
+
+
+def read_yaml(path: Path, rel: str, problems: list[Problem]) -> Any:
+    """The file's data, or ``FAILED`` after recording why it could not be read."""
+    try:
+        loader = _Loader(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(Problem(rel, "", f"cannot be read: {e}"))
+        return FAILED
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e)
+        problems.append(Problem(rel, "", f"is not valid YAML{line}: {what}"))
+        return FAILED
+    finally:
+        loader.dispose()
+    for key, first, again in loader.duplicates:
+        problems.append(
+            Problem(
+                rel,
+                key,
+                f"is given twice in one mapping (lines {first} and {again})",
+                "YAML would keep only the last; merge them",
+            )
+        )
+    return data
+
+
+# -- unknown fields ----------------------------------------------------------------------
+
+
+def accepted_keys(model: type[BaseModel]) -> dict[str, str]:
+    """Every key a model accepts (field names and aliases) -> its field name."""
+    out = {}
+    for name, info in model.model_fields.items():
+        out[name] = name
+        if isinstance(info.validation_alias, AliasChoices):
+            out.update({c: name for c in info.validation_alias.choices if isinstance(c, str)})
+    return out
+
+
+def nested_model(annotation: Any, value: Any) -> Any:
+    """The part of a field's type that ``value`` is meant to be (for unions)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            origin = typing.get_origin(arg) or arg
+            if isinstance(value, dict) and (
+                origin is dict or (isinstance(origin, type) and issubclass(origin, BaseModel))
+            ):
+                return arg
+            if isinstance(value, list) and origin in (list, tuple):
+                return arg
+        return None
+    return annotation
+
+
+def strip_unknown(
+    data: Any,
+    model: type[BaseModel],
+    file: str,
+    path: list[str | int],
+    problems: list[Problem],
+    *,
+    elsewhere: tuple[str, ...] = (),
+) -> Any:
+    """``data`` with canonical keys and without unknown fields (warnings), at any depth.
+
+    ``elsewhere`` names fields that belong in other files, for the warning's hint.
+    """
+    if not isinstance(data, dict):
+        return data
+    accepted = accepted_keys(model)
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in data.items():
+        where = ".".join(str(p) for p in (*path, key))
+        name = accepted.get(str(key))
+        if name is None:
+            close = difflib.get_close_matches(str(key), list(accepted), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else ""
+            if str(key) in elsewhere:
+                hint = "it has its own file or folder in the scenario directory"
+            elif value is None and not close:
+                hint = "if a comma inside a {flow: mapping} split a value, quote the value"
+            problems.append(Problem(file, where, "unknown field, ignored", hint, "warning"))
+            continue
+        if name in given:
+            alias, other = (str(key), given[name]) if str(key) != name else (given[name], name)
+            problems.append(
+                Problem(
+                    file,
+                    ".".join(str(p) for p in (*path, alias)),
+                    f"is another name for {other!r}, which is also given",
+                    f"keep only {name!r}",
+                )
+            )
+            continue
+        given[name] = str(key)
+        out[name] = _walk(value, model.model_fields[name].annotation, file, [*path, name], problems)
+    return out
+
+
+def _walk(
+    value: Any, annotation: Any, file: str, path: list[str | int], problems: list[Problem]
+) -> Any:
+    annotation = nested_model(annotation, value)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return strip_unknown(value, annotation, file, path, problems)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and isinstance(value, list):
+        return [_walk(v, args[0], file, [*path, i], problems) for i, v in enumerate(value)]
+    if origin is dict and isinstance(value, dict):
+        return {k: _walk(v, args[1], file, [*path, str(k)], problems) for k, v in value.items()}
+    return value
+
+
+def describe_error(err: Mapping[str, Any]) -> tuple[str, str]:
+    """A pydantic error as (message, hint) in the words of a scenario file."""
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "missing":
+        return "is required", ""
+    if kind == "extra_forbidden":
+        return "is not a known field", "check the spelling"
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if msg.startswith("Input should be"):
+        msg = "should be" + msg.removeprefix("Input should be")
+        if isinstance(value, str | int | float | bool) or value is None:
+            msg += f", not {value!r}"
+    hint = ""
+    if isinstance(value, bool) and kind in ("string_type", "literal_error"):
+        hint = "quote it: YAML reads yes/no/on/off/true/false as booleans"
+    return msg, hint
