@@ -24,7 +24,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "=": operator.eq,
 }
-_COND = re.compile(r"^\s*(>=|<=|==|!=|>|<|=)?\s*(-?\d+(?:\.\d+)?)\s*$")
+# Numbers as Python writes them too (".5", "1e+06"): the scenario loader normalises
+# conditions with ``:g``, which uses exponent notation from a million up.
+_COND = re.compile(
+    r"^\s*(>=|<=|==|!=|>|<|=)?\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
 
 
 def parse_condition(text: str | float | int) -> tuple[str, float]:

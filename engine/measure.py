@@ -6,6 +6,7 @@ A failed extraction (no match, an unparsable model answer) is recorded as a
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -15,11 +16,19 @@ _WORD = re.compile(r"\w+")
 
 
 def keyword_value(extraction: Any, text: str) -> float:
-    """count: total occurrences; presence: 1 if any; density: occurrences per 100 words."""
+    """count: total occurrences; presence: 1 if any; density: occurrences per 100 words.
+
+    A keyword matches as a whole word, case-insensitively. The edges are "no word character
+    next to it" rather than ``\b``, so keywords that start or end with punctuation
+    ("U.S.", "C++") match too.
+    """
     lowered = text.lower()
     count = 0
     for keyword in extraction.keywords or ():
-        count += len(re.findall(r"\b" + re.escape(str(keyword).lower()) + r"\b", lowered))
+        word = str(keyword).strip().lower()
+        if not word:
+            continue  # an empty keyword would match between every two characters
+        count += len(re.findall(r"(?<!\w)" + re.escape(word) + r"(?!\w)", lowered))
     scoring = (extraction.scoring or "count").lower()
     if scoring == "presence":
         return 1.0 if count else 0.0
@@ -37,14 +46,25 @@ def pattern_value(extraction: Any, text: str) -> tuple[float | None, str | None]
     group = getattr(extraction, "group", None)
     if group is None:
         group = 1 if match.re.groups else 0
-    raw = match.group(group)
     try:
-        return float(str(raw).replace(",", "")), None
+        raw = match.group(group)
+    except IndexError:
+        return None, f"pattern {extraction.pattern!r} has no group {group!r}"
+    if raw is None:
+        return None, f"pattern {extraction.pattern!r} matched without group {group!r}"
+    try:
+        value = float(str(raw).replace(",", ""))
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value):  # "nan" and "inf" parse as floats but are no measurement
         return None, f"pattern matched {raw!r}, which is not a number"
+    return value, None
 
 
 def clamp(metric: Any, value: float) -> float:
+    """``value`` limited to the metric's range; ValueError for NaN or infinity."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
     rng = getattr(metric, "range", None)
     if rng:
         return min(float(rng[1]), max(float(rng[0]), value))
@@ -58,7 +78,7 @@ def local_metric(metric: Any, text: str, *, turn: int, actor: str | None) -> Met
         return MetricRecorded(
             turn=turn,
             name=metric.name,
-            value=keyword_value(extraction, text),
+            value=clamp(metric, keyword_value(extraction, text)),
             actor=actor,
             method="keyword",
         )

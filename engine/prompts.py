@@ -103,7 +103,7 @@ def decision_messages(
         sections.append(
             _section("Private information (only you know this)", str(actor.private_information))
         )
-    for name, text in scenario.background.items():
+    for name, text in (scenario.background or {}).items():
         sections.append(_section(f"Background: {name}", text))
     sections.append(_section("Initial situation", scenario.initial_world_state or ""))
     sections.append(_section(f"Current situation: {when}", ctx.world_state or "(unchanged)"))

@@ -58,10 +58,13 @@ def choose(actor: Any, variables: Mapping[str, Any], seed: int, turn: int) -> Ru
     weights = [math.exp((scores[a.name] - top) / temperature) for a in actor.actions]
     rng = derive_rng(seed, turn, f"rules:{actor.short_name}")
     pick = rng.random() * sum(weights)
-    chosen = actor.actions[-1]
+    # Half-open intervals [cum, cum + w): an action whose weight underflowed to 0 is never
+    # drawn, and float rounding at the end falls back to the last drawable action.
+    drawable = [a for a, w in zip(actor.actions, weights, strict=True) if w > 0]
+    chosen = drawable[-1]
     for action, w in zip(actor.actions, weights, strict=True):
         pick -= w
-        if pick <= 0:
+        if pick < 0:
             chosen = action
             break
     ranked = ", ".join(f"{n} {u:+.2f}" for n, u in sorted(scores.items(), key=lambda kv: -kv[1]))
@@ -108,7 +111,8 @@ def adjudicate(
         values[name] += float(var.drift or 0.0)
         if var.noise:
             values[name] += rng.gauss(0.0, float(var.noise))
-        values[name] = round(min(float(var.max), max(float(var.min), values[name])), 6)
+        # Round before clamping: rounding a clamped value could step outside the range.
+        values[name] = min(float(var.max), max(float(var.min), round(values[name], 6)))
     changes = tuple(
         f"{name}: {before[name]:g} -> {values[name]:g}"
         for name in variable_defs

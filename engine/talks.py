@@ -66,15 +66,17 @@ class Channels:
 
     @property
     def any(self) -> bool:
-        return self.bilateral or self.coalition or self.public
+        """Whether the communication phase runs at all (a cap of 0 closes every channel)."""
+        return self.cap > 0 and (self.bilateral or self.coalition or self.public)
 
 
 def channels(scenario: Any) -> Channels:
+    cap = scenario.max_communications_per_turn
     return Channels(
         bilateral=bool(scenario.enable_bilateral_communication),
         coalition=bool(scenario.enable_coalition_formation),
         public=bool(scenario.enable_public_statements),
-        cap=int(scenario.max_communications_per_turn or 0) or 2,
+        cap=2 if cap is None else max(0, int(cap)),  # 0 means no messages, not the default
     )
 
 
@@ -125,6 +127,8 @@ def plan_events(
             continue
         if msg.to in my_coalitions and ch.coalition:
             members = tuple(m for m in my_coalitions[msg.to] if m != actor_id)
+            if not members:
+                continue  # a coalition of one: nobody to tell
             out.append(
                 MessageSent(
                     turn=turn,
