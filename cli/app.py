@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import commands_analytics, commands_human, commands_log, commands_run
+from cli import commands_analytics, commands_batch, commands_human, commands_log, commands_run
 
 app = typer.Typer(
     name="scenario-lab",
@@ -23,7 +23,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (commands_run, commands_log, commands_human, commands_analytics):
+for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
     module.register(app)
 
 

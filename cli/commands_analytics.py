@@ -119,14 +119,27 @@ def sql(
 
 
 def report(
-    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run: Annotated[str | None, typer.Argument(help="Run id (or a unique prefix).")] = None,
     db: DbOption = Path(DEFAULT_DB),
     analytics: AnalyticsOption = None,
     output: OutOption = None,
+    batch: Annotated[
+        str | None, typer.Option("--batch", help="Report a batch: statistics per variation.")
+    ] = None,
 ) -> None:
-    """A markdown report of a run: setup, every turn, metric charts, lineage, costs."""
+    """A markdown report of a run (setup, turns, charts, lineage, costs), or of a --batch."""
     from projections import open_readonly, run_report
 
+    if batch is not None:
+        if run is not None:
+            raise fail("give either RUN or --batch, not both", 2)
+        from engine.batch_report import batch_report_markdown
+
+        with open_store(db) as store:
+            _write(batch_report_markdown(store, batch), output)
+        return
+    if run is None:
+        raise fail("give a RUN id, or --batch BATCH", 2)
     (run_id,) = _resolve(db, [run])
     path = _catch_up(db, analytics)
     with open_readonly(path) as con:

@@ -302,8 +302,44 @@ def fork(
     concurrency: ConcurrencyOpt = 8,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count", min=1, help="With --play: K branches with derived seeds, as a batch."
+        ),
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=1, help="With --count: branches played at once.")
+    ] = 4,
 ) -> None:
-    """Branch a run at a turn, recording what the branch changes; the branch id is printed last."""
+    """Branch a run at a turn, recording what the branch changes; the branch id is printed last.
+
+    With --play --count K, K branches from the same point play with different derived
+    seeds, recorded as a batch (Monte-Carlo continuations); the batch id is printed last.
+    """
+    if count is not None:
+        if not play_it:
+            raise fail("--count needs --play", 2)
+        changed = decision or inject or human or ai
+        if changed:
+            raise fail(
+                "--count plays plain continuations; drop --decision/--inject/--human/--ai", 2
+            )
+        _continue(
+            db,
+            run_ref,
+            at_turn,
+            count,
+            parallel,
+            seed,
+            turns,
+            model,
+            credit_limit,
+            concurrency,
+            llm_base_url,
+            prices,
+        )
+        return
     from engine.replay import replay
     from engine.scenario_model import Scenario
     from engine.session import fork_run
@@ -447,3 +483,61 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(handle_errors(replay_cmd))
     app.command("validate")(handle_errors(validate))
     app.command("estimate")(handle_errors(estimate))
+
+
+def _continue(
+    db: Path,
+    run_ref: str,
+    at_turn: int,
+    count: int,
+    parallel: int,
+    seed: int | None,
+    turns: int | None,
+    model: list[str] | None,
+    credit_limit: float | None,
+    concurrency: int,
+    llm_base_url: str | None,
+    prices: Path | None,
+) -> None:
+    """``fork --play --count K``: Monte-Carlo continuations from one point, as a batch."""
+    import anyio
+
+    from engine.batch import continue_fork
+    from engine.llm import PriceTable
+    from engine.replay import replay
+    from engine.scenario_model import Scenario
+
+    overrides = parse_pairs(model, "--model")
+    with open_store(db) as store:
+        parent = store.resolve(run_ref)
+        state = replay(store, parent)
+        scenario = Scenario.from_resolved(state.scenario)
+        client = make_client(
+            models_needed(
+                scenario,
+                {**state.settings.model_overrides, **overrides},
+                state.settings.world_model,
+            ),
+            llm_base_url,
+        )
+        table = (
+            anyio.run(load_prices, prices, client)
+            if client is not None
+            else PriceTable.load(prices)
+        )
+        batch_id = continue_fork(
+            store,
+            parent,
+            at_turn,
+            count,
+            parallel=parallel,
+            seed=seed,
+            client=client,
+            prices=table,
+            call_limit=concurrency,
+            turns=turns,
+            model_overrides=overrides,
+            credit_limit_usd=credit_limit,
+        )
+    status(f"batch {batch_id}: {count} continuations of {parent} from turn {at_turn}")
+    typer.echo(batch_id)

@@ -1,0 +1,424 @@
+"""Playing a batch: every run of a recorded plan, under one budget, resumable.
+
+    plan = load_batch("experiments/hawks.yaml")
+    with EventStore.open(db) as store:
+        batch_id = record_batch(store, plan)
+    result = run_batch(db, batch_id, client=router, prices=prices)   # `batch resume` too
+
+Runs are created lazily, each under its lease, with the id and seed the plan fixed, so
+"not started" is simply "planned but not in the log". ``run_batch`` plays whatever is
+left: runs never started are started, interrupted ones resumed (a recorded model answer
+is never asked for again), runs another live process holds are left to it.
+
+Batches that call models play in this process: many runs at once on one event loop,
+``parallel`` runs in flight, one ``anyio.CapacityLimiter`` over every model call, one
+shared ``Budget`` the runs' budgets point at (no call may cross the batch budget, and
+once it is spent no run starts). Rule-driven batches are CPU-bound: they play in worker
+processes (``engine.batch_workers``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from eventstore import (
+    EventStore,
+    RunFailed,
+    RunHalted,
+    RunLease,
+    RunLocked,
+    RunNotFound,
+    ScenarioLabError,
+    decode,
+    new_id,
+)
+
+from .batch_plan import BatchPlan, PlannedRun, Variation, batch_plan
+from .errors import ScenarioInvalid
+from .llm import LLMClient, PriceTable
+from .model_calls import Budget
+from .replay import replay
+from .rng import derive_seed
+from .run_summary import summarize
+from .runner import Progress, RunPlayer
+from .session import fork_run, prepare_resume, start_run
+from .state import RunState
+
+DEFAULT_PARALLEL = 8  # runs in flight in one process (batches that call models)
+DEFAULT_WORKERS = 2  # worker processes (rule-driven batches)
+DEFAULT_CALL_LIMIT = 16  # concurrent model calls across the whole batch
+
+
+@dataclass
+class BatchProgress:
+    """Counters a progress display reads while a batch plays (this session's runs)."""
+
+    batch_id: str = ""
+    total: int = 0  # runs this session will try to play
+    done: int = 0
+    running: int = 0
+    events: int = 0  # appended by this session
+    cost_usd: float = 0.0  # of the whole batch, earlier sessions included
+    budget_usd: float | None = None
+    partial: float = 0.0  # the running runs' completed fraction, summed
+    started_at: float = field(default_factory=time.monotonic)
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far; None before anything finished."""
+        progressed = self.done + self.partial
+        if progressed <= 0 or self.total <= 0:
+            return None
+        elapsed = time.monotonic() - self.started_at
+        return max(0.0, elapsed * (self.total - progressed) / progressed)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run of the batch ended in this session."""
+
+    index: int
+    run_id: str
+    variation: int
+    status: str  # completed, halted, failed, or skipped (not played by this session)
+    reason: str | None = None  # the halt reason, or the error type of a failure
+    detail: str = ""
+    events: int = 0  # appended by this session
+    cost_usd: float = 0.0  # the run's own cost so far
+
+    @property
+    def batch_budget(self) -> bool:
+        """Halted because the next call would have crossed the batch budget."""
+        return self.status == "halted" and is_batch_budget(self.reason, self.detail)
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    not_started: list[PlannedRun] = field(default_factory=list)  # the budget was spent
+    budget_spent: bool = False
+
+
+def is_batch_budget(reason: str | None, detail: str) -> bool:
+    """Whether a halt came from the batch budget (not the run's own credit limit)."""
+    return reason == "budget" or (reason == "credit_limit" and "batch budget" in detail)
+
+
+class BatchLease(RunLease):
+    """A run's lease held from before the run exists until the batch is done with it.
+
+    ``RunPlayer.play`` enters and exits the lease it is given; this one stays held
+    through that exit (the batch may still have to write the run) until ``release``.
+    """
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+def own_costs(store: EventStore, batch_id: str) -> dict[str, float]:
+    """Each batch run's own spending (a fork's inherited calls are its parent's)."""
+    rows = store.connection.execute(
+        "SELECT e.run_id, total(json_extract(CAST(e.payload AS TEXT), '$.cost_usd')) "
+        "FROM events e JOIN runs r ON r.run_id = e.run_id "
+        "WHERE r.batch_id = ? AND e.type = 'CostIncurred' GROUP BY e.run_id",
+        (batch_id,),
+    )
+    return {str(r[0]): float(r[1] or 0.0) for r in rows}
+
+
+def run_ends(store: EventStore, batch_id: str) -> dict[str, tuple[str | None, str]]:
+    """Why each batch run that is halted or failed now stopped: (reason or error type,
+    detail). A halt the run was later resumed from does not count."""
+    rows = store.connection.execute(
+        "SELECT e.run_id, e.type, e.schema_version, e.payload FROM events e "
+        "JOIN runs r ON r.run_id = e.run_id WHERE r.batch_id = ? "
+        "AND e.type IN ('RunHalted', 'RunFailed', 'RunResumed', 'RunCompleted') "
+        "ORDER BY e.position",
+        (batch_id,),
+    )
+    out: dict[str, tuple[str | None, str]] = {}
+    for run_id, type_name, version, payload in rows:
+        event = decode(type_name, version, payload)
+        if isinstance(event, RunHalted):
+            out[run_id] = (event.reason, event.detail)
+        elif isinstance(event, RunFailed):
+            out[run_id] = (event.error_type, event.error)
+        else:
+            out.pop(run_id, None)
+    return out
+
+
+# -- playing ---------------------------------------------------------------------------
+
+
+def run_batch(
+    db_path: str | Path,
+    batch_ref: str,
+    *,
+    client: LLMClient | None = None,
+    prices: PriceTable | None = None,
+    parallel: int | None = None,
+    call_limit: int = DEFAULT_CALL_LIMIT,
+    budget_usd: float | None = None,
+    progress: BatchProgress | None = None,
+) -> BatchResult:
+    """Play every run of the batch that is not finished; ``batch resume`` is this again.
+
+    ``client`` is closed when the batch ends (it lives on the batch's event loop). With
+    no client the runs call no model and play in ``parallel`` worker processes (default
+    2); otherwise ``parallel`` runs play at once in this process (default: the file's
+    max_parallel, else 8) with at most ``call_limit`` model calls in flight.
+    ``budget_usd`` replaces the recorded budget for this session.
+    """
+    progress = progress or BatchProgress()
+    with EventStore.open(db_path, create=False) as store:
+        batch_id, plan = batch_plan(store, batch_ref)
+        todo = _todo(store, batch_id, plan)
+        spent = sum(own_costs(store, batch_id).values())
+        stopped = any(is_batch_budget(r, d) for r, d in run_ends(store, batch_id).values())
+    limit = budget_usd if budget_usd is not None else plan.budget_usd
+    budget = Budget(limit_usd=limit, spent_usd=spent)
+    progress.batch_id, progress.total, progress.budget_usd = batch_id, len(todo), limit
+    progress.cost_usd = spent
+    result = BatchResult(batch_id)
+    # A run already halted at the budget means the next call did not fit: the budget is
+    # spent unless this session raised it.
+    raised = budget_usd is not None and (plan.budget_usd is None or budget_usd > plan.budget_usd)
+    result.budget_spent = stopped and not raised
+    in_workers = client is None and plan.kind == "matrix"
+    pooled = [pr for pr, action in todo if in_workers and action == "start"]
+    local = [(pr, action) for pr, action in todo if not (in_workers and action == "start")]
+    if local or client is not None:
+        session = _Session(
+            store_path=Path(db_path),
+            batch_id=batch_id,
+            plan=plan,
+            client=client,
+            prices=prices or PriceTable.load(),
+            budget=budget,
+            progress=progress,
+            result=result,
+        )
+        n = parallel or plan.max_parallel or DEFAULT_PARALLEL
+        anyio.run(session.play_all, local, n, call_limit)
+    if pooled:
+        from .batch_workers import play_in_workers
+
+        workers = parallel or plan.max_parallel or DEFAULT_WORKERS
+        play_in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
+    return result
+
+
+def _todo(store: EventStore, batch_id: str, plan: BatchPlan) -> list[tuple[PlannedRun, str]]:
+    """(run, "start" | "resume") for each planned run this session should play."""
+    existing = {info.run_id: info for info in store.list_runs(batch_id=batch_id)}
+    out: list[tuple[PlannedRun, str]] = []
+    for pr in plan.runs:
+        info = existing.get(pr.run_id)
+        if info is None:
+            out.append((pr, "start"))
+        elif summarize(store, info)["status"] == "interrupted":
+            out.append((pr, "resume"))
+        # running: another live process plays it; anything else is finished
+    return out
+
+
+def has_played(store: EventStore, run_id: str) -> bool:
+    """Whether the run played any turn of its own (a fresh fork or setup has not)."""
+    row = store.connection.execute(
+        "SELECT 1 FROM events WHERE run_id = ? AND type = 'TurnStarted' LIMIT 1", (run_id,)
+    ).fetchone()
+    return row is not None
+
+
+def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> RunOutcome:
+    status = state.status if state.status != "running" else "halted"
+    return RunOutcome(
+        index=pr.index,
+        run_id=pr.run_id,
+        variation=pr.variation,
+        status=status,
+        reason=state.halt_reason,
+        detail=state.halt_detail,
+        events=events,
+        cost_usd=cost,
+    )
+
+
+def budget_left(budget: Budget, result: BatchResult) -> bool:
+    if budget.limit_usd is None:
+        return True
+    if budget.spent_usd + budget.reserved_usd >= budget.limit_usd - 1e-12:
+        result.budget_spent = True
+    return not result.budget_spent
+
+
+@dataclass
+class _Session:
+    """One process playing runs of a batch on one event loop."""
+
+    store_path: Path
+    batch_id: str
+    plan: BatchPlan
+    client: LLMClient | None
+    prices: PriceTable
+    budget: Budget
+    progress: BatchProgress
+    result: BatchResult
+    live: dict[str, tuple[RunPlayer, int]] = field(default_factory=dict)
+    finished_events: int = 0
+
+    async def play_all(self, todo: list[tuple[PlannedRun, str]], parallel: int, calls: int) -> None:
+        limiter = anyio.CapacityLimiter(calls)
+        slots = anyio.Semaphore(max(1, parallel))
+        try:
+            with EventStore.open(self.store_path, create=False) as store:
+                async with anyio.create_task_group() as ticker:
+                    ticker.start_soon(self._tick)
+                    async with anyio.create_task_group() as tg:
+                        for pr, action in todo:
+                            await slots.acquire()
+                            if not budget_left(self.budget, self.result):
+                                slots.release()
+                                self.result.not_started.append(pr)
+                                self.progress.total -= 1
+                                continue
+                            self.progress.running += 1
+                            tg.start_soon(self._one, store, pr, action, limiter, slots)
+                    ticker.cancel_scope.cancel()
+        finally:
+            self._tick_once()
+            aclose = getattr(self.client, "aclose", None)  # not every LLMClient has one
+            if aclose is not None:
+                await aclose()
+
+    async def _one(
+        self,
+        store: EventStore,
+        pr: PlannedRun,
+        action: str,
+        limiter: anyio.CapacityLimiter,
+        slots: anyio.Semaphore,
+    ) -> None:
+        try:
+            outcome = await self._play(store, pr, action, limiter)
+            # counted before the slot frees, so the next start sees a spent budget
+            self.result.outcomes.append(outcome)
+            self.finished_events += outcome.events
+            self.progress.done += 1
+            if outcome.batch_budget:
+                self.result.budget_spent = True
+        finally:
+            self.progress.running -= 1
+            slots.release()
+
+    async def _play(
+        self, store: EventStore, pr: PlannedRun, action: str, limiter: anyio.CapacityLimiter
+    ) -> RunOutcome:
+        lease = BatchLease(store.path, pr.run_id)
+        try:
+            if action == "resume" and has_played(store, pr.run_id):
+                prepare_resume(store, pr.run_id)
+            lease.acquire()
+        except (RunLocked, ScenarioLabError) as e:
+            return skipped_outcome(pr, e)
+        try:
+            return await self._play_held(store, pr, action, limiter, lease)
+        except Exception as e:  # this run cannot be played; the batch goes on
+            return failed_outcome(pr, e, 0)
+        finally:
+            lease.release()
+
+    async def _play_held(
+        self,
+        store: EventStore,
+        pr: PlannedRun,
+        action: str,
+        limiter: anyio.CapacityLimiter,
+        lease: RunLease,
+    ) -> RunOutcome:
+        if action == "start":
+            try:
+                store.run_info(pr.run_id)
+            except RunNotFound:
+                start_variation(store, self.batch_id, self.plan, pr)
+            else:
+                return skipped_outcome(pr, "started by another process")
+        player = RunPlayer(
+            store,
+            pr.run_id,
+            client=self.client,
+            prices=self.prices,
+            limiter=limiter,
+            batch_budget=self.budget,
+            progress=Progress(),
+            lease=lease,
+        )
+        first = player.seq
+        self.live[pr.run_id] = (player, first)
+        try:
+            state = await player.play()
+        except Exception as e:  # the player recorded RunFailed when it could
+            state = player.state
+            if state.status != "failed":
+                return failed_outcome(pr, e, player.seq - first)
+        finally:
+            del self.live[pr.run_id]
+        return outcome_of(pr, state, player.seq - first, own_costs_of(store, pr.run_id))
+
+    async def _tick(self) -> None:
+        while True:
+            self._tick_once()
+            await anyio.sleep(0.2)
+
+    def _tick_once(self) -> None:
+        events, partial = self.finished_events, 0.0
+        for player, first in list(self.live.values()):
+            events += player.seq - first
+            st = player.state
+            if st.settings.turns:
+                partial += min(1.0, st.last_completed_turn / st.settings.turns)
+        self.progress.events = events
+        self.progress.partial = partial
+        self.progress.cost_usd = self.budget.spent_usd
+
+
+def start_variation(store: EventStore, batch_id: str, plan: BatchPlan, pr: PlannedRun) -> str:
+    """Record a planned run's setup: its variation's scenario, models, seed and limits."""
+    variation: Variation = plan.variations[pr.variation]
+    if variation.loaded is None:
+        raise ScenarioInvalid(f"batch {batch_id}: run {pr.run_id} has no scenario to start from")
+    return start_run(
+        store,
+        variation.loaded,
+        seed=pr.seed,
+        credit_limit_usd=plan.cost_per_run_usd,
+        model_overrides=variation.model_overrides,
+        batch_id=batch_id,
+        variation=variation.label,
+        run_id=pr.run_id,
+    )
+
+
+def own_costs_of(store: EventStore, run_id: str) -> float:
+    row = store.connection.execute(
+        "SELECT total(json_extract(CAST(payload AS TEXT), '$.cost_usd')) FROM events "
+        "WHERE run_id = ? AND type = 'CostIncurred'",
+        (run_id,),
+    ).fetchone()
+    return float(row[0] or 0.0)
+
+
+def skipped_outcome(pr: PlannedRun, why: Exception | str) -> RunOutcome:
+    detail = why.one_line() if isinstance(why, ScenarioLabError) else str(why)
+    return RunOutcome(pr.index, pr.run_id, pr.variation, "skipped", None, detail)
+
+
+def failed_outcome(pr: PlannedRun, e: Exception, events: int) -> RunOutcome:
+    detail = e.one_line() if isinstance(e, ScenarioLabError) else str(e) or repr(e)
+    return RunOutcome(pr.index, pr.run_id, pr.variation, "failed", type(e).__name__, detail, events)

@@ -1,0 +1,241 @@
+"""A rule-driven batch end to end: worker processes, reproducible seeds, statistics that
+agree with the log read independently, the report, resume, Monte-Carlo continuations."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from engine.batch import batch_plan, continue_fork, record_batch, start_variation
+from engine.batch_config import load_batch
+from engine.batch_report import batch_report_markdown
+from engine.batch_stats import batch_stats
+from engine.llm import PriceTable
+from engine.rng import derive_seed
+from engine.runner import RunPlayer
+from engine.scenario_load import load_scenario
+from engine.session import start_run
+from eventstore import EventStore
+from tests.test_batch_helpers import BATCHES, ENGINE_DATA, batch_rows, bcli, last_line
+
+# two-sided 95% critical value of Student's t with 3 degrees of freedom (4 runs)
+T_975_DF3 = 3.182446
+
+
+def _run_batch(db: Path, *args: str) -> str:
+    result = bcli("batch", "run", BATCHES / "rules.yaml", "--db", db, *args)
+    assert result.exit_code == 0, result.output
+    return last_line(result.stdout)
+
+
+def _finals(db: Path, batch_id: str) -> dict[str, dict[str, Any]]:
+    """Per run, read straight from SQLite: variation, seed, completed, final metrics."""
+    out = {}
+    for run_id, events in batch_rows(db, batch_id):
+        started = next(p for t, p in events if t == "RunStarted")
+        latest: dict[str, float] = {}
+        for t, p in events:
+            if t == "MetricRecorded" and p.get("value") is not None:
+                name = p["name"] if p.get("actor") is None else f"{p['name']}/{p['actor']}"
+                latest[name] = p["value"]
+        out[run_id] = {
+            "variation": json.dumps(started["settings"]["variation"], sort_keys=True),
+            "seed": started["seed"],
+            "completed": any(t == "RunCompleted" for t, _p in events),
+            "metrics": latest,
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def rule_batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    db = tmp_path_factory.mktemp("rules") / "log.db"
+    return db, _run_batch(db)
+
+
+def test_every_planned_run_completes_with_its_variation_and_seed(
+    rule_batch: tuple[Path, str],
+) -> None:
+    db, batch_id = rule_batch
+    finals = _finals(db, batch_id)
+    with EventStore.open(db) as store:
+        _id, plan = batch_plan(store, batch_id)
+        status = bcli("batch", "show", batch_id, "--db", db, "--json")
+    assert status.exit_code == 0
+    shown = json.loads(status.stdout)
+    assert shown["counts"]["completed"] == 16 and shown["cut_short"] == []
+    assert [v["counts"]["completed"] for v in shown["variations"]] == [4, 4, 4, 4]
+    assert len(finals) == 16 and all(f["completed"] for f in finals.values())
+    for pr in plan.runs:
+        assert finals[pr.run_id]["seed"] == derive_seed(11, pr.index, "batch")
+        label = plan.variations[pr.variation].label
+        assert finals[pr.run_id]["variation"] == json.dumps(label, sort_keys=True)
+    # every run's own start and end, nothing played twice
+    for _run_id, events in batch_rows(db, batch_id):
+        types = [t for t, _p in events]
+        assert types.count("RunStarted") == 1 and types.count("RunCompleted") == 1
+        assert types.count("TurnCompleted") == 5  # setup + 4 turns
+
+
+def test_statistics_agree_with_the_log_read_independently(rule_batch: tuple[Path, str]) -> None:
+    db, batch_id = rule_batch
+    groups: dict[str, dict[str, list[float]]] = {}
+    for f in _finals(db, batch_id).values():
+        for name, value in f["metrics"].items():
+            groups.setdefault(f["variation"], {}).setdefault(name, []).append(value)
+    with EventStore.open(db) as store:
+        stats = batch_stats(store, batch_id)
+    assert stats["metrics"] == ["tension", "trade"]
+    means: dict[tuple[int, str], list[float]] = {}
+    for v in stats["variations"]:
+        mine = groups[json.dumps(v["label"], sort_keys=True)]
+        for metric in ("tension", "trade"):
+            values, got = mine[metric], v["metrics"][metric]
+            means[(v["index"], metric)] = values
+            sd = statistics.stdev(values)
+            mean = sum(values) / len(values)
+            half = T_975_DF3 * sd / math.sqrt(len(values))
+            assert got["n"] == len(values) == 4
+            assert got["mean"] == pytest.approx(mean)
+            assert got["stddev"] == pytest.approx(sd)
+            assert got["ci95"] == pytest.approx([mean - half, mean + half], rel=1e-5)
+            assert got["min"] == min(values) and got["max"] == max(values)
+            assert got["median"] == pytest.approx(sorted(values)[1] / 2 + sorted(values)[2] / 2)
+        assert v["cost_usd"] == 0
+    # significant pairs: Welch's t computed here, compared with the |t| of p = 0.05
+    expected = set()
+    for metric in ("tension", "trade"):
+        for a, b in combinations(range(4), 2):
+            x, y = means[(a, metric)], means[(b, metric)]
+            va, vb = statistics.variance(x) / 4, statistics.variance(y) / 4
+            t = (statistics.fmean(x) - statistics.fmean(y)) / math.sqrt(va + vb)
+            df = (va + vb) ** 2 / ((va**2 + vb**2) / 3)
+            from engine.batch_stats import t_quantile
+
+            if abs(t) > t_quantile(0.975, df):
+                expected.add((metric, a, b))
+    assert {(p["metric"], p["a"], p["b"]) for p in stats["significant"]} == expected
+    assert stats["tests"] == 12
+
+
+def test_a_batch_is_reproducible(rule_batch: tuple[Path, str], tmp_path: Path) -> None:
+    db, batch_id = rule_batch
+    again = tmp_path / "again.db"
+    other = _run_batch(again, "--parallel", "1")
+
+    def by_index(path: Path, bid: str) -> list[dict[str, float]]:
+        finals = _finals(path, bid)
+        with EventStore.open(path) as store:
+            _id, plan = batch_plan(store, bid)
+        return [finals[r.run_id]["metrics"] for r in plan.runs]
+
+    assert by_index(again, other) == by_index(db, batch_id)
+
+
+def test_the_report_has_matrix_statistics_charts_costs_and_tests(
+    rule_batch: tuple[Path, str],
+) -> None:
+    db, batch_id = rule_batch
+    with EventStore.open(db) as store:
+        md = batch_report_markdown(store, batch_id[:6])
+        stats = batch_stats(store, batch_id)
+    for heading in (
+        "# Batch: Border standoff sweep",
+        "## Matrix",
+        "### tension",
+        "### trade",
+        "## Cost per variation",
+        "## Runs cut short",
+        "## Significant differences",
+    ):
+        assert heading in md  # fmt: skip
+    assert md.count("```mermaid\nxychart-beta") == 2
+    means = ", ".join(
+        f"{v['metrics']['tension']['mean']:.3f}".rstrip("0").rstrip(".")
+        for v in stats["variations"]
+    )
+    assert f"bar [{means}]" in md
+    assert '"0: 2 / -0.5"' in md  # the values of variation 0, in the file's order
+    assert "Welch's two-sided t-test" in md and "None: every planned run completed." in md
+
+
+def test_list_and_a_second_run_of_resume_change_nothing(rule_batch: tuple[Path, str]) -> None:
+    db, batch_id = rule_batch
+    listed = bcli("batch", "list", "--db", db, "--json")
+    assert listed.exit_code == 0
+    assert [b["batch_id"] for b in json.loads(listed.stdout)] == [batch_id]
+    with EventStore.open(db) as store:
+        before = store.max_position()
+    resumed = bcli("batch", "resume", batch_id, "--db", db)
+    assert resumed.exit_code == 0 and last_line(resumed.stdout) == batch_id
+    with EventStore.open(db) as store:
+        assert store.max_position() == before
+
+
+def test_resume_finishes_an_interrupted_run_and_starts_the_rest(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    plan = load_batch(BATCHES / "rules.yaml")
+    with EventStore.open(db) as store:
+        batch_id = record_batch(store, plan)
+        # as if the batch process died while playing runs 0 and 1 in-process: run 0
+        # right after its setup, run 1 somewhere after its first turn
+        for pr in plan.runs[:2]:
+            start_variation(store, batch_id, plan, pr)
+        player = RunPlayer(store, plan.runs[1].run_id, client=None, prices=PriceTable.load())
+
+        async def die_after_turn_one() -> None:
+            async with anyio.create_task_group() as tg:
+
+                async def watch() -> None:
+                    while player.state.last_completed_turn < 1:
+                        await anyio.sleep(0)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
+                tg.start_soon(player.play)
+
+        anyio.run(die_after_turn_one)
+        assert 1 <= player.state.last_completed_turn < 4 and player.state.status == "running"
+    result = bcli("batch", "resume", batch_id[:8], "--db", db)
+    assert result.exit_code == 0, result.output
+    finals = _finals(db, batch_id)
+    assert len(finals) == 16 and all(f["completed"] for f in finals.values())
+    resumed = [
+        t for _r, events in batch_rows(db, batch_id) for t, _p in events if t == "RunResumed"
+    ]
+    assert resumed == ["RunResumed"]  # run 1 had played; run 0 had not, so it just starts
+    fresh = tmp_path / "fresh.db"
+    other = _run_batch(fresh)
+    with EventStore.open(fresh) as store:
+        _id, fresh_plan = batch_plan(store, other)
+    fresh_finals = _finals(fresh, other)
+    # same seeds, same results, whichever process played which run
+    assert [finals[r.run_id]["metrics"] for r in plan.runs] == [
+        fresh_finals[r.run_id]["metrics"] for r in fresh_plan.runs
+    ]
+
+
+def test_continuations_fork_a_run_many_times_as_one_batch(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    with EventStore.open(db) as store:
+        parent = start_run(store, load_scenario(ENGINE_DATA / "rules3"), seed=4)
+        anyio.run(RunPlayer(store, parent, client=None, prices=PriceTable.load()).play)
+        batch_id = continue_fork(store, parent, 2, 5, parallel=2)
+        stats = batch_stats(store, batch_id)
+        forks = store.list_runs(batch_id=batch_id)
+    assert stats["kind"] == "continuations" and stats["counts"]["completed"] == 5
+    assert {f.parent_run_id for f in forks} == {parent} and {f.fork_turn for f in forks} == {2}
+    forked = {
+        p["seed"] for _r, events in batch_rows(db, batch_id) for t, p in events if t == "RunForked"
+    }
+    assert forked == {derive_seed(4, i, "continue") for i in range(5)}
+    [v] = stats["variations"]
+    assert v["label"] == {"fork_of": parent, "fork_turn": 2}
+    assert v["metrics"]["tension"]["n"] == 5
