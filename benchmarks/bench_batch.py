@@ -30,8 +30,9 @@ from _common import emit, parse_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.batch import record_batch, run_batch
+from engine.batch import run_batch
 from engine.batch_config import load_batch
+from engine.batch_plan import record_batch
 from engine.llm import LLMSettings, PriceTable, Router
 from eventstore import EventStore
 

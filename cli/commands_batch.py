@@ -52,8 +52,8 @@ def run(
     prices: PricesOpt = None,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
-    from engine.batch import record_batch
     from engine.batch_config import load_batch
+    from engine.batch_plan import record_batch
     from engine.errors import ScenarioInvalid
 
     try:
@@ -92,7 +92,7 @@ def resume(
     prices: PricesOpt = None,
 ) -> None:
     """Finish a batch: resume its interrupted runs and start the ones not started."""
-    from engine.batch import batch_plan
+    from engine.batch_plan import batch_plan
 
     if budget is not None and budget <= 0:
         raise fail(f"--budget {budget} must be more than 0", 2)

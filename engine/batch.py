@@ -1,8 +1,8 @@
 """Playing a batch: every run of a recorded plan, under one budget, resumable.
 
-    plan = load_batch("experiments/hawks.yaml")
+    plan = load_batch("experiments/hawks.yaml")                      # engine.batch_config
     with EventStore.open(db) as store:
-        batch_id = record_batch(store, plan)
+        batch_id = record_batch(store, plan)                         # engine.batch_plan
     result = run_batch(db, batch_id, client=router, prices=prices)   # `batch resume` too
 
 Runs are created lazily, each under its lease, with the id and seed the plan fixed, so
@@ -38,7 +38,7 @@ from eventstore import (
     new_id,
 )
 
-from .batch_plan import BatchPlan, PlannedRun, Variation, batch_plan
+from .batch_plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
 from .errors import ScenarioInvalid
 from .llm import LLMClient, PriceTable
 from .model_calls import Budget
@@ -422,3 +422,85 @@ def skipped_outcome(pr: PlannedRun, why: Exception | str) -> RunOutcome:
 def failed_outcome(pr: PlannedRun, e: Exception, events: int) -> RunOutcome:
     detail = e.one_line() if isinstance(e, ScenarioLabError) else str(e) or repr(e)
     return RunOutcome(pr.index, pr.run_id, pr.variation, "failed", type(e).__name__, detail, events)
+
+
+# -- Monte-Carlo continuations ------------------------------------------------------------
+
+
+def continue_fork(
+    store: EventStore,
+    run_id: str,
+    at_turn: int,
+    count: int,
+    *,
+    parallel: int = DEFAULT_PARALLEL,
+    seed: int | None = None,
+    client: LLMClient | None = None,
+    prices: PriceTable | None = None,
+    call_limit: int = DEFAULT_CALL_LIMIT,
+    turns: int | None = None,
+    model_overrides: Mapping[str, str] | None = None,
+    credit_limit_usd: float | None = None,
+    budget_usd: float | None = None,
+    progress: BatchProgress | None = None,
+) -> str:
+    """Fork ``run_id`` at ``at_turn`` ``count`` times and play the branches as a batch.
+
+    Branch ``i`` gets the seed ``derive_seed(seed, i, "continue")``, ``seed`` defaulting
+    to the run's own, so the continuations are reproducible and differ from each other.
+    The forks and the batch are recorded before any is played, so ``batch resume``
+    finishes them after a crash. ``client`` is closed when done. Returns the batch id.
+    """
+    if count < 1:
+        raise ScenarioInvalid(f"--count {count} must be at least 1")
+    run_id = store.resolve(run_id)
+    base_seed = seed if seed is not None else replay(store, run_id, to_turn=at_turn).seed
+    label = {"fork_of": run_id, "fork_turn": at_turn}
+    # The forks carry the batch id from birth; the batch is recorded once they all
+    # exist, so a recorded batch always has all its runs (a crash in between leaves
+    # unplayed forks that no batch lists).
+    batch_id = new_id()
+    runs = []
+    for i in range(count):
+        branch = fork_run(
+            store,
+            run_id,
+            at_turn,
+            seed=derive_seed(base_seed, i, "continue"),
+            turns=turns,
+            model_overrides=model_overrides,
+            credit_limit_usd=credit_limit_usd,
+            batch_id=batch_id,
+            variation=label,
+        )
+        runs.append(PlannedRun(i, branch, 0, i, derive_seed(base_seed, i, "continue")))
+    config = {
+        "parent_run_id": run_id,
+        "at_turn": at_turn,
+        "count": count,
+        "seed": base_seed,
+        "turns": turns,
+        "model_overrides": dict(model_overrides or {}),
+        "cost_per_run_limit": credit_limit_usd,
+        "budget_limit": budget_usd,
+    }
+    plan = BatchPlan(
+        kind="continuations",
+        name=f"continuations of {run_id} at turn {at_turn}",
+        description=f"{count} branches of run {run_id} from turn {at_turn + 1}",
+        config=config,
+        variations=[Variation(0, label, dict(model_overrides or {}), {}, "", None)],
+        runs=runs,
+        source=f"run {run_id} at turn {at_turn}",
+    )
+    record_batch(store, plan, batch_id=batch_id)
+    run_batch(
+        store.path,
+        batch_id,
+        client=client,
+        prices=prices,
+        parallel=parallel,
+        call_limit=call_limit,
+        progress=progress,
+    )
+    return batch_id

@@ -208,8 +208,6 @@ def plan_from_document(doc: Mapping[str, Any], *, batch_id: str = "") -> BatchPl
 
 def record_batch(store: EventStore, plan: BatchPlan, *, batch_id: str | None = None) -> str:
     """Record the batch (its resolved config and every planned run); returns its id."""
-    import json
-
     # key order kept: a variation label reads in the order the file gave its dimensions
     doc = json.dumps(plan_document(plan), ensure_ascii=False).encode()
     return store.create_batch(plan.name, doc, plan.config_sha256(), batch_id=batch_id)
@@ -217,8 +215,6 @@ def record_batch(store: EventStore, plan: BatchPlan, *, batch_id: str | None = N
 
 def batch_plan(store: EventStore, batch_ref: str) -> tuple[str, BatchPlan]:
     """The full batch id (``batch_ref`` may be a prefix) and the plan it recorded."""
-    import json
-
     row = store.batch(batch_ref)
     try:
         doc = json.loads(row["config"])

@@ -20,7 +20,8 @@ from typing import Any
 
 from eventstore import EventStore
 
-from .batch import batch_plan, is_batch_budget, own_costs, run_ends
+from .batch import is_batch_budget, own_costs, run_ends
+from .batch_plan import batch_plan
 from .replay import replay
 from .run_summary import summarize
 

@@ -42,7 +42,7 @@ from .batch import (
     skipped_outcome,
     start_variation,
 )
-from .batch_config import BatchPlan, PlannedRun, plan_from_document
+from .batch_plan import BatchPlan, PlannedRun, plan_from_document
 from .llm import PriceTable
 from .model_calls import Budget
 from .runner import RunPlayer

@@ -13,10 +13,11 @@ from typing import Any
 import anyio
 import pytest
 
-from engine.batch import batch_plan, continue_fork, record_batch, start_variation
+from engine.batch import continue_fork, start_variation
 from engine.batch_config import load_batch
+from engine.batch_plan import batch_plan, record_batch
 from engine.batch_report import batch_report_markdown
-from engine.batch_stats import batch_stats
+from engine.batch_stats import batch_stats, t_quantile
 from engine.llm import PriceTable
 from engine.rng import derive_seed
 from engine.runner import RunPlayer
@@ -117,8 +118,6 @@ def test_statistics_agree_with_the_log_read_independently(rule_batch: tuple[Path
             va, vb = statistics.variance(x) / 4, statistics.variance(y) / 4
             t = (statistics.fmean(x) - statistics.fmean(y)) / math.sqrt(va + vb)
             df = (va + vb) ** 2 / ((va**2 + vb**2) / 3)
-            from engine.batch_stats import t_quantile
-
             if abs(t) > t_quantile(0.975, df):
                 expected.add((metric, a, b))
     assert {(p["metric"], p["a"], p["b"]) for p in stats["significant"]} == expected
