@@ -7,10 +7,6 @@ otherwise.
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -290,53 +286,19 @@ def _progress_text(p: Any) -> str:
     )
 
 
-@contextmanager
-def progress_display(
-    progress: Any, *, interval: float = 0.25, every_s: float = 10.0
-) -> Iterator[None]:
+def progress_display(progress: Any, *, interval: float = 0.25, every_s: float = 10.0) -> Any:
     """A live line on a terminal; otherwise a plain line per finished run (at most one a
-    second) and every ``every_s`` seconds."""
-    import time
+    second), every ``every_s`` seconds, and at the end."""
+    from cli.progress import live_display
 
-    stop = threading.Event()
-    if sys.stderr.isatty():
-        from rich.console import Console
-        from rich.live import Live
-
-        with Live(
-            _progress_text(progress), console=Console(stderr=True), refresh_per_second=4
-        ) as live:
-
-            def refresh() -> None:
-                while not stop.wait(interval):
-                    live.update(_progress_text(progress))
-
-            thread = threading.Thread(target=refresh, daemon=True)
-            thread.start()
-            try:
-                yield
-            finally:
-                stop.set()
-                thread.join()
-                live.update(_progress_text(progress))
-        return
-
-    def poll() -> None:
-        last_done, last_at = -1, 0.0
-        while not stop.wait(interval):
-            now = time.monotonic()
-            if (progress.done != last_done and now - last_at >= 1.0) or now - last_at >= every_s:
-                last_done, last_at = progress.done, now
-                print(_progress_text(progress), file=sys.stderr, flush=True)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        print(_progress_text(progress), file=sys.stderr, flush=True)
+    return live_display(
+        lambda: _progress_text(progress),
+        lambda: progress.done,
+        interval=interval,
+        min_gap=1.0,
+        every_s=every_s,
+        final_line=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

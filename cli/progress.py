@@ -1,34 +1,39 @@
-"""The live progress line on stderr: turn x of N, model calls, cost so far.
+"""Live progress on stderr: one rich line on a terminal, plain lines otherwise.
 
-On a terminal it is a rich live display; otherwise (pipes, CI, tests) one plain line
-each time the turn changes, so logs stay readable.
+Plain lines (pipes, CI, tests) are printed when ``key()`` changes, at most one each
+``min_gap`` seconds, and every ``every_s`` seconds if given, so logs stay readable.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
-def _text(p: Any) -> str:
-    return f"turn {p.turn} of {p.total_turns} | {p.calls} model calls | ${p.cost_usd:.4f}"
-
-
 @contextmanager
-def progress_display(progress: Any, *, interval: float = 0.25) -> Iterator[None]:
+def live_display(
+    text: Callable[[], str],
+    key: Callable[[], object],
+    *,
+    interval: float = 0.25,
+    min_gap: float = 0.0,
+    every_s: float | None = None,
+    final_line: bool = False,
+) -> Iterator[None]:
     stop = threading.Event()
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.live import Live
 
-        with Live(_text(progress), console=Console(stderr=True), refresh_per_second=4) as live:
+        with Live(text(), console=Console(stderr=True), refresh_per_second=4) as live:
 
             def refresh() -> None:
                 while not stop.wait(interval):
-                    live.update(_text(progress))
+                    live.update(text())
 
             thread = threading.Thread(target=refresh, daemon=True)
             thread.start()
@@ -37,16 +42,18 @@ def progress_display(progress: Any, *, interval: float = 0.25) -> Iterator[None]
             finally:
                 stop.set()
                 thread.join()
-                live.update(_text(progress))
+                live.update(text())
         return
 
-    last = [-1]
-
     def poll() -> None:
+        last_key: object = object()
+        last_at = float("-inf")
         while not stop.wait(interval):
-            if progress.turn != last[0]:
-                last[0] = progress.turn
-                print(_text(progress), file=sys.stderr, flush=True)
+            now = time.monotonic()
+            changed = key() != last_key and now - last_at >= min_gap
+            if changed or (every_s is not None and now - last_at >= every_s):
+                last_key, last_at = key(), now
+                print(text(), file=sys.stderr, flush=True)
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
@@ -55,3 +62,14 @@ def progress_display(progress: Any, *, interval: float = 0.25) -> Iterator[None]
     finally:
         stop.set()
         thread.join()
+        if final_line:
+            print(text(), file=sys.stderr, flush=True)
+
+
+def _text(p: Any) -> str:
+    return f"turn {p.turn} of {p.total_turns} | {p.calls} model calls | ${p.cost_usd:.4f}"
+
+
+def progress_display(progress: Any, *, interval: float = 0.25) -> Any:
+    """A run's progress: turn x of N, model calls, cost so far; a plain line per turn."""
+    return live_display(lambda: _text(progress), lambda: progress.turn, interval=interval)
