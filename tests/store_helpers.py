@@ -6,6 +6,7 @@ so seqs are predictable: turn t >= 1 ends at seq ``turn_end_seq(t)``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -27,6 +28,7 @@ from eventstore import (
     TurnCompleted,
     TurnStarted,
 )
+from eventstore._hashing import chain_hash
 
 SETUP_EVENTS = 3  # RunStarted, one MetricRecorded, TurnCompleted(0)
 TURN_EVENTS = 5
@@ -212,3 +214,34 @@ def contending_writer(
     finally:
         store.close()
     results.put((writer, first_try_conflicts, retry_conflicts))
+
+
+def insert_raw(
+    store: EventStore,
+    run_id: str,
+    type_name: str,
+    schema_version: int,
+    payload: dict[str, object] | bytes,
+    *,
+    actor: str | None = None,
+    turn: int = 1,
+) -> None:
+    """Write one row as an older (or foreign) scenario-lab would have, chain intact."""
+    with raw_connection(store.path) as conn:
+        seq, prev = conn.execute(
+            "SELECT coalesce(max(seq), 0), (SELECT hash FROM events WHERE run_id = ?1 "
+            "ORDER BY seq DESC LIMIT 1) FROM events WHERE run_id = ?1",
+            (run_id,),
+        ).fetchone()
+        seq += 1
+        prev = prev or "0" * 64
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        eid, at = f"raw-{run_id}-{seq}", "2024-01-01T00:00:00.000000+00:00"
+        digest = chain_hash(
+            prev, run_id, seq, turn, type_name, schema_version, actor, eid, at, body
+        )
+        conn.execute(
+            "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
+            "recorded_at, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, seq, turn, type_name, schema_version, actor, eid, at, body, digest),
+        )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,8 +17,7 @@ from eventstore import (
     event_actor,
     event_type,
 )
-from eventstore._hashing import chain_hash
-from tests.store_helpers import raw_connection, struct_strategy
+from tests.store_helpers import insert_raw, raw_connection, struct_strategy
 
 # The store fixture is shared by a test's examples on purpose: each example writes a
 # run of its own, and a fresh file per example would only test SQLAlchemy's DDL.
@@ -81,34 +78,6 @@ def test_actor_column_of_a_message_is_its_sender(store: EventStore) -> None:
 # -- upcasting ------------------------------------------------------------------------
 
 
-def _insert_raw(
-    store: EventStore,
-    run_id: str,
-    type_name: str,
-    schema_version: int,
-    payload: dict[str, object],
-    *,
-    actor: str | None = None,
-) -> None:
-    """Write one row as an older (or foreign) scenario-lab would have, chain intact."""
-    with raw_connection(store.path) as conn:
-        seq, prev = conn.execute(
-            "SELECT coalesce(max(seq), 0), (SELECT hash FROM events WHERE run_id = ?1 "
-            "ORDER BY seq DESC LIMIT 1) FROM events WHERE run_id = ?1",
-            (run_id,),
-        ).fetchone()
-        seq += 1
-        prev = prev or "0" * 64
-        body = json.dumps(payload).encode()
-        eid, at = f"raw-{run_id}-{seq}", "2024-01-01T00:00:00.000000+00:00"
-        digest = chain_hash(prev, run_id, seq, 1, type_name, schema_version, actor, eid, at, body)
-        conn.execute(
-            "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
-            "recorded_at, payload, hash) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, seq, type_name, schema_version, actor, eid, at, body, digest),
-        )
-
-
 V1_MESSAGE = {
     "type": "MessageSent",
     "turn": 1,
@@ -123,9 +92,9 @@ V1_MESSAGE = {
 
 def test_v1_message_is_read_as_current_with_recipients(store: EventStore) -> None:
     run = store.create_run()
-    _insert_raw(store, run, "MessageSent", 1, V1_MESSAGE, actor="north")
+    insert_raw(store, run, "MessageSent", 1, V1_MESSAGE, actor="north")
     no_recipient = {k: v for k, v in V1_MESSAGE.items() if k != "to"} | {"message_id": "m2"}
-    _insert_raw(store, run, "MessageSent", 1, no_recipient, actor="north")
+    insert_raw(store, run, "MessageSent", 1, no_recipient, actor="north")
 
     first, second = store.read(run)
 
@@ -147,7 +116,7 @@ def test_v1_message_is_read_as_current_with_recipients(store: EventStore) -> Non
 
 def test_appending_after_an_old_row_chains_onto_it(store: EventStore) -> None:
     run = store.create_run()
-    _insert_raw(store, run, "MessageSent", 1, V1_MESSAGE, actor="north")
+    insert_raw(store, run, "MessageSent", 1, V1_MESSAGE, actor="north")
     store.append(run, [MessageSent(**_v2(V1_MESSAGE))], expected_seq=1)
     assert store.verify(run).ok
     assert [e.recipients for e in store.read_events(run)] == [("south",), ("south",)]  # type: ignore[attr-defined]
@@ -161,7 +130,7 @@ def _v2(v1: dict[str, object]) -> dict[str, object]:
 
 def test_unknown_event_type_is_a_clear_store_error(store: EventStore) -> None:
     run = store.create_run()
-    _insert_raw(store, run, "TreatySigned", 1, {"type": "TreatySigned", "turn": 1})
+    insert_raw(store, run, "TreatySigned", 1, {"type": "TreatySigned", "turn": 1})
     with pytest.raises(StoreError, match=r"unknown event type 'TreatySigned'") as info:
         store.read(run)
     assert "newer scenario-lab" in (info.value.hint or "")
@@ -172,7 +141,7 @@ def test_event_version_newer_than_the_catalogue_is_a_clear_store_error(
 ) -> None:
     run = store.create_run()
     newer = MessageSent.SCHEMA_VERSION + 1
-    _insert_raw(store, run, "MessageSent", newer, _v2(V1_MESSAGE) | {"type": "MessageSent"})
+    insert_raw(store, run, "MessageSent", newer, _v2(V1_MESSAGE) | {"type": "MessageSent"})
     with pytest.raises(StoreError, match=rf"MessageSent v{newer} is newer.*\(v2\)"):
         store.read_events(run)
 
@@ -181,7 +150,7 @@ def test_missing_upcaster_step_is_a_store_error(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = store.create_run()
-    _insert_raw(store, run, "MessageSent", 1, V1_MESSAGE)
+    insert_raw(store, run, "MessageSent", 1, V1_MESSAGE)
     monkeypatch.delitem(UPCASTERS, ("MessageSent", 1))
     with pytest.raises(StoreError, match=r"no upcaster for MessageSent v1 -> v2"):
         store.read(run)
