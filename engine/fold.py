@@ -42,9 +42,10 @@ from eventstore import (
     WorldUpdated,
 )
 
+from .fold_parts import EMPTY_ACTOR, NO_SERIES, actor_after, decision_of
+from .fold_stretch import HOT, fold_stretch
 from .state import (
     DEFAULT_WINDOW,
-    ActorState,
     Coalition,
     Costs,
     Decision,
@@ -52,7 +53,6 @@ from .state import (
     Message,
     PendingHuman,
     RunState,
-    Series,
     TurnProgress,
     ValidationResult,
     WorldEntry,
@@ -63,7 +63,6 @@ DIGEST_CHARS = 200
 
 # Shared empty values: a dict in them is never changed in place, so sharing is safe and
 # spares building fresh empty dicts for every turn.
-_EMPTY_ACTOR = ActorState()
 _EMPTY_PROGRESS = TurnProgress()
 
 
@@ -346,16 +345,8 @@ def _requested(s: RunState, e: DecisionRequested) -> RunState:
 
 def _record_decision(s: RunState, decision: Decision, submitted: dict[str, str] | None) -> RunState:
     actor = decision.actor
-    old = s.actors.get(actor, _EMPTY_ACTOR)
-    recent = old.recent
-    recent = (*recent[1:], decision) if len(recent) >= s.window else (*recent, decision)
     actors = s.actors.copy()
-    actors[actor] = ActorState(
-        goals=decision.long_term_goals or old.goals,
-        priorities=decision.short_term_priorities or old.priorities,
-        recent=recent,
-        decisions=old.decisions + 1,
-    )
+    actors[actor] = actor_after(s.actors.get(actor, EMPTY_ACTOR), decision, s.window)
     tp = s.turn_progress
     decisions = tp.decisions.copy()
     decisions[actor] = decision
@@ -373,19 +364,7 @@ def _record_decision(s: RunState, decision: Decision, submitted: dict[str, str] 
 
 
 def _decision_made(s: RunState, e: DecisionMade) -> RunState:
-    decision = Decision(
-        turn=e.turn,
-        actor=e.actor,
-        request_id=e.request_id,
-        action=e.action,
-        action_name=e.action_name,
-        reasoning=e.reasoning,
-        brain=e.brain,
-        parse_method=e.parse_method,
-        long_term_goals=e.long_term_goals,
-        short_term_priorities=e.short_term_priorities,
-    )
-    return _record_decision(s, decision, None)
+    return _record_decision(s, decision_of(e), None)
 
 
 def _decision_failed(s: RunState, e: DecisionFailed) -> RunState:
@@ -487,16 +466,13 @@ def _world_updated(s: RunState, e: WorldUpdated) -> RunState:
     )
 
 
-_NO_SERIES: Series[Any] = Series()
-
-
 def _metric(s: RunState, e: MetricRecorded) -> RunState:
     m = s.metrics
     key = (e.name, e.actor)
     value = e.value
     ok = value is not None and e.error is None
     history = m.history.copy()
-    history[key] = history.get(key, _NO_SERIES).append((e.turn, value if ok else None))
+    history[key] = history.get(key, NO_SERIES).append((e.turn, value if ok else None))
     if ok:
         latest = m.latest.copy()
         latest[key] = value  # type: ignore[assignment]
@@ -610,20 +586,32 @@ def apply(state: RunState | None, event: Event) -> RunState:
 def replay_events(events: Iterable[Event], state: RunState | None = None) -> RunState:
     """Fold ``events`` in order, starting from ``state`` (None: before the first event).
 
-    Raises ``ValueError`` for an empty sequence with no starting state.
+    Stretches of the frequent events go through ``fold_stretch`` (same result, less
+    copying). Raises ``ValueError`` for an empty sequence with no starting state.
     """
-    it = iter(events)
+    seq = events if isinstance(events, list | tuple) else list(events)
     s = state
+    i = 0
     if s is None:
-        first = next(it, None)
-        if first is None:
+        if not seq:
             raise ValueError("no events to fold and no state to start from")
-        s = apply(None, first)
+        s = apply(None, seq[0])
+        i = 1
     handlers = HANDLERS
-    for event in it:
+    hot = HOT
+    n = len(seq)
+    while i < n:
+        event = seq[i]
+        kind = type(event)
+        if kind in hot:
+            s, stop = fold_stretch(s, seq, i)
+            if stop > i:
+                i = stop
+                continue
         try:
-            handler = handlers[type(event)]
+            handler = handlers[kind]
         except KeyError:
-            raise TypeError(f"the fold has no handler for {type(event).__name__}") from None
+            raise TypeError(f"the fold has no handler for {kind.__name__}") from None
         s = handler(s, event)
+        i += 1
     return s

@@ -16,7 +16,7 @@ import msgspec
 
 from eventstore import EventStore, TurnCompleted
 
-from .fold import apply, replay_events
+from .fold import replay_events
 from .state import STATE_VERSION, RunState
 
 SNAPSHOT_KIND = f"runstate-v{STATE_VERSION}"
@@ -61,20 +61,27 @@ def replay(
         cached = _cached(store, run_id, to_turn)
         if cached is not None:
             after, state = cached
-    events = store.read_events(run_id, to_turn=to_turn, after_seq=after)
-    if not use_snapshots or snapshot_every <= 0:
-        return replay_events(events, state)
-    # Fold by hand to keep the states at turn boundaries worth caching; with persistent
-    # values that costs a reference each, not a copy.
+    marking = use_snapshots and snapshot_every > 0
+    # Kept states at turn boundaries worth caching; with persistent values that costs a
+    # reference each, not a copy.
     marks: list[tuple[int, RunState]] = []
     since = state.last_completed_turn if state is not None else 0
     s = state
-    for i, event in enumerate(events):
-        s = apply(s, event)
-        if type(event) is TurnCompleted:
-            turn = event.turn
-            if turn > since and turn % snapshot_every == 0:
-                marks.append((i, s))
+    done = 0  # events folded so far
+    # chunk by chunk: the store fetches the next chunk while this one is folded
+    for chunk in store.iter_event_chunks(run_id, to_turn=to_turn, after_seq=after):
+        start = 0
+        if marking:
+            for i, event in enumerate(chunk):
+                if type(event) is TurnCompleted:
+                    turn = event.turn
+                    if turn > since and turn % snapshot_every == 0:
+                        s = replay_events(chunk[start : i + 1], s)
+                        marks.append((done + i, s))
+                        start = i + 1
+        if start < len(chunk):
+            s = replay_events(chunk[start:] if start else chunk, s)
+        done += len(chunk)
     if s is None:
         raise ValueError(f"run {run_id} has no events")
     if marks:
