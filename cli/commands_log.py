@@ -93,10 +93,13 @@ def verify(
                 typer.echo(f"{run_id}: ok ({result.checked} events)")
             else:
                 bad += 1
-                typer.echo(
-                    f"{run_id}: BROKEN at position {result.first_bad_position} "
-                    f"(seq {result.first_bad_seq}): {result.reason}"
+                # events missing from the end have no position to point at
+                where = (
+                    f"position {result.first_bad_position} (seq {result.first_bad_seq})"
+                    if result.first_bad_position is not None
+                    else f"seq {result.first_bad_seq}"
                 )
+                typer.echo(f"{run_id}: BROKEN at {where}: {result.reason}")
     if bad:
         raise fail(f"{bad} of {len(run_ids)} run(s) failed verification", 1)
 

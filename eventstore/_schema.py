@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 1  # stored in PRAGMA user_version; bump with a migration
+SCHEMA_VERSION = 2  # stored in PRAGMA user_version; bump with a migration (UPGRADES)
 
 
 def metadata() -> Any:
@@ -46,6 +46,16 @@ def metadata() -> Any:
         sa.Column("hash", sa.Text, nullable=False),
         sa.UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
         sa.Index("ix_events_run_turn", "run_id", "turn"),
+    )
+    # Each run's last own event, written in the transaction that appends it: the anchor
+    # that lets `verify` notice events deleted from (or forged onto) the end of a run,
+    # which the hash chain alone cannot (a shortened chain is still a valid chain).
+    sa.Table(
+        "run_tips",
+        md,
+        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("hash", sa.Text, nullable=False),
     )
     sa.Table(
         "blobs",
@@ -85,3 +95,33 @@ def create_sqlite_schema(path: str) -> None:
             conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
     finally:
         engine.dispose()
+
+
+# SQL run after the DDL of the tables a version added, to fill them from what is there.
+_BACKFILL: dict[int, tuple[str, ...]] = {
+    2: (
+        "INSERT INTO run_tips (run_id, seq, hash) SELECT run_id, seq, hash FROM events e "
+        "WHERE seq = (SELECT max(seq) FROM events WHERE run_id = e.run_id)",
+    ),
+}
+_ADDED_TABLES: dict[int, tuple[str, ...]] = {2: ("run_tips",)}
+
+
+def upgrade_statements(from_version: int) -> list[str]:
+    """The SQL that brings a log of ``from_version`` to ``SCHEMA_VERSION`` (SQLite).
+
+    The DDL is compiled from the same metadata that creates new logs, so an upgraded log
+    and a new one have the same tables.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
+
+    md = metadata()
+    out: list[str] = []
+    for version in range(from_version + 1, SCHEMA_VERSION + 1):
+        for name in _ADDED_TABLES.get(version, ()):
+            out.append(
+                str(sa.schema.CreateTable(md.tables[name]).compile(dialect=sqlite.dialect()))
+            )
+        out += _BACKFILL.get(version, ())
+    return out

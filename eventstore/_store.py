@@ -39,6 +39,10 @@ _INSERT = (
     "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
     "recorded_at, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_TIP = (
+    "INSERT INTO run_tips (run_id, seq, hash) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"
+)
 _RUN_COLS = "run_id, parent_run_id, fork_seq, fork_turn, root_run_id, depth, created_at, batch_id"
 
 # Chunks of a timeline beyond which a bulk read fetches the next while decoding one.
@@ -134,6 +138,12 @@ class EventStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
+        if version < SCHEMA_VERSION:
+            try:
+                _upgrade(conn, path)
+            except BaseException:
+                conn.close()
+                raise
         return cls(path, conn)
 
     def close(self) -> None:
@@ -336,6 +346,7 @@ class EventStore:
             )
         cur.executemany(_INSERT, rows)
         last_pos = cur.execute("SELECT last_insert_rowid()").fetchone()[0]
+        cur.execute(_TIP, (run_id, seq, prev))
         result = AppendResult(
             run_id=run_id,
             first_seq=expected_seq + 1,
@@ -631,6 +642,7 @@ class EventStore:
         prev = GENESIS
         count = 0
         last_position: dict[str, int] = {}
+        own: tuple[int, int, str] | None = None  # (seq, position, hash) of the last own event
         cols = "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at"
         rows = self._segment_query(cols + ", payload, hash", run_id, None, 0)
         for checked, r in enumerate(rows):
@@ -659,7 +671,50 @@ class EventStore:
             prev = stored
             last_position[run] = position
             count = checked + 1
+            if run == run_id:
+                own = (seq, position, stored)
+        broken = self._tip_mismatch(run_id, own)
+        if broken is not None:
+            seq, position, reason = broken
+            return VerifyResult(
+                run_id=run_id,
+                ok=False,
+                checked=count,
+                first_bad_position=position,
+                first_bad_seq=seq,
+                reason=reason,
+            )
         return VerifyResult(run_id=run_id, ok=True, checked=count)
+
+    def _tip_mismatch(
+        self, run_id: str, own: tuple[int, int, str] | None
+    ) -> tuple[int, int | None, str] | None:
+        """(seq, position, why) when the run's last own event is not the one recorded.
+
+        The chain proves each event follows the one before; only the tip written with
+        each append shows that the chain still ends where the run's last append left it.
+        """
+        row = self._conn.execute(
+            "SELECT seq, hash FROM run_tips WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            if own is None:
+                return None
+            return own[0], own[1], f"event seq {own[0]} was added outside scenario-lab"
+        tip_seq, tip_hash = row
+        last = own[0] if own is not None else (self.run_info(run_id).fork_seq or 0)
+        if last < tip_seq:
+            return (
+                last + 1,
+                None,
+                f"events seq {last + 1}..{tip_seq} are missing from the end of the run",
+            )
+        assert own is not None  # last >= tip_seq >= 1 means the run has own events
+        if last > tip_seq:
+            return tip_seq + 1, None, f"events after seq {tip_seq} were added outside scenario-lab"
+        if own[2] != tip_hash:
+            return own[0], own[1], f"event seq {own[0]} was replaced (not the one appended)"
+        return None
 
     # -- blobs -------------------------------------------------------------------------
 
@@ -753,6 +808,33 @@ class EventStore:
             {"batch_id": r[0], "name": r[1], "config_sha256": r[2], "created_at": r[3]}
             for r in rows
         ]
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring a log made by an older scenario-lab to this schema, once, atomically.
+
+    ``BEGIN IMMEDIATE`` makes concurrent openers take turns; the version is read again
+    inside the transaction so the second one finds the work done.
+    """
+    from ._schema import upgrade_statements
+
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                for sql in upgrade_statements(version):
+                    conn.execute(sql)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as e:
+        raise StoreError(
+            f"cannot upgrade the log {path} to this version of scenario-lab: {e}",
+            hint="check that the file is writable; the log is unchanged",
+        ) from e
 
 
 def _create_atomically(path: Path) -> None:

@@ -245,3 +245,7 @@ def insert_raw(
             "recorded_at, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, seq, turn, type_name, schema_version, actor, eid, at, body, digest),
         )
+        conn.execute(
+            "INSERT OR REPLACE INTO run_tips (run_id, seq, hash) VALUES (?, ?, ?)",
+            (run_id, seq, digest),
+        )

@@ -104,6 +104,16 @@ def test_verify_finds_a_tampered_event(played: tuple[Path, str]) -> None:
     assert f"BROKEN at position {pos}" in result.stdout
 
 
+def test_verify_finds_events_cut_from_the_end(played: tuple[Path, str]) -> None:
+    db, run_id = played
+    with sqlite3.connect(db) as conn:
+        last = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+        conn.execute("DELETE FROM events WHERE run_id = ? AND seq >= ?", (run_id, last - 1))
+    result = cli("verify", run_id, "--db", db)
+    assert result.exit_code == 1
+    assert f"BROKEN at seq {last - 1}: events seq {last - 1}..{last} are missing" in result.stdout
+
+
 def test_unknown_run_is_a_usage_error(played: tuple[Path, str]) -> None:
     db, _run_id = played
     for command in (["log"], ["replay"], ["verify"], ["fork", "--at-turn", "1"], ["resume"]):

@@ -286,3 +286,69 @@ def test_verify_recomputes_what_append_stored(store: EventStore, make_run) -> No
             row = _row(conn, run, seq)
             assert row[9] == chain_hash(prev, *row[:9])
             prev = row[9]
+
+
+# -- the end of a run: the chain alone cannot tell a shortened run from a short one ------
+
+
+@pytest.mark.parametrize("deleted", [1, 5])
+def test_events_deleted_from_the_end_are_missing(store: EventStore, make_run, deleted: int) -> None:
+    run = make_run(RUN_TURNS)
+    with raw_connection(store.path) as conn:
+        conn.execute("DELETE FROM events WHERE run_id = ? AND seq > ?", (run, LAST - deleted))
+    result = store.verify(run)
+    assert (result.ok, result.checked, result.first_bad_seq) == (
+        False,
+        LAST - deleted,
+        LAST - deleted + 1,
+    )
+    assert f"seq {LAST - deleted + 1}..{LAST} are missing from the end" in result.reason
+
+
+def test_an_event_forged_onto_the_end_with_a_valid_link_is_caught(
+    store: EventStore, make_run
+) -> None:
+    run = make_run(RUN_TURNS)
+    with raw_connection(store.path) as conn:
+        last = _row(conn, run, LAST)
+        row = [*last]
+        row[1], row[6] = LAST + 1, "forged"
+        row[9] = chain_hash(last[9], run, LAST + 1, *row[2:9])
+        forged = _insert(conn, tuple(row))
+    result = store.verify(run)
+    assert (result.ok, result.first_bad_seq) == (False, LAST + 1)
+    assert "added outside scenario-lab" in result.reason
+    assert forged  # the row is there: the chain through it is valid, only the tip objects
+
+
+def test_the_last_event_replaced_with_a_valid_link_is_caught(store: EventStore, make_run) -> None:
+    run = make_run(RUN_TURNS)
+    with raw_connection(store.path) as conn:
+        before = _row(conn, run, LAST - 1)
+        row = [*_row(conn, run, LAST)]
+        row[8] = row[8].replace(b'"turn":3', b'"turn":2')
+        row[9] = chain_hash(before[9], run, LAST, *row[2:9])
+        conn.execute(
+            "UPDATE events SET payload = ?, hash = ? WHERE run_id = ? AND seq = ?",
+            (row[8], row[9], run, LAST),
+        )
+        position = _pos(conn, run, LAST)
+    result = store.verify(run)
+    assert (result.ok, result.first_bad_position, result.first_bad_seq) == (
+        False,
+        position,
+        LAST,
+    )
+    assert "was replaced" in result.reason
+
+
+def test_a_fork_without_events_of_its_own_ends_where_its_parent_is_cut(
+    store: EventStore, make_run
+) -> None:
+    root = make_run(RUN_TURNS)
+    branch = store.fork(root, 1)
+    with raw_connection(store.path) as conn:
+        conn.execute("DELETE FROM events WHERE run_id = ?", (branch,))
+    result = store.verify(branch)
+    assert not result.ok
+    assert "missing from the end" in result.reason

@@ -23,6 +23,7 @@ from eventstore import (
     is_held,
 )
 from eventstore._schema import SCHEMA_VERSION
+from tests.store_helpers import build_run
 
 # -- opening --------------------------------------------------------------------------
 
@@ -220,3 +221,46 @@ def test_probing_a_free_lease_while_another_process_probes_it(tmp_path: Path) ->
         assert not is_held(db, "r")
     finally:
         os.close(fd)
+
+
+# -- logs of an older schema ---------------------------------------------------------
+
+
+def _as_schema_1(path: Path) -> None:
+    """Turn a log into what scenario-lab wrote before runs had a recorded tip."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE run_tips")
+        conn.execute("PRAGMA user_version = 1")
+
+
+def test_a_schema_1_log_is_upgraded_in_place_and_keeps_verifying(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with EventStore.open(path) as store:
+        run = build_run(store, turns=2)
+        branch = store.fork(run, 1)
+    _as_schema_1(path)
+
+    with EventStore.open(path) as store:
+        assert store.verify(run).ok
+        assert store.verify(branch).ok
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            conn.execute("DELETE FROM events WHERE run_id = ? AND seq = ?", (run, 13))
+            conn.commit()
+        assert "missing from the end" in store.verify(run).reason
+    EventStore.open(path).close()  # a second open finds nothing left to do
+
+
+def test_an_upgrade_that_fails_is_one_error_and_leaves_the_log_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with EventStore.open(path) as store:
+        build_run(store, turns=1)
+    _as_schema_1(path)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE run_tips (something_else TEXT)")  # in the way
+    with pytest.raises(StoreError, match=f"cannot upgrade the log {path}") as info:
+        EventStore.open(path)
+    assert "unchanged" in (info.value.hint or "")
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 8
