@@ -19,6 +19,13 @@ def decide(
     action: Annotated[
         str | None, typer.Option("--action", help="What the actor does this turn.")
     ] = None,
+    action_name: Annotated[
+        str | None,
+        typer.Option(
+            "--action-name",
+            help="One of the actor's declared actions (rule-driven worlds): its effects apply.",
+        ),
+    ] = None,
     reasoning: Annotated[str, typer.Option("--reasoning", help="Why.")] = "",
     goal: Annotated[
         list[str] | None, typer.Option("--goal", help="A long-term goal (repeatable).")
@@ -35,13 +42,15 @@ def decide(
     ] = None,
 ) -> None:
     """Answer for a human actor: the situation shown is the prompt an AI actor would get."""
-    from cli.prompting import render_prompt
-    from engine.human import pending_inputs, submit
+    from cli.prompting import ask_action_name, render_prompt
+    from engine.human import declared_actions, pending_inputs, submit
+    from engine.replay import replay
 
     with open_store(db) as store:
         run_id = store.resolve(run_ref)
         pending = [p for p in pending_inputs(store, run_id) if p.actor == actor]
-        if pending and (show or (action is None and reply is None and accept is None)):
+        unanswered = action is None and action_name is None and reply is None and accept is None
+        if pending and (show or unanswered):
             typer.echo(
                 render_prompt(pending[0].prompt) if pending[0].prompt else "(no prompt recorded)"
             )
@@ -53,15 +62,19 @@ def decide(
             if not pending:
                 raise fail(f"run {run_id} is not waiting for input from {actor!r}", 1)
             return
-        if pending and action is None and reply is None and accept is None:
+        if pending and unanswered:
             if not sys.stdin.isatty():
                 raise fail(
-                    f"give the answer with --action (or --reply / --accept / --reject) for {actor}",
+                    f"give the answer with --action / --action-name (or --reply / --accept / --reject) "
+                    f"for {actor}",
                     2,
                 )
             kind = pending[0].kind
             if kind == "decision":
-                action = typer.prompt("Action").strip()
+                declared = declared_actions(replay(store, run_id), actor)
+                if declared:
+                    action_name = ask_action_name(declared, err=False)
+                action = typer.prompt("Action", default=declared.get(action_name or "", "")).strip()
                 reasoning = typer.prompt("Reasoning", default="", show_default=False)
             elif kind == "reply":
                 reply = typer.prompt("Reply").strip()
@@ -73,6 +86,7 @@ def decide(
             run_id,
             actor,
             action=action,
+            action_name=action_name,
             reasoning=reasoning,
             goals=tuple(goal or ()),
             reply=reply,

@@ -131,6 +131,7 @@ def audit(
                     "short_term_priorities": list(ev.short_term_priorities),
                     "reasoning": ev.reasoning,
                     "action": ev.action,
+                    "action_name": ev.action_name,
                 },
                 submitted_by=ev.submitted_by,
                 submitted_via=ev.submitted_via,
@@ -182,7 +183,8 @@ def audit_markdown(entries: list[dict[str, Any]]) -> str:
                 lines.append("goals: " + "; ".join(d["long_term_goals"]))
             if d.get("reasoning"):
                 lines.append(f"reasoning: {d['reasoning']}")
-            lines.append(f"action: {d['action']}")
+            chosen = f" [{d['action_name']}]" if d.get("action_name") else ""
+            lines.append(f"action: {d['action']}{chosen}")
         if e.get("error"):
             lines.append(f"error ({e.get('error_kind')}): {e['error']}")
         lines.append("")

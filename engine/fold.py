@@ -420,6 +420,7 @@ def _human_submitted(s: RunState, e: HumanDecisionSubmitted) -> RunState:
         actor=actor,
         request_id=e.request_id,
         action=e.action,
+        action_name=e.action_name,
         reasoning=e.reasoning,
         brain="human",
         parse_method="human",

@@ -22,6 +22,7 @@ from eventstore import (
 )
 
 from .replay import replay
+from .state import RunState
 from .talks import answer_event, reply_event
 
 
@@ -70,8 +71,13 @@ def submit(
     accept: bool | None = None,
     submitted_by: str = "",
     via: str = "cli",
+    action_name: str | None = None,
 ) -> HumanDecisionSubmitted:
-    """Record a human's answer to what the run waits for; refuses a second answer."""
+    """Record a human's answer to what the run waits for; refuses a second answer.
+
+    An actor that declares actions (a rule-driven world) must choose one by
+    ``action_name``: its effects are what moves the world's variables.
+    """
     state = replay(store, run_id)
     actors = state.scenario.get("actors", {})
     if actor not in actors:
@@ -104,6 +110,10 @@ def submit(
     want = pending[0]
     events: list[Event] = []
     if want.kind == "decision":
+        declared = declared_actions(state, actor)
+        action_name = _check_action_name(run_id, actor, list(declared), action_name)
+        if not action and action_name is not None:
+            action = declared[action_name]
         if not action:
             raise UsageError(f"{actor} must decide turn {want.turn}", hint="pass --action TEXT")
         event = HumanDecisionSubmitted(
@@ -114,6 +124,7 @@ def submit(
             long_term_goals=goals,
             reasoning=reasoning,
             action=action,
+            action_name=action_name,
             submitted_by=submitted_by,
             submitted_via=via,
         )
@@ -169,3 +180,40 @@ def _find_message(state: Any, message_id: str | None) -> Any:
         if m.message_id == message_id:
             return m
     raise UsageError(f"message {message_id} is not in the open turn")
+
+
+def declared_actions(state: RunState, actor: str) -> dict[str, str]:
+    """The actions ``actor`` declares in the run's scenario: name -> what it does.
+
+    Only a world with variables has rules to apply their effects (as for AI actors).
+    """
+    if not state.scenario.get("variables"):
+        return {}
+    spec = state.scenario.get("actors", {}).get(actor) or {}
+    return {a["name"]: a.get("description") or a["name"] for a in spec.get("actions") or ()}
+
+
+def _check_action_name(
+    run_id: str, actor: str, declared: list[str], action_name: str | None
+) -> str | None:
+    if not declared:
+        if action_name is not None:
+            raise UsageError(
+                f"{actor} declares no actions in run {run_id}, so --action-name has no effect",
+                hint="describe the decision with --action TEXT alone",
+                run_id=run_id,
+            )
+        return None
+    if action_name is None:
+        raise UsageError(
+            f"{actor} must choose one of its declared actions (their effects move the world)",
+            hint=f"pass --action-name with one of: {', '.join(declared)}",
+            run_id=run_id,
+        )
+    if action_name not in declared:
+        raise UsageError(
+            f"{action_name!r} is not one of {actor}'s actions",
+            hint=f"choose one of: {', '.join(declared)}",
+            run_id=run_id,
+        )
+    return action_name

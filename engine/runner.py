@@ -695,6 +695,7 @@ class RunPlayer:
                             long_term_goals=tuple(answer.get("goals", ())),
                             reasoning=answer.get("reasoning", ""),
                             action=answer["action"],
+                            action_name=answer.get("action_name"),
                             submitted_by=answer.get("submitted_by", ""),
                             submitted_via="interactive",
                         )

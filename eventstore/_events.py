@@ -210,6 +210,7 @@ class HumanDecisionSubmitted(Event, tag="HumanDecisionSubmitted", frozen=True):
     short_term_priorities: tuple[str, ...] = ()
     reasoning: str = ""
     action: str = ""
+    action_name: str | None = None  # a declared action chosen (rule-driven scenarios)
     accept: bool | None = None  # for a coalition invitation
     submitted_by: str = ""
     submitted_via: str = "cli"

@@ -55,4 +55,6 @@ def test_tabletop_has_one_human_seat_in_a_rule_world() -> None:
     s = load_scenario(SCENARIOS / "tabletop-human").scenario
     assert s.turns == 5 and len(s.actors) == 3 and s.variables
     assert [a.control for a in s.actors.values()].count("human") == 1
+    [human] = [a for a in s.actors.values() if a.control == "human"]
+    assert len(human.actions) >= 3  # the human's choice moves the indicators too
     assert all(a.llm_model is None for a in s.actors.values()) and s.world_state_model is None
