@@ -285,7 +285,9 @@ def fork(
     decision: Annotated[
         list[str] | None,
         typer.Option(
-            "--decision", help='ACTOR="action": that actor\'s decision in turn N+1 (repeatable).'
+            "--decision",
+            help='ACTOR="action": that actor\'s decision in turn N+1 (repeatable). In a '
+            "rule-driven world, ACTOR=NAME of a declared action applies its effects.",
         ),
     ] = None,
     inject: Annotated[

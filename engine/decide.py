@@ -65,15 +65,24 @@ def scripted(actor: Any, turn: int, request_id: str) -> DecisionMade:
     )
 
 
-def forced(actor: Any, turn: int, request_id: str, action: str) -> DecisionMade:
-    """A counterfactual fork's decision: recorded as given, no model consulted."""
+def forced(
+    actor: Any, turn: int, request_id: str, action: str, *, rules: bool = False
+) -> DecisionMade:
+    """A counterfactual fork's decision: recorded as given, no model consulted.
+
+    In a rule-driven world (``rules``) a decision that is one of the actor's declared
+    action names is that action: its effects apply, as when the actor chose it.
+    """
+    declared = {a.name: a for a in actor.actions} if rules else {}
+    chosen = declared.get(action.strip())
     return DecisionMade(
         turn=turn,
         actor=actor.short_name,
         request_id=request_id,
         long_term_goals=tuple(actor.goals or ()),
         reasoning="counterfactual: decision set by the fork",
-        action=action,
+        action=(chosen.description or chosen.name) if chosen else action,
+        action_name=chosen.name if chosen else None,
         brain="counterfactual",
         parse_method="forced",
     )

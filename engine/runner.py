@@ -587,7 +587,8 @@ class RunPlayer:
         )
         control = self.control(actor_id)
         if forced is not None:
-            self.append([decide.forced(actor, turn, request_id, forced)])
+            ruled = bool(self.scenario.variables)
+            self.append([decide.forced(actor, turn, request_id, forced, rules=ruled)])
             return
         if control == "scripted":
             self.append([decide.scripted(actor, turn, request_id)])

@@ -244,6 +244,26 @@ def test_fork_plays_a_counterfactual_from_the_next_turn(tmp_path: Path) -> None:
     assert cli("verify", branch, "--db", db).exit_code == 0
 
 
+def test_a_forced_declared_action_applies_its_effects(tmp_path: Path) -> None:
+    # the same seed, so drift and noise are equal: the branches differ by the effects
+    db = tmp_path / "log.db"
+    parent = last_line(cli("run", RULES3, "--db", db, "--seed", "4", "--turns", "2").stdout)
+    trade = {}
+    for name in ("open_crossing", "patrol"):
+        result = cli(
+            "fork", parent, "--db", db, "--at-turn", "1", "--decision", f"north={name}", "--play"
+        )
+        assert result.exit_code == 0, result.output
+        rows = payloads(db, last_line(result.stdout))
+        [forced] = [
+            p for t, ty, p in rows if t == 2 and ty == "DecisionMade" and p["actor"] == "north"
+        ]
+        assert forced["action_name"] == name and forced["brain"] == "counterfactual"
+        [world] = [p for t, ty, p in rows if t == 2 and ty == "WorldUpdated"]
+        trade[name] = world["variables"]["trade"]
+    assert trade["open_crossing"] - trade["patrol"] == 5.0  # open_crossing: trade +5
+
+
 def test_fork_errors_are_one_line(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     parent = last_line(cli("run", RULES3, "--db", db, "--turns", "2").stdout)
