@@ -71,6 +71,17 @@ def _step(store: EventStore, data: st.DataObject, runs: dict[str, int], n: int) 
             continue_run(store, run, range(0), finish=how)
 
 
+def _catch_up(store: EventStore, path: Path, data: st.DataObject) -> None:
+    """A catch-up in stretches and transactions of drawn sizes, so their edges fall
+    anywhere: inside a run, between a fork and its parent, before a fork of a fork."""
+    project(
+        store,
+        path,
+        chunk_events=data.draw(st.integers(1, 200)),
+        transaction_events=data.draw(st.integers(1, 400)),
+    )
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_incremental_catch_up_equals_rebuild(data: st.DataObject) -> None:
@@ -83,8 +94,8 @@ def test_incremental_catch_up_equals_rebuild(data: st.DataObject) -> None:
             for n in range(steps):
                 _step(store, data, runs, n)
                 if data.draw(st.booleans()):
-                    project(store, root / "inc.duckdb", chunk_events=data.draw(st.integers(1, 200)))
-            project(store, root / "inc.duckdb", chunk_events=data.draw(st.integers(1, 200)))
+                    _catch_up(store, root / "inc.duckdb", data)
+            _catch_up(store, root / "inc.duckdb", data)
             project(store, root / "full.duckdb", rebuild=True)
         finally:
             store.close()

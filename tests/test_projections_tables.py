@@ -301,6 +301,22 @@ def test_a_damaged_payload_is_a_store_error(store: EventStore, duck: Path) -> No
         project(store, duck)
 
 
+def test_a_failed_catch_up_leaves_the_last_commit(store: EventStore, duck: Path) -> None:
+    write_run(store, "a", turns=1)
+    project(store, duck)
+    before = q(duck, "SELECT position FROM projection_state")
+    write_run(store, "b", turns=2)
+    with raw_connection(store.path) as conn:
+        conn.execute(
+            "UPDATE events SET payload = CAST('{' AS BLOB) WHERE run_id = 'b' AND type = 'WorldUpdated'"
+        )
+    # the damage is stretches after b's first rows, inside the same transaction
+    with pytest.raises(StoreError, match="cannot be decoded"):
+        project(store, duck, chunk_events=3)
+    assert q(duck, "SELECT position FROM projection_state") == before
+    assert q(duck, "SELECT count(*) FROM events WHERE run_id = 'b'") == [(0,)]
+
+
 def test_views_answer_the_common_questions(store: EventStore, duck: Path) -> None:
     shape = RunShape(actor_metric=None)
     for i in range(4):
