@@ -22,18 +22,18 @@ from ._duck import arrow_type
 
 _TURNS_SQL = """
 INSERT INTO turns
-WITH e AS (SELECT * FROM events WHERE run_id IN (SELECT run_id FROM _touched)),
+WITH e AS (SELECT * FROM events WHERE run_id IN (SELECT run_id FROM _touched) AND position >= $lo),
 d AS (
     SELECT run_id, turn, count(*) AS n FROM decisions
-    WHERE run_id IN (SELECT run_id FROM _touched) AND NOT failed GROUP BY run_id, turn
+    WHERE run_id IN (SELECT run_id FROM _touched) AND position >= $lo AND NOT failed GROUP BY run_id, turn
 ),
 m AS (
     SELECT run_id, turn, count(*) AS n FROM messages
-    WHERE run_id IN (SELECT run_id FROM _touched) GROUP BY run_id, turn
+    WHERE run_id IN (SELECT run_id FROM _touched) AND position >= $lo GROUP BY run_id, turn
 ),
 c AS (
     SELECT run_id, turn, fsum(cost_usd) AS cost FROM costs
-    WHERE run_id IN (SELECT run_id FROM _touched) GROUP BY run_id, turn
+    WHERE run_id IN (SELECT run_id FROM _touched) AND position >= $lo GROUP BY run_id, turn
 ),
 t AS (
     SELECT run_id, turn,
@@ -82,13 +82,14 @@ INSERT INTO runs
 WITH e AS (
     SELECT run_id, max(turn) FILTER (WHERE type = 'TurnCompleted') AS turns_completed,
            count(*) AS events
-    FROM events WHERE run_id IN (SELECT run_id FROM _touched) GROUP BY run_id
+    FROM events WHERE run_id IN (SELECT run_id FROM _touched) AND position >= $lo GROUP BY run_id
 ),
 c AS (
     SELECT run_id, fsum(cost_usd) AS total, fsum(cost_usd) FILTER (WHERE NOT inherited) AS own,
            sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
            list(DISTINCT model ORDER BY model) FILTER (WHERE model IS NOT NULL) AS models
-    FROM costs WHERE run_id IN (SELECT run_id FROM _touched) GROUP BY run_id
+    FROM costs WHERE run_id IN (SELECT run_id FROM _touched) AND position >= $lo
+    GROUP BY run_id
 )
 SELECT l.run_id, l.scenario_name, l.scenario_sha256, l.parent_run_id, l.fork_turn,
        l.fork_seq, l.root_run_id, l.depth, l.status, l.halt_reason,
@@ -180,6 +181,22 @@ def _life_row(
     return r
 
 
+def _first_position(con: duckdb.DuckDBPyConnection, touched: int) -> int:
+    """A position no row of the touched runs is before, so scans skip older row groups.
+
+    Positions grow along a timeline (a fork's own events come after the parent's rows
+    it inherits), so a timeline's first row (seq 1, its root's RunStarted) has its
+    lowest position. A catch-up of one new run then reads the newest row groups only,
+    not the whole history: half the time of a catch-up on 1M events. Without a first
+    row for every run (a log that does not start runs with RunStarted), 0: scan all.
+    """
+    found, first = con.execute(
+        "SELECT count(*), min(position) FROM lifecycle "
+        "WHERE seq = 1 AND run_id IN (SELECT run_id FROM _touched)"
+    ).fetchone() or (0, None)
+    return int(first) if found == touched and first is not None else 0
+
+
 def recompute(con: duckdb.DuckDBPyConnection, lineage: Lineage) -> None:
     """Replace the ``turns`` and ``runs`` rows of the runs of ``lineage`` (run -> root,
     depth, batch from the log) from their timeline rows."""
@@ -188,8 +205,9 @@ def recompute(con: duckdb.DuckDBPyConnection, lineage: Lineage) -> None:
         return
     con.register("_touched", pa.table({"run_id": pa.array(ids, pa.string())}))
     try:
+        lo = {"lo": _first_position(con, len(ids))}
         con.execute("DELETE FROM turns WHERE run_id IN (SELECT run_id FROM _touched)")
-        con.execute(_TURNS_SQL)
+        con.execute(_TURNS_SQL, lo)
         life = con.execute(
             "SELECT run_id, type, CAST(recorded_at AS VARCHAR), reason, seed, scenario_name, "
             "scenario_sha256, parent_run_id, fork_turn, fork_seq, turns, batch_id, variation, "
@@ -207,7 +225,7 @@ def recompute(con: duckdb.DuckDBPyConnection, lineage: Lineage) -> None:
         con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _touched)")
         con.register("_life", life_table)
         try:
-            con.execute(_RUNS_SQL)
+            con.execute(_RUNS_SQL, lo)
         finally:
             con.unregister("_life")
     finally:
