@@ -24,7 +24,9 @@ Everything may be changed while the server runs. As a process::
 
 prints ``PORT <n>`` as its first stdout line, then serves until killed. A script file is
 a JSON list of replies, or an object with ``replies``, ``models`` (model -> replies),
-``faults`` (list of ``[kind, n]``) and ``latency_s``.
+``faults`` (list of ``[kind, n]``) and ``latency_s``. :func:`fake_process` starts one
+and yields its base URL (benchmarks use it, so the server's CPU is not charged to the
+process they measure).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ import hashlib
 import json
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -377,6 +380,7 @@ class FakeLLMServer:
         self._script: deque[dict[str, Any]] = deque()
         self._script_by_model: dict[str, deque[dict[str, Any]]] = {}
         self._connections: set[socket.socket] = set()
+        self._accepted = 0
         self._port = port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -401,12 +405,8 @@ class FakeLLMServer:
         self._httpd = None
         self._stopping.set()
         httpd.shutdown()
-        with self._lock:
-            open_connections = list(self._connections)
-        for conn in open_connections:
-            # Keep-alive handlers block reading the next request; hanging up ends them.
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        # Keep-alive handlers block reading the next request; hanging up ends them.
+        self.drop_connections()
         httpd.server_close()
         if self._thread is not None:
             self._thread.join()
@@ -453,6 +453,14 @@ class FakeLLMServer:
         with self._lock:
             self._faults.extend([(kind, message)] * n)
 
+    def drop_connections(self) -> None:
+        """Hang up every open connection, as a server does with idle keep-alive ones."""
+        with self._lock:
+            open_connections = list(self._connections)
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
     def set_models(self, models: Iterable[dict[str, Any]]) -> None:
         with self._lock:
             self._models = copy.deepcopy(list(models))
@@ -478,6 +486,12 @@ class FakeLLMServer:
             return len(self._requests)
 
     @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far (keep-alive reuse keeps this low)."""
+        with self._lock:
+            return self._accepted
+
+    @property
     def pending_faults(self) -> int:
         with self._lock:
             return len(self._faults)
@@ -488,6 +502,7 @@ class FakeLLMServer:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                self._accepted += 1
             else:
                 self._connections.discard(conn)
 
@@ -555,6 +570,27 @@ def _load_script(srv: FakeLLMServer, path: Path) -> None:
         srv.fail_next(int(n), str(kind))
     if "latency_s" in data:
         srv.latency_s = float(data["latency_s"])
+
+
+@contextlib.contextmanager
+def fake_process(latency_s: float = 0.0) -> Iterator[str]:
+    """Run the fake as its own process (``python -m tests.fakellm``); yield its base URL."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakellm", "--port", "0", "--latency", str(latency_s)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        if line[:1] != ["PORT"]:
+            raise RuntimeError(f"the fake LLM server did not start: {line}")
+        yield f"http://127.0.0.1:{line[1]}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,10 @@
 """The OpenAI-compatible HTTP client: one endpoint, our own retry loop, every attempt kept.
 
-The official ``openai`` SDK does the HTTP; its own retries are off (``max_retries=0``) so
-that each attempt becomes an :class:`eventstore.Attempt` in the log. Raw responses are
-read and checked here, so a 200 whose body is not chat-completions JSON counts as a
-failed ("malformed") attempt instead of surfacing as an SDK validation error.
+Each attempt becomes an :class:`eventstore.Attempt` in the log. Raw responses are read
+and checked here, so a 200 whose body is not chat-completions JSON counts as a failed
+("malformed") attempt. The HTTP itself is :class:`~engine.llm.http.ConnectionPool`
+(h11 over anyio; why not the ``openai`` SDK is measured there), or httpx when the
+endpoint is reached through a proxy (:mod:`engine.llm.proxy`).
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
-import openai
-from openai import AsyncOpenAI
+import msgspec
 
 from eventstore import Attempt
 
 from .errors import LLMCallFailed
+from .http import ConnectionPool, HTTPError, HTTPTimeout, Reply
 from .retry import backoff_delay, is_retryable_status, retry_after_seconds
 from .types import ChatRequest, ChatResponse
 
 # Local servers (Ollama, llama.cpp, vLLM) ignore the bearer token, but the SDK insists on
-# one; this placeholder is what Ollama's own docs use.
+# one (pricing.py still uses it); this placeholder is what Ollama's own docs use.
 NO_KEY = "no-key"
 
 _KEY_HINT = "check SCENARIO_LAB_LLM_API_KEY / OPENROUTER_API_KEY"
@@ -71,6 +72,8 @@ class OpenAICompatibleClient:
 
     If the server rejects ``response_format`` for a model, the call is repeated once
     without it and the client stops sending it for that model.
+
+    ``proxy`` (an ``http://`` URL) sends the calls through that proxy, by httpx.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class OpenAICompatibleClient:
         backoff_max_s: float = 20.0,
         rng: random.Random | None = None,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -97,19 +101,25 @@ class OpenAICompatibleClient:
         self._rng = rng if rng is not None else random.Random()
         self._secret = api_key or ""
         self._no_schema_models: set[str] = set()
-        self._sdk = AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key or NO_KEY,
-            max_retries=0,
-            timeout=timeout_s,
-            default_headers=dict(default_headers or {}),
-        )
+        self._path = urlsplit(self.base_url).path.rstrip("/") + "/chat/completions"
+        self._headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {api_key or NO_KEY}",
+            **dict(default_headers or {}),
+        }
+        self._http: _Transport
+        if proxy:
+            from .proxy import ProxiedTransport  # httpx is imported only when needed
+
+            self._http = ProxiedTransport(self.base_url, proxy, timeout_s=timeout_s)
+        else:
+            self._http = ConnectionPool(self.base_url)
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleClient({self.base_url!r})"
 
     async def aclose(self) -> None:
-        await self._sdk.close()
+        await self._http.aclose()
 
     async def __aenter__(self) -> OpenAICompatibleClient:
         return self
@@ -128,7 +138,7 @@ class OpenAICompatibleClient:
         retries_used = 0
         while True:
             use_schema = request.json_schema is not None and self.schema_supported(request.model)
-            result = await self._attempt(self._params(request, use_schema))
+            result = await self._attempt(_encode(self._params(request, use_schema)))
             if result.outcome == "ok":
                 assert result.body is not None
                 reply = self._reply(request, result, use_schema, attempts, started)
@@ -176,38 +186,36 @@ class OpenAICompatibleClient:
             }
         return params
 
-    async def _attempt(self, params: dict[str, Any]) -> _Outcome:
+    async def _attempt(self, body: bytes) -> _Outcome:
         t0 = time.perf_counter()
 
         def elapsed() -> float:
             return round((time.perf_counter() - t0) * 1000, 3)
 
-        # The SDK's timeout bounds each read; this bounds the whole attempt, so a server
-        # trickling bytes cannot hold a call past timeout_s either.
+        # Bounds the whole attempt (connect, send, every read), so a server trickling
+        # bytes cannot hold a call past timeout_s.
         with anyio.move_on_after(self.timeout_s) as deadline:
             try:
-                raw = await self._sdk.chat.completions.with_raw_response.create(**params)
-            except openai.APITimeoutError:
+                reply = await self._http.request("POST", self._path, self._headers, body)
+            except HTTPTimeout:
                 return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
-            except openai.APIConnectionError as e:
-                cause = type(e.__cause__).__name__ if e.__cause__ else "connection error"
-                return _Outcome("connection", elapsed(), cause)
-            except openai.APIStatusError as e:
-                status = e.response.status_code
-                return _Outcome(
-                    f"http_{status}",
-                    elapsed(),
-                    self._redact(_error_message(e.body)),
-                    status=status,
-                    retry_after_s=retry_after_seconds(e.response.headers),
-                )
-            text = raw.text
+            except HTTPError as e:
+                return _Outcome("connection", elapsed(), self._redact(str(e)))
         if deadline.cancelled_caught:
             return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
-        body, problem = _read_completion(text)
-        if body is None:
+        text = reply.body.decode("utf-8", errors="replace")
+        if not 200 <= reply.status < 300:
+            return _Outcome(
+                f"http_{reply.status}",
+                elapsed(),
+                self._redact(_error_message(_json_or_text(text))),
+                status=reply.status,
+                retry_after_s=retry_after_seconds(reply.headers),
+            )
+        body_json, problem = _read_completion(text)
+        if body_json is None:
             return _Outcome("malformed", elapsed(), self._redact(problem))
-        return _Outcome("ok", elapsed(), body=body)
+        return _Outcome("ok", elapsed(), body=body_json)
 
     def _reply(
         self,
@@ -296,6 +304,30 @@ class OpenAICompatibleClient:
         if self._secret:
             text = text.replace(self._secret, "***")
         return text[:500]
+
+
+class _Transport(Protocol):
+    async def request(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> Reply: ...
+
+    async def aclose(self) -> None: ...
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _encode(params: dict[str, Any]) -> bytes:
+    # msgspec, not json.dumps: a decision request carries a few KB of prompt and schema,
+    # and this runs for every attempt.
+    return _encoder.encode(params)
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text or None
 
 
 def _attempt_of(result: _Outcome, note: str = "") -> Attempt:

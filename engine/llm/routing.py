@@ -10,6 +10,7 @@ import msgspec
 
 from ..errors import MissingCredentials
 from .client import OpenAICompatibleClient
+from .proxy import PROXY_VARIABLES, proxy_for
 from .types import ChatRequest, ChatResponse
 
 OLLAMA_PREFIX = "ollama/"
@@ -32,13 +33,16 @@ class LLMSettings:
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     timeout_s: float = 60.0
     max_retries: int = 4
+    # The proxy variables of the environment (HTTPS_PROXY, NO_PROXY, ...), as pairs.
+    proxy_env: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, base_url: str | None = None) -> LLMSettings:
         """Settings from ``SCENARIO_LAB_LLM_BASE_URL``, ``SCENARIO_LAB_LLM_API_KEY``,
         ``OPENROUTER_API_KEY`` and ``OLLAMA_BASE_URL`` in ``env`` (the CLI passes
         ``os.environ``); an explicit ``base_url`` (``--llm-base-url``) wins. Empty
-        values count as unset."""
+        values count as unset. ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and
+        ``NO_PROXY`` (either case) are honoured as curl and httpx do."""
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
@@ -50,6 +54,9 @@ class LLMSettings:
             api_key=get("SCENARIO_LAB_LLM_API_KEY"),
             openrouter_api_key=get("OPENROUTER_API_KEY"),
             ollama_base_url=get("OLLAMA_BASE_URL") or defaults.ollama_base_url,
+            proxy_env=tuple(
+                sorted((k, v) for k, v in env.items() if k.lower() in PROXY_VARIABLES and v)
+            ),
         )
 
 
@@ -132,6 +139,7 @@ class Router:
                 backoff_base_s=self._backoff_base_s,
                 backoff_max_s=self._backoff_max_s,
                 rng=self._rng,
+                proxy=proxy_for(endpoint.base_url, dict(self.settings.proxy_env)),
             )
             self._clients[key] = client
         return client, endpoint.model
