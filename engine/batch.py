@@ -38,6 +38,7 @@ from eventstore import (
     new_id,
 )
 
+from .batch_heap import frozen_heap
 from .batch_plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
 from .errors import ScenarioInvalid
 from .llm import LLMClient, PriceTable
@@ -205,7 +206,8 @@ def run_batch(
             result=result,
         )
         n = parallel or plan.max_parallel or DEFAULT_PARALLEL
-        anyio.run(session.play_all, local, n, call_limit)
+        with frozen_heap():
+            anyio.run(session.play_all, local, n, call_limit)
     if pooled:
         from .batch_workers import play_in_workers
 
