@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from engine.batch_config import load_batch
 from engine.batch_plan import record_batch
 from engine.llm import LLMSettings, PriceTable, Router
 from eventstore import EventStore
+from tests.fakellm import fake_process
 
 LATENCY_S = 0.2
 CALL_CAP = 64
@@ -160,22 +160,6 @@ def bench_rules(tmp: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
     }
 
 
-def start_fake(latency: float) -> tuple[subprocess.Popen[str], str]:
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakellm", "--port", "0", "--latency", str(latency)],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if line[:1] != ["PORT"]:
-        proc.kill()
-        raise SystemExit(f"the fake LLM server did not start: {line}")
-    return proc, f"http://127.0.0.1:{line[1]}/v1"
-
-
 def bench_llm(tmp: Path, runs: int, latency: float, cap: int) -> dict[str, Any]:
     scenario = llm_scenario(tmp / "llm", 4, 3)
     folder = tmp / "llm-batch"
@@ -184,17 +168,13 @@ def bench_llm(tmp: Path, runs: int, latency: float, cap: int) -> dict[str, Any]:
     db = tmp / "llm.db"
     with EventStore.open(db) as store:
         batch_id = record_batch(store, load_batch(file))
-    fake, base_url = start_fake(latency)
-    try:
+    with fake_process(latency) as base_url:
         router = Router(LLMSettings.from_env({}, base_url=base_url))
         cpu0, t0 = time.process_time(), time.perf_counter()
         result = run_batch(
             db, batch_id, client=router, prices=PriceTable.load(), parallel=runs, call_limit=cap
         )
         seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    finally:
-        fake.terminate()
-        fake.wait(timeout=10)
     failed = [o for o in result.outcomes if o.status != "completed"]
     if failed:
         raise SystemExit(f"{len(failed)} LLM runs did not complete: {failed[0]}")
