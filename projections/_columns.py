@@ -38,6 +38,10 @@ RAW_COLUMNS = (
     "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at, payload"
 )
 P, RUN, SEQ, TURN, TYPE, VERSION, ACTOR, EID, AT, PAYLOAD = range(10)
+# Columns that are the same for every row read from the log (``source_run_id`` is the
+# run itself, ``inherited`` false; only fork copies, made in SQL, differ): filled in as
+# Arrow arrays when the tables are built, not as lists per row.
+OWN_ROW_COLUMNS = ("source_run_id", "inherited")
 
 
 def _light(cls: type[Event], names: tuple[str, ...]) -> type[msgspec.Struct]:
@@ -118,7 +122,9 @@ class Batch:
     """The rows of one stretch of the log, per table, ready for Arrow."""
 
     columns: dict[str, dict[str, list[Any]]] = field(
-        default_factory=lambda: {t: {c: [] for c in TABLES[t].columns} for t in EVENT_TABLES}
+        default_factory=lambda: {
+            t: {c: [] for c in TABLES[t].columns if c not in OWN_ROW_COLUMNS} for t in EVENT_TABLES
+        }
     )
     payloads: list[bytes] = field(default_factory=list)
     forks: list[ForkSpec] = field(default_factory=list)
@@ -149,13 +155,18 @@ def _as_bytes(payload: Any) -> bytes:
     return payload.encode() if isinstance(payload, str) else bytes(payload)
 
 
-def decode_many(type_name: str, rows: Sequence[Row]) -> list[Any]:
-    """The events of ``rows`` (all of one type), decoded in one call when possible."""
+def decode_many(type_name: str, rows: Sequence[Row], *, current: bool | None = None) -> list[Any]:
+    """The events of ``rows`` (all of one type), decoded in one call when possible.
+
+    ``current``: whether every row is of the type's current schema version, when the
+    caller already knows (checked per row otherwise).
+    """
     cls = EVENT_TYPES.get(type_name)
     decoder = _LIST_DECODERS.get(type_name)
     if cls is not None and decoder is not None:
-        current = cls.SCHEMA_VERSION
-        if all(r[VERSION] == current for r in rows):
+        if current is None:
+            current = all(r[VERSION] == cls.SCHEMA_VERSION for r in rows)
+        if current:
             try:
                 return decoder.decode(b"[" + b",".join([r[PAYLOAD] for r in rows]) + b"]")  # type: ignore[no-any-return]
             except (TypeError, msgspec.DecodeError, msgspec.ValidationError):
@@ -169,8 +180,6 @@ def _timeline(cols: dict[str, list[Any]], rows: Sequence[Row]) -> None:
     cols["seq"] += [r[SEQ] for r in rows]
     cols["turn"] += [r[TURN] for r in rows]
     cols["position"] += [r[P] for r in rows]
-    cols["source_run_id"] += runs
-    cols["inherited"] += [False] * len(rows)
 
 
 def _call_columns(cols: dict[str, list[Any]], calls: list[Any]) -> None:
@@ -332,7 +341,8 @@ _LIFECYCLE_DEFAULTS: dict[str, Any] = {
 def _lifecycle_values(b: Batch, row: Row, e: Event) -> dict[str, Any]:
     if isinstance(e, RunStarted):
         s = e.settings
-        b.scenarios.setdefault(e.scenario_sha256, {"name": e.scenario_name, **e.scenario})
+        if e.scenario_sha256 not in b.scenarios:  # not a copy of the scenario per run
+            b.scenarios[e.scenario_sha256] = {"name": e.scenario_name, **e.scenario}
         return {
             "seed": e.seed,
             "scenario_name": e.scenario_name,
@@ -403,6 +413,11 @@ HANDLERS: dict[str, Handler] = {
 _UNTABLED = {t for t in EVENT_TYPES if t not in HANDLERS}
 
 
+def _is_old(type_name: str, version: int) -> bool:
+    cls = EVENT_TYPES.get(type_name)
+    return cls is None or version != cls.SCHEMA_VERSION
+
+
 def build(rows: list[Row]) -> Batch:
     """The rows of every table for a stretch of raw log rows (in position order)."""
     b = Batch()
@@ -412,8 +427,6 @@ def build(rows: list[Row]) -> Batch:
     ev["seq"] += cols[SEQ]
     ev["turn"] += cols[TURN]
     ev["position"] += cols[P]
-    ev["source_run_id"] += cols[RUN]
-    ev["inherited"] += [False] * len(rows)
     ev["type"] += cols[TYPE]
     ev["schema_version"] += cols[VERSION]
     ev["actor"] += cols[ACTOR]
@@ -421,15 +434,17 @@ def build(rows: list[Row]) -> Batch:
     ev["recorded_at"] += cols[AT]
     b.payloads = list(cols[PAYLOAD])
     b.runs.update(cols[RUN])
-    by_type: dict[str, list[Row]] = {}
+    by_type: dict[str, list[Row]] = {t: [] for t in dict.fromkeys(cols[TYPE])}
     for r in rows:
-        by_type.setdefault(r[TYPE], []).append(r)
+        by_type[r[TYPE]].append(r)
+    # one pass in C over (type, version) pairs instead of a check per row and type
+    old = {t for t, v in set(zip(cols[TYPE], cols[VERSION], strict=True)) if _is_old(t, v)}
     for type_name in by_type:
         group = by_type[type_name]
         handler = HANDLERS.get(type_name)
         if handler is None and type_name in _UNTABLED:
             continue
-        evs = decode_many(type_name, group)  # an unknown type raises here
+        evs = decode_many(type_name, group, current=type_name not in old)  # unknown types raise
         if handler is not None:
             handler(b, group, evs)
     b.count = len(rows)

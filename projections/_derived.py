@@ -190,10 +190,10 @@ def _first_position(con: duckdb.DuckDBPyConnection, touched: int) -> int:
     not the whole history: half the time of a catch-up on 1M events. Without a first
     row for every run (a log that does not start runs with RunStarted), 0: scan all.
     """
-    found, first = con.execute(
+    ((found, first),) = con.execute(
         "SELECT count(*), min(position) FROM lifecycle "
         "WHERE seq = 1 AND run_id IN (SELECT run_id FROM _touched)"
-    ).fetchone() or (0, None)
+    ).fetchall()
     return int(first) if found == touched and first is not None else 0
 
 

@@ -78,10 +78,14 @@ def arrow_type(sql_type: str) -> pa.DataType:
 
 
 def arrow_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:
+    """The Arrow table of column lists; an event table's rows are its runs' own (see
+    ``OWN_ROW_COLUMNS``): ``source_run_id`` is ``run_id``'s array, ``inherited`` false."""
     types = TABLES[table].columns
-    return pa.Table.from_pydict(
-        {name: pa.array(values, _ARROW[types[name][0]]) for name, values in columns.items()}
-    )
+    arrays = {name: pa.array(values, _ARROW[types[name][0]]) for name, values in columns.items()}
+    if TABLES[table].kind == "event" and "source_run_id" not in arrays:
+        arrays["source_run_id"] = arrays["run_id"]
+        arrays["inherited"] = pa.repeat(False, len(arrays["run_id"]))
+    return pa.Table.from_pydict(arrays)
 
 
 def select_list(table: str) -> str:
