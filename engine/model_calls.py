@@ -101,6 +101,10 @@ class ModelCaller:
             actual = self.prices.cost(request.model, response.input_tokens, response.output_tokens)
         finally:
             self.budget.settle(estimate, actual)
+        # Let the call that was waiting for this slot send its request before this one's
+        # bookkeeping (blobs here, the log append after): when many replies land at once,
+        # the slots refill first. Shielded: the answer is paid for and must be recorded.
+        await anyio.lowlevel.cancel_shielded_checkpoint()
         prompt_blob = request_blob(request)
         response_blob = response.text.encode()
         prompt_hash, response_hash = blob_hash(prompt_blob), blob_hash(response_blob)
