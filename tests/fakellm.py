@@ -60,6 +60,7 @@ FAULT_KINDS = (
     "stall",
     "reject_response_format",
     "connection",
+    "redirect",
 )
 
 DEFAULT_DECISION = {
@@ -330,6 +331,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "reject_response_format":
             text = message or "This model does not support response_format of type json_schema."
             self._send_error(400, text, "unsupported_parameter")
+        elif kind == "redirect":
+            # 307 keeps the method and body; to ``message``, else this path under /moved
+            location = message or "/moved" + self.path
+            self._send_error(307, "moved", "redirect", {"Location": location})
         elif kind == "connection":
             # Hang up without a status line: the client sees a dropped connection.
             self.close_connection = True

@@ -101,6 +101,40 @@ async def test_a_hang_up_mid_request_is_an_http_error(srv) -> None:
 
 
 @pytest.mark.anyio
+async def test_307_is_followed_with_the_body_and_the_key(srv) -> None:
+    srv.fail_next(1, "redirect")
+    async with OpenAICompatibleClient(srv.base_url, KEY, max_retries=0) as client:
+        response = await client.complete(request())
+    assert [a.outcome for a in response.attempts] == ["ok"]
+    first, second = srv.requests
+    assert second["path"] == "/moved/v1/chat/completions"
+    assert second["json"] == first["json"]
+    assert second["auth_fingerprint"] == first["auth_fingerprint"] is not None
+
+
+@pytest.mark.anyio
+async def test_a_redirect_to_another_host_drops_the_key(srv) -> None:
+    with FakeLLMServer() as other:
+        # "localhost" is another host name than 127.0.0.1, as far as the key goes
+        srv.fail_next(1, "redirect", message=f"http://localhost:{other.port}/v1/chat/completions")
+        async with OpenAICompatibleClient(srv.base_url, KEY, max_retries=0) as client:
+            await client.complete(request())
+        assert srv.requests[0]["auth_fingerprint"] is not None
+        assert other.requests[0]["auth_fingerprint"] is None
+
+
+@pytest.mark.anyio
+async def test_endless_redirects_fail_as_a_connection_problem(srv) -> None:
+    srv.fail_next(20, "redirect", message="/v1/chat/completions")
+    async with OpenAICompatibleClient(srv.base_url, KEY, max_retries=0) as client:
+        with pytest.raises(LLMCallFailed) as info:
+            await client.complete(request())
+    assert [a.outcome for a in info.value.attempts] == ["connection"]
+    assert "TooManyRedirects" in info.value.attempts[0].detail
+    assert srv.request_count == 6
+
+
+@pytest.mark.anyio
 async def test_a_key_that_is_not_a_valid_header_does_not_leak(srv) -> None:
     bad = KEY + "\nX-Injected: 1"
     async with OpenAICompatibleClient(srv.base_url, bad, max_retries=0) as client:
@@ -129,9 +163,9 @@ def test_proxy_for_follows_the_usual_variables() -> None:
 async def test_proxied_transport_sends_through_the_proxy(srv) -> None:
     # For a plain-http origin a forward proxy gets the absolute URL; the fake answers
     # any path ending in /chat/completions, so it can stand in for the proxy.
-    proxied = ProxiedTransport("http://llm.invalid/v1", srv.base_url, timeout_s=5)
+    proxied = ProxiedTransport(srv.base_url, timeout_s=5)
     try:
-        reply = await proxied.request("POST", "/v1/chat/completions", JSON, BODY)
+        reply = await proxied.request("POST", "http://llm.invalid/v1/chat/completions", JSON, BODY)
     finally:
         await proxied.aclose()
     assert reply.status == 200

@@ -3,8 +3,9 @@
 Each attempt becomes an :class:`eventstore.Attempt` in the log. Raw responses are read
 and checked here, so a 200 whose body is not chat-completions JSON counts as a failed
 ("malformed") attempt. The HTTP itself is :class:`~engine.llm.http.ConnectionPool`
-(h11 over anyio; why not the ``openai`` SDK is measured there), or httpx when the
-endpoint is reached through a proxy (:mod:`engine.llm.proxy`).
+(h11 over anyio; why not the ``openai`` SDK is measured there) with one pool per origin
+and 307/308 redirects followed (:mod:`engine.llm.origins`), or httpx when the endpoint
+is reached through a proxy (:mod:`engine.llm.proxy`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import msgspec
 from eventstore import Attempt
 
 from .errors import LLMCallFailed
-from .http import ConnectionPool, HTTPError, HTTPTimeout, Reply
+from .http import HTTPError, HTTPTimeout, Reply
+from .origins import HTTPClient
+from .proxy import ProxiedTransport
 from .retry import backoff_delay, is_retryable_status, retry_after_seconds
 from .types import ChatRequest, ChatResponse
 
@@ -101,7 +104,7 @@ class OpenAICompatibleClient:
         self._rng = rng if rng is not None else random.Random()
         self._secret = api_key or ""
         self._no_schema_models: set[str] = set()
-        self._path = urlsplit(self.base_url).path.rstrip("/") + "/chat/completions"
+        self._url = self.base_url + "/chat/completions"
         self._headers = {
             "Content-Type": "application/json",
             "Authorization": f"Bearer {api_key or NO_KEY}",
@@ -109,11 +112,9 @@ class OpenAICompatibleClient:
         }
         self._http: _Transport
         if proxy:
-            from .proxy import ProxiedTransport  # httpx is imported only when needed
-
-            self._http = ProxiedTransport(self.base_url, proxy, timeout_s=timeout_s)
+            self._http = ProxiedTransport(proxy, timeout_s=timeout_s)
         else:
-            self._http = ConnectionPool(self.base_url)
+            self._http = HTTPClient()
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleClient({self.base_url!r})"
@@ -196,7 +197,7 @@ class OpenAICompatibleClient:
         # bytes cannot hold a call past timeout_s.
         with anyio.move_on_after(self.timeout_s) as deadline:
             try:
-                reply = await self._http.request("POST", self._path, self._headers, body)
+                reply = await self._http.request("POST", self._url, self._headers, body)
             except HTTPTimeout:
                 return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
             except HTTPError as e:
@@ -308,7 +309,7 @@ class OpenAICompatibleClient:
 
 class _Transport(Protocol):
     async def request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> Reply: ...
 
     async def aclose(self) -> None: ...

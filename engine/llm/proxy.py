@@ -40,21 +40,20 @@ def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
 
 
 class ProxiedTransport:
-    """The pool's interface (``request``, ``aclose``) over an httpx client with a proxy."""
+    """:class:`~engine.llm.origins.HTTPClient`'s interface over httpx with a proxy."""
 
-    def __init__(self, base_url: str, proxy: str, *, timeout_s: float) -> None:
-        parts = urlsplit(base_url)
-        self._origin = f"{parts.scheme}://{parts.netloc}"
-        # trust_env off: the proxy is the one given, not whatever the environment says.
-        self._client = httpx.AsyncClient(proxy=proxy, timeout=timeout_s, trust_env=False)
+    def __init__(self, proxy: str, *, timeout_s: float) -> None:
+        # trust_env off: the proxy is the one given, not whatever the environment says;
+        # redirects followed as the SDK's own httpx client did.
+        self._client = httpx.AsyncClient(
+            proxy=proxy, timeout=timeout_s, trust_env=False, follow_redirects=True
+        )
 
     async def request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> Reply:
         try:
-            response = await self._client.request(
-                method, self._origin + target, headers=dict(headers), content=body
-            )
+            response = await self._client.request(method, url, headers=dict(headers), content=body)
         except httpx.TimeoutException as e:
             raise HTTPTimeout(type(e).__name__, str(e)) from e
         except httpx.TransportError as e:
