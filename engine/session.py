@@ -7,6 +7,7 @@ of every rule variable, and ``TurnCompleted(0)``, so a fork at turn 0 restarts t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -28,6 +29,7 @@ from .scenario_load import LoadedScenario
 from .scenario_model import Scenario
 
 
+@functools.cache  # ~2 ms of importlib.metadata per call: once per process is enough
 def tool_version() -> str:
     try:
         return version("scenario-lab")
