@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -218,8 +219,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
+    # When the answer is due: ``latency_s`` after the request arrived, so the fake's own
+    # work (parsing, building a schema-valid reply) is inside the latency, as a real
+    # server's is, instead of added to it and charged to the client under test.
+    _answer_at: float | None = None
+
+    def _await_latency(self) -> None:
+        if self._answer_at is not None:
+            remaining = self._answer_at - time.monotonic()
+            self._answer_at = None
+            if remaining > 0:
+                self.server.fake._stopping.wait(remaining)
+
     def _serve(self, method: str) -> None:
         fake = self.server.fake
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -245,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = fake._pop_fault()
         if fake.latency_s > 0 and (fault is None or fault[0] != "stall"):
-            fake._stopping.wait(fake.latency_s)
+            self._answer_at = arrived + fake.latency_s
         route = self.path.split("?", 1)[0].rstrip("/")
         if fault is not None:
             kind, message = fault
@@ -263,6 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- writing ------------------------------------------------------------------------
 
     def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self._await_latency()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -337,6 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(307, "moved", "redirect", {"Location": location})
         elif kind == "connection":
             # Hang up without a status line: the client sees a dropped connection.
+            self._await_latency()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
         elif kind.isdigit() and len(kind) == 3:
@@ -349,7 +365,7 @@ class FakeLLMServer:
     """A threaded chat-completions server on 127.0.0.1 (see the module docstring).
 
     Args:
-        latency_s: seconds each request waits before its answer.
+        latency_s: seconds from a request's arrival to its answer (the fake's work inside).
         responder: ``request_json -> reply text`` (``None`` falls through).
         schema_mode: answer ``response_format: json_schema`` with an instance of it.
         include_usage: send a ``usage`` block (a scripted reply may override it).
