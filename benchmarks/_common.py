@@ -8,6 +8,7 @@ machines are comparable as ratios.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import platform
 import statistics
@@ -130,3 +131,42 @@ def turn_events(turn: int) -> list[Event]:
         MetricRecorded(turn=turn, name="tension", value=0.5 + turn % 7 / 10, method="rules"),
         TurnCompleted(turn=turn),
     ]
+
+
+def phase_bound(runs: int, turns: int, actors: int, cap: int) -> float:
+    """The best ratio to ``cap / latency`` any engine could reach with this run shape.
+
+    Each turn of a run is its actors' decisions in parallel, then one world update that
+    waits for all of them; calls take one time unit and queue first-come first-served
+    behind ``cap``. While runs start and finish, and while a run waits on its world
+    update, the cap is not full however fast the engine is: this is the ceiling a
+    measured ratio should be read against (no engine, client or server overhead in it).
+    """
+    now = 0.0
+    seq = 0
+    queue: list[int] = []
+    in_flight: list[tuple[float, int, int]] = []  # (finish time, order, run)
+    left = {r: turns for r in range(runs)}
+    open_calls = dict.fromkeys(range(runs), actors)
+    deciding = dict.fromkeys(range(runs), True)
+    for r in range(runs):
+        queue += [r] * actors
+    calls = 0
+    while queue or in_flight:
+        while queue and len(in_flight) < cap:
+            seq += 1
+            heapq.heappush(in_flight, (now + 1.0, seq, queue.pop(0)))
+            calls += 1
+        now, _, r = heapq.heappop(in_flight)
+        open_calls[r] -= 1
+        if open_calls[r]:
+            continue
+        if deciding[r]:  # all decisions in: the world update
+            deciding[r], open_calls[r] = False, 1
+            queue.append(r)
+        else:
+            left[r] -= 1
+            if left[r]:
+                deciding[r], open_calls[r] = True, actors
+                queue += [r] * actors
+    return calls / cap / now

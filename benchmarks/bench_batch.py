@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import emit, parse_args
+from _common import emit, parse_args, phase_bound
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,6 +38,7 @@ from tests.fakellm import fake_process
 
 LATENCY_S = 0.2
 CALL_CAP = 64
+LLM_ACTORS, LLM_TURNS = 4, 3  # each run of the LLM batch
 
 
 def rules_scenario(root: Path, actors: int, turns: int) -> Path:
@@ -161,7 +162,7 @@ def bench_rules(tmp: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
 
 
 def bench_llm(tmp: Path, runs: int, latency: float, cap: int) -> dict[str, Any]:
-    scenario = llm_scenario(tmp / "llm", 4, 3)
+    scenario = llm_scenario(tmp / "llm", LLM_ACTORS, LLM_TURNS)
     folder = tmp / "llm-batch"
     folder.mkdir(parents=True)
     file = batch_file(folder, scenario, runs, [])
@@ -191,6 +192,8 @@ def bench_llm(tmp: Path, runs: int, latency: float, cap: int) -> dict[str, Any]:
         "calls_per_s": round(achieved, 1),
         "ideal_calls_per_s": round(ideal, 1),
         "ratio": round(achieved / ideal, 3),
+        # the ceiling of any engine for this run shape (see _common.phase_bound)
+        "phase_bound": round(phase_bound(runs, LLM_TURNS, LLM_ACTORS, cap), 3),
         "target_ratio": 0.9,
         "pass": achieved / ideal >= 0.9,
         # this process's CPU per call (engine, HTTP client, log): when calls/s times this
