@@ -85,7 +85,7 @@ _TABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "DecisionFailed": ("actor", "request_id", "error", "error_kind", "call"),
     "HumanDecisionSubmitted": (
         "actor", "request_id", "kind", "long_term_goals", "short_term_priorities",
-        "reasoning", "action", "submitted_by",
+        "reasoning", "action", "action_name", "submitted_by",
     ),
     "MessageSent": (
         "message_id", "channel", "sender", "recipients", "visibility", "kind", "content",
@@ -214,12 +214,11 @@ def _decisions(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     if made:
         cols["brain"] += [e.brain for e in evs]
         cols["parse_method"] += [e.parse_method for e in evs]
-        cols["action_name"] += [e.action_name for e in evs]
     else:
         # a failure only happens to a model call; a human answer is read as given
         cols["brain"] += ["human" if human else "ai"] * n
         cols["parse_method"] += ["human" if human else ""] * n
-        cols["action_name"] += [None] * n
+    cols["action_name"] += [e.action_name for e in evs] if made or human else [None] * n
     if made or human:
         cols["long_term_goals"] += [e.long_term_goals for e in evs]
         cols["short_term_priorities"] += [e.short_term_priorities for e in evs]

@@ -57,6 +57,16 @@ def test_the_chosen_actions_effects_move_the_world(scenario: Path, tmp_path: Pat
             cli("audit", run_id, "--db", db, "--actor", "player", "--turn", "1", "--json").stdout
         )
         assert audit["decision"]["action_name"] == choice
+        sql = cli(
+            "sql",
+            "SELECT action_name FROM decisions WHERE human AND turn = 1",
+            "--db",
+            db,
+            "--format",
+            "csv",
+        )
+        assert sql.exit_code == 0, sql.output
+        assert sql.stdout.split() == ["action_name", choice]
     assert outcomes["reroute"] - outcomes["blackout"] == pytest.approx(5.0)
 
 
