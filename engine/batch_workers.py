@@ -166,7 +166,7 @@ def play_planned(index: int) -> RunOutcome:
         scratch: Path = _WORKER["scratch"] / f"{pr.run_id}.db"
         shutil.copyfile(_WORKER["scratch"] / _TEMPLATE, scratch)
         try:
-            with EventStore.open(scratch, create=False) as private:
+            with EventStore.open(scratch, create=False, scratch=True) as private:
                 start_variation(private, batch_id, plan, pr)
                 player = RunPlayer(
                     private,

@@ -264,3 +264,17 @@ def test_an_upgrade_that_fails_is_one_error_and_leaves_the_log_as_it_was(tmp_pat
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 8
+
+
+def test_a_scratch_log_keeps_no_wal_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "scratch.db"
+    EventStore.open(path).close()  # made like a worker's template: a WAL log
+    with EventStore.open(path, create=False, scratch=True) as store:
+        mode = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
+        run = build_run(store, turns=2)
+        assert store.verify(run).ok
+        events = store.read_events(run)
+    assert mode == "memory"
+    assert not (tmp_path / "scratch.db-wal").exists()
+    with EventStore.open(path, create=False) as store:  # still a log any store reads
+        assert store.read_events(run) == events
