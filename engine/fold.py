@@ -42,34 +42,31 @@ from eventstore import (
     WorldUpdated,
 )
 
-from .fold_parts import EMPTY_ACTOR, NO_SERIES, actor_after, decision_of
+from .fold_parts import (
+    EMPTY_ACTOR,
+    NO_SERIES,
+    actor_after,
+    decision_of,
+    messages_after,
+    with_item,
+    world_after,
+)
 from .fold_stretch import HOT, fold_stretch
 from .state import (
     DEFAULT_WINDOW,
-    Coalition,
     Costs,
     Decision,
     FiredEvent,
-    Message,
     PendingHuman,
     RunState,
     TurnProgress,
     ValidationResult,
-    WorldEntry,
     WorldState,
 )
-
-DIGEST_CHARS = 200
 
 # Shared empty values: a dict in them is never changed in place, so sharing is safe and
 # spares building fresh empty dicts for every turn.
 _EMPTY_PROGRESS = TurnProgress()
-
-
-def _with(d: dict[Any, Any], key: Any, value: Any) -> dict[Any, Any]:
-    out = d.copy()
-    out[key] = value
-    return out
 
 
 def _without(d: dict[Any, Any], key: Any) -> dict[Any, Any]:
@@ -264,7 +261,7 @@ def _exogenous(s: RunState, e: ExogenousEventTriggered) -> RunState:
     )
     counts = exo.fired_counts
     if e.source_index is not None:
-        counts = _with(counts, e.source_index, counts.get(e.source_index, 0) + 1)
+        counts = with_item(counts, e.source_index, counts.get(e.source_index, 0) + 1)
     return replace(
         s,
         exogenous=replace(
@@ -280,57 +277,12 @@ def _exogenous(s: RunState, e: ExogenousEventTriggered) -> RunState:
 
 
 def _message(s: RunState, e: MessageSent) -> RunState:
-    message = Message(
-        message_id=e.message_id,
-        turn=e.turn,
-        sender=e.sender,
-        recipients=e.recipients,
-        channel=e.channel,
-        visibility=e.visibility,
-        kind=e.kind,
-        content=e.content,
-        thread_id=e.thread_id,
-        in_reply_to=e.in_reply_to,
-    )
-    msgs = s.messages
-    coalitions = msgs.coalitions
-    kind = e.kind
-    if kind == "proposal":
-        cid = e.thread_id or e.message_id
-        coalitions = _with(
-            coalitions,
-            cid,
-            Coalition(
-                coalition_id=cid,
-                turn=e.turn,
-                proposer=e.sender,
-                invited=e.recipients,
-                purpose=e.content,
-            ),
-        )
-    elif kind == "accept" or kind == "reject":
-        coalitions = _answer(coalitions, e)
     tp = s.turn_progress
     return replace(
         s,
-        messages=replace(msgs, recent=(*msgs.recent, message), coalitions=coalitions),
+        messages=messages_after(s.messages, e),
         turn_progress=replace(tp, messages=(*tp.messages, e.message_id)),
     )
-
-
-def _answer(coalitions: dict[str, Coalition], e: MessageSent) -> dict[str, Coalition]:
-    cid = e.thread_id if e.thread_id in coalitions else e.in_reply_to
-    c = coalitions.get(cid) if cid is not None else None
-    if c is None or e.sender not in c.invited:
-        return coalitions  # an answer to nothing, or from someone not invited: no member
-    who = e.sender
-    accepted = tuple(a for a in c.accepted if a != who)
-    rejected = tuple(a for a in c.rejected if a != who)
-    if e.kind == "accept":
-        accepted = (*accepted, who)
-    else:
-        rejected = (*rejected, who)
-    return _with(coalitions, c.coalition_id, replace(c, accepted=accepted, rejected=rejected))
 
 
 # -- decisions -------------------------------------------------------------------------
@@ -371,7 +323,7 @@ def _decision_failed(s: RunState, e: DecisionFailed) -> RunState:
     tp = s.turn_progress
     if e.actor in tp.decisions:
         return s  # a late failure of a call whose retry already decided
-    return replace(s, turn_progress=replace(tp, failed=_with(tp.failed, e.actor, e.error)))
+    return replace(s, turn_progress=replace(tp, failed=with_item(tp.failed, e.actor, e.error)))
 
 
 def _human_key(actor: str, kind: str, about: str | None) -> str:
@@ -388,11 +340,11 @@ def _human_requested(s: RunState, e: HumanInputRequested) -> RunState:
         s,
         turn_progress=replace(
             tp,
-            human_requested=_with(
+            human_requested=with_item(
                 tp.human_requested, _human_key(e.actor, e.kind, e.about), e.request_id
             ),
         ),
-        pending_human=_with(pending, e.actor, (*pending.get(e.actor, ()), request)),
+        pending_human=with_item(pending, e.actor, (*pending.get(e.actor, ()), request)),
     )
 
 
@@ -403,13 +355,13 @@ def _human_submitted(s: RunState, e: HumanDecisionSubmitted) -> RunState:
     pending = s.pending_human
     if answered is not None:
         left = tuple(r for r in requests if r is not answered)
-        pending = _with(pending, actor, left) if left else _without(pending, actor)
+        pending = with_item(pending, actor, left) if left else _without(pending, actor)
     tp = s.turn_progress
     if e.turn != tp.turn:
         # submitted for a turn that is not the current one: too late to count
         return replace(s, pending_human=pending) if pending is not s.pending_human else s
     about = answered.about if answered is not None else None
-    submitted = _with(tp.human_submitted, _human_key(actor, e.kind, about), e.request_id)
+    submitted = with_item(tp.human_submitted, _human_key(actor, e.kind, about), e.request_id)
     s = replace(s, pending_human=pending)
     if e.kind != "decision":
         # replies and coalition answers take effect through the MessageSent the engine
@@ -433,36 +385,10 @@ def _human_submitted(s: RunState, e: HumanDecisionSubmitted) -> RunState:
 # -- the world, metrics, checks, costs -------------------------------------------------
 
 
-def _digest_line(entry: WorldEntry) -> str:
-    if entry.key_changes:
-        return entry.key_changes[0][:DIGEST_CHARS]
-    return " ".join(entry.narrative.split())[:DIGEST_CHARS]
-
-
 def _world_updated(s: RunState, e: WorldUpdated) -> RunState:
-    w = s.world
-    history = (
-        *w.history,
-        WorldEntry(turn=e.turn, narrative=e.narrative, key_changes=e.key_changes),
-    )
-    digest = w.digest
-    if len(history) > s.window:
-        old = history[0]
-        digest = digest.append((old.turn, _digest_line(old)))
-        history = history[1:]
     return replace(
         s,
-        world=replace(
-            w,
-            turn=e.turn,
-            narrative=e.narrative,
-            key_changes=e.key_changes,
-            consequences=e.consequences,
-            variables={**w.variables, **e.variables} if e.variables else w.variables,
-            source=e.source,
-            history=history,
-            digest=digest,
-        ),
+        world=world_after(s.world, e, s.window),
         turn_progress=replace(s.turn_progress, world_updated=True),
     )
 

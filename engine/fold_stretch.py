@@ -1,11 +1,13 @@
 """The fold's fast lane: a stretch of consecutive frequent events folded at once.
 
-Most of a played turn is ``DecisionRequested``, ``DecisionMade``, ``CostIncurred`` and
-``MetricRecorded`` events in a row. Folded one by one, each builds a new ``RunState``
-plus the containers it changes (~2.5 µs an event here); a replay of a long run does that
-for every event. Here a stretch of them updates private working copies of only those
-containers and builds the new state once at the end, for the same result: the property
-test ``test_replay_events_equals_applying_one_by_one`` holds the two paths equal.
+Most of a played turn is ``DecisionRequested``, ``DecisionMade``, ``CostIncurred``,
+``MessageSent``, ``WorldUpdated`` and ``MetricRecorded`` events in a row. Folded one by
+one, each builds a new ``RunState`` plus the containers it changes (~2.5 µs an event
+here); a replay of a long run does that for every event. Here a stretch of them updates
+private working copies of only those containers and builds the new state once at the
+end, for the same result: the property test
+``test_replay_events_equals_applying_one_by_one`` holds the two paths equal, and both
+build an actor's memory, the messages and the world through ``fold_parts``.
 
 Anything unusual in a stretch (a decision after a failure of the same actor) ends it,
 and the one-event handler of ``fold.py`` takes that event.
@@ -18,13 +20,28 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from eventstore import CostIncurred, DecisionMade, DecisionRequested, Event, MetricRecorded
+from eventstore import (
+    CostIncurred,
+    DecisionMade,
+    DecisionRequested,
+    Event,
+    MessageSent,
+    MetricRecorded,
+    WorldUpdated,
+)
 
-from .fold_parts import EMPTY_ACTOR, NO_SERIES, actor_after, decision_of
+from .fold_parts import (
+    EMPTY_ACTOR,
+    NO_SERIES,
+    actor_after,
+    decision_of,
+    messages_after,
+    world_after,
+)
 from .state import ActorState, Costs, Decision, MetricKey, RunState, Series
 
 HOT: frozenset[type[Event]] = frozenset(
-    {CostIncurred, DecisionMade, DecisionRequested, MetricRecorded}
+    {CostIncurred, DecisionMade, DecisionRequested, MessageSent, MetricRecorded, WorldUpdated}
 )
 
 
@@ -50,11 +67,13 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
     history: dict[MetricKey, Series[Any]] | None = None
     metrics_failed = m.failed
     tp_metrics = tp.metrics
+    msgs = s.messages
+    tp_messages = tp.messages
+    world = s.world
     while i < n:
         e = events[i]
-        t = type(e)
-        if t is CostIncurred:
-            assert isinstance(e, CostIncurred)
+        # ``type(e) is X`` narrows for mypy; an isinstance assert per event cost ~5%
+        if type(e) is CostIncurred:
             usd = e.cost_usd
             if by_kind is None:
                 by_kind = c.usd_by_kind.copy()
@@ -74,13 +93,11 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
             calls += 1
             if e.purpose == "communication" and e.request_id is not None:
                 call_ids.append(e.request_id)
-        elif t is DecisionRequested:
-            assert isinstance(e, DecisionRequested)
+        elif type(e) is DecisionRequested:
             if requested is None:
                 requested = tp.requested.copy()
             requested[e.actor] = e.request_id
-        elif t is DecisionMade:
-            assert isinstance(e, DecisionMade)
+        elif type(e) is DecisionMade:
             actor = e.actor
             if actor in failed:
                 break  # a retry that succeeded: the one-event handler clears the failure
@@ -90,8 +107,7 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
             decision = decision_of(e)
             actors[actor] = actor_after(actors.get(actor, EMPTY_ACTOR), decision, window)
             decisions[actor] = decision
-        elif t is MetricRecorded:
-            assert isinstance(e, MetricRecorded)
+        elif type(e) is MetricRecorded:
             if history is None:
                 history = m.history.copy()
             key = (e.name, e.actor)
@@ -106,6 +122,11 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
                 metrics_failed += 1
             if key not in tp_metrics:
                 tp_metrics = (*tp_metrics, key)
+        elif type(e) is MessageSent:
+            msgs = messages_after(msgs, e)
+            tp_messages = (*tp_messages, e.message_id)
+        elif type(e) is WorldUpdated:
+            world = world_after(world, e, window)
         else:
             break
         i += 1
@@ -127,6 +148,12 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
             turn=cost_turn,
             turn_total=turn_total,
         )
+    if msgs is not s.messages:
+        changes["messages"] = msgs
+        progress["messages"] = tp_messages
+    if world is not s.world:
+        changes["world"] = world
+        progress["world_updated"] = True
     if call_ids:
         progress["call_ids"] = tp.call_ids | frozenset(call_ids)
     if history is not None:

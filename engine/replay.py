@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from eventstore import EventStore, TurnCompleted
+from eventstore import EventStore, TurnCompleted, collector_paused
 
 from .fold import replay_events
 from .state import STATE_VERSION, RunState
@@ -69,19 +69,20 @@ def replay(
     s = state
     done = 0  # events folded so far
     # chunk by chunk: the store fetches the next chunk while this one is folded
-    for chunk in store.iter_event_chunks(run_id, to_turn=to_turn, after_seq=after):
-        start = 0
-        if marking:
-            for i, event in enumerate(chunk):
-                if type(event) is TurnCompleted:
-                    turn = event.turn
-                    if turn > since and turn % snapshot_every == 0:
-                        s = replay_events(chunk[start : i + 1], s)
-                        marks.append((done + i, s))
-                        start = i + 1
-        if start < len(chunk):
-            s = replay_events(chunk[start:] if start else chunk, s)
-        done += len(chunk)
+    with collector_paused():
+        for chunk in store.iter_event_chunks(run_id, to_turn=to_turn, after_seq=after):
+            start = 0
+            if marking:
+                for i, event in enumerate(chunk):
+                    if type(event) is TurnCompleted:
+                        turn = event.turn
+                        if turn > since and turn % snapshot_every == 0:
+                            s = replay_events(chunk[start : i + 1], s)
+                            marks.append((done + i, s))
+                            start = i + 1
+            if start < len(chunk):
+                s = replay_events(chunk[start:] if start else chunk, s)
+            done += len(chunk)
     if s is None:
         raise ValueError(f"run {run_id} has no events")
     if marks:

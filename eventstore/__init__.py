@@ -1,6 +1,7 @@
 """The run log: events, the SQLite store, blobs, fork lineage and integrity."""
 
 from ._codec import UPCASTERS, decode, encode, upcaster
+from ._collector import collector_paused
 from ._errors import (
     ConcurrencyConflict,
     ForkError,
@@ -91,6 +92,7 @@ __all__ = [
     "VerifyResult",
     "WorldUpdated",
     "blob_hash",
+    "collector_paused",
     "decode",
     "encode",
     "event_actor",

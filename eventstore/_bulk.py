@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from . import _codec
+from ._collector import collector_paused
 from ._events import EVENT_TYPES, AnyEvent, Event
 
 # Seqs per chunk: big enough that the per-query cost vanishes, small enough that the
@@ -83,7 +84,9 @@ def decode_chunk(
         return []
     if not stale:
         try:
-            events: list[Any] = _array_decoder.decode(payload)  # type: ignore[arg-type]
+            # thousands of new objects at once: the collector would walk them repeatedly
+            with collector_paused():
+                events: list[Any] = _array_decoder.decode(payload)  # type: ignore[arg-type]
         except (msgspec.DecodeError, msgspec.ValidationError):
             pass  # read row by row below: that names the damaged event
         else:

@@ -16,11 +16,9 @@ fork.
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from eventstore import EventStore, StoreError
+from eventstore import EventStore, StoreError, collector_paused
 
 from ._catalog import (
     EVENT_TABLES,
@@ -281,23 +279,6 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while millions of rows are built.
-
-    The rows are tuples, lists and structs without cycles, freed by reference
-    counting; the collector's passes over them, triggered by every 700 allocations,
-    took a third of the time of turning rows into columns.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def project(
     store: EventStore,
     analytics: str | Path,
@@ -333,7 +314,7 @@ def project(
         # thread while this one reads and converts stretch k + 1 (one at a time, in
         # order, so memory holds at most three stretches). The worker runs every
         # statement of the connection, so they stay in order.
-        with _collector_paused(), ThreadPoolExecutor(1, "projection") as pool:
+        with collector_paused(), ThreadPoolExecutor(1, "projection") as pool:
             pending: Future[None] | None = None
 
             def then(fn: Any, *args: Any) -> None:

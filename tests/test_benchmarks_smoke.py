@@ -31,6 +31,7 @@ EXPECTED_KEYS = {
         "replay_ratio",
         "meets_target",
     },
+    "bench_replay.py": {"events", "baseline_events_per_s", "replay_events_per_s", "ratio"},
     "bench_verify.py": {"events", "verify_events_per_s", "sha256_events_per_s", "ratio"},
     "bench_cli_startup.py": {"help_ms", "python_pass_ms", "target_ms", "meets_target"},
 }

@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine.fold import DIGEST_CHARS, apply, replay_events
+from engine.fold import apply, replay_events
+from engine.fold_parts import DIGEST_CHARS
 from engine.replay import decode_state, encode_state
 from engine.state import (
     DEFAULT_WINDOW,
