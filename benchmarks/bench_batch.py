@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 from _common import emit, parse_args, phase_bound
+from _scenarios import llm_scenario, rules_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,59 +40,6 @@ from tests.fakellm import fake_process
 LATENCY_S = 0.2
 CALL_CAP = 64
 LLM_ACTORS, LLM_TURNS = 4, 3  # each run of the LLM batch
-
-
-def rules_scenario(root: Path, actors: int, turns: int) -> Path:
-    (root / "actors").mkdir(parents=True)
-    names = [f"r{i}" for i in range(actors)]
-    (root / "scenario.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "bench-batch-rules",
-                "turns": turns,
-                "actors": names,
-                "variables": {
-                    "tension": {"initial": 5, "min": 0, "max": 10, "noise": 0.2},
-                    "trade": {"initial": 50, "min": 0, "max": 100, "drift": -0.1},
-                },
-            }
-        )
-    )
-    actions = [
-        {"name": "push", "effects": {"tension": 0.5}, "narrative": "{actor} pushes."},
-        {"name": "trade", "effects": {"trade": 2}, "narrative": "{actor} trades."},
-        {"name": "calm", "effects": {"tension": -0.5}, "narrative": "{actor} calms."},
-    ]
-    for i, n in enumerate(names):
-        actor = {
-            "name": n,
-            "short_name": n,
-            "control": "rules",
-            "actions": actions,
-            "preferences": {"tension": (-1) ** i, "trade": 0.5},
-        }
-        (root / "actors" / f"{n}.yaml").write_text(yaml.safe_dump(actor))
-    return root
-
-
-def llm_scenario(root: Path, actors: int, turns: int) -> Path:
-    (root / "actors").mkdir(parents=True)
-    names = [f"a{i}" for i in range(actors)]
-    (root / "scenario.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "bench-batch-llm",
-                "initial_world_state": "start",
-                "turns": turns,
-                "actors": names,
-                "world_state_model": "bench/world",
-            }
-        )
-    )
-    for n in names:
-        actor = {"name": n, "short_name": n, "llm_model": "bench/actor", "goals": ["g"]}
-        (root / "actors" / f"{n}.yaml").write_text(yaml.safe_dump(actor))
-    return root
 
 
 def batch_file(folder: Path, scenario: Path, runs: int, variations: list[Any]) -> Path:
@@ -125,7 +73,7 @@ def play_rules(tmp: Path, file: Path, workers: int) -> tuple[float, int]:
 
 
 def bench_rules(tmp: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
-    scenario = rules_scenario(tmp / "rules", 5, 20)
+    scenario = rules_scenario(tmp / "rules", 5, 20, "bench-batch-rules")
     # two variations of one actor's taste for trade, so the batch has a matrix to expand
     variations = [
         {
@@ -162,7 +110,7 @@ def bench_rules(tmp: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
 
 
 def bench_llm(tmp: Path, runs: int, latency: float, cap: int) -> dict[str, Any]:
-    scenario = llm_scenario(tmp / "llm", LLM_ACTORS, LLM_TURNS)
+    scenario = llm_scenario(tmp / "llm", LLM_ACTORS, LLM_TURNS, "bench-batch-llm")
     folder = tmp / "llm-batch"
     folder.mkdir(parents=True)
     file = batch_file(folder, scenario, runs, [])

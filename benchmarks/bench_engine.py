@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import phase_bound
+from _common import emit, phase_bound
+from _scenarios import llm_scenario, rules_scenario
 
 from engine.llm import ChatRequest, ChatResponse, LLMSettings, PriceTable, Router
 from engine.runner import RunPlayer
@@ -78,70 +78,6 @@ class InstantLLM:
 
     async def aclose(self) -> None:
         return None
-
-
-def llm_scenario(root: Path, actors: int, turns: int) -> Path:
-    (root / "actors").mkdir(parents=True)
-    names = [f"a{i}" for i in range(actors)]
-    (root / "scenario.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "bench",
-                "initial_world_state": "start",
-                "turns": turns,
-                "actors": names,
-                "world_state_model": "bench/world",
-            }
-        )
-    )
-    for n in names:
-        (root / "actors" / f"{n}.yaml").write_text(
-            yaml.safe_dump({"name": n, "short_name": n, "llm_model": "bench/actor", "goals": ["g"]})
-        )
-    return root
-
-
-def rules_scenario(root: Path, actors: int, turns: int) -> Path:
-    (root / "actors").mkdir(parents=True)
-    names = [f"r{i}" for i in range(actors)]
-    (root / "scenario.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "bench-rules",
-                "turns": turns,
-                "actors": names,
-                "variables": {
-                    "tension": {"initial": 5, "min": 0, "max": 10, "noise": 0.2},
-                    "trade": {"initial": 50, "min": 0, "max": 100, "drift": -0.1},
-                },
-            }
-        )
-    )
-    for i, n in enumerate(names):
-        (root / "actors" / f"{n}.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "name": n,
-                    "short_name": n,
-                    "control": "rules",
-                    "actions": [
-                        {
-                            "name": "push",
-                            "effects": {"tension": 0.5},
-                            "narrative": "{actor} pushes.",
-                        },
-                        {"name": "trade", "effects": {"trade": 2}, "narrative": "{actor} trades."},
-                        {
-                            "name": "calm",
-                            "effects": {"tension": -0.5},
-                            "narrative": "{actor} calms.",
-                        },
-                    ],
-                    "preferences": {"tension": (-1) ** i, "trade": 0.5},
-                }
-            )
-        )
-    return root
 
 
 def play_one(
@@ -284,7 +220,7 @@ def main() -> None:
                 "concurrency": bench_concurrency(tmp, 20, CONCURRENCY_TURNS, 0.2, 32),
                 "rules": bench_rules(tmp, 10, 50),
             }
-    print(json.dumps(result))
+    emit({"benchmark": "engine", **result})
 
 
 if __name__ == "__main__":
