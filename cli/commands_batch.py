@@ -248,10 +248,8 @@ def _dry_run(plan: Any, prices: Path | None) -> None:
         f"matrix: {len(plan.variations)} variation(s) x {per_run} run(s) = {len(plan.runs)} "
         f"runs; seed {plan.config['seed']}"
     )
-    width = min(70, max(9, *(len(v.name) for v in plan.variations)))
-    typer.echo(
-        f"{'#':>3}  {'VARIATION':<{width}} {'RUNS':>4} {'CALLS/RUN':>9} {'USD/RUN':>9} {'USD':>10}"
-    )
+    # the label last and whole: cutting it would hide the values that tell variations apart
+    typer.echo(f"{'#':>3} {'RUNS':>4} {'CALLS/RUN':>9} {'USD/RUN':>9} {'USD':>10}  VARIATION")
     total = 0.0
     unpriced: set[str] = set()
     for v in plan.variations:
@@ -259,8 +257,8 @@ def _dry_run(plan: Any, prices: Path | None) -> None:
         unpriced.update(r["model"] for r in est["by_model"] if not r["priced"])
         total += est["cost_usd"] * per_run
         typer.echo(
-            f"{v.index:>3}  {v.name[:width]:<{width}} {per_run:>4} {est['calls']:>9} "
-            f"{est['cost_usd']:>9.4f} {est['cost_usd'] * per_run:>10.4f}"
+            f"{v.index:>3} {per_run:>4} {est['calls']:>9} {est['cost_usd']:>9.4f} "
+            f"{est['cost_usd'] * per_run:>10.4f}  {v.name}"
         )
     budget = plan.budget_usd
     typer.echo(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, offline: play the bundled rule-driven scenario, fork it with a
-# counterfactual, and write markdown reports. Usage: scripts/demo.sh VENV_BIN DB
+# counterfactual, sweep it as a 40-run batch, and write markdown reports. Usage: scripts/demo.sh VENV_BIN DB
 set -euo pipefail
 bin="${1:-.venv/bin}"
 db="${2:-demo.db}"
@@ -13,4 +13,6 @@ sl verify "$run"
 sl report "$run" -o "out/report-$run.md"
 sl compare "$run" "$branch" -o "out/compare-$run-$branch.md"
 sl sql "SELECT run_id, turn, name, round(value, 2) AS value FROM metrics WHERE run_id = '$branch' AND name = 'tension' ORDER BY turn"
-echo "reports: out/report-$run.md out/compare-$run-$branch.md" >&2
+batch=$(sl batch run scenarios/strait-crisis-sweep.yaml | tail -n 1)
+sl report --batch "$batch" -o "out/sweep-$batch.md"
+echo "reports: out/report-$run.md out/compare-$run-$branch.md out/sweep-$batch.md" >&2

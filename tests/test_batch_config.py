@@ -207,8 +207,8 @@ def test_dry_run_prints_the_matrix_and_estimate_and_writes_nothing(folder: Path)
     out = result.stdout
     assert "matrix: 2 variation(s) x 3 run(s) = 6 runs" in out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert [r[1] for r in rows] == ["techco.model=m/a", "techco.model=m/b"]
-    per_run = [float(r[4]) for r in rows]
+    assert [r[5] for r in rows] == ["techco.model=m/a", "techco.model=m/b"]
+    per_run = [float(r[3]) for r in rows]
     assert 0 < per_run[0] < per_run[1]  # the dearer model costs more
     total = float(out.split("estimated cost: $")[1].split()[0])
     assert total == pytest.approx(3 * sum(per_run), abs=1e-3)

@@ -1,4 +1,5 @@
-"""The bundled scenarios are what users see first: each validates with nothing to fix."""
+"""The bundled scenarios are what users see first: each validates with nothing to fix,
+and the bundled sweep plays offline."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.batch_report import batch_report_markdown
 from engine.scenario_load import load_scenario, validate_scenario
+from eventstore import EventStore
+from tests.test_batch_helpers import bcli, last_line
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 
@@ -58,3 +62,27 @@ def test_tabletop_has_one_human_seat_in_a_rule_world() -> None:
     [human] = [a for a in s.actors.values() if a.control == "human"]
     assert len(human.actions) >= 3  # the human's choice moves the indicators too
     assert all(a.llm_model is None for a in s.actors.values()) and s.world_state_model is None
+
+
+def test_the_bundled_sweep_plays_offline_and_reports_every_variation(tmp_path: Path) -> None:
+    sweep = SCENARIOS / "strait-crisis-sweep.yaml"
+    db = tmp_path / "log.db"
+    dry = bcli("batch", "run", sweep, "--dry-run", "--db", db)
+    assert dry.exit_code == 0, dry.output
+    # each label whole, however long: the values are what tell variations apart
+    labels = [
+        line.split(None, 5)[5] for line in dry.stdout.splitlines() if line[:3].strip().isdigit()
+    ]
+    assert labels == [
+        f"variables.tension.initial={t}, actors.eastern-power.preferences.tension={p}"
+        for t in (4, 8)
+        for p in (-0.5, 1.0)
+    ]
+    played = bcli("batch", "run", sweep, "--db", db)
+    assert played.exit_code == 0, played.output
+    batch_id = last_line(played.stdout)
+    with EventStore.open(db) as store:
+        md = batch_report_markdown(store, batch_id)
+    assert "40 planned: 40 completed" in md
+    for label in labels:
+        assert f"| {label} | 10 | 10 | 0 | 0 | 0 | 0 |" in md
