@@ -135,16 +135,17 @@ def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt 
     typer.echo(
         f"created {s['created_at']}; {_counts(s['counts'])}; cost ${s['cost_usd']:.4f}{budget}"
     )
+    # the label last and whole, as in the dry run: its values tell variations apart
     typer.echo(
-        f"{'#':>3}  {'VARIATION':<44} {'PLAN':>4} {'DONE':>4} {'HALT':>4} {'FAIL':>4} "
-        f"{'INTR':>4} {'TODO':>4} {'USD':>9}"
+        f"{'#':>3} {'PLAN':>4} {'DONE':>4} {'HALT':>4} {'FAIL':>4} {'INTR':>4} {'TODO':>4} "
+        f"{'USD':>9}  VARIATION"
     )
     for v in s["variations"]:
         n = v["counts"]
         typer.echo(
-            f"{v['index']:>3}  {v['name'][:44]:<44} {v['planned']:>4} {n['completed']:>4} "
-            f"{n['halted']:>4} {n['failed']:>4} {n['interrupted'] + n['running']:>4} "
-            f"{n['not_started']:>4} {v['cost_usd']:>9.4f}"
+            f"{v['index']:>3} {v['planned']:>4} {n['completed']:>4} {n['halted']:>4} "
+            f"{n['failed']:>4} {n['interrupted'] + n['running']:>4} {n['not_started']:>4} "
+            f"{v['cost_usd']:>9.4f}  {v['name']}"
         )
     _print_cut_short(s, limit=None)
 

@@ -81,6 +81,10 @@ def test_the_bundled_sweep_plays_offline_and_reports_every_variation(tmp_path: P
     played = bcli("batch", "run", sweep, "--db", db)
     assert played.exit_code == 0, played.output
     batch_id = last_line(played.stdout)
+    shown = bcli("batch", "show", batch_id, "--db", db)
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split(None, 8) for line in shown.stdout.splitlines() if line[:3].strip().isdigit()]
+    assert [(r[1], r[2], r[8]) for r in rows] == [("10", "10", label) for label in labels]
     with EventStore.open(db) as store:
         md = batch_report_markdown(store, batch_id)
     assert "40 planned: 40 completed" in md
