@@ -199,7 +199,9 @@ async def ai_decision(
                 short_term_priorities=tuple(parsed.short_term_priorities),
                 reasoning=parsed.reasoning,
                 action=parsed.action,
-                action_name=parsed.action_name,
+                # with no actions offered, a name is the model's invention: it would read
+                # as a declared action in the audit and the report
+                action_name=parsed.action_name if action_names else None,
                 brain="ai",
                 parse_method=method,
                 call=_with_method(result.call, method),

@@ -13,7 +13,7 @@ from engine.replay import replay
 from engine.runner import RunPlayer
 from engine.scenario_load import load_scenario
 from engine.session import start_run
-from eventstore import EventStore
+from eventstore import DecisionMade, EventStore
 from tests.engine_helpers import (
     LLM3,
     RULES3,
@@ -343,3 +343,17 @@ def test_a_price_file_prices_every_call(tmp_path: Path, fake: FakeLLMServer) -> 
     )
     assert bad.exit_code == 2 and "cannot read price file" in bad.stderr
     assert len(runs_json(db)) == 1  # nothing recorded for the refused run
+
+
+def test_an_action_name_is_recorded_only_when_actions_were_offered(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    # schema-shaped replies fill every field, action_name included, though llm3 declares
+    # no actions: a model's invented name must not read as a declared action
+    db = tmp_path / "log.db"
+    cli("run", LLM3, "--db", db, "--turns", "1", env=llm_env(fake.base_url))
+    with EventStore.open(db) as store:
+        (run,) = [r.run_id for r in store.list_runs()]
+        made = [e for e in store.read_events(run) if isinstance(e, DecisionMade)]
+    assert len(made) == 3 and all(e.action for e in made)
+    assert [e.action_name for e in made] == [None, None, None]
