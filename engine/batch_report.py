@@ -20,6 +20,7 @@ def batch_report_markdown(store: EventStore, batch_id: str) -> str:
     out += _heading(s)
     out += _matrix(s)
     out += _metrics(s)
+    out += _original(s)
     out += _costs(s)
     out += _cut_short(s)
     out += _significant(s)
@@ -126,6 +127,35 @@ def _chart(s: dict[str, Any], metric: str) -> list[str]:
         f"    bar [{means}]",
         "```",
     ]
+
+
+def _original(s: dict[str, Any]) -> list[str]:
+    """Continuations: was what happened in the original run the typical outcome?"""
+    o = s.get("original")
+    if o is None:
+        return []
+    lines = [
+        "## The original run among its continuations",
+        "",
+        f"The branches fork from run `{o['run_id']}` ({o['status']}, {o['turns_completed']} "
+        f"turns) after turn {s['config']['at_turn']}: its own ending is one outcome of what "
+        "could follow. *Below*: the share of completed branches that ended under its final "
+        "value (ties count half): near 50% it ended where the branches typically do, near 0% "
+        "or 100% it was an outlier.",
+        "",
+    ]
+    if not o["metrics"]:
+        return [*lines, "The original run recorded no metric.", ""]
+    lines += [
+        "| metric | original | branches' mean | branches | below |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    [v] = s["variations"]
+    for key, m in o["metrics"].items():
+        mean = v["metrics"].get(key, {}).get("mean")
+        below = f"{100 * m['below']:.0f}%" if m["below"] is not None else "-"
+        lines.append(f"| {key} | {_num(m['value'])} | {_num(mean)} | {m['branches']} | {below} |")
+    return [*lines, ""]
 
 
 def _costs(s: dict[str, Any]) -> list[str]:

@@ -302,7 +302,36 @@ def batch_stats(store: EventStore, batch_ref: str) -> dict[str, Any]:
                     }
                 )
     status.update(metrics=metrics, significant=pairs, tests=tested, test=TEST)
+    if status["kind"] == "continuations":
+        [branches] = values.values()  # continuations are one variation
+        status["original"] = _original(store, status["config"]["parent_run_id"], branches)
     return status
+
+
+def _original(store: EventStore, run_id: str, branches: dict[str, list[float]]) -> dict[str, Any]:
+    """Where the run the branches continue ended, among the branches' final values.
+
+    ``below`` is the share of completed branches that ended under the original's value,
+    ties counting half: 0.5 means what happened was the typical outcome from the fork
+    point, near 0 or 1 that it was an outlier.
+    """
+    finals = final_metrics(store, run_id)
+    summary = summarize(store, store.run_info(run_id))
+    out: dict[str, Any] = {}
+    for key, value in sorted(finals.items()):
+        others = branches.get(key, [])
+        below = (
+            (sum(x < value for x in others) + 0.5 * sum(x == value for x in others)) / len(others)
+            if others
+            else None
+        )
+        out[key] = {"value": value, "branches": len(others), "below": below}
+    return {
+        "run_id": run_id,
+        "status": summary["status"],
+        "turns_completed": summary["turns_completed"],
+        "metrics": out,
+    }
 
 
 def _finite(x: float) -> float | None:

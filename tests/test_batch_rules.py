@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import statistics
+from contextlib import closing
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -41,18 +43,32 @@ def _finals(db: Path, batch_id: str) -> dict[str, dict[str, Any]]:
     out = {}
     for run_id, events in batch_rows(db, batch_id):
         started = next(p for t, p in events if t == "RunStarted")
-        latest: dict[str, float] = {}
-        for t, p in events:
-            if t == "MetricRecorded" and p.get("value") is not None:
-                name = p["name"] if p.get("actor") is None else f"{p['name']}/{p['actor']}"
-                latest[name] = p["value"]
         out[run_id] = {
             "variation": json.dumps(started["settings"]["variation"], sort_keys=True),
             "seed": started["seed"],
             "completed": any(t == "RunCompleted" for t, _p in events),
-            "metrics": latest,
+            "metrics": _latest(events),
         }
     return out
+
+
+def _latest(events: list[tuple[str, dict[str, Any]]]) -> dict[str, float]:
+    """The last recorded value of each metric among ``events`` (type, payload)."""
+    latest: dict[str, float] = {}
+    for t, p in events:
+        if t == "MetricRecorded" and p.get("value") is not None:
+            name = p["name"] if p.get("actor") is None else f"{p['name']}/{p['actor']}"
+            latest[name] = p["value"]
+    return latest
+
+
+def _own_rows(db: Path, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """A run's own events (type, payload), straight from SQLite."""
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT type, payload FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+    return [(t, json.loads(p)) for t, p in rows]
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +254,28 @@ def test_continuations_fork_a_run_many_times_as_one_batch(tmp_path: Path) -> Non
     [v] = stats["variations"]
     assert v["label"] == {"fork_of": parent, "fork_turn": 2}
     assert v["metrics"]["tension"]["n"] == 5
+    # where the original run ended among its continuations, checked against the log
+    # (each branch played turns after the fork, so its own events hold its last values)
+    branch_tension = [
+        _latest(events)["tension"]
+        for _r, events in batch_rows(db, batch_id)
+        if any(t == "RunCompleted" for t, _p in events)
+    ]
+    mine = _latest(_own_rows(db, parent))["tension"]
+    original = stats["original"]
+    assert original["run_id"] == parent and original["status"] == "completed"
+    expected = (
+        sum(x < mine for x in branch_tension) + 0.5 * sum(x == mine for x in branch_tension)
+    ) / len(branch_tension)
+    assert original["metrics"]["tension"] == {
+        "value": pytest.approx(mine),
+        "branches": 5,
+        "below": pytest.approx(expected),
+    }
+    with EventStore.open(db) as store:
+        md = batch_report_markdown(store, batch_id)
+    assert "## The original run among its continuations" in md
+    [row] = [line for line in md.splitlines() if line.startswith("| tension | ")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert float(cells[1]) == pytest.approx(mine, abs=1e-3)
+    assert cells[3:] == ["5", f"{100 * expected:.0f}%"]
