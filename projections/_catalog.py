@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 # Bump when a table or column changes: an analytics file built under another version is
 # rebuilt from the log on its next catch-up instead of being read with the wrong shape.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Column = tuple[str, str]  # (DuckDB type, description)
 
@@ -311,6 +311,58 @@ TABLES: dict[str, Table] = {
         kind="scenario",
         key=("scenario_sha256",),
     ),
+    "batches": Table(
+        "One row per batch (`scenario-lab batch run`, `fork --count`), as recorded in the "
+        "log with its resolved configuration.",
+        {
+            "batch_id": ("VARCHAR", "The batch's id."),
+            "name": ("VARCHAR", "The experiment's name."),
+            "kind": (
+                "VARCHAR",
+                "`matrix` (a batch file's variations) or `continuations` (branches of one run "
+                "from one turn, `fork --count`).",
+            ),
+            "description": ("VARCHAR", "The experiment's description."),
+            "source": ("VARCHAR", "The batch file, or the run and turn continued."),
+            "created_at": ("TIMESTAMPTZ", "When the batch was recorded (UTC)."),
+            "config_sha256": ("VARCHAR", "Hash of the resolved configuration."),
+            "seed": ("BIGINT", "The batch seed every run's seed derives from."),
+            "runs_planned": ("INTEGER", "Runs the batch plans (join `batch_runs`)."),
+            "variations": ("INTEGER", "Variations in the matrix (1 for continuations)."),
+            "runs_per_variation": ("INTEGER", "Runs of each variation."),
+            "budget_usd": ("DOUBLE", "The batch's budget in USD; null without one."),
+            "cost_per_run_limit_usd": ("DOUBLE", "Each run's credit limit; null without one."),
+            "base_scenario_sha256": (
+                "VARCHAR",
+                "Hash of the base scenario before variations; null for continuations.",
+            ),
+            "parent_run_id": ("VARCHAR", "Continuations: the run they fork from."),
+            "fork_turn": ("INTEGER", "Continuations: the last turn shared with that run."),
+            "config": ("VARCHAR", "The whole resolved configuration as JSON."),
+        },
+        kind="batch",
+        key=("batch_id",),
+    ),
+    "batch_runs": Table(
+        "Every run a batch plans, started or not, with its variation: join `runs` on "
+        "`run_id` for status and cost, `final_metrics` for outcomes.",
+        {
+            "batch_id": ("VARCHAR", "The batch."),
+            "run_id": ("VARCHAR", "The planned run (no `runs` row until it starts)."),
+            "run_index": ("INTEGER", "Position in the batch's plan (its seed derives from it)."),
+            "variation_index": ("INTEGER", "The variation's number in the matrix (0, 1, ...)."),
+            "variation_name": (
+                "VARCHAR",
+                "The variation as the batch commands print it, e.g. "
+                "`variables.tension.initial=4, techco.model=m/a`.",
+            ),
+            "variation": ("VARCHAR", "JSON object of the variation's settings (keys sorted)."),
+            "replicate": ("INTEGER", "Which of the variation's runs this is (0, 1, ...)."),
+            "seed": ("BIGINT", "The run's seed."),
+        },
+        kind="batch",
+        key=("batch_id", "run_id"),
+    ),
     "projection_state": Table(
         "Bookkeeping: the last log position applied, written in the same transaction as "
         "the rows it covers.",
@@ -344,6 +396,55 @@ SELECT scenario_name,
        min(value) AS min, max(value) AS max
 FROM final_metrics
 GROUP BY GROUPING SETS ((scenario_name, name, actor), (scenario_name, variation, name, actor))
+"""
+
+
+# Student's t quantile at 0.975 for df = n - 1: exact for df 1-9, above that the
+# Cornish-Fisher expansion in 1/df around the normal quantile (relative error < 4e-6
+# from df 10 on). DuckDB has no t distribution, and a view must work in any DuckDB.
+_Z = 1.959963984540054
+_T975_EXACT = (
+    12.706204736172367,
+    4.302652729749752,
+    3.1824463052844294,
+    2.776445105198036,
+    2.570581835635494,
+    2.4469118511451597,
+    2.3646242515924314,
+    2.306004135204603,
+    2.2621571627978483,
+)
+_CF = (
+    (_Z**3 + _Z) / 4,
+    (5 * _Z**5 + 16 * _Z**3 + 3 * _Z) / 96,
+    (3 * _Z**7 + 19 * _Z**5 + 17 * _Z**3 - 15 * _Z) / 384,
+    (79 * _Z**9 + 776 * _Z**7 + 1482 * _Z**5 - 1920 * _Z**3 - 945 * _Z) / 92160,
+)
+
+
+def _t975(df: str) -> str:
+    exact = " ".join(f"WHEN {i} THEN {t!r}" for i, t in enumerate(_T975_EXACT, start=1))
+    series = " + ".join(f"{c!r} / pow({df}, {k})" for k, c in enumerate(_CF, start=1))
+    return f"CASE {df} {exact} ELSE {_Z!r} + {series} END"
+
+
+_VARIATION_STATS = f"""
+WITH s AS (
+    SELECT b.batch_id, b.variation_index, any_value(b.variation_name) AS variation_name,
+           f.name, f.actor,
+           count(*) AS n, avg(f.value) AS mean, stddev_samp(f.value) AS stddev,
+           min(f.value) AS min, median(f.value) AS median, max(f.value) AS max
+    FROM batch_runs b
+    JOIN runs r USING (run_id)
+    JOIN final_metrics f USING (run_id)
+    WHERE r.status = 'completed'
+    GROUP BY b.batch_id, b.variation_index, f.name, f.actor
+)
+SELECT batch_id, variation_index, variation_name, name, actor, n, mean, stddev,
+       mean - ({_t975("n - 1")}) * stddev / sqrt(n) AS ci95_low,
+       mean + ({_t975("n - 1")}) * stddev / sqrt(n) AS ci95_high,
+       min, median, max
+FROM s
 """
 
 
@@ -396,6 +497,26 @@ VIEWS: dict[str, View] = {
             "mean": "Mean of the final values.",
             "stddev": "Sample standard deviation (null for one run).",
             "min": "Smallest final value.",
+            "max": "Largest final value.",
+        },
+    ),
+    "variation_stats": View(
+        "Per batch, variation and metric: statistics of the final values of the batch's "
+        "completed runs, as `scenario-lab report --batch` shows them.",
+        _VARIATION_STATS,
+        {
+            "batch_id": "The batch.",
+            "variation_index": "The variation's number in the matrix.",
+            "variation_name": "The variation as the batch commands print it.",
+            "name": "The metric.",
+            "actor": "The actor of an actor-specific metric; null otherwise.",
+            "n": "Completed runs with a final value.",
+            "mean": "Mean of the final values.",
+            "stddev": "Sample standard deviation (null for one run).",
+            "ci95_low": "Lower bound of the mean's 95% confidence interval (Student's t).",
+            "ci95_high": "Upper bound of the mean's 95% confidence interval (Student's t).",
+            "min": "Smallest final value.",
+            "median": "Median of the final values.",
             "max": "Largest final value.",
         },
     ),

@@ -30,7 +30,7 @@ def export_tables(
     """Write every projection table (only ``run_ids``' rows when given) into ``out_dir``.
 
     A fork's file rows include its inherited rows, as in the tables. ``scenarios`` holds
-    the scenarios those runs play. Returns the files written.
+    the scenarios those runs play, ``batches`` the batches they belong to. Returns the files written.
     """
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r}", hint="use parquet, csv or json")
@@ -48,6 +48,8 @@ def export_tables(
         sql = f"SELECT * FROM {name}"
         if where and name == "scenarios":
             sql += f" WHERE scenario_sha256 IN (SELECT scenario_sha256 FROM runs WHERE {where})"
+        elif where and name == "batches":
+            sql += f" WHERE batch_id IN (SELECT batch_id FROM runs WHERE {where})"
         elif where:
             sql += f" WHERE {where}"
         sql += " ORDER BY " + ", ".join(table.key)

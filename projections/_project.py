@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from eventstore import EventStore, StoreError, collector_paused
 
+from ._batches import sync_batches
 from ._catalog import (
     EVENT_TABLES,
     SCHEMA_VERSION,
@@ -346,6 +347,7 @@ def project(
                     wait([pending])
                 _rollback(con)
                 raise
+        sync_batches(con, store)
         if check_leases:
             refine_liveness(con, store.path)
     finally:
