@@ -196,14 +196,19 @@ def _significant(s: dict[str, Any]) -> list[str]:
     lines = ["## Significant differences", "", f"{s['test']}; {s['tests']} pair(s) tested.", ""]
     if not s["significant"]:
         return [*lines, "No pair of variations differs at p < 0.05.", ""]
+    held = sum(p["p_holm"] < 0.05 for p in s["significant"])
     lines += [
-        "| metric | A | B | mean A | mean B | A - B | t | df | p |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"{held} of these {len(s['significant'])} hold up after the Holm correction for "
+        "testing every pair at once (p (Holm) < 0.05); the others may be chance.",
+        "",
+        "| metric | A | B | mean A | mean B | A - B | t | df | p | p (Holm) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in s["significant"]:
         lines.append(
             f"| {p['metric']} | {p['a']} | {p['b']} | {_num(p['mean_a'])} | {_num(p['mean_b'])} | "
-            f"{_num(p['difference'])} | {_num(p['t'])} | {_num(p['df'])} | {p['p']:.3g} |"
+            f"{_num(p['difference'])} | {_num(p['t'])} | {_num(p['df'])} | {p['p']:.3g} | "
+            f"{p['p_holm']:.3g} |"
         )
     return [*lines, ""]
 

@@ -28,8 +28,8 @@ from .run_summary import summarize
 STATUSES = ("completed", "halted", "failed", "interrupted", "running", "not_started")
 ALPHA = 0.05
 TEST = (
-    "Welch's two-sided t-test on the final values of completed runs, p < 0.05, "
-    "no correction for multiple comparisons"
+    "Welch's two-sided t-test on the final values of completed runs, p < 0.05; "
+    "p (Holm) is the Holm-Bonferroni adjusted p over all the pairs tested"
 )
 
 # -- the t distribution ----------------------------------------------------------------
@@ -279,13 +279,13 @@ def batch_stats(store: EventStore, batch_ref: str) -> dict[str, Any]:
     for v in status["variations"]:
         v["metrics"] = {m: describe(values[v["index"]].get(m, [])) for m in metrics}
     pairs = []
-    tested = 0
+    p_values = []  # of every test, for the Holm adjustment
     for m in metrics:
         for a, b in combinations(status["variations"], 2):
             result = welch(values[a["index"]].get(m, []), values[b["index"]].get(m, []))
             if result is None:
                 continue
-            tested += 1
+            p_values.append(result.p)
             if result.p < ALPHA:
                 mean_a, mean_b = a["metrics"][m]["mean"], b["metrics"][m]["mean"]
                 pairs.append(
@@ -301,7 +301,10 @@ def batch_stats(store: EventStore, batch_ref: str) -> dict[str, Any]:
                         "p": result.p,
                     }
                 )
-    status.update(metrics=metrics, significant=pairs, tests=tested, test=TEST)
+    adjusted = holm(p_values)
+    for pair in pairs:
+        pair["p_holm"] = adjusted[pair["p"]]
+    status.update(metrics=metrics, significant=pairs, tests=len(p_values), test=TEST)
     if status["kind"] == "continuations":
         [branches] = values.values()  # continuations are one variation
         status["original"] = _original(store, status["config"]["parent_run_id"], branches)
@@ -332,6 +335,22 @@ def _original(store: EventStore, run_id: str, branches: dict[str, list[float]]) 
         "turns_completed": summary["turns_completed"],
         "metrics": out,
     }
+
+
+def holm(p_values: Sequence[float]) -> dict[float, float]:
+    """Holm-Bonferroni adjusted p of each p among ``p_values`` (tested together).
+
+    With m tests in ascending order, the i-th (from 0) is multiplied by m - i, and each
+    adjusted p is at least the one before it, capped at 1. Equal p values get equal
+    adjusted ones, so a mapping from p serves.
+    """
+    m = len(p_values)
+    out: dict[float, float] = {}
+    running = 0.0
+    for i, p in enumerate(sorted(p_values)):
+        running = max(running, min(1.0, (m - i) * p))
+        out.setdefault(p, running)
+    return out
 
 
 def _finite(x: float) -> float | None:

@@ -138,6 +138,8 @@ def test_statistics_agree_with_the_log_read_independently(rule_batch: tuple[Path
                 expected.add((metric, a, b))
     assert {(p["metric"], p["a"], p["b"]) for p in stats["significant"]} == expected
     assert stats["tests"] == 12
+    # Holm: never below the raw p, never above it times the number of tests
+    assert all(p["p"] <= p["p_holm"] <= min(1, 12 * p["p"]) for p in stats["significant"])
 
 
 def test_a_batch_is_reproducible(rule_batch: tuple[Path, str], tmp_path: Path) -> None:

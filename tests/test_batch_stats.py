@@ -1,4 +1,4 @@
-"""The statistics behind batch reports: Student's t, Welch's test, summaries.
+"""The statistics behind batch reports: Student's t, Welch's test, Holm, summaries.
 
 Checked against printed t tables and against the t density integrated numerically, an
 independent route to the same numbers."""
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.batch_stats import betainc, describe, t_quantile, t_two_sided_p, welch
+from engine.batch_stats import betainc, describe, holm, t_quantile, t_two_sided_p, welch
 
 # two-sided 95% critical values of Student's t (any printed table)
 T_975 = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 9: 2.2622, 10: 2.2281,
@@ -101,3 +101,13 @@ def test_describe() -> None:
     one = describe([3.0])
     assert one["n"] == 1 and one["mean"] == 3.0 and one["stddev"] is None and one["ci95"] is None
     assert describe([])["mean"] is None
+
+
+def test_holm_adjusts_each_p_by_its_rank_and_keeps_the_order() -> None:
+    # ascending 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx(
+        {0.005: 0.02, 0.01: 0.03, 0.03: 0.06, 0.04: 0.06}
+    )
+    assert holm([0.5, 0.6]) == {0.5: 1.0, 0.6: 1.0}  # capped at 1
+    assert holm([0.02, 0.02, 0.5]) == pytest.approx({0.02: 0.06, 0.5: 0.5})  # ties alike
+    assert holm([]) == {}
