@@ -148,7 +148,11 @@ def play(
             if client is not None:
                 await client.aclose()
 
-    return anyio.run(main)
+    try:
+        return anyio.run(main)
+    except KeyboardInterrupt:
+        # what is recorded stays: the run is interrupted and goes on where it stopped
+        raise fail(f"interrupted; `scenario-lab resume {run_id}` goes on", 130) from None
 
 
 def report_end(state: Any, run_id: str) -> None:

@@ -81,6 +81,28 @@ def test_sigkill_then_resume_completes_without_paying_twice(
     assert cli("verify", run_id, "--db", db).exit_code == 0
 
 
+def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    with FakeLLMServer(latency_s=0.3) as fake:
+        env = llm_env(fake.base_url)
+        proc = subprocess_cli("run", LLM3, "--db", db, "--seed", "2", env=env)
+        _wait_for_events(db, 6, proc)  # mid turn 1, answers in flight
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        [summary] = runs_json(db)
+        run_id = summary["run_id"]
+        assert "Traceback" not in err
+        assert err.strip().splitlines()[-1] == (
+            f"error: interrupted; `scenario-lab resume {run_id}` goes on"
+        )
+        assert summary["status"] == "interrupted"
+        resumed = cli("resume", run_id, "--db", db, env=env)
+        assert resumed.exit_code == 0, resumed.output
+    assert runs_json(db)[0]["status"] == "completed"
+    assert cli("verify", run_id, "--db", db).exit_code == 0
+
+
 def test_a_running_run_shows_as_running(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     with FakeLLMServer(latency_s=0.3) as fake:
