@@ -179,11 +179,20 @@ def compare_data(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str
     )  # type: ignore[no-any-return]
 
 
+def _variation_text(variation: Any) -> str:
+    """``{"a.b": 1, "c": "m"}`` (JSON text or a dict) as ``a.b=1, c=m``; "" for none."""
+    if isinstance(variation, str):
+        variation = json.loads(variation or "{}")
+    if not isinstance(variation, dict):
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in variation.items())
+
+
 def compare_markdown(data: dict[str, Any]) -> str:
     """The comparison as a markdown document."""
     ids = [r["run_id"] for r in data["runs"]]
     out = ["# Comparison of " + ", ".join(f"`{r}`" for r in ids), ""]
-    body = [
+    body: list[tuple[Any, ...]] = [
         (
             f"`{r['run_id']}`",
             r["scenario_name"],
@@ -194,11 +203,18 @@ def compare_markdown(data: dict[str, Any]) -> str:
         )
         for r in data["runs"]
     ]
-    out += [markdown_table(["run", "scenario", "status", "seed", "turns", "forked from"], body)]
+    header = ["run", "scenario", "status", "seed", "turns", "forked from"]
+    varied = [_variation_text(r["variation"]) for r in data["runs"]]
+    if any(varied):
+        # batch runs: the settings they vary are what tells their scenarios apart
+        header.append("variation")
+        body = [(*row, v or "-") for row, v in zip(body, varied, strict=True)]
+    out += [markdown_table(header, body)]
     if not data["same_scenario"]:
         out += [
-            "**The runs play different scenarios** (their resolved scenarios differ); "
-            "metrics with the same name may not mean the same thing.",
+            "**The runs play different scenarios** (their resolved scenarios differ"
+            + ("; see their variations" if any(varied) else "")
+            + "); metrics with the same name may not mean the same thing.",
             "",
         ]
     out += ["## Ancestry", ""]
