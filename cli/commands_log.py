@@ -14,17 +14,27 @@ def runs(
     db: DbOption = Path(DEFAULT_DB),
     tree: Annotated[bool, typer.Option("--tree", help="Show forks under their parents.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+    batch: Annotated[
+        str | None,
+        typer.Option("--batch", help="Only the runs of this batch (id or a unique prefix)."),
+    ] = None,
 ) -> None:
     """List runs, newest first, with lineage, status, turns completed and cost."""
     from engine.run_summary import lineage_tree, summarize_all
 
     with open_store(db) as store:
-        rows = summarize_all(store)
+        batch_id = store.batch(batch)["batch_id"] if batch is not None else None
+        rows = summarize_all(store, batch_id=batch_id)
     if as_json:
         emit_json(rows)
         return
     if not rows:
-        status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
+        if batch_id is not None:
+            status(
+                f"batch {batch_id} has started no run yet: `scenario-lab batch resume {batch_id}`"
+            )
+        else:
+            status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
         return
     ordered = lineage_tree(rows) if tree else [(0, r) for r in rows]
     typer.echo(f"{'RUN':<16} {'SCENARIO':<22} {'STATUS':<12} {'TURNS':>5} {'COST $':>9}  LINEAGE")

@@ -26,6 +26,7 @@ from engine.runner import RunPlayer
 from engine.scenario_load import load_scenario
 from engine.session import start_run
 from eventstore import EventStore
+from tests.engine_helpers import cli
 from tests.test_batch_helpers import BATCHES, ENGINE_DATA, batch_rows, bcli, last_line
 
 # two-sided 95% critical value of Student's t with 3 degrees of freedom (4 runs)
@@ -194,6 +195,30 @@ def test_list_and_a_second_run_of_resume_change_nothing(rule_batch: tuple[Path, 
     assert resumed.exit_code == 0 and last_line(resumed.stdout) == batch_id
     with EventStore.open(db) as store:
         assert store.max_position() == before
+
+
+def test_runs_lists_one_batch_with_batch(rule_batch: tuple[Path, str], tmp_path: Path) -> None:
+    db, batch_id = rule_batch
+    listed = cli("runs", "--db", db, "--batch", batch_id[:6], "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 16 and {r["batch_id"] for r in rows} == {batch_id}
+    table = cli("runs", "--db", db, "--batch", batch_id)
+    assert sorted(line.split()[0] for line in table.stdout.splitlines()[1:]) == sorted(
+        r["run_id"] for r in rows
+    )
+    unknown = cli("runs", "--db", db, "--batch", "nope")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == (
+        "error: no batch 'nope' in the log (list batches with `scenario-lab batch list`)"
+    )
+    # a batch recorded but not played yet says how to start it
+    fresh = tmp_path / "fresh.db"
+    with EventStore.open(fresh) as store:
+        waiting = record_batch(store, load_batch(BATCHES / "rules.yaml"))
+    empty = cli("runs", "--db", fresh, "--batch", waiting)
+    assert empty.exit_code == 0 and empty.stdout == ""
+    assert f"`scenario-lab batch resume {waiting}`" in empty.stderr
 
 
 def test_resume_finishes_an_interrupted_run_and_starts_the_rest(tmp_path: Path) -> None:
