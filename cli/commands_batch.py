@@ -13,7 +13,16 @@ from typing import Annotated, Any
 import typer
 
 from cli.commands_run import BaseUrlOpt, PricesOpt, load_prices, make_client, models_needed
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    command,
+    emit_json,
+    fail,
+    handle_errors,
+    open_store,
+    status,
+)
 
 ParallelOpt = Annotated[
     int | None,
@@ -205,7 +214,9 @@ def _play(
                 progress=progress,
             )
     except KeyboardInterrupt:
-        raise fail(f"interrupted; `scenario-lab batch resume {batch_id}` goes on", 130) from None
+        raise fail(
+            f"interrupted; `{command(f'batch resume {batch_id}', db)}` goes on", 130
+        ) from None
     from engine.batch_stats import batch_status
 
     with open_store(db) as store:

@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    command,
+    emit_json,
+    fail,
+    handle_errors,
+    open_store,
+    status,
+)
 
 
 def decide(
@@ -95,7 +104,8 @@ def decide(
             via="cli",
         )
     status(
-        f"recorded {actor}'s {event.kind} for turn {event.turn}; continue with: scenario-lab resume {run_id}"
+        f"recorded {actor}'s {event.kind} for turn {event.turn}; "
+        f"continue with: {command(f'resume {run_id}', db)}"
     )
 
 

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    command,
+    emit_json,
+    fail,
+    handle_errors,
+    open_store,
+    status,
+)
 
 
 def runs(
@@ -30,9 +39,8 @@ def runs(
         return
     if not rows:
         if batch_id is not None:
-            status(
-                f"batch {batch_id} has started no run yet: `scenario-lab batch resume {batch_id}`"
-            )
+            resume = command(f"batch resume {batch_id}", db)
+            status(f"batch {batch_id} has started no run yet: `{resume}`")
         else:
             status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
         return

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    command,
+    emit_json,
+    fail,
+    handle_errors,
+    open_store,
+    status,
+)
 
 TurnsOpt = Annotated[
     int | None, typer.Option("--turns", help="Number of turns (default: the scenario's).")
@@ -152,10 +161,10 @@ def play(
         return anyio.run(main)
     except KeyboardInterrupt:
         # what is recorded stays: the run is interrupted and goes on where it stopped
-        raise fail(f"interrupted; `scenario-lab resume {run_id}` goes on", 130) from None
+        raise fail(f"interrupted; `{command(f'resume {run_id}', db)}` goes on", 130) from None
 
 
-def report_end(state: Any, run_id: str) -> None:
+def report_end(state: Any, run_id: str, db: Path) -> None:
     if state.status == "completed":
         status(
             f"run {run_id} completed {state.last_completed_turn} turns, ${state.costs.total_usd:.4f}"
@@ -164,8 +173,8 @@ def report_end(state: Any, run_id: str) -> None:
         status(f"run {run_id} halted ({state.halt_reason}): {state.halt_detail}")
         if state.halt_reason == "human_input":
             for actor in state.pending_human:
-                status(f"  next: scenario-lab decide {run_id} --actor {actor} --action '...'")
-        status(f"  then: scenario-lab resume {run_id}")
+                status(f"  next: {command(f'decide {run_id} --actor {actor}', db)} --action '...'")
+        status(f"  then: {command(f'resume {run_id}', db)}")
     else:
         status(f"run {run_id} is {state.status}")
 
@@ -237,7 +246,7 @@ def run(
         )
     finally:
         lease.release()
-    report_end(state, run_id)
+    report_end(state, run_id, db)
     typer.echo(run_id)
 
 
@@ -272,7 +281,7 @@ def resume(
     state = play(
         db, run_id, client=client, concurrency=concurrency, interactive=interactive, prices=prices
     )
-    report_end(state, run_id)
+    report_end(state, run_id, db)
     typer.echo(run_id)
 
 
@@ -380,7 +389,7 @@ def fork(
             )
     if play_it:
         final = play(db, branch, client=client, concurrency=concurrency, prices=prices)
-        report_end(final, branch)
+        report_end(final, branch, db)
     typer.echo(branch)
 
 

@@ -65,6 +65,15 @@ def open_store(db: Path, *, create: bool = False) -> Any:
     return EventStore.open(db, create=create)
 
 
+def command(args: str, db: Path) -> str:
+    """``scenario-lab ARGS`` as a user should type it next: with ``--db`` when the log is
+    not the default one, so a suggested command works as printed."""
+    import shlex
+
+    where = "" if db == Path(DEFAULT_DB) else f" --db {shlex.quote(str(db))}"
+    return f"scenario-lab {args}{where}"
+
+
 def status(message: str) -> None:
     typer.echo(message, err=True)
 

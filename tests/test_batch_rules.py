@@ -218,7 +218,7 @@ def test_runs_lists_one_batch_with_batch(rule_batch: tuple[Path, str], tmp_path:
         waiting = record_batch(store, load_batch(BATCHES / "rules.yaml"))
     empty = cli("runs", "--db", fresh, "--batch", waiting)
     assert empty.exit_code == 0 and empty.stdout == ""
-    assert f"`scenario-lab batch resume {waiting}`" in empty.stderr
+    assert f"`scenario-lab batch resume {waiting} --db {fresh}`" in empty.stderr
 
 
 def test_resume_finishes_an_interrupted_run_and_starts_the_rest(tmp_path: Path) -> None:

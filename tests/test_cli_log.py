@@ -189,3 +189,13 @@ def test_validate_lists_every_problem(tmp_path: Path) -> None:
 def test_validate_missing_directory(tmp_path: Path) -> None:
     result = cli("validate", tmp_path / "nowhere")
     assert result.exit_code == 1 and "is not a scenario directory" in result.stdout
+
+
+def test_a_suggested_command_names_the_log_unless_it_is_the_default() -> None:
+    from cli.common import command
+
+    assert command("resume abc", Path("scenario-lab.db")) == "scenario-lab resume abc"
+    assert command("resume abc", Path("runs/x.db")) == "scenario-lab resume abc --db runs/x.db"
+    assert command("resume abc", Path("my runs/x.db")) == (
+        "scenario-lab resume abc --db 'my runs/x.db'"
+    )

@@ -94,7 +94,7 @@ def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -
         run_id = summary["run_id"]
         assert "Traceback" not in err
         assert err.strip().splitlines()[-1] == (
-            f"error: interrupted; `scenario-lab resume {run_id}` goes on"
+            f"error: interrupted; `scenario-lab resume {run_id} --db {db}` goes on"
         )
         assert summary["status"] == "interrupted"
         resumed = cli("resume", run_id, "--db", db, env=env)
