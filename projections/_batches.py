@@ -28,18 +28,34 @@ def _integer(x: Any) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
 
 
+def _text(x: Any) -> str | None:
+    return x if isinstance(x, str) else None
+
+
 def _variation_name(label: dict[str, Any]) -> str:
     # as the batch commands print a variation (engine.batch_plan.Variation.name)
     return ", ".join(f"{k}={v}" for k, v in label.items()) or "base scenario"
 
 
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
 def _rows(batch: dict[str, Any], doc: dict[str, Any], out: dict[str, dict[str, list[Any]]]) -> None:
-    config = doc.get("config") or {}
-    variations = {v["index"]: v.get("label") or {} for v in doc.get("variations", [])}
-    runs = doc.get("runs", [])
+    """A batch's row and its planned runs' rows. A plan of another shape (a newer
+    format, a damaged one) must not stop a catch-up: what it lacks is left null, and a
+    planned run without an id is left out."""
+    config = doc.get("config")
+    config = config if isinstance(config, dict) else {}
+    variations = {
+        v.get("index"): v["label"] if isinstance(v.get("label"), dict) else {}
+        for v in _dicts(doc.get("variations"))
+    }
+    runs = [r for r in _dicts(doc.get("runs")) if isinstance(r.get("run_id"), str)]
+    base = doc.get("base_scenario")
     b = out["batches"]
     b["batch_id"].append(batch["batch_id"])
-    b["name"].append(str(doc.get("name", batch["name"])))
+    b["name"].append(_text(doc.get("name")) or batch["name"])
     b["kind"].append(str(doc.get("kind", "")))
     b["description"].append(str(doc.get("description") or ""))
     b["source"].append(str(doc.get("source") or ""))
@@ -51,17 +67,17 @@ def _rows(batch: dict[str, Any], doc: dict[str, Any], out: dict[str, dict[str, l
     b["runs_per_variation"].append(_integer(config.get("runs_per_variation")))
     b["budget_usd"].append(_number(config.get("budget_limit")))
     b["cost_per_run_limit_usd"].append(_number(config.get("cost_per_run_limit")))
-    b["base_scenario_sha256"].append((doc.get("base_scenario") or {}).get("sha256"))
-    b["parent_run_id"].append(config.get("parent_run_id"))
+    b["base_scenario_sha256"].append(_text(base.get("sha256")) if isinstance(base, dict) else None)
+    b["parent_run_id"].append(_text(config.get("parent_run_id")))
     b["fork_turn"].append(_integer(config.get("at_turn")))
     b["config"].append(json_text(config))
     r = out["batch_runs"]
     for run in runs:
-        label = variations.get(run["variation"], {})
+        label = variations.get(run.get("variation"), {})
         r["batch_id"].append(batch["batch_id"])
         r["run_id"].append(run["run_id"])
-        r["run_index"].append(run["index"])
-        r["variation_index"].append(run["variation"])
+        r["run_index"].append(_integer(run.get("index")))
+        r["variation_index"].append(_integer(run.get("variation")))
         r["variation_name"].append(_variation_name(label))
         r["variation"].append(json_text(label))
         r["replicate"].append(_integer(run.get("replicate")))

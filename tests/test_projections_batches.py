@@ -3,6 +3,7 @@ view, checked against the batch's recorded plan and the batch report's statistic
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,26 @@ def test_export_of_some_runs_writes_their_batches_only(
 def test_the_views_t_quantile_matches_the_exact_one(df: int) -> None:
     [(t,)] = duckdb.sql(f"SELECT {_t975(str(df))}").fetchall()
     assert t == pytest.approx(t_quantile(0.975, df), rel=4e-6)
+
+
+def test_a_plan_of_another_shape_does_not_stop_a_catch_up(tmp_path: Path) -> None:
+    db, duck = tmp_path / "log.db", tmp_path / "log.duckdb"
+    foreign = {  # a newer plan format: other keys, runs without ids
+        "format": 99,
+        "name": None,
+        "config": [],
+        "variations": [{"idx": 0, "label": "x"}, "?"],
+        "runs": [{"idx": 0, "id": "r"}, 7],
+    }
+    with EventStore.open(db) as store:
+        newer = store.create_batch("newer", json.dumps(foreign).encode(), "0" * 64)
+        broken = store.create_batch("broken", b"{not json", "1" * 64)
+        run = start_run(store, load_scenario(ENGINE_DATA / "rules3"), seed=1)
+        project(store, duck)
+        anyio.run(RunPlayer(store, run, client=None, prices=PriceTable.load()).play)
+        project(store, duck)  # later catch-ups go on too
+        last = store.max_position()
+    rows = q(duck, "SELECT batch_id, name, runs_planned, seed FROM batches ORDER BY name")
+    assert rows == [(broken, "broken", 0, None), (newer, "newer", 0, None)]
+    assert q(duck, "SELECT count(*) FROM batch_runs") == [(0,)]
+    assert q(duck, "SELECT position FROM projection_state") == [(last,)]
