@@ -134,14 +134,28 @@ def _original(s: dict[str, Any]) -> list[str]:
     o = s.get("original")
     if o is None:
         return []
+    horizon = o["horizon"]
     lines = [
         "## The original run among its continuations",
         "",
         f"The branches fork from run `{o['run_id']}` ({o['status']}, {o['turns_completed']} "
-        f"turns) after turn {s['config']['at_turn']}: its own ending is one outcome of what "
-        "could follow. *Below*: the share of completed branches that ended under its final "
-        "value (ties count half): near 50% it ended where the branches typically do, near 0% "
-        "or 100% it was an outlier.",
+        f"turns) after turn {s['config']['at_turn']}"
+        + (f" and end at turn {horizon}" if horizon is not None else "")
+        + ".",
+        "",
+    ]
+    if horizon is not None and horizon > o["turns_completed"]:
+        return [
+            *lines,
+            f"It stopped before turn {horizon}, where the branches end: it has no outcome "
+            "there to place among theirs.",
+            "",
+        ]
+    lines += [
+        (f"Its values at turn {horizon}" if horizon is not None else "Its final values")
+        + " are one outcome of what could follow. *Below*: the share of completed branches "
+        "that ended under its value (ties count half): near 50% it ended where the "
+        "branches typically do, near 0% or 100% it was an outlier.",
         "",
     ]
     if not o["metrics"]:

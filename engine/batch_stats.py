@@ -259,9 +259,10 @@ def metric_key(name: str, actor: str | None) -> str:
     return name if actor is None else f"{name}/{actor}"
 
 
-def final_metrics(store: EventStore, run_id: str) -> dict[str, float]:
-    """The last recorded value of each (metric, actor) of the run's timeline."""
-    latest = replay(store, run_id).metrics.latest
+def final_metrics(store: EventStore, run_id: str, to_turn: int | None = None) -> dict[str, float]:
+    """The last recorded value of each (metric, actor) of the run's timeline (up to the
+    end of ``to_turn`` when given)."""
+    latest = replay(store, run_id, to_turn=to_turn).metrics.latest
     return {metric_key(n, a): float(v) for (n, a), v in latest.items() if v is not None}
 
 
@@ -307,20 +308,36 @@ def batch_stats(store: EventStore, batch_ref: str) -> dict[str, Any]:
     status.update(metrics=metrics, significant=pairs, tests=len(p_values), test=TEST)
     if status["kind"] == "continuations":
         [branches] = values.values()  # continuations are one variation
-        status["original"] = _original(store, status["config"]["parent_run_id"], branches)
+        ends = {r["turns_completed"] for r in status["runs"] if r["status"] == "completed"}
+        horizon = ends.pop() if len(ends) == 1 else None
+        status["original"] = _original(store, status["config"]["parent_run_id"], branches, horizon)
     return status
 
 
-def _original(store: EventStore, run_id: str, branches: dict[str, list[float]]) -> dict[str, Any]:
-    """Where the run the branches continue ended, among the branches' final values.
+def _original(
+    store: EventStore, run_id: str, branches: dict[str, list[float]], horizon: int | None
+) -> dict[str, Any]:
+    """Where the run the branches continue stood, among the branches' final values.
 
-    ``below`` is the share of completed branches that ended under the original's value,
-    ties counting half: 0.5 means what happened was the typical outcome from the fork
-    point, near 0 or 1 that it was an outlier.
+    Compared at ``horizon``, the turn every completed branch ended on (``fork --count
+    --turns`` may play them longer or shorter than the original), so like is compared
+    with like; an original that stopped before it has no outcome there. ``below`` is the
+    share of completed branches that ended under the original's value, ties counting
+    half: 0.5 means what happened was the typical outcome from the fork point, near 0
+    or 1 that it was an outlier.
     """
-    finals = final_metrics(store, run_id)
     summary = summarize(store, store.run_info(run_id))
-    out: dict[str, Any] = {}
+    reached = summary["turns_completed"]
+    out: dict[str, Any] = {
+        "run_id": run_id,
+        "status": summary["status"],
+        "turns_completed": reached,
+        "horizon": horizon,
+        "metrics": {},
+    }
+    if horizon is not None and horizon > reached:
+        return out  # it never got there: nothing to place
+    finals = final_metrics(store, run_id, to_turn=horizon)
     for key, value in sorted(finals.items()):
         others = branches.get(key, [])
         below = (
@@ -328,13 +345,8 @@ def _original(store: EventStore, run_id: str, branches: dict[str, list[float]]) 
             if others
             else None
         )
-        out[key] = {"value": value, "branches": len(others), "below": below}
-    return {
-        "run_id": run_id,
-        "status": summary["status"],
-        "turns_completed": summary["turns_completed"],
-        "metrics": out,
-    }
+        out["metrics"][key] = {"value": value, "branches": len(others), "below": below}
+    return out
 
 
 def holm(p_values: Sequence[float]) -> dict[float, float]:

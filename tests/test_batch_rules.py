@@ -306,3 +306,22 @@ def test_continuations_fork_a_run_many_times_as_one_batch(tmp_path: Path) -> Non
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert float(cells[1]) == pytest.approx(mine, abs=1e-3)
     assert cells[3:] == ["5", f"{100 * expected:.0f}%"]
+
+
+def test_the_original_is_placed_at_the_turn_its_continuations_end(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    with EventStore.open(db) as store:
+        parent = start_run(store, load_scenario(ENGINE_DATA / "rules3"), seed=4)
+        anyio.run(RunPlayer(store, parent, client=None, prices=PriceTable.load()).play)
+        shorter = batch_stats(store, continue_fork(store, parent, 1, 3, parallel=1, turns=3))
+        longer_id = continue_fork(store, parent, 1, 2, parallel=1, turns=6)
+        longer = batch_stats(store, longer_id)
+        longer_md = batch_report_markdown(store, longer_id)
+    # branches that stop at turn 3 meet the original's values at turn 3, not its end
+    at_3 = _latest([(t, p) for t, p in _own_rows(db, parent) if p.get("turn", 0) <= 3])
+    assert shorter["original"]["horizon"] == 3
+    assert shorter["original"]["metrics"]["tension"]["value"] == pytest.approx(at_3["tension"])
+    assert at_3["tension"] != _latest(_own_rows(db, parent))["tension"]
+    # branches that go on past the original's end have nothing of it to meet
+    assert longer["original"]["horizon"] == 6 and longer["original"]["metrics"] == {}
+    assert "It stopped before turn 6, where the branches end" in longer_md
