@@ -323,6 +323,10 @@ def _decision_failed(s: RunState, e: DecisionFailed) -> RunState:
     tp = s.turn_progress
     if e.actor in tp.decisions:
         return s  # a late failure of a call whose retry already decided
+    if e.error_kind == "llm_unavailable":
+        # no model answered: the run halts on it and a resume asks again, so the actor
+        # is still to decide (an unreadable answer, by contrast, is the actor's turn)
+        return s
     return replace(s, turn_progress=replace(tp, failed=with_item(tp.failed, e.actor, e.error)))
 
 

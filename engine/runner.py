@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 
 from eventstore import (
+    DecisionFailed,
     DecisionRequested,
     Event,
     EventStore,
@@ -581,13 +582,22 @@ class RunPlayer:
             if actor_id in progress.decided or actor_id in progress.failed:
                 continue
             todo.append(actor_id)
-        await self._in_order(todo, lambda a: self._decide(a, turn, waiting))
+        unanswered: dict[str, str] = {}  # actor -> why no model answered
+        await self._in_order(todo, lambda a: self._decide(a, turn, waiting, unanswered))
+        if unanswered:
+            # The turn cannot go on without these decisions, nor pretend they were made:
+            # the run halts, and a resume asks again (the fold keeps no such failure).
+            who = ", ".join(a for a in todo if a in unanswered)
+            first = next(iter(unanswered.values()))
+            raise _Halt("llm_unavailable", f"no model answered for {who} in turn {turn}: {first}")
         if waiting:
             raise _Halt(
                 "human_input", f"waiting for {', '.join(waiting)} to decide turn {turn}", waiting
             )
 
-    async def _decide(self, actor_id: str, turn: int, waiting: list[str]) -> None:
+    async def _decide(
+        self, actor_id: str, turn: int, waiting: list[str], unanswered: dict[str, str]
+    ) -> None:
         st = self.state
         actor = self.scenario.actors[actor_id]
         progress = st.turn_progress
@@ -671,6 +681,9 @@ class RunPlayer:
             ) from None
         if outcome.events:
             self.append(outcome.events, outcome.blobs)
+        for event in outcome.events:
+            if isinstance(event, DecisionFailed) and event.error_kind == "llm_unavailable":
+                unanswered[actor_id] = event.error
 
     async def _human(
         self,

@@ -12,8 +12,8 @@ from engine.llm import PriceTable
 from engine.replay import replay
 from engine.runner import RunPlayer
 from engine.scenario_load import load_scenario
-from engine.session import start_run
-from eventstore import DecisionMade, EventStore
+from engine.session import prepare_resume, start_run
+from eventstore import DecisionFailed, DecisionMade, EventStore
 from tests.engine_helpers import (
     LLM3,
     RULES3,
@@ -357,3 +357,40 @@ def test_an_action_name_is_recorded_only_when_actions_were_offered(
         made = [e for e in store.read_events(run) if isinstance(e, DecisionMade)]
     assert len(made) == 3 and all(e.action for e in made)
     assert [e.action_name for e in made] == [None, None, None]
+
+
+def test_a_decision_no_model_answered_halts_the_run_and_resume_asks_again(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    from dataclasses import replace as with_fields
+
+    from engine.llm import LLMSettings, Router
+
+    db = tmp_path / "log.db"
+    loaded = load_scenario(LLM3)
+    settings = with_fields(LLMSettings.from_env(llm_env(fake.base_url)), max_retries=0)
+
+    async def play(run_id: str | None) -> tuple[str, object]:
+        async with Router(settings) as router:
+            with EventStore.open(db) as store:
+                if run_id is None:
+                    run_id = start_run(store, loaded, seed=5)
+                else:
+                    prepare_resume(store, run_id)
+                player = RunPlayer(store, run_id, client=router, prices=PriceTable.load())
+                return run_id, await player.play()
+
+    fake.fail_next(3, "500")  # every turn-1 decision finds the server down
+    run_id, halted = anyio.run(play, None)
+    assert (halted.status, halted.halt_reason) == ("halted", "llm_unavailable")
+    assert "no model answered for" in halted.halt_detail and "turn 1" in halted.halt_detail
+    assert not halted.turn_progress.decisions and not halted.turn_progress.world_updated
+    _id, done = anyio.run(play, run_id)  # the server answers again
+    assert done.status == "completed"
+    with EventStore.open(db) as store:
+        events = store.read_events(run_id)
+    failed = [e for e in events if isinstance(e, DecisionFailed)]
+    made = [(e.turn, e.actor) for e in events if isinstance(e, DecisionMade)]
+    assert {(e.turn, e.error_kind) for e in failed} == {(1, "llm_unavailable")}
+    # each turn-1 decision was asked again and made, once
+    assert sorted(a for t, a in made if t == 1) == ["ngo", "regulator", "techco"]

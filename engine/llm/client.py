@@ -283,7 +283,7 @@ class OpenAICompatibleClient:
                 f"{where}: no answer after {len(attempts)} attempts "
                 f"(last: {result.outcome}{': ' + result.detail if result.detail else ''})"
             )
-            hint = "the server is down or rate-limiting; retry later or raise max_retries"
+            hint = "the server is down or rate-limiting; once it answers, `scenario-lab resume` the run"
         else:
             status = result.status or 0
             what, hint = _STATUS_TEXT.get(status, (f"HTTP {status}", None))
