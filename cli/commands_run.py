@@ -20,14 +20,17 @@ from cli.common import (
 )
 
 TurnsOpt = Annotated[
-    int | None, typer.Option("--turns", help="Number of turns (default: the scenario's).")
+    int | None,
+    typer.Option("--turns", min=1, help="Number of turns (default: the scenario's)."),
 ]
 SeedOpt = Annotated[
     int | None, typer.Option("--seed", help="Seed of every random draw of the run.")
 ]
 CreditOpt = Annotated[
     float | None,
-    typer.Option("--credit-limit", help="Halt before a model call would cross this USD total."),
+    typer.Option(
+        "--credit-limit", min=0.0, help="Halt before a model call would cross this USD total."
+    ),
 ]
 ModelOpt = Annotated[
     list[str] | None,
@@ -81,6 +84,8 @@ def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise fail(f"{flag} takes ACTOR=VALUE, got {item!r}", 2)
+        if key.strip() in out:
+            raise fail(f"{flag} names {key.strip()} twice: give one value per actor", 2)
         out[key.strip()] = value.strip()
     return out
 
@@ -111,8 +116,18 @@ def make_client(models: list[str], base_url: str | None) -> Any:
     """The LLM router for these models, after checking credentials (None if no model is needed)."""
     if not models:
         return None
+    from urllib.parse import urlsplit
+
     from engine.llm import LLMSettings, Router
 
+    if base_url:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise fail(
+                f"--llm-base-url {base_url!r} is not an http(s) URL "
+                "(e.g. http://localhost:11434/v1)",
+                2,
+            )
     settings = LLMSettings.from_env(os.environ, base_url=base_url)
     router = Router(settings)
     router.check_credentials(models)
@@ -171,10 +186,17 @@ def report_end(state: Any, run_id: str, db: Path) -> None:
         )
     elif state.status == "halted":
         status(f"run {run_id} halted ({state.halt_reason}): {state.halt_detail}")
+        resume = f"resume {run_id}"
         if state.halt_reason == "human_input":
+            from engine.session import decide_args
+
             for actor in state.pending_human:
-                status(f"  next: {command(f'decide {run_id} --actor {actor}', db)} --action '...'")
-        status(f"  then: {command(f'resume {run_id}', db)}")
+                status(f"  next: {command(decide_args(state, run_id, actor), db)} --action '...'")
+        elif state.halt_reason == "credit_limit":
+            # resuming needs a higher limit: suggest twice the one that was reached
+            limit = state.settings.credit_limit_usd or 0.0
+            resume += f" --credit-limit {max(2 * limit, 1.0):.2f}"
+        status(f"  then: {command(resume, db)}")
     else:
         status(f"run {run_id} is {state.status}")
 
@@ -208,8 +230,6 @@ def run(
         status(f"warning: {warning}")
     overrides = parse_pairs(model, "--model")
     check_overrides(loaded.scenario, overrides)
-    if turns is not None and turns < 1:
-        raise fail("--turns must be at least 1", 2)
     client = make_client(models_needed(loaded.scenario, overrides, world_model), llm_base_url)
     if prices is not None:
         from engine.llm.pricing import read_price_file
@@ -277,7 +297,9 @@ def resume(
             ),
             llm_base_url,
         )
-        prepare_resume(store, run_id, credit_limit_usd=credit_limit, turns=turns)
+        prepare_resume(
+            store, run_id, credit_limit_usd=credit_limit, turns=turns, interactive=interactive
+        )
     state = play(
         db, run_id, client=client, concurrency=concurrency, interactive=interactive, prices=prices
     )
@@ -288,7 +310,8 @@ def resume(
 def fork(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
     at_turn: Annotated[
-        int, typer.Option("--at-turn", help="The branch shares turns 0..N and plays N+1 next.")
+        int,
+        typer.Option("--at-turn", min=0, help="The branch shares turns 0..N and plays N+1 next."),
     ],
     db: DbOption = Path(DEFAULT_DB),
     play_it: Annotated[bool, typer.Option("--play", help="Play the branch now.")] = False,
@@ -467,13 +490,15 @@ def estimate(
     from engine.estimate import estimate_run
     from engine.llm import PriceTable
     from engine.scenario_load import load_scenario
+    from engine.session import check_overrides, check_turns
 
     loaded = load_scenario(path)
+    overrides = parse_pairs(model, "--model")
+    check_overrides(loaded.scenario, overrides)
+    if turns is not None:
+        check_turns(loaded.scenario, turns)
     est = estimate_run(
-        loaded.scenario,
-        PriceTable.load(prices),
-        turns=turns,
-        model_overrides=parse_pairs(model, "--model"),
+        loaded.scenario, PriceTable.load(prices), turns=turns, model_overrides=overrides
     )
     if as_json:
         emit_json(est)

@@ -13,7 +13,17 @@ def render_prompt(messages: list[dict[str, str]]) -> str:
 
 
 def ask_human(actor: str, ctx: Any, messages: list[dict[str, str]]) -> dict[str, Any] | None:
-    """Show the situation and read a decision; an empty action defers (the run halts)."""
+    """Show the situation and read a decision; an empty action, or input that ends
+    (Ctrl-D, a pipe run dry), defers: the run halts waiting for this seat, to be
+    answered with ``decide`` or ``resume --interactive``."""
+    try:
+        return _ask(actor, ctx, messages)
+    except (typer.Abort, EOFError):
+        typer.echo("", err=True)  # the prompt's line was left open
+        return None
+
+
+def _ask(actor: str, ctx: Any, messages: list[dict[str, str]]) -> dict[str, Any] | None:
     typer.echo(render_prompt(messages), err=True)
     typer.echo(
         f"\n--- {actor}: your decision for turn {ctx.turn} (empty action to defer) ---", err=True

@@ -25,6 +25,7 @@ from eventstore import (
 
 from .errors import RunNotPlayable, ScenarioInvalid
 from .replay import replay
+from .scenario_dates import simulated_date
 from .scenario_load import LoadedScenario
 from .scenario_model import Scenario
 
@@ -46,6 +47,26 @@ def check_overrides(scenario: Scenario, model_overrides: Mapping[str, str]) -> N
             )
 
 
+MAX_TURNS = 100_000  # a run longer than this is a mistyped --turns, not an exercise
+
+
+def check_turns(scenario: Scenario, turns: int, flag: str = "--turns") -> None:
+    """Refuse a turn count no run can play: under 1, absurdly many, or one whose last
+    turn's simulated date falls off the calendar (it would fail hours into the run)."""
+    if not 1 <= turns <= MAX_TURNS:
+        raise ScenarioInvalid(
+            f"{flag} {turns} is out of range", hint=f"choose from 1 to {MAX_TURNS} turns"
+        )
+    try:
+        simulated_date(scenario, turns)
+    except (ValueError, OverflowError):
+        raise ScenarioInvalid(
+            f"{flag} {turns}: turn {turns} would fall past the year 9999 "
+            f"(turn_duration {scenario.turn_duration!r} from start_date {scenario.start_date})",
+            hint="choose fewer turns",
+        ) from None
+
+
 def start_run(
     store: EventStore,
     loaded: LoadedScenario,
@@ -65,6 +86,11 @@ def start_run(
     scenario = loaded.scenario
     overrides = dict(model_overrides or {})
     check_overrides(scenario, overrides)
+    check_turns(scenario, turns if turns is not None else scenario.turns)
+    if credit_limit_usd is not None and credit_limit_usd < 0:
+        raise ScenarioInvalid(
+            f"--credit-limit {credit_limit_usd} is negative", hint="give a limit in USD, >= 0"
+        )
     settings = RunSettings(
         turns=turns if turns is not None else scenario.turns,
         credit_limit_usd=credit_limit_usd,
@@ -95,19 +121,41 @@ def start_run(
     return store.create_run(run_id, batch_id=batch_id, events=events)
 
 
+def decide_args(state: Any, run_id: str, actor: str) -> str:
+    """The arguments of ``scenario-lab decide`` for a seat waiting on a human, with
+    ``--action-name`` where its world's rules need one of its declared actions (the
+    example given is its first one); the caller adds ``--action``."""
+    args = f"decide {run_id} --actor {actor}"
+    scenario = Scenario.from_resolved(state.scenario)
+    seat = scenario.actors.get(actor)
+    if scenario.variables and seat is not None and seat.actions:
+        args += f" --action-name {seat.actions[0].name}"
+    return args
+
+
 def prepare_resume(
     store: EventStore,
     run_id: str,
     *,
     credit_limit_usd: float | None = None,
     turns: int | None = None,
+    interactive: bool = False,
 ) -> None:
     """Make a halted, interrupted or finished-early run playable again.
+
+    ``interactive``: whoever resumes answers for the human seats inline, so a run
+    waiting for human input may go on.
 
     Appends ``RunResumed`` (with a raised credit limit or more turns) unless the run is
     a fresh fork that has not started playing. Refuses what cannot go on, saying why.
     """
     state = replay(store, run_id)
+    if turns is not None:
+        check_turns(Scenario.from_resolved(state.scenario), turns)
+    if credit_limit_usd is not None and credit_limit_usd < 0:
+        raise ScenarioInvalid(
+            f"--credit-limit {credit_limit_usd} is negative", hint="give a limit in USD, >= 0"
+        )
     if is_held(store.path, run_id):
         raise RunNotPlayable(
             f"run {run_id} is being played by a live process",
@@ -132,12 +180,13 @@ def prepare_resume(
             hint="fork it at an earlier turn instead",
             run_id=run_id,
         )
-    if state.status == "halted" and state.halt_reason == "human_input":
+    if state.status == "halted" and state.halt_reason == "human_input" and not interactive:
         missing = [a for a in state.pending_human if a not in state.turn_progress.decided]
         if missing:
             raise RunNotPlayable(
                 f"run {run_id} waits for human input from {', '.join(missing)}",
-                hint=f"submit with `scenario-lab decide {run_id} --actor {missing[0]} --action ...`",
+                hint=f"submit with `scenario-lab {decide_args(state, run_id, missing[0])} "
+                "--action ...`, or resume with --interactive to answer here",
                 run_id=run_id,
             )
     if (
@@ -197,6 +246,24 @@ def fork_run(
                 raise ScenarioInvalid(
                     f"{label} names actor {actor!r}, which run {run_id} does not have",
                     hint=f"actors: {', '.join(scenario.actors)}",
+                )
+    if turns is not None:
+        check_turns(scenario, turns)
+    if credit_limit_usd is not None and credit_limit_usd < 0:
+        raise ScenarioInvalid(
+            f"--credit-limit {credit_limit_usd} is negative", hint="give a limit in USD, >= 0"
+        )
+    if any(not text.strip() for text in injections):
+        raise ScenarioInvalid("--inject needs the event's text", hint='--inject "What happens."')
+    if scenario.variables:
+        for actor, text in (forced_decisions or {}).items():
+            declared = [a.name for a in scenario.actors[actor].actions]
+            # one word in a rule-driven world is meant as an action's name: a typo of one
+            # would silently become free text with no effects
+            if declared and " " not in text.strip() and text.strip() not in declared:
+                raise ScenarioInvalid(
+                    f"--decision {actor}={text}: {text!r} is not one of {actor}'s actions",
+                    hint=f"actions: {', '.join(declared)}; a free-text decision is a sentence",
                 )
     changes: dict[str, Any] = {
         "seed": seed,
