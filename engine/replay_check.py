@@ -7,12 +7,24 @@ equal the original event at the same place. Events that came from outside the en
 (a human's submission, a resume, a fork's changes) are copied across when the engine
 stops for them. The first difference raises ``NondeterminismError`` naming run, turn,
 actor and step.
+
+Calls of the communication phase are recorded differently from the others: their
+events (``MessageSent`` and ``CostIncurred``) carry no ``ModelCall``, so no event names
+their request or response blobs. The request is still stored (a blob under the hash of
+the exact request), and the answer's whole effect on the run is the messages appended
+with the call's ``CostIncurred``. Such a request must therefore be a stored blob and
+have a ``CostIncurred`` with its request id; it is answered with the messages recorded
+for that call, put back in the answer's shape (see ``_talk_answer``). The engine must
+then derive exactly those messages again, and every later prompt that quotes them (a
+reply, a decision) is still compared byte for byte.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +32,7 @@ import anyio
 import msgspec
 
 from eventstore import (
+    CostIncurred,
     Event,
     EventStore,
     HumanDecisionSubmitted,
@@ -28,14 +41,16 @@ from eventstore import (
     RunForked,
     RunHalted,
     RunResumed,
+    StoreError,
     blob_hash,
     event_actor,
     event_type,
 )
 
+from . import talks
 from .errors import NondeterminismError
 from .llm import ChatRequest, ChatResponse, PriceTable
-from .model_calls import request_blob
+from .model_calls import CallResult, ModelCaller, request_blob
 from .runner import RunPlayer
 
 # Events that people (or other processes) add to a run; the engine never produces them.
@@ -47,8 +62,94 @@ def _calls(event: Event) -> list[ModelCall]:
     return [call] if isinstance(call, ModelCall) else []
 
 
+@dataclass(frozen=True)
+class _CallSite:
+    """Where the engine makes a model call: what an unknown request is reported with."""
+
+    turn: int
+    actor: str | None
+    request_id: str
+
+
+# Set by ``_CheckingCaller`` around each call, task-locally (concurrent calls each see
+# their own), and read by ``RecordedClient.complete``, which gets only the request.
+_CALL_SITE: ContextVar[_CallSite | None] = ContextVar("replay_check_call_site", default=None)
+
+
+@dataclass(frozen=True)
+class _TalkCall:
+    """A recorded communication call: its cost and the messages it appended."""
+
+    cost: CostIncurred
+    messages: tuple[MessageSent, ...]
+
+
+def _talk_calls(events: Sequence[Event]) -> dict[tuple[int, str], list[_TalkCall]]:
+    """The communication calls of a timeline, by (turn, request id), in log order.
+
+    The engine appends a call's messages and then its ``CostIncurred`` in one batch
+    (``[*messages, cost]``), so a call's messages are the ``MessageSent`` events of its
+    actor right before its cost.
+    """
+    out: dict[tuple[int, str], list[_TalkCall]] = {}
+    for index, event in enumerate(events):
+        if not (
+            isinstance(event, CostIncurred)
+            and event.purpose == "communication"
+            and event.request_id is not None
+        ):
+            continue
+        start = index
+        while start > 0:
+            before = events[start - 1]
+            if not (
+                isinstance(before, MessageSent)
+                and before.sender == event.actor
+                and before.turn == event.turn
+            ):
+                break
+            start -= 1
+        messages = tuple(e for e in events[start:index] if isinstance(e, MessageSent))
+        out.setdefault((event.turn, event.request_id), []).append(_TalkCall(event, messages))
+    return out
+
+
+def _talk_answer(site: _CallSite, messages: Sequence[MessageSent]) -> str:
+    """An answer from which the engine derives ``messages`` again (see ``engine.talks``).
+
+    A plan lists its talks (to an actor, or to a coalition by its id), its coalition
+    proposal and its public statement; a reply and a coalition answer are their one
+    message. A call that appended nothing gets an answer that says nothing.
+    """
+    if site.request_id == talks.plan_id(site.turn, site.actor or ""):
+        plan = talks.TalkPlan(
+            messages=[], coalition_members=[], coalition_purpose="", public_statement=""
+        )
+        for m in messages:
+            if m.kind == "talk":
+                to = m.thread_id if m.channel == "coalition" and m.thread_id else m.recipients[0]
+                plan.messages.append(talks.OutgoingMessage(to=to, content=m.content))
+            elif m.kind == "proposal":
+                plan.coalition_members = list(m.recipients)
+                plan.coalition_purpose = m.content
+            elif m.kind == "statement":
+                plan.public_statement = m.content
+        return plan.model_dump_json()
+    if site.request_id.startswith(talks.reply_id(site.turn, "")):
+        return talks.Reply(reply=messages[0].content if messages else "").model_dump_json()
+    answer = messages[0] if messages else None
+    return talks.CoalitionAnswer(
+        accept=answer is not None and answer.kind == "accept",
+        reason=answer.content if answer is not None else "",
+    ).model_dump_json()
+
+
 class RecordedClient:
-    """Serves the responses a run recorded, keyed by the exact request sent."""
+    """Serves the responses a run recorded, keyed by the exact request sent.
+
+    A communication request, which no ``ModelCall`` records, is answered from the
+    messages its call appended, once its exact request is found among the stored blobs.
+    """
 
     def __init__(self, store: EventStore, events: Sequence[Event], run_id: str):
         self.run_id = run_id
@@ -58,35 +159,76 @@ class RecordedClient:
             for call in _calls(event):
                 if call.prompt_hash:
                     self.responses.setdefault(call.prompt_hash, []).append(call)
-        self.turn = 0
+        self.talks = _talk_calls(events)
+        self.turn = 0  # the turn reported for a call made outside ``_CheckingCaller``
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         key = blob_hash(request_blob(request))
+        site = _CALL_SITE.get()
         queue = self.responses.get(key)
-        if not queue:
-            raise NondeterminismError(
-                f"run {self.run_id}: the engine made a {request.purpose} request to {request.model} "
-                "that the log does not contain",
-                run_id=self.run_id,
-                turn=self.turn,
-                actor=None,
-                step=request.purpose,
+        if queue:
+            call = queue.pop(0)
+            text = self.store.get_blob(call.response_hash).decode() if call.response_hash else ""
+            return ChatResponse(
+                text=text,
+                model=call.model,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                latency_ms=call.latency_ms,
+                attempts=call.attempts,
+                finish_reason="stop",
+                schema_enforced=call.parse_method.startswith("json_schema"),
             )
-        call = queue.pop(0)
-        text = self.store.get_blob(call.response_hash).decode() if call.response_hash else ""
-        return ChatResponse(
-            text=text,
-            model=call.model,
-            input_tokens=call.input_tokens,
-            output_tokens=call.output_tokens,
-            latency_ms=call.latency_ms,
-            attempts=call.attempts,
-            finish_reason="stop",
-            schema_enforced=call.parse_method.startswith("json_schema"),
+        if request.purpose == "communication" and site is not None and self._stored(key):
+            recorded = self.talks.get((site.turn, site.request_id))
+            if recorded:
+                talk = recorded.pop(0)
+                return ChatResponse(
+                    text=_talk_answer(site, talk.messages),
+                    model=talk.cost.model,
+                    input_tokens=talk.cost.input_tokens,
+                    output_tokens=talk.cost.output_tokens,
+                    latency_ms=0.0,  # not recorded for these calls, and no event holds it
+                    attempts=(),
+                    finish_reason="stop",
+                    schema_enforced=request.json_schema is not None,
+                )
+        turn = site.turn if site is not None else self.turn
+        actor = site.actor if site is not None else None
+        raise NondeterminismError(
+            f"run {self.run_id}: in turn {turn} the engine made a {request.purpose} request"
+            + (f" for {actor}" if actor else "")
+            + f" to {request.model}"
+            + (f" ({site.request_id})" if site is not None else "")
+            + " that the log does not contain",
+            run_id=self.run_id,
+            turn=turn,
+            actor=actor,
+            step=request.purpose,
         )
+
+    def _stored(self, sha: str) -> bool:
+        try:
+            self.store.get_blob(sha)
+        except StoreError:
+            return False
+        return True
 
     async def aclose(self) -> None:
         return None
+
+
+class _CheckingCaller(ModelCaller):
+    """A caller that tells the recorded client where each call is made."""
+
+    async def call(
+        self, request: ChatRequest, *, turn: int, actor: str | None, request_id: str
+    ) -> CallResult:
+        token = _CALL_SITE.set(_CallSite(turn, actor, request_id))
+        try:
+            return await super().call(request, turn=turn, actor=actor, request_id=request_id)
+        finally:
+            _CALL_SITE.reset(token)
 
 
 class _CheckingPlayer(RunPlayer):
@@ -94,6 +236,10 @@ class _CheckingPlayer(RunPlayer):
 
     original: list[Event]
     origin_run: str
+
+    def caller(self) -> ModelCaller:
+        base = super().caller()  # raises as the live engine does when there is no client
+        return _CheckingCaller(base.client, base.prices, base.limiter, base.budget)
 
     def _write(self, events: Sequence[Event], blobs: dict[str, bytes] | None = None) -> None:
         for offset, event in enumerate(events):
@@ -151,6 +297,12 @@ def _check(
     setup = 0
     while setup < len(original) and original[setup].turn == 0:
         setup += 1
+    # A branch is checked from its fork on: what it shares with its parent is the
+    # parent's to check (`replay PARENT --check`), and the engine would not stop at
+    # the fork point to let the RunForked in.
+    forks = [i for i, e in enumerate(original) if isinstance(e, RunForked)]
+    if forks:
+        setup = forks[-1] + 1
     blobs = _blobs_for(store, original)
     scratch_id = scratch.create_run(run_id, events=original[:setup], blobs=blobs)
     client = RecordedClient(store, original, run_id)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.errors import NondeterminismError
 from engine.replay_check import check_run
-from eventstore import EventStore
-from tests.engine_helpers import cli
+from eventstore import CostIncurred, DecisionMade, EventStore, MessageSent
+from tests.engine_helpers import LLM3, cli, last_line, llm_env
+from tests.fakellm import DEFAULT_DECISION, FakeLLMServer
 from tests.recorded import import_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -54,4 +60,205 @@ def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path
         )
         with pytest.raises(NondeterminismError) as caught:
             check_run(store, run_id)
-    assert "does not contain" in str(caught.value) and caught.value.step == "decision"
+    err = caught.value
+    assert "does not contain" in str(err) and err.step == "decision"
+    # named like any other difference: run, turn, actor and step
+    assert err.run_id == run_id and err.turn == 1 and err.actor in ("techco", "regulator", "ngo")
+    assert (
+        f"run {run_id}" in str(err) and "in turn 1" in str(err) and f"for {err.actor}" in str(err)
+    )
+
+
+# -- runs with a communication phase ---------------------------------------------------
+#
+# Communication calls are logged as their messages plus a CostIncurred, with no
+# ModelCall naming their request and answer. A check that served only answers found by
+# a ModelCall's prompt hash failed on the first talk of any such run.
+
+TALKERS = ("techco", "regulator", "ngo")
+
+
+def _talks_scenario(tmp_path: Path) -> Path:
+    """llm3 with every channel open and room for three communications per actor."""
+    root = tmp_path / "talks3"
+    shutil.copytree(LLM3, root)
+    yaml = root / "scenario.yaml"
+    text = yaml.read_text()
+    for channel in ("bilateral_communication", "coalition_formation", "public_statements"):
+        text = text.replace(f"enable_{channel}: false", f"enable_{channel}: true")
+    yaml.write_text(text + "max_communications_per_turn: 3\n")
+    return root
+
+
+def _talker(request: dict[str, Any]) -> str | None:
+    """Answers that use every channel: techco and regulator talk, ngo says nothing readable.
+
+    techco writes to regulator, regulator to ngo (each is answered), both speak in public;
+    techco proposes a coalition, regulator joins, ngo declines; in turn 2 both members
+    write to the coalition.
+    """
+    schema = request.get("response_format", {}).get("json_schema", {}).get("name")
+    prompt = json.dumps(request["messages"])
+    me = next((a for a in TALKERS if f"SECRET-{a}-PRIVATE" in prompt), None)
+    if me is None:
+        return None
+    if schema == "decision":  # each decision its own answer, so one can be changed alone
+        digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
+        return json.dumps({**DEFAULT_DECISION, "action": f"{me} acts ({digest})"})
+    if schema not in ("talkplan", "reply", "coalitionanswer"):
+        return None
+    if schema == "reply":
+        return json.dumps({"reply": f"{me} answers"})
+    if schema == "coalitionanswer":
+        return json.dumps({"accept": me == "regulator", "reason": f"{me} has reasons"})
+    if me == "ngo":
+        return "Nothing to say this turn."  # unreadable: the plan sends nothing
+    messages = [{"to": TALKERS[TALKERS.index(me) + 1], "content": f"{me} writes privately"}]
+    coalition = re.search(r"`to`: (m\d+-[a-z]+-\d+)", prompt)
+    if coalition:
+        messages.append({"to": coalition.group(1), "content": f"{me} writes to the coalition"})
+    proposes = me == "techco" and coalition is None
+    return json.dumps(
+        {
+            "messages": messages,
+            "coalition_members": ["regulator", "ngo"] if proposes else [],
+            "coalition_purpose": "common export rules" if proposes else "",
+            "public_statement": f"{me} speaks in public",
+        }
+    )
+
+
+def _record_talks(tmp_path: Path) -> tuple[Path, str]:
+    db = tmp_path / "log.db"
+    with FakeLLMServer(responder=_talker) as fake:
+        result = cli(
+            "run",
+            _talks_scenario(tmp_path),
+            "--db",
+            db,
+            "--turns",
+            "2",
+            "--seed",
+            "5",
+            env=llm_env(fake.base_url),
+        )
+        assert result.exit_code == 0, result.output
+        run_id = last_line(result.stdout)
+        before = fake.request_count
+        # the check makes no request: the fake is still up only to catch one
+        check = cli("replay", run_id, "--db", db, "--check")
+        assert fake.request_count == before
+    assert check.exit_code == 0, check.output
+    assert f"{run_id}: consistent" in check.stdout
+    return db, run_id
+
+
+def test_a_run_with_talks_replays_consistently(tmp_path: Path) -> None:
+    db, run_id = _record_talks(tmp_path)
+    with EventStore.open(db) as store:
+        sent = [e for e in store.read_events(run_id) if isinstance(e, MessageSent)]
+        costs = [
+            e
+            for e in store.read_events(run_id)
+            if isinstance(e, CostIncurred) and e.purpose == "communication"
+        ]
+    kinds = {(m.turn, m.channel, m.kind) for m in sent}
+    # every kind of message, from plans, replies and coalition answers, in both turns
+    assert {
+        (1, "bilateral", "talk"),
+        (1, "bilateral", "reply"),
+        (1, "coalition", "proposal"),
+        (1, "coalition", "accept"),
+        (1, "coalition", "reject"),
+        (1, "public", "statement"),
+        (2, "coalition", "talk"),
+        (2, "bilateral", "reply"),
+    } <= kinds
+    assert not any(m.sender == "ngo" and m.kind in ("talk", "statement") for m in sent)
+    assert any(c.request_id == "talk:1:ngo" for c in costs)  # a call that sent nothing
+    assert all(m.call is None for m in sent)  # the log names no request or answer blob
+
+
+def test_a_changed_decision_answer_in_a_run_with_talks_is_detected(tmp_path: Path) -> None:
+    db, run_id = _record_talks(tmp_path)
+    with EventStore.open(db) as store:
+        target = next(
+            e
+            for e in store.read_events(run_id)
+            if isinstance(e, DecisionMade) and e.turn == 2 and e.actor == "regulator"
+        )
+        assert target.call is not None and target.call.response_hash is not None
+        changed = store.connection.execute(
+            "UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'regulator acts', "
+            "'regulator retreats') AS BLOB) WHERE sha256 = ?",
+            (target.call.response_hash,),
+        ).rowcount
+        assert changed == 1
+        with pytest.raises(NondeterminismError) as caught:
+            check_run(store, run_id)
+    err = caught.value
+    assert err.run_id == run_id and err.turn == 2 and err.step == "DecisionMade"
+    assert err.actor == "regulator" and "action differs" in str(err)
+
+
+def test_a_changed_message_in_a_run_with_talks_is_detected(tmp_path: Path) -> None:
+    db, run_id = _record_talks(tmp_path)
+    # ngo's reply to regulator in turn 1, as if the model had answered otherwise: the
+    # engine derives it again, but regulator's next prompt quotes it
+    with EventStore.open(db) as store:
+        changed = store.connection.execute(
+            "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'ngo answers', "
+            "'ngo refuses') AS BLOB) WHERE type = 'MessageSent' AND turn = 1 AND run_id = ? "
+            "AND CAST(payload AS TEXT) LIKE '%ngo answers%'",
+            (run_id,),
+        ).rowcount
+        assert changed == 1
+        with pytest.raises(NondeterminismError) as caught:
+            check_run(store, run_id)
+    err = caught.value
+    assert err.turn == 1 and err.actor == "regulator" and err.step == "decision"
+    assert "turn 1" in str(err) and "regulator" in str(err) and "does not contain" in str(err)
+
+
+def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path: Path) -> None:
+    db, run_id = _record_talks(tmp_path)
+    with EventStore.open(db) as store:
+        store.connection.execute(
+            "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'Careful', 'Reckless') AS BLOB) "
+            "WHERE type = 'RunStarted' AND run_id = ?",
+            (run_id,),
+        )
+        with pytest.raises(NondeterminismError) as caught:
+            check_run(store, run_id)
+    err = caught.value
+    assert err.run_id == run_id and err.turn == 1 and err.step == "communication"
+    assert err.actor in TALKERS
+    message = str(err)
+    assert "turn 1" in message and f"for {err.actor}" in message
+    assert f"talk:1:{err.actor}" in message and "does not contain" in message
+
+
+def test_a_branch_replays_consistently_from_its_fork(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    with FakeLLMServer(responder=_talker) as fake:
+        env = llm_env(fake.base_url)
+        scenario = _talks_scenario(tmp_path)
+        run = cli("run", scenario, "--db", db, "--turns", "2", "--seed", "5", env=env)
+        assert run.exit_code == 0, run.output
+        parent = last_line(run.stdout)
+        branches = []
+        for extra in ([], ["--decision", "techco=Techco publishes its safety audits."]):
+            fork = cli("fork", parent, "--db", db, "--at-turn", "1", "--play", *extra, env=env)
+            assert fork.exit_code == 0, fork.output
+            branches.append(last_line(fork.stdout))
+        twig = cli(
+            "fork", branches[0], "--db", db, "--at-turn", "2", "--turns", "3", "--play", env=env
+        )
+        assert twig.exit_code == 0, twig.output
+        branches.append(last_line(twig.stdout))
+        before = fake.request_count
+        checks = [cli("replay", b, "--db", db, "--check") for b in branches]
+        assert fake.request_count == before  # answered from the log alone
+    for branch, check in zip(branches, checks, strict=True):
+        assert check.exit_code == 0, check.output
+        assert f"{branch}: consistent" in check.stdout
