@@ -1,7 +1,9 @@
 """Analytics: ``project``, ``sql``, ``report``, ``compare``, ``export``.
 
 Each command first brings the analytics file (DuckDB, beside the log) up to date with the
-log, then reads it; ``sql`` reads through a read-only connection.
+log, then reads it; ``sql`` runs one statement through a read-only connection that cannot
+touch any other file. Every command resolves the analytics path with ``_analytics``
+first, which refuses the log itself before anything is opened.
 """
 
 from __future__ import annotations
@@ -27,21 +29,25 @@ OutOption = Annotated[
 ]
 
 
-def _catch_up(
-    db: Path, analytics: Path | None, *, rebuild: bool = False, quiet: bool = True
-) -> Path:
-    """Apply new events to the analytics file; returns its path.
+def _analytics(db: Path, analytics: Path | None) -> Path:
+    """The analytics file's path; a ``UsageError`` when it is the log itself. Every
+    command calls this before it opens the log or the analytics file."""
+    from projections import analytics_path
+
+    return analytics_path(db, analytics)
+
+
+def _catch_up(db: Path, path: Path, *, rebuild: bool = False, quiet: bool = True) -> None:
+    """Apply new events to the analytics file at ``path`` (from ``_analytics``).
 
     Quiet except for ``project``: the other commands' stderr is kept for their errors.
     """
-    from projections import analytics_path, project
+    from projections import project
 
-    path = analytics_path(db, analytics)
     with open_store(db) as store:
         result = project(store, path, rebuild=rebuild, check_leases=True)
     if not quiet:
         status(result.summary())
-    return path
 
 
 def _resolve(db: Path, runs: list[str]) -> list[str]:
@@ -68,7 +74,7 @@ def project_cmd(
     ] = False,
 ) -> None:
     """Bring the analytics tables up to date with the log (or rebuild them)."""
-    _catch_up(db, analytics, rebuild=rebuild, quiet=False)
+    _catch_up(db, _analytics(db, analytics), rebuild=rebuild, quiet=False)
 
 
 def _print_table(result: Any) -> None:
@@ -99,8 +105,11 @@ def sql(
         bool, typer.Option("--schema", help="List the tables and columns with their descriptions.")
     ] = False,
 ) -> None:
-    """Run a read-only SQL query over the analytics tables (DuckDB dialect)."""
-    from projections import FORMATS, Result, open_readonly, query, render, schema_rows
+    """Run one read-only SQL query over the analytics tables (DuckDB dialect).
+
+    The query cannot write or read files; write tables to files with ``export``.
+    """
+    from projections import FORMATS, Result, open_sandboxed, query_one, render, schema_rows
 
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})", 2)
@@ -109,9 +118,10 @@ def sql(
     elif statement is None or not statement.strip():
         raise fail('give a query, e.g. scenario-lab sql "SELECT * FROM runs" (or --schema)', 2)
     else:
-        path = _catch_up(db, analytics)
-        with open_readonly(path) as con:
-            result = query(con, statement)
+        path = _analytics(db, analytics)
+        _catch_up(db, path)
+        with open_sandboxed(path) as con:
+            result = query_one(con, statement)
     if fmt == "table":
         _print_table(result)
     else:
@@ -140,8 +150,9 @@ def report(
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
+    path = _analytics(db, analytics)
     (run_id,) = _resolve(db, [run])
-    path = _catch_up(db, analytics)
+    _catch_up(db, path)
     with open_readonly(path) as con:
         text = run_report(con, run_id)
     _write(text, output)
@@ -161,8 +172,9 @@ def compare(
 
     if len(runs) < 2:
         raise fail("compare needs at least two runs", 2)
+    path = _analytics(db, analytics)
     run_ids = _resolve(db, runs)
-    path = _catch_up(db, analytics)
+    _catch_up(db, path)
     with open_readonly(path) as con:
         data = compare_data(con, run_ids)
     if as_json and output is None:
@@ -189,8 +201,9 @@ def export(
 
     if fmt not in EXPORT_FORMATS:
         raise fail(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", 2)
+    path = _analytics(db, analytics)
     run_ids = _resolve(db, runs) if runs else None
-    path = _catch_up(db, analytics)
+    _catch_up(db, path)
     with open_readonly(path) as con:
         files = export_tables(con, out, fmt, run_ids)
     for f in files:

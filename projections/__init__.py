@@ -17,8 +17,18 @@ from ._compare import compare_data, compare_markdown
 from ._docs import render_docs
 from ._errors import AnalyticsError, QueryError
 from ._export import EXPORT_FORMATS, export_tables
-from ._project import ProjectResult, analytics_path, project
-from ._query import FORMATS, Result, markdown_table, open_readonly, query, render, schema_rows
+from ._project import ProjectResult, analytics_path, check_analytics_path, project
+from ._query import (
+    FORMATS,
+    Result,
+    markdown_table,
+    open_readonly,
+    open_sandboxed,
+    query,
+    query_one,
+    render,
+    schema_rows,
+)
 from ._report import run_report
 
 __all__ = [
@@ -34,13 +44,16 @@ __all__ = [
     "Table",
     "View",
     "analytics_path",
+    "check_analytics_path",
     "compare_data",
     "compare_markdown",
     "export_tables",
     "markdown_table",
     "open_readonly",
+    "open_sandboxed",
     "project",
     "query",
+    "query_one",
     "render",
     "render_docs",
     "run_report",

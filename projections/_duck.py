@@ -27,22 +27,71 @@ _ARROW: dict[str, pa.DataType] = {
 }
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+# Every DuckDB file has these bytes after its 8-byte header checksum.
+_DUCKDB_MAGIC = b"DUCK"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _not_duckdb(path: Path) -> str | None:
+    """Why the existing ``path`` cannot be an analytics file, or None (missing, or a
+    DuckDB file). Checked before DuckDB opens it: DuckDB would try to download an
+    extension for a SQLite file, and advice to delete must never reach someone's data."""
+    if path.is_dir():
+        return "is a folder"
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None  # missing, or unreadable: DuckDB creates it or says why
+    if len(head) < 12 or head[8:12] == _DUCKDB_MAGIC:
+        # shorter: empty, or another process is creating it under its lock, which
+        # DuckDB waits for; an empty file holds nothing to lose
+        return None
+    if head.startswith(_SQLITE_MAGIC):
+        return "is a SQLite database, not a DuckDB one"
+    return "exists and is not a DuckDB database"
+
+
+def connect(
+    path: Path, *, read_only: bool = False, external_access: bool = True
+) -> duckdb.DuckDBPyConnection:
     """A connection to the analytics file; waits while another process holds it.
 
     DuckDB lets one process write a file, or several read it, at a time. A catch-up by
     another command finishes in seconds, so waiting beats failing.
+
+    ``external_access=False`` (for a user's SQL): the connection cannot read or write
+    any other file (COPY, read_csv, ATTACH, extensions), and its configuration is
+    locked so the SQL cannot switch that back on.
     """
+    why = _not_duckdb(path)
+    if why:
+        raise AnalyticsError(
+            f"the analytics file {path} {why}",
+            hint="it was left as it is; choose another --analytics path, e.g. a new file name",
+        )
     if not read_only and not path.parent.exists():
         raise AnalyticsError(
             f"cannot create the analytics file {path}: folder {path.parent} does not exist",
             hint="create the folder or choose another --analytics path",
         )
+    # DuckDB settings belong to the database instance, which connections to the same
+    # file in one process share: given at connect, a sandbox never changes another
+    # connection's instance (DuckDB refuses to mix the two instead).
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {} if external_access else {"enable_external_access": False}
+    )
+    # what to do if the file is a DuckDB file that cannot be opened: only a file
+    # scenario-lab made is safe to delete, and that cannot be told from outside
+    unusable = (
+        "choose another --analytics path, or, if scenario-lab made this file, delete it "
+        "(it is rebuilt from the log)"
+    )
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as e:
             message = str(e).splitlines()[0]
@@ -53,8 +102,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
             hint = (
                 "another scenario-lab process is using it; try again when it is done"
                 if "lock" in message.lower()
-                else "point --analytics at a DuckDB file or a new file name, or delete it "
-                "(it is rebuilt from the log)"
+                else unusable
             )
             raise AnalyticsError(
                 f"cannot open the analytics file {path}: {message}", hint=hint
@@ -62,11 +110,13 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         except duckdb.Error as e:
             raise AnalyticsError(
                 f"cannot open the analytics file {path}: {str(e).splitlines()[0]}",
-                hint="delete it: it is rebuilt from the log",
+                hint=unusable,
             ) from e
     try:
         # timestamps print in UTC whatever the machine's zone, so outputs are stable
         con.execute("SET TimeZone = 'UTC'")
+        if not external_access:
+            con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise

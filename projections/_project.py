@@ -16,6 +16,7 @@ fork.
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
@@ -26,7 +27,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from eventstore import EventStore, StoreError, collector_paused
+from eventstore import EventStore, StoreError, UsageError, collector_paused
 
 from ._batches import sync_batches
 from ._catalog import (
@@ -39,6 +40,7 @@ from ._catalog import (
 from ._columns import Batch, ForkSpec, Row, build, json_text, read_rows
 from ._derived import Lineage, recompute, refine_liveness, store_lineage
 from ._duck import arrow_table, connect, insert_arrow
+from ._errors import AnalyticsError
 
 # At least one DuckDB row group (122,880 rows) of events per transaction: a big
 # transaction writes compressed row groups straight to the file, a small one goes
@@ -79,12 +81,53 @@ class ProjectResult:
 
 
 def analytics_path(db_path: str | Path, override: str | Path | None = None) -> Path:
-    """Where the analytics of a log live: ``override``, else the log with ``.duckdb``."""
+    """Where the analytics of a log live: ``override``, else the log with ``.duckdb``.
+
+    An ``override`` that is the log itself (or one of its SQLite side files) is a
+    ``UsageError``, before anything is opened: see ``check_analytics_path``.
+    """
     if override:
-        return Path(override)
+        path = Path(override)
+        check_analytics_path(db_path, path)
+        return path
     db = Path(db_path)
     path = db.with_suffix(".duckdb")
     return path if path != db else db.with_name(db.name + ".analytics.duckdb")
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path.absolute()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if _resolved(a) == _resolved(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, case-insensitive file systems
+    except OSError:  # one of them does not exist
+        return False
+
+
+def check_analytics_path(db_path: str | Path, analytics: str | Path) -> None:
+    """Refuse an analytics path that is the log, or its ``-wal``/``-shm``/``-journal``
+    file, however it is spelled (relative, through symlinks): DuckDB would fail on it,
+    and a catch-up would write into the log."""
+    db, target = Path(db_path), Path(analytics)
+    log = _resolved(db)
+    for suffix, what in (
+        ("", "the log itself"),
+        ("-wal", "the log's write-ahead file"),
+        ("-shm", "the log's shared-memory file"),
+        ("-journal", "the log's journal"),
+    ):
+        if _same_file(target, log.with_name(log.name + suffix)):
+            raise UsageError(
+                f"the analytics file {target} is {what}",
+                hint=f"choose another --analytics path, e.g. {analytics_path(db)}",
+            )
 
 
 def _state(con: duckdb.DuckDBPyConnection) -> tuple[int, int, str] | None:
@@ -95,6 +138,11 @@ def _state(con: duckdb.DuckDBPyConnection) -> tuple[int, int, str] | None:
     except duckdb.CatalogException:
         return None
     return (int(row[0]), int(row[1]), str(row[2])) if row else None
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE NOT internal").fetchone()
+    return bool(row and row[0])
 
 
 def _why_rebuild(store: EventStore, state: tuple[int, int, str] | None) -> str:
@@ -298,11 +346,18 @@ def project(
     """
     start = time.perf_counter()
     path = Path(analytics)
+    check_analytics_path(store.path, path)
     con = connect(path)
     try:
         # One DuckDB thread: this thread keeps the other core busy reading and converting
         # the next stretch. Two threads for the loads fought it: a slower rebuild.
         con.execute("SET threads = 1")
+        if _state(con) is None and _has_tables(con):
+            # a rebuild drops tables by our names: never in a database we did not make
+            raise AnalyticsError(
+                f"the analytics file {path} is a DuckDB database scenario-lab did not make",
+                hint="it was left as it is; choose another --analytics path",
+            )
         reason = "asked" if rebuild else _why_rebuild(store, _state(con))
         if reason:
             _reset(con)

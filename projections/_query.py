@@ -14,11 +14,14 @@ from typing import Any
 
 import duckdb
 
+from eventstore import UsageError
+
 from ._catalog import TABLES, VIEWS
 from ._duck import connect
 from ._errors import QueryError
 
 FORMATS = ("table", "csv", "json", "markdown")
+_SCHEMA_HINT = "list tables and columns with `scenario-lab sql --schema`"
 
 
 class Result:
@@ -37,6 +40,13 @@ def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     return connect(path, read_only=True)
 
 
+def open_sandboxed(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for SQL a person wrote: it cannot change the projection,
+    nor read or write any other file (COPY ... TO, read_csv, ATTACH, extensions), nor
+    change its settings to allow that. ``export`` writes files on its own connection."""
+    return connect(path, read_only=True, external_access=False)
+
+
 def one_line(error: BaseException) -> str:
     """DuckDB's message without its multi-line context (LINE 1: ..., carets)."""
     text = str(error).strip()
@@ -51,10 +61,34 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None
             return Result([], [])
         columns = [d[0] for d in cur.description]
         return Result(columns, cur.fetchall())
-    except duckdb.Error as e:
+    except duckdb.PermissionException as e:
         raise QueryError(
-            one_line(e), hint="list tables and columns with `scenario-lab sql --schema`"
+            one_line(e),
+            hint="sql reads the analytics tables and no other file; "
+            "write tables to files with `scenario-lab export`",
         ) from e
+    except duckdb.Error as e:
+        raise QueryError(one_line(e), hint=_SCHEMA_HINT) from e
+
+
+def query_one(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
+    """Run SQL a person wrote: exactly one statement (DuckDB would run them all and
+    keep only the last result); more is a ``UsageError``, a DuckDB error a ``QueryError``."""
+    try:
+        count = len(con.extract_statements(sql))
+    except duckdb.Error as e:
+        raise QueryError(one_line(e), hint=_SCHEMA_HINT) from e
+    if count > 1:
+        raise UsageError(
+            f"sql runs one statement at a time (got {count})",
+            hint="run each statement with its own `scenario-lab sql`",
+        )
+    if count == 0:
+        raise UsageError(
+            "the query has no SQL statement",
+            hint='give one, e.g. scenario-lab sql "SELECT * FROM runs"',
+        )
+    return query(con, sql)
 
 
 def plain(value: Any) -> Any:
