@@ -19,6 +19,7 @@ from cli.common import (
     command,
     emit_json,
     fail,
+    finite_usd,
     handle_errors,
     open_store,
     status,
@@ -35,7 +36,11 @@ ParallelOpt = Annotated[
 ]
 BudgetOpt = Annotated[
     float | None,
-    typer.Option("--budget", help="USD for the whole batch (replaces the file's budget_limit)."),
+    typer.Option(
+        "--budget",
+        callback=finite_usd,
+        help="USD for the whole batch (replaces the file's budget_limit).",
+    ),
 ]
 CallsOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on model calls in flight, batch-wide.")

@@ -14,6 +14,7 @@ from cli.common import (
     command,
     emit_json,
     fail,
+    finite_usd,
     handle_errors,
     open_store,
     status,
@@ -29,7 +30,10 @@ SeedOpt = Annotated[
 CreditOpt = Annotated[
     float | None,
     typer.Option(
-        "--credit-limit", min=0.0, help="Halt before a model call would cross this USD total."
+        "--credit-limit",
+        min=0.0,
+        callback=finite_usd,
+        help="Halt before a model call would cross this USD total.",
     ),
 ]
 ModelOpt = Annotated[

@@ -74,6 +74,15 @@ def command(args: str, db: Path) -> str:
     return f"scenario-lab {args}{where}"
 
 
+def finite_usd(value: float | None) -> float | None:
+    """Typer callback of an amount of USD: NaN or infinity would disable the limit."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not an amount of USD")
+    return value
+
+
 def status(message: str) -> None:
     typer.echo(message, err=True)
 

@@ -179,6 +179,35 @@ def run_batch(
     progress = progress or BatchProgress()
     with EventStore.open(db_path, create=False) as store:
         batch_id, plan = batch_plan(store, batch_ref)
+    # One process plays a batch at a time: two would each count the budget as theirs.
+    hold = RunLease(db_path, f"batch-{batch_id}")
+    try:
+        hold.acquire()
+    except RunLocked:
+        raise RunLocked(
+            batch_id,
+            message=f"batch {batch_id} is being played by another live process",
+        ) from None
+    try:
+        return _run_batch(
+            db_path, batch_id, plan, client, prices, parallel, call_limit, budget_usd, progress
+        )
+    finally:
+        hold.release()
+
+
+def _run_batch(
+    db_path: str | Path,
+    batch_id: str,
+    plan: BatchPlan,
+    client: LLMClient | None,
+    prices: PriceTable | None,
+    parallel: int | None,
+    call_limit: int,
+    budget_usd: float | None,
+    progress: BatchProgress,
+) -> BatchResult:
+    with EventStore.open(db_path, create=False) as store:
         todo = _todo(store, batch_id, plan)
         spent = sum(own_costs(store, batch_id).values())
         stopped = any(is_batch_budget(r, d) for r, d in run_ends(store, batch_id).values())

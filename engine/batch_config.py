@@ -64,8 +64,8 @@ class BatchConfig(_Strict):
     base_scenario: str = Field(min_length=1)
     runs_per_variation: int = Field(default=1, ge=1)
     max_parallel: int | None = Field(default=None, ge=1)
-    budget_limit: float | None = Field(default=None, gt=0)
-    cost_per_run_limit: float | None = Field(default=None, gt=0)
+    budget_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    cost_per_run_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     seed: int = 0
     variations: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -91,9 +91,9 @@ class IntegrityError(ScenarioLabError):
 class RunLocked(ScenarioLabError):
     """A live process is already playing this run."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, *, message: str | None = None):
         super().__init__(
-            f"run {run_id} is being played by another live process",
+            message or f"run {run_id} is being played by another live process",
             hint="wait for it to finish or stop that process first",
             run_id=run_id,
         )

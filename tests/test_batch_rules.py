@@ -325,3 +325,18 @@ def test_the_original_is_placed_at_the_turn_its_continuations_end(tmp_path: Path
     # branches that go on past the original's end have nothing of it to meet
     assert longer["original"]["horizon"] == 6 and longer["original"]["metrics"] == {}
     assert "It stopped before turn 6, where the branches end" in longer_md
+
+
+def test_a_batch_plays_in_one_process_at_a_time(rule_batch: tuple[Path, str]) -> None:
+    from eventstore import RunLease
+
+    db, batch_id = rule_batch
+    with RunLease(db, f"batch-{batch_id}"):  # as a live `batch run`/`resume` holds it
+        second = bcli("batch", "resume", batch_id, "--db", db)
+    assert second.exit_code == 1
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"error: batch {batch_id} is being played by another live process "
+        "(wait for it to finish or stop that process first)"
+    )
+    again = bcli("batch", "resume", batch_id, "--db", db)  # released: it goes on
+    assert again.exit_code == 0, again.output

@@ -39,6 +39,8 @@ def played(tmp_path: Path) -> tuple[Path, str]:
         # 1 month a turn from 2031: this many turns end past the calendar
         (["--turns", "99999"], "turn 99999 would fall past the year 9999"),
         (["--credit-limit", "-1"], "Invalid value for '--credit-limit'"),
+        (["--credit-limit", "nan"], "Invalid value for '--credit-limit'"),
+        (["--credit-limit", "inf"], "inf is not an amount of USD"),
     ],
 )
 def test_run_refuses_turns_and_limits_no_run_can_play(
@@ -171,3 +173,12 @@ def test_input_ending_at_a_prompt_halts_the_run_instead_of_failing_it(tmp_path: 
     resumed = cli("resume", summary["run_id"], "--db", db, "--interactive", input=more)
     assert resumed.exit_code == 0, resumed.output
     assert runs_json(db)[0]["status"] == "completed"
+
+
+@pytest.mark.parametrize("budget", ["nan", "inf"])
+def test_a_batch_budget_must_be_an_amount(tmp_path: Path, budget: str) -> None:
+    sweep = SCENARIOS / "strait-crisis-sweep.yaml"
+    db = tmp_path / "log.db"
+    result = cli("batch", "run", sweep, "--db", db, "--budget", budget)
+    _one_line_usage_error(result, f"{budget} is not an amount of USD")
+    assert not db.exists() or runs_json(db) == []
