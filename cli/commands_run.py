@@ -195,7 +195,7 @@ def report_end(state: Any, run_id: str, db: Path) -> None:
             from engine.session import decide_args
 
             for actor in state.pending_human:
-                status(f"  next: {command(decide_args(state, run_id, actor), db)} --action '...'")
+                status(f"  next: {command(decide_args(state, run_id, actor), db)}")
         elif state.halt_reason == "credit_limit":
             # resuming needs a higher limit: suggest twice the one that was reached
             limit = state.settings.credit_limit_usd or 0.0

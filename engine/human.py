@@ -109,6 +109,9 @@ def submit(
         )
     want = pending[0]
     events: list[Event] = []
+    # text that is only blanks says nothing: it is asked for again, not recorded
+    action = action.strip() if action else None
+    reply = reply.strip() if reply else None
     if want.kind == "decision":
         declared = declared_actions(state, actor)
         action_name = _check_action_name(run_id, actor, list(declared), action_name)

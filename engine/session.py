@@ -122,15 +122,22 @@ def start_run(
 
 
 def decide_args(state: Any, run_id: str, actor: str) -> str:
-    """The arguments of ``scenario-lab decide`` for a seat waiting on a human, with
-    ``--action-name`` where its world's rules need one of its declared actions (the
-    example given is its first one); the caller adds ``--action``."""
+    """The arguments of ``scenario-lab decide`` that answer what ``actor`` is asked
+    first: a decision (``--action``, with ``--action-name`` where its world's rules need
+    one of its declared actions, the first given as the example), a reply to a talk
+    (``--reply``) or a coalition invitation (``--accept``; ``--reject`` declines)."""
     args = f"decide {run_id} --actor {actor}"
+    pending = state.pending_human.get(actor, ())
+    kind = pending[0].kind if pending else "decision"
+    if kind == "reply":
+        return args + " --reply '...'"
+    if kind == "coalition":
+        return args + " --accept"
     scenario = Scenario.from_resolved(state.scenario)
     seat = scenario.actors.get(actor)
     if scenario.variables and seat is not None and seat.actions:
         args += f" --action-name {seat.actions[0].name}"
-    return args
+    return args + " --action '...'"
 
 
 def prepare_resume(
@@ -185,8 +192,8 @@ def prepare_resume(
         if missing:
             raise RunNotPlayable(
                 f"run {run_id} waits for human input from {', '.join(missing)}",
-                hint=f"submit with `scenario-lab {decide_args(state, run_id, missing[0])} "
-                "--action ...`, or resume with --interactive to answer here",
+                hint=f"submit with `scenario-lab {decide_args(state, run_id, missing[0])}`, "
+                "or resume with --interactive to answer here",
                 run_id=run_id,
             )
     if (

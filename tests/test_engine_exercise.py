@@ -291,13 +291,22 @@ def test_a_human_replies_to_a_talk_and_answers_an_invitation(tmp_path: Path) -> 
     db = tmp_path / "log.db"
     with FakeLLMServer(responder=respond) as fake:
         env = llm_env(fake.base_url)
-        run_id = last_line(cli("run", root, "--db", db, env=env).stdout)
+        played = cli("run", root, "--db", db, env=env)
+        run_id = last_line(played.stdout)
         [summary] = runs_json(db)
         assert summary["status"] == "halted" and summary["halt_reason"] == "human_input"
+        # the suggested command answers what is asked: a reply, not a decision
+        assert f"decide {run_id} --actor regulator --reply '...' --db {db}" in played.stderr
         wrong = cli("decide", run_id, "--db", db, "--actor", "regulator", "--action", "x")
         assert wrong.exit_code == 2 and "--reply" in wrong.stderr
+        blank = cli("decide", run_id, "--db", db, "--actor", "regulator", "--reply", "   ")
+        assert blank.exit_code == 2 and "--reply" in blank.stderr  # nothing said: not recorded
         ok = cli("decide", run_id, "--db", db, "--actor", "regulator", "--reply", "Tuesday works.")
         assert ok.exit_code == 0, ok.output
+        early = cli("resume", run_id, "--db", db, env=env)
+        assert (
+            early.exit_code == 2 and f"decide {run_id} --actor regulator --accept" in early.stderr
+        )
         no = cli(
             "decide",
             run_id,
