@@ -52,7 +52,7 @@ def decide(
 ) -> None:
     """Answer for a human actor: the situation shown is the prompt an AI actor would get."""
     from cli.prompting import ask_action_name, render_prompt
-    from engine.human import declared_actions, pending_inputs, submit
+    from engine.human import declared_actions, find_message, pending_inputs, submit
     from engine.replay import replay
 
     with open_store(db) as store:
@@ -64,8 +64,18 @@ def decide(
                 render_prompt(pending[0].prompt) if pending[0].prompt else "(no prompt recorded)"
             )
             if pending[0].kind != "decision":
+                # what is to be answered: the talk or invitation itself, not only its id
+                m = find_message(replay(store, run_id), pending[0].about)
+                what = "reply to a talk" if pending[0].kind == "reply" else "coalition answer"
                 typer.echo(
-                    f"\n{actor} is asked for a {pending[0].kind} about message {pending[0].about}"
+                    f"\n{actor} is asked for a {what} from {m.sender} "
+                    f"({m.channel}, turn {m.turn}, message {m.message_id}):\n{m.content}"
+                    + ("\nanswer with --reply TEXT" if pending[0].kind == "reply" else "")
+                    + (
+                        "\nanswer with --accept or --reject"
+                        if pending[0].kind == "coalition"
+                        else ""
+                    )
                 )
         if show:
             if not pending:

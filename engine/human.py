@@ -133,7 +133,7 @@ def submit(
         )
         events.append(event)
     else:
-        message = _find_message(state, want.about)
+        message = find_message(state, want.about)
         if want.kind == "reply":
             if not reply:
                 raise UsageError(
@@ -178,7 +178,8 @@ def submit(
     return event
 
 
-def _find_message(state: Any, message_id: str | None) -> Any:
+def find_message(state: Any, message_id: str | None) -> Any:
+    """The message of the open turn a human is asked to answer (a talk, an invitation)."""
     for m in state.messages.recent:
         if m.message_id == message_id:
             return m

@@ -297,6 +297,12 @@ def test_a_human_replies_to_a_talk_and_answers_an_invitation(tmp_path: Path) -> 
         assert summary["status"] == "halted" and summary["halt_reason"] == "human_input"
         # the suggested command answers what is asked: a reply, not a decision
         assert f"decide {run_id} --actor regulator --reply '...' --db {db}" in played.stderr
+        shown = cli("decide", run_id, "--db", db, "--actor", "regulator", "--show")
+        assert shown.exit_code == 0, shown.output
+        assert "regulator is asked for a reply to a talk from techco (bilateral, turn 1" in (
+            shown.stdout
+        )
+        assert "Can we meet?" in shown.stdout and "--reply TEXT" in shown.stdout
         wrong = cli("decide", run_id, "--db", db, "--actor", "regulator", "--action", "x")
         assert wrong.exit_code == 2 and "--reply" in wrong.stderr
         blank = cli("decide", run_id, "--db", db, "--actor", "regulator", "--reply", "   ")
