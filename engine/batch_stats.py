@@ -189,7 +189,7 @@ def batch_status(store: EventStore, batch_ref: str) -> dict[str, Any]:
             reason, detail = ends.get(pr.run_id, (None, ""))
             if s["status"] in ("halted", "failed"):
                 entry.update(halt_reason=reason, detail=detail)
-        entry["why"] = _why(entry, budget_hit)
+        entry["why"] = _why(entry, budget_hit, batch_id)
         runs.append(entry)
     variations = []
     for v in plan.variations:
@@ -230,12 +230,14 @@ def batch_status(store: EventStore, batch_ref: str) -> dict[str, Any]:
     }
 
 
-def _why(run: dict[str, Any], budget_hit: bool) -> str:
+def _why(run: dict[str, Any], budget_hit: bool, batch_id: str) -> str:
     status, reason, detail = run["status"], run["halt_reason"], run.get("detail", "")
     if status == "completed":
         return ""
     if status == "not_started":
-        return "not started: the batch budget was spent" if budget_hit else "not started yet"
+        if budget_hit:
+            return "not started: the batch budget was spent"
+        return f"not started yet: `scenario-lab batch resume {batch_id}` starts it"
     if status == "halted":
         if is_batch_budget(reason, detail):
             # the engine's hint speaks of a run's credit limit; the budget is the batch's
@@ -247,7 +249,7 @@ def _why(run: dict[str, Any], budget_hit: bool) -> str:
     if status == "failed":
         return f"failed ({reason}): {detail}"
     if status == "interrupted":
-        return "interrupted (its process died): `scenario-lab batch resume` finishes it"
+        return f"interrupted (its process died): `scenario-lab batch resume {batch_id}` finishes it"
     return "being played by a live process"
 
 

@@ -245,6 +245,12 @@ def test_resume_finishes_an_interrupted_run_and_starts_the_rest(tmp_path: Path) 
 
         anyio.run(die_after_turn_one)
         assert 1 <= player.state.last_completed_turn < 4 and player.state.status == "running"
+    shown = bcli("batch", "show", batch_id, "--db", db, "--json")
+    whys = {r["status"]: r["why"] for r in json.loads(shown.stdout)["cut_short"]}
+    assert whys["interrupted"].endswith(f"`scenario-lab batch resume {batch_id}` finishes it")
+    assert (
+        whys["not_started"] == f"not started yet: `scenario-lab batch resume {batch_id}` starts it"
+    )
     result = bcli("batch", "resume", batch_id[:8], "--db", db)
     assert result.exit_code == 0, result.output
     finals = _finals(db, batch_id)
