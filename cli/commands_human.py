@@ -129,11 +129,14 @@ def audit(
     ] = False,
 ) -> None:
     """Every decision: the full prompt, raw response, parsed decision, attempts, tokens, cost."""
+    from cli.commands_log import check_actor, check_turn
     from engine.audit import audit as build
     from engine.audit import audit_markdown
 
     with open_store(db) as store:
         run_id = store.resolve(run_ref)
+        check_actor(store, run_id, actor)
+        check_turn(store, run_id, turn)
         entries = build(store, run_id, actor=actor, turn=turn)
     if as_json:
         for entry in entries:

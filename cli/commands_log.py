@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,6 +79,7 @@ def log(
         raise fail(f"unknown event type {type_!r} (known: {', '.join(sorted(EVENT_TYPES))})", 2)
     with open_store(db) as store:
         run_id = store.resolve(run)
+        check_actor(store, run_id, actor)
         records = store.read(run_id, to_turn=turn)
         if turn is not None:
             last = max((r.turn for r in records), default=0)
@@ -95,6 +96,31 @@ def log(
                 emit_json(rec_json(rec))
             else:
                 typer.echo(line(rec))
+
+
+def check_actor(store: Any, run_id: str, actor: str | None) -> None:
+    """A filter on an actor the run does not have matches nothing by mistake: refuse it."""
+    if actor is None:
+        return
+    from engine.replay import replay
+    from eventstore import UsageError
+
+    actors = list(replay(store, run_id).scenario.get("actors", {}))
+    if actor not in actors:
+        raise UsageError(
+            f"run {run_id} has no actor {actor!r}", hint=f"actors: {', '.join(actors)}"
+        )
+
+
+def check_turn(store: Any, run_id: str, turn: int | None) -> None:
+    """A turn the run's timeline does not reach matches nothing by mistake: refuse it."""
+    if turn is None:
+        return
+    from eventstore import TurnOutOfRange
+
+    last = max((r.turn for r in store.iter_events(run_id)), default=0)
+    if not 0 <= turn <= last:
+        raise TurnOutOfRange(run_id, turn, last)
 
 
 def verify(

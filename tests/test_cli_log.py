@@ -144,6 +144,15 @@ def test_turn_out_of_range(played: tuple[Path, str]) -> None:
     db, run_id = played
     _one_line_error(cli("replay", run_id, "--db", db, "--turn", "9"), 2, "has no turn 9", "0 to 4")
     _one_line_error(cli("log", run_id, "--db", db, "--turn", "9"), 2, "has no turn 9")
+    for args in (["--turn", "9"], ["--turn", "-1"]):
+        _one_line_error(cli("audit", run_id, "--db", db, *args), 2, f"has no turn {args[1]}")
+
+
+def test_a_filter_on_an_actor_the_run_does_not_have_is_refused(played: tuple[Path, str]) -> None:
+    db, run_id = played
+    for command in ("log", "audit"):
+        result = cli(command, run_id, "--db", db, "--actor", "nobody")
+        _one_line_error(result, 2, "has no actor 'nobody'", "actors: ")
 
 
 def test_fork_of_an_unfinished_turn(played: tuple[Path, str]) -> None:
