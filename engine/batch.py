@@ -207,10 +207,14 @@ def _run_batch(
     budget_usd: float | None,
     progress: BatchProgress,
 ) -> BatchResult:
+    # A session that raises the budget also goes on with the runs the old one halted.
+    raised = budget_usd is not None and (plan.budget_usd is None or budget_usd > plan.budget_usd)
     with EventStore.open(db_path, create=False) as store:
-        todo = _todo(store, batch_id, plan)
+        ends = run_ends(store, batch_id)
+        reopen = {r for r, (reason, detail) in ends.items() if is_batch_budget(reason, detail)}
+        todo = _todo(store, batch_id, plan, reopen if raised else set())
         spent = sum(own_costs(store, batch_id).values())
-        stopped = any(is_batch_budget(r, d) for r, d in run_ends(store, batch_id).values())
+        stopped = bool(reopen)
     limit = budget_usd if budget_usd is not None else plan.budget_usd
     budget = Budget(limit_usd=limit, spent_usd=spent)
     progress.batch_id, progress.total, progress.budget_usd = batch_id, len(todo), limit
@@ -218,7 +222,6 @@ def _run_batch(
     result = BatchResult(batch_id)
     # A run already halted at the budget means the next call did not fit: the budget is
     # spent unless this session raised it.
-    raised = budget_usd is not None and (plan.budget_usd is None or budget_usd > plan.budget_usd)
     result.budget_spent = stopped and not raised
     in_workers = client is None and plan.kind == "matrix"
     pooled = [pr for pr, action in todo if in_workers and action == "start"]
@@ -245,15 +248,20 @@ def _run_batch(
     return result
 
 
-def _todo(store: EventStore, batch_id: str, plan: BatchPlan) -> list[tuple[PlannedRun, str]]:
-    """(run, "start" | "resume") for each planned run this session should play."""
+def _todo(
+    store: EventStore, batch_id: str, plan: BatchPlan, reopen: set[str]
+) -> list[tuple[PlannedRun, str]]:
+    """(run, "start" | "resume") for each planned run this session should play:
+    unstarted, interrupted, and halted ones in ``reopen`` (by the budget it raised)."""
     existing = {info.run_id: info for info in store.list_runs(batch_id=batch_id)}
     out: list[tuple[PlannedRun, str]] = []
     for pr in plan.runs:
         info = existing.get(pr.run_id)
         if info is None:
             out.append((pr, "start"))
-        elif summarize(store, info)["status"] == "interrupted":
+            continue
+        status = summarize(store, info)["status"]
+        if status == "interrupted" or (status == "halted" and pr.run_id in reopen):
             out.append((pr, "resume"))
         # running: another live process plays it; anything else is finished
     return out

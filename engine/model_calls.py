@@ -30,35 +30,76 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+class BudgetCrowded(BudgetExceeded):
+    """The call fits what is left, but not beside the calls in flight: wait for them."""
+
+    def __init__(self, message: str, budget: Budget):
+        super().__init__(message)
+        self.budget = budget
+
+
 @dataclass
 class Budget:
-    """The credit limit of one run (and optionally of the batch it belongs to)."""
+    """The credit limit of one run (and optionally of the batch it belongs to).
+
+    A call reserves its worst-case cost until it settles at its actual cost. A call
+    that would cross a limit even alone raises ``BudgetExceeded`` (the run halts); one
+    that fits only once calls in flight settle (their reservations are worst cases,
+    most cost far less) waits for them with ``reserve_when_free``: halting it would
+    cut runs short with the budget unspent.
+    """
 
     limit_usd: float | None
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
     batch: Budget | None = None
+    _settled: anyio.Event | None = field(default=None, repr=False, compare=False)
 
     def reserve(self, amount: float, what: str) -> None:
-        for budget in (self, self.batch):
-            if budget is None or budget.limit_usd is None:
-                continue
-            if budget.spent_usd + budget.reserved_usd + amount > budget.limit_usd + 1e-12:
-                scope = "batch budget" if budget is self.batch else "credit limit"
+        chain = [b for b in (self, self.batch) if b is not None and b.limit_usd is not None]
+        for budget in chain:
+            assert budget.limit_usd is not None
+            scope = "batch budget" if budget is self.batch else "credit limit"
+            if budget.spent_usd + amount > budget.limit_usd + 1e-12:
                 raise BudgetExceeded(
                     f"{what} could cost ${amount:.4f} and cross the {scope} of "
                     f"${budget.limit_usd:.4f} (spent ${budget.spent_usd:.4f})",
                     hint="resume with a higher --credit-limit",
                 )
-        for budget in (self, self.batch):
-            if budget is not None:
-                budget.reserved_usd += amount
+        for budget in chain:
+            assert budget.limit_usd is not None
+            if budget.spent_usd + budget.reserved_usd + amount > budget.limit_usd + 1e-12:
+                scope = "batch budget" if budget is self.batch else "credit limit"
+                raise BudgetCrowded(
+                    f"{what} could cost ${amount:.4f}: with ${budget.reserved_usd:.4f} "
+                    f"reserved by calls in flight it would cross the {scope} of "
+                    f"${budget.limit_usd:.4f}",
+                    budget,
+                )
+        for held in (self, self.batch):
+            if held is not None:
+                held.reserved_usd += amount
+
+    async def reserve_when_free(self, amount: float, what: str) -> None:
+        """``reserve``, waiting while only calls in flight stand in the way."""
+        while True:
+            try:
+                self.reserve(amount, what)
+                return
+            except BudgetCrowded as crowded:
+                blocking = crowded.budget
+                if blocking._settled is None:
+                    blocking._settled = anyio.Event()
+                await blocking._settled.wait()
 
     def settle(self, reserved: float, actual: float) -> None:
-        for budget in (self, self.batch):
-            if budget is not None:
-                budget.reserved_usd -= reserved
-                budget.spent_usd += actual
+        for held in (self, self.batch):
+            if held is not None:
+                held.reserved_usd -= reserved
+                held.spent_usd += actual
+                if held._settled is not None:
+                    held._settled.set()  # whoever waited for room looks again
+                    held._settled = None
 
 
 @dataclass
@@ -93,7 +134,9 @@ class ModelCaller:
         self, request: ChatRequest, *, turn: int, actor: str | None, request_id: str
     ) -> CallResult:
         estimate = self.estimate(request)
-        self.budget.reserve(estimate, f"the {request.purpose} call of {actor or 'the world'}")
+        await self.budget.reserve_when_free(
+            estimate, f"the {request.purpose} call of {actor or 'the world'}"
+        )
         actual = 0.0
         try:
             async with self.limiter:
