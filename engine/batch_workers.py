@@ -19,8 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import os
 import shutil
 import tempfile
+import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -77,7 +80,7 @@ def play_in_workers(
             workers,
             mp_context=ctx,
             initializer=_init,
-            initargs=(str(db_path.resolve()), batch_id, scratch),
+            initargs=(str(db_path.resolve()), batch_id, scratch, os.getpid()),
         )
         try:
             _feed(pool, workers, todo, budget, progress, result)
@@ -131,7 +134,33 @@ def _feed(
 # -- in the worker ---------------------------------------------------------------------
 
 
-def _init(db_path: str, batch_id: str, scratch: str) -> None:
+def _watch_batch_process(pid: int) -> None:
+    """Exit when the batch process is gone: SIGKILLed, it cannot shut its pool down, and
+    workers (children of the fork server, not of it) would live on, holding the log."""
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, under another user
+        try:  # a zombie has died too; its parent has only not reaped it yet (Linux)
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return False
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="scenario-lab-batch-watch", daemon=True).start()
+
+
+def _init(db_path: str, batch_id: str, scratch: str, batch_pid: int) -> None:
+    _watch_batch_process(batch_pid)
     store = EventStore.open(db_path, create=False)
     plan = plan_from_document(json.loads(store.batch(batch_id)["config"]), batch_id=batch_id)
     _WORKER.update(

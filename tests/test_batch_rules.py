@@ -346,3 +346,56 @@ def test_a_batch_plays_in_one_process_at_a_time(rule_batch: tuple[Path, str]) ->
     )
     again = bcli("batch", "resume", batch_id, "--db", db)  # released: it goes on
     assert again.exit_code == 0, again.output
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process under ``pid`` (Linux /proc)."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                kids = {int(k) for k in task.read_text().split()}
+            except OSError:
+                continue
+            todo += list(kids - out)
+            out |= kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent has not reaped it
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_workers_do_not_outlive_a_killed_batch(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.test_batch_helpers import batch_process
+
+    db = tmp_path / "log.db"
+    sweep = Path(__file__).parent.parent / "scenarios" / "strait-crisis-sweep.yaml"
+    proc = batch_process("batch", "run", sweep, "--db", db, "--parallel", "2", env={})
+    try:
+        deadline = time.time() + 30
+        workers: set[int] = set()
+        while time.time() < deadline and len(workers) < 3:  # fork server + 2 workers
+            workers = _descendants(proc.pid)
+            time.sleep(0.05)
+        assert len(workers) >= 3, "the batch never started its workers"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)  # reaped; its pipes may still be held by what it left
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
