@@ -67,6 +67,14 @@ def check_turns(scenario: Scenario, turns: int, flag: str = "--turns") -> None:
         ) from None
 
 
+def check_credit_limit(limit_usd: float | None) -> None:
+    """Refuse a negative credit limit (the CLI refuses it too; library callers reach here)."""
+    if limit_usd is not None and limit_usd < 0:
+        raise ScenarioInvalid(
+            f"--credit-limit {limit_usd} is negative", hint="give a limit in USD, >= 0"
+        )
+
+
 def start_run(
     store: EventStore,
     loaded: LoadedScenario,
@@ -87,10 +95,7 @@ def start_run(
     overrides = dict(model_overrides or {})
     check_overrides(scenario, overrides)
     check_turns(scenario, turns if turns is not None else scenario.turns)
-    if credit_limit_usd is not None and credit_limit_usd < 0:
-        raise ScenarioInvalid(
-            f"--credit-limit {credit_limit_usd} is negative", hint="give a limit in USD, >= 0"
-        )
+    check_credit_limit(credit_limit_usd)
     settings = RunSettings(
         turns=turns if turns is not None else scenario.turns,
         credit_limit_usd=credit_limit_usd,
@@ -159,10 +164,7 @@ def prepare_resume(
     state = replay(store, run_id)
     if turns is not None:
         check_turns(Scenario.from_resolved(state.scenario), turns)
-    if credit_limit_usd is not None and credit_limit_usd < 0:
-        raise ScenarioInvalid(
-            f"--credit-limit {credit_limit_usd} is negative", hint="give a limit in USD, >= 0"
-        )
+    check_credit_limit(credit_limit_usd)
     if is_held(store.path, run_id):
         raise RunNotPlayable(
             f"run {run_id} is being played by a live process",
@@ -256,10 +258,7 @@ def fork_run(
                 )
     if turns is not None:
         check_turns(scenario, turns)
-    if credit_limit_usd is not None and credit_limit_usd < 0:
-        raise ScenarioInvalid(
-            f"--credit-limit {credit_limit_usd} is negative", hint="give a limit in USD, >= 0"
-        )
+    check_credit_limit(credit_limit_usd)
     if any(not text.strip() for text in injections):
         raise ScenarioInvalid("--inject needs the event's text", hint='--inject "What happens."')
     if scenario.variables:
