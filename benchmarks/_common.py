@@ -76,7 +76,7 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
 
 
 def run_setup() -> list[Event]:
-    """Turn 0 of a run: what ``engine.session`` records before the first turn."""
+    """Turn 0 of a run: what ``engine.play.session`` records before the first turn."""
     return [
         RunStarted(
             turn=0,

@@ -30,9 +30,9 @@ from _scenarios import llm_scenario, rules_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.batch import run_batch
-from engine.batch_config import load_batch
-from engine.batch_plan import record_batch
+from engine.batch.config import load_batch
+from engine.batch.plan import record_batch
+from engine.batch.play import run_batch
 from engine.llm import LLMSettings, PriceTable, Router
 from eventstore import EventStore
 from tests.fakellm import fake_process

@@ -39,9 +39,9 @@ from _common import emit, phase_bound
 from _scenarios import llm_scenario, rules_scenario
 
 from engine.llm import ChatRequest, ChatResponse, LLMSettings, PriceTable, Router
-from engine.runner import RunPlayer
-from engine.scenario_load import load_scenario
-from engine.session import start_run
+from engine.play.player import RunPlayer
+from engine.play.session import start_run
+from engine.scenario.load import load_scenario
 from eventstore import DecisionMade, EventStore
 from tests.fakellm import fake_process
 

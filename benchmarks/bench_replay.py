@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 from _common import emit, parse_args
 
-from engine.fold import replay_events
+from engine.fold.handlers import replay_events
 from engine.replay import replay
 from eventstore import (
     AnyEvent,

@@ -143,7 +143,7 @@ def report(
     if batch is not None:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        from engine.batch_report import batch_report_markdown
+        from engine.batch.report import batch_report_markdown
 
         with open_store(db) as store:
             _write(batch_report_markdown(store, batch), output)

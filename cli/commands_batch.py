@@ -62,8 +62,8 @@ def run(
     prices: PricesOpt = None,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
-    from engine.batch_config import load_batch
-    from engine.batch_plan import record_batch
+    from engine.batch.config import load_batch
+    from engine.batch.plan import record_batch
     from engine.errors import ScenarioInvalid
 
     try:
@@ -102,7 +102,7 @@ def resume(
     prices: PricesOpt = None,
 ) -> None:
     """Finish a batch: resume its interrupted runs and start the ones not started."""
-    from engine.batch_plan import batch_plan
+    from engine.batch.plan import batch_plan
 
     if budget is not None and budget <= 0:
         raise fail(f"--budget {budget} must be more than 0", 2)
@@ -117,7 +117,7 @@ def resume(
 
 def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     """Every batch in the log, newest first, with its runs and cost."""
-    from engine.batch_stats import batch_status
+    from engine.batch.stats import batch_status
 
     with open_store(db) as store:
         rows = [batch_status(store, b["batch_id"]) for b in store.list_batches()]
@@ -137,7 +137,7 @@ def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
 
 def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     """Status per variation (runs by status, cost) and the runs cut short, with why."""
-    from engine.batch_stats import batch_status
+    from engine.batch.stats import batch_status
 
     with open_store(db) as store:
         s = batch_status(store, batch_ref)
@@ -175,7 +175,7 @@ def _models(plan: Any, store: Any = None) -> list[str]:
             found.update(models_needed(v.loaded.scenario, v.model_overrides, None))
     if plan.kind == "continuations" and store is not None:
         from engine.replay import replay
-        from engine.scenario_model import Scenario
+        from engine.scenario.model import Scenario
 
         state = replay(store, plan.runs[0].run_id)
         found.update(
@@ -199,7 +199,7 @@ def _play(
 ) -> None:
     import anyio
 
-    from engine.batch import BatchProgress, run_batch
+    from engine.batch.play import BatchProgress, run_batch
     from engine.llm import PriceTable
 
     table = (
@@ -222,7 +222,7 @@ def _play(
         raise fail(
             f"interrupted; `{command(f'batch resume {batch_id}', db)}` goes on", 130
         ) from None
-    from engine.batch_stats import batch_status
+    from engine.batch.stats import batch_status
 
     with open_store(db) as store:
         s = batch_status(store, batch_id)
@@ -250,8 +250,8 @@ def _print_cut_short(s: dict[str, Any], *, limit: int | None, err: bool = False)
 
 
 def _dry_run(plan: Any, prices: Path | None) -> None:
-    from engine.estimate import estimate_run
     from engine.llm import PriceTable
+    from engine.play.estimate import estimate_run
 
     table = PriceTable.load(prices)
     per_run = plan.config["runs_per_variation"]

@@ -52,7 +52,7 @@ def decide(
 ) -> None:
     """Answer for a human actor: the situation shown is the prompt an AI actor would get."""
     from cli.prompting import ask_action_name, render_prompt
-    from engine.human import declared_actions, find_message, pending_inputs, submit
+    from engine.play.human import declared_actions, find_message, pending_inputs, submit
     from engine.replay import replay
 
     with open_store(db) as store:
@@ -130,8 +130,8 @@ def audit(
 ) -> None:
     """Every decision: the full prompt, raw response, parsed decision, attempts, tokens, cost."""
     from cli.commands_log import check_actor, check_turn
-    from engine.audit import audit as build
-    from engine.audit import audit_markdown
+    from engine.audit.trail import audit as build
+    from engine.audit.trail import audit_markdown
 
     with open_store(db) as store:
         run_id = store.resolve(run_ref)

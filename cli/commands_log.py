@@ -29,7 +29,7 @@ def runs(
     ] = None,
 ) -> None:
     """List runs, newest first, with lineage, status, turns completed and cost."""
-    from engine.run_summary import lineage_tree, summarize_all
+    from engine.summary import lineage_tree, summarize_all
 
     with open_store(db) as store:
         batch_id = store.batch(batch)["batch_id"] if batch is not None else None

@@ -153,7 +153,7 @@ def play(
 
     from cli.progress import progress_display
     from cli.prompting import ask_human
-    from engine.runner import Progress, RunPlayer
+    from engine.play.player import Progress, RunPlayer
 
     progress = Progress()
 
@@ -192,7 +192,7 @@ def report_end(state: Any, run_id: str, db: Path) -> None:
         status(f"run {run_id} halted ({state.halt_reason}): {state.halt_detail}")
         resume = f"resume {run_id}"
         if state.halt_reason == "human_input":
-            from engine.session import decide_args
+            from engine.play.session import decide_args
 
             for actor in state.pending_human:
                 status(f"  next: {command(decide_args(state, run_id, actor), db)}")
@@ -226,8 +226,8 @@ def run(
     prices: PricesOpt = None,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
-    from engine.scenario_load import load_scenario
-    from engine.session import check_overrides, start_run
+    from engine.play.session import check_overrides, start_run
+    from engine.scenario.load import load_scenario
 
     loaded = load_scenario(path)
     for warning in loaded.warnings:
@@ -287,9 +287,9 @@ def resume(
     prices: PricesOpt = None,
 ) -> None:
     """Continue a halted, interrupted or crashed run from its last recorded step."""
+    from engine.play.session import prepare_resume
     from engine.replay import replay
-    from engine.scenario_model import Scenario
-    from engine.session import prepare_resume
+    from engine.scenario.model import Scenario
 
     with open_store(db) as store:
         run_id = store.resolve(run_ref)
@@ -382,9 +382,9 @@ def fork(
             prices,
         )
         return
+    from engine.play.session import fork_run
     from engine.replay import replay
-    from engine.scenario_model import Scenario
-    from engine.session import fork_run
+    from engine.scenario.model import Scenario
 
     controls = {a: "human" for a in human or []} | {a: "ai" for a in ai or []}
     if set(human or []) & set(ai or []):
@@ -440,7 +440,7 @@ def replay_cmd(
     request or event differs from the log, else "consistent".
     """
     if check:
-        from engine.replay_check import check_run
+        from engine.audit.check import check_run
 
         with open_store(db) as store:
             run_id = store.resolve(run_ref)
@@ -448,8 +448,8 @@ def replay_cmd(
         typer.echo(f"{run_id}: consistent ({checked} events re-executed)")
         return
 
+    from engine.fold.state import to_builtins
     from engine.replay import replay
-    from engine.state import to_builtins
     from eventstore import TurnOutOfRange
 
     with open_store(db) as store:
@@ -472,7 +472,7 @@ def replay_cmd(
 
 def validate(path: Annotated[Path, typer.Argument(help="Scenario directory.")]) -> None:
     """Check a scenario directory; prints every problem and exits 1 if any is an error."""
-    from engine.scenario_load import validate_scenario
+    from engine.scenario.load import validate_scenario
 
     problems = validate_scenario(path)
     errors = [p for p in problems if p.severity == "error"]
@@ -491,10 +491,10 @@ def estimate(
     prices: PricesOpt = None,
 ) -> None:
     """Expected model calls, tokens and cost of a run, from the price table."""
-    from engine.estimate import estimate_run
     from engine.llm import PriceTable
-    from engine.scenario_load import load_scenario
-    from engine.session import check_overrides, check_turns
+    from engine.play.estimate import estimate_run
+    from engine.play.session import check_overrides, check_turns
+    from engine.scenario.load import load_scenario
 
     loaded = load_scenario(path)
     overrides = parse_pairs(model, "--model")
@@ -546,10 +546,10 @@ def _continue(
     """``fork --play --count K``: Monte-Carlo continuations from one point, as a batch."""
     import anyio
 
-    from engine.batch import continue_fork
+    from engine.batch.play import continue_fork
     from engine.llm import PriceTable
     from engine.replay import replay
-    from engine.scenario_model import Scenario
+    from engine.scenario.model import Scenario
 
     overrides = parse_pairs(model, "--model")
     with open_store(db) as store:

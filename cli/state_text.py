@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.state import metric_label
+from engine.fold.state import metric_label
 
 
 def describe_state(state: Any) -> str:

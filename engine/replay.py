@@ -14,10 +14,9 @@ from typing import Any
 
 import msgspec
 
+from engine.fold.handlers import replay_events
+from engine.fold.state import STATE_VERSION, RunState
 from eventstore import EventStore, TurnCompleted, collector_paused
-
-from .fold import replay_events
-from .state import STATE_VERSION, RunState
 
 SNAPSHOT_KIND = f"runstate-v{STATE_VERSION}"
 SNAPSHOT_EVERY = 10

@@ -33,7 +33,7 @@ def _text(x: Any) -> str | None:
 
 
 def _variation_name(label: dict[str, Any]) -> str:
-    # as the batch commands print a variation (engine.batch_plan.Variation.name)
+    # as the batch commands print a variation (engine.batch.plan.Variation.name)
     return ", ".join(f"{k}={v}" for k, v in label.items()) or "base scenario"
 
 

@@ -123,7 +123,7 @@ def store_lineage(store: EventStore, run_ids: Iterable[str]) -> Lineage:
 def _life_row(
     run_id: str, rows: list[tuple[Any, ...]], lineage: tuple[str, int, Any] | None
 ) -> dict[str, Any]:
-    """A run's lifecycle facts, folded like ``engine.fold`` folds the status."""
+    """A run's lifecycle facts, folded like ``engine.fold.handlers`` folds the status."""
     r: dict[str, Any] = dict.fromkeys(_LIFE_COLUMNS)
     r["run_id"] = run_id
     status: str | None = None

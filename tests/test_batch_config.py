@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.batch_config import load_batch
-from engine.batch_plan import plan_document, plan_from_document
+from engine.batch.config import load_batch
+from engine.batch.plan import plan_document, plan_from_document
 from engine.errors import ScenarioInvalid
 from engine.rng import derive_seed
 from tests.test_batch_helpers import BATCHES, ENGINE_DATA, bcli, write_batch

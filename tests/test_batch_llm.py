@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from engine.batch_report import batch_report_markdown
-from engine.batch_stats import batch_stats
+from engine.batch.report import batch_report_markdown
+from engine.batch.stats import batch_stats
 from eventstore import EventStore
 from tests.engine_helpers import llm_env
 from tests.fakellm import FakeLLMServer

@@ -15,16 +15,16 @@ from typing import Any
 import anyio
 import pytest
 
-from engine.batch import continue_fork, start_variation
-from engine.batch_config import load_batch
-from engine.batch_plan import batch_plan, record_batch
-from engine.batch_report import batch_report_markdown
-from engine.batch_stats import batch_stats, t_quantile
+from engine.batch.config import load_batch
+from engine.batch.plan import batch_plan, record_batch
+from engine.batch.play import continue_fork, start_variation
+from engine.batch.report import batch_report_markdown
+from engine.batch.stats import batch_stats, t_quantile
 from engine.llm import PriceTable
+from engine.play.player import RunPlayer
+from engine.play.session import start_run
 from engine.rng import derive_seed
-from engine.runner import RunPlayer
-from engine.scenario_load import load_scenario
-from engine.session import start_run
+from engine.scenario.load import load_scenario
 from eventstore import EventStore
 from tests.engine_helpers import cli
 from tests.test_batch_helpers import BATCHES, ENGINE_DATA, batch_rows, bcli, last_line

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.batch_stats import betainc, describe, holm, t_quantile, t_two_sided_p, welch
+from engine.batch.stats import betainc, describe, holm, t_quantile, t_two_sided_p, welch
 
 # two-sided 95% critical values of Student's t (any printed table)
 T_975 = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 9: 2.2622, 10: 2.2281,

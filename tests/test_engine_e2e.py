@@ -9,10 +9,10 @@ import anyio
 import pytest
 
 from engine.llm import PriceTable
+from engine.play.player import RunPlayer
+from engine.play.session import prepare_resume, start_run
 from engine.replay import replay
-from engine.runner import RunPlayer
-from engine.scenario_load import load_scenario
-from engine.session import prepare_resume, start_run
+from engine.scenario.load import load_scenario
 from eventstore import DecisionFailed, DecisionMade, EventStore
 from tests.engine_helpers import (
     LLM3,

@@ -204,7 +204,7 @@ def test_grouped_exogenous_layout_is_converted(tmp_path: Path) -> None:
             }
         )
     )
-    from engine.scenario_load import load_scenario
+    from engine.scenario.load import load_scenario
 
     kinds = [(e.name, e.type) for e in load_scenario(root).scenario.exogenous_events]
     assert sorted(kinds) == [("Leak", "random"), ("Vote", "scheduled")]

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.exogenous import condition_holds, due_events, parse_condition
+from engine.play.exogenous import due_events
+from engine.scenario.conditions import condition_holds, parse_condition
 
 
 @dataclass(frozen=True)

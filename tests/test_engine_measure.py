@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.measure import clamp, keyword_value, local_metric, pattern_value
+from engine.play.measure import clamp, keyword_value, local_metric, pattern_value
 
 
 @dataclass(frozen=True)

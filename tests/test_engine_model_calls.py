@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.errors import BudgetExceeded
 from engine.llm import ChatRequest, ChatResponse, LLMClient, PriceTable
-from engine.model_calls import (
+from engine.play.calls import (
     EXPECTED_OUTPUT_TOKENS,
     Budget,
     BudgetCrowded,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from engine.prompts import (
+from engine.play.prompts import (
     DecisionContext,
     PastDecision,
     SeenMessage,

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine import rules
+from engine.play import rules
+from engine.play.rules import adjudicate, choose, render, utilities
 from engine.rng import derive_rng, derive_seed, llm_seed
-from engine.rules import adjudicate, choose, render, utilities
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

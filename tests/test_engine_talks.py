@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.talks import (
+from engine.play.talks import (
     Channels,
     TalkPlan,
     answer_event,

@@ -18,6 +18,6 @@ def test_every_listed_name_exists(package: str) -> None:
 def test_engine_names_are_lazy_but_real() -> None:
     import engine
 
-    assert engine.load_scenario.__module__ == "engine.scenario_load"
+    assert engine.load_scenario.__module__ == "engine.scenario.load"
     with pytest.raises(AttributeError):
         _ = engine.not_a_name

@@ -9,10 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine.fold import apply, replay_events
-from engine.fold_parts import DIGEST_CHARS
-from engine.replay import decode_state, encode_state
-from engine.state import (
+from engine.fold.handlers import apply, replay_events
+from engine.fold.parts import DIGEST_CHARS
+from engine.fold.state import (
     DEFAULT_WINDOW,
     RunState,
     Series,
@@ -20,6 +19,7 @@ from engine.state import (
     to_builtins,
     visible_messages,
 )
+from engine.replay import decode_state, encode_state
 from eventstore import (
     CostIncurred,
     DecisionFailed,

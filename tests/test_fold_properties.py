@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.fold import apply, replay_events
+from engine.fold.handlers import apply, replay_events
+from engine.fold.state import to_builtins
 from engine.replay import decode_state, encode_state
-from engine.state import to_builtins
 from eventstore import (
     CostIncurred,
     DecisionFailed,

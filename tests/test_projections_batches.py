@@ -11,13 +11,13 @@ import anyio
 import duckdb
 import pytest
 
-from engine.batch import continue_fork
-from engine.batch_plan import batch_plan
-from engine.batch_stats import batch_stats, t_quantile
+from engine.batch.plan import batch_plan
+from engine.batch.play import continue_fork
+from engine.batch.stats import batch_stats, t_quantile
 from engine.llm import PriceTable
-from engine.runner import RunPlayer
-from engine.scenario_load import load_scenario
-from engine.session import start_run
+from engine.play.player import RunPlayer
+from engine.play.session import start_run
+from engine.scenario.load import load_scenario
 from eventstore import EventStore
 from projections import export_tables, open_readonly, project, query
 from projections._catalog import _t975

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from engine.audit.check import check_run
 from engine.errors import NondeterminismError
-from engine.replay_check import check_run
 from eventstore import CostIncurred, DecisionMade, EventStore, MessageSent
 from tests.engine_helpers import LLM3, cli, last_line, llm_env
 from tests.fakellm import DEFAULT_DECISION, FakeLLMServer

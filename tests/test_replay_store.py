@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.fold import replay_events
+from engine.fold.handlers import replay_events
 from engine.replay import SNAPSHOT_KIND, encode_state, replay, save_snapshot
 from eventstore import (
     Event,

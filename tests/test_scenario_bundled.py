@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch_report import batch_report_markdown
-from engine.scenario_load import load_scenario, validate_scenario
+from engine.batch.report import batch_report_markdown
+from engine.scenario.load import load_scenario, validate_scenario
 from eventstore import EventStore
 from tests.test_batch_helpers import bcli, last_line
 

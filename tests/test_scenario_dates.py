@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.scenario_dates import parse_duration, simulated_date
-from engine.scenario_model import Scenario
+from engine.scenario.dates import parse_duration, simulated_date
+from engine.scenario.model import Scenario
 
 
 def _scenario(**fields: Any) -> Scenario:

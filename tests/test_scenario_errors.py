@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ScenarioInvalid
-from engine.scenario_load import Problem, load_scenario, validate_scenario
+from engine.scenario.load import Problem, load_scenario, validate_scenario
 
 DATA = Path(__file__).parent / "data" / "scenarios"
 

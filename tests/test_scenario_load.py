@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.scenario_load import LoadedScenario, load_scenario, scenario_sha256
-from engine.scenario_model import Actor, ExogenousEvent, Scenario, ScriptEntry
+from engine.scenario.load import LoadedScenario, load_scenario, scenario_sha256
+from engine.scenario.model import Actor, ExogenousEvent, Scenario, ScriptEntry
 
 DATA = Path(__file__).parent / "data" / "scenarios"
 

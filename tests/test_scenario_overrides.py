@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from engine.errors import ScenarioInvalid
-from engine.scenario_load import LoadedScenario, apply_overrides, load_scenario, scenario_sha256
-from engine.scenario_model import Scenario
+from engine.scenario.load import LoadedScenario, apply_overrides, load_scenario, scenario_sha256
+from engine.scenario.model import Scenario
 
 DATA = Path(__file__).parent / "data" / "scenarios"
 

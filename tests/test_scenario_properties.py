@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.scenario_load import apply_overrides, load_scenario, scenario_sha256
-from engine.scenario_model import Scenario
+from engine.scenario.load import apply_overrides, load_scenario, scenario_sha256
+from engine.scenario.model import Scenario
 
 GROUPS = {
     "scheduled": "scheduled_events",

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+from engine.batch.plan import batch_plan
+from engine.batch.play import is_batch_budget, own_costs, run_ends
+from engine.replay import replay
+from engine.summary import summarize
 from eventstore import EventStore
-
-from .batch import is_batch_budget, own_costs, run_ends
-from .batch_plan import batch_plan
-from .replay import replay
-from .run_summary import summarize
 
 STATUSES = ("completed", "halted", "failed", "interrupted", "running", "not_started")
 ALPHA = 0.05

@@ -15,6 +15,28 @@ from typing import Any
 
 import anyio
 
+from engine.errors import BudgetExceeded, LLMUnavailable, NondeterminismError
+from engine.fold.handlers import apply
+from engine.fold.state import RunState, coalitions_of, visible_messages
+from engine.llm import ChatRequest, LLMClient, ParseError, PriceTable, parse_structured
+from engine.play import brains, rules, talks
+from engine.play.calls import Budget, ModelCaller
+from engine.play.exogenous import due_events
+from engine.play.measure import clamp, local_metric
+from engine.play.outputs import MetricOut, ValidationOut, WorldOut
+from engine.play.prompts import (
+    DecisionContext,
+    PastDecision,
+    SeenMessage,
+    decision_messages,
+    metric_messages,
+    validation_messages,
+    world_update_messages,
+)
+from engine.replay import replay, save_snapshot
+from engine.rng import llm_seed
+from engine.scenario.load import simulated_date
+from engine.scenario.model import Scenario
 from eventstore import (
     DecisionFailed,
     DecisionRequested,
@@ -35,29 +57,6 @@ from eventstore import (
     WorldUpdated,
     blob_hash,
 )
-
-from . import decide, rules, talks
-from .errors import BudgetExceeded, LLMUnavailable, NondeterminismError
-from .exogenous import due_events
-from .fold import apply
-from .llm import ChatRequest, LLMClient, ParseError, PriceTable, parse_structured
-from .measure import clamp, local_metric
-from .model_calls import Budget, ModelCaller
-from .outputs import MetricOut, ValidationOut, WorldOut
-from .prompts import (
-    DecisionContext,
-    PastDecision,
-    SeenMessage,
-    decision_messages,
-    metric_messages,
-    validation_messages,
-    world_update_messages,
-)
-from .replay import replay, save_snapshot
-from .rng import llm_seed
-from .scenario_load import simulated_date
-from .scenario_model import Scenario
-from .state import RunState, coalitions_of, visible_messages
 
 HumanPrompt = Callable[[str, DecisionContext, list[dict[str, str]]], dict[str, Any] | None]
 
@@ -610,16 +609,16 @@ class RunPlayer:
         control = self.control(actor_id)
         if forced is not None:
             ruled = bool(self.scenario.variables)
-            self.append([decide.forced(actor, turn, request_id, forced, rules=ruled)])
+            self.append([brains.forced(actor, turn, request_id, forced, rules=ruled)])
             return
         if control == "scripted":
-            self.append([decide.scripted(actor, turn, request_id)])
+            self.append([brains.scripted(actor, turn, request_id)])
             return
         if control == "rules":
             choice = rules.choose(actor, self.scenario.variables, st.seed, turn)
             self.append(
                 [
-                    decide.DecisionMade(
+                    brains.DecisionMade(
                         turn=turn,
                         actor=actor_id,
                         request_id=request_id,
@@ -640,7 +639,7 @@ class RunPlayer:
             return
         model = self.model_for(actor_id)
         action_names = [a.name for a in actor.actions] if ctx.actions else []
-        request = decide.decision_request(
+        request = brains.decision_request(
             model,
             messages,
             temperature=st.settings.temperature,
@@ -667,7 +666,7 @@ class RunPlayer:
                 blobs={blob_hash(prompt_blob): prompt_blob},
             )
         try:
-            outcome = await decide.ai_decision(
+            outcome = await brains.ai_decision(
                 self.caller(),
                 request,
                 actor=actor_id,
@@ -1063,13 +1062,13 @@ class RunPlayer:
 
 
 def _schema(model: Any) -> dict[str, Any]:
-    from .llm import json_schema_for
+    from engine.llm import json_schema_for
 
     return json_schema_for(model)
 
 
 def _messages_blob(request: ChatRequest) -> bytes:
-    from .model_calls import request_blob
+    from engine.play.calls import request_blob
 
     return request_blob(request)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .scenario_base import SHORT_NAME
-from .scenario_model import Actor, ExogenousEvent, Metric, ScenarioSettings, ValidationConfig
-from .scenario_yaml import FAILED, Problem, read_yaml, strip_unknown
+from engine.scenario.base import SHORT_NAME
+from engine.scenario.model import Actor, ExogenousEvent, Metric, ScenarioSettings, ValidationConfig
+from engine.scenario.yamlfile import FAILED, Problem, read_yaml, strip_unknown
 
 COMPONENTS = ("actors", "metrics", "validation", "exogenous_events", "background")
 OPTIONAL_FILES = ("metrics", "validation-rules", "exogenous-events")

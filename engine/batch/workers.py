@@ -32,9 +32,8 @@ from typing import Any
 
 import anyio
 
-from eventstore import EventStore, RunLocked, RunNotFound, ScenarioLabError
-
-from .batch import (
+from engine.batch.plan import BatchPlan, PlannedRun, plan_from_document
+from engine.batch.play import (
     BatchLease,
     BatchProgress,
     BatchResult,
@@ -45,10 +44,10 @@ from .batch import (
     skipped_outcome,
     start_variation,
 )
-from .batch_plan import BatchPlan, PlannedRun, plan_from_document
-from .llm import PriceTable
-from .model_calls import Budget
-from .runner import RunPlayer
+from engine.llm import PriceTable
+from engine.play.calls import Budget
+from engine.play.player import RunPlayer
+from eventstore import EventStore, RunLocked, RunNotFound, ScenarioLabError
 
 _TEMPLATE = "template.db"
 _WORKER: dict[str, Any] = {}  # what a worker process keeps between runs

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .rng import derive_rng
+from engine.rng import derive_rng
 
 
 @dataclass(frozen=True)

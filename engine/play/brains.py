@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventstore import DecisionFailed, DecisionMade, Event, ModelCall
-
-from .errors import LLMUnavailable
-from .llm import (
+from engine.errors import LLMUnavailable
+from engine.llm import (
     ChatRequest,
     DecisionOut,
     LLMCallFailed,
@@ -21,7 +19,8 @@ from .llm import (
     json_schema_for,
     parse_decision,
 )
-from .model_calls import ModelCaller
+from engine.play.calls import ModelCaller
+from eventstore import DecisionFailed, DecisionMade, Event, ModelCall
 
 REASK = (
     "Your answer could not be read ({error}). Reply again with only one JSON object with "

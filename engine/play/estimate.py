@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .llm import PriceTable
-from .model_calls import estimate_tokens
-from .prompts import DecisionContext, decision_messages
+from engine.llm import PriceTable
+from engine.play.calls import estimate_tokens
+from engine.play.prompts import DecisionContext, decision_messages
 
 OUTPUT_TOKENS = {
     "decision": 450,

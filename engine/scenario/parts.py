@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .exogenous import parse_condition
-from .scenario_base import Issue, ScenarioPart, str_list
+from engine.scenario.base import Issue, ScenarioPart, str_list
+from engine.scenario.conditions import parse_condition
 
 
 class Extraction(ScenarioPart):

@@ -31,6 +31,11 @@ from typing import Any
 import anyio
 import msgspec
 
+from engine.errors import NondeterminismError
+from engine.llm import ChatRequest, ChatResponse, PriceTable
+from engine.play import talks
+from engine.play.calls import CallResult, ModelCaller, request_blob
+from engine.play.player import RunPlayer
 from eventstore import (
     CostIncurred,
     Event,
@@ -46,12 +51,6 @@ from eventstore import (
     event_actor,
     event_type,
 )
-
-from . import talks
-from .errors import NondeterminismError
-from .llm import ChatRequest, ChatResponse, PriceTable
-from .model_calls import CallResult, ModelCaller, request_blob
-from .runner import RunPlayer
 
 # Events that people (or other processes) add to a run; the engine never produces them.
 EXTERNAL = (RunResumed, RunForked, HumanDecisionSubmitted)
@@ -115,7 +114,7 @@ def _talk_calls(events: Sequence[Event]) -> dict[tuple[int, str], list[_TalkCall
 
 
 def _talk_answer(site: _CallSite, messages: Sequence[MessageSent]) -> str:
-    """An answer from which the engine derives ``messages`` again (see ``engine.talks``).
+    """An answer from which the engine derives ``messages`` again (see ``engine.play.talks``).
 
     A plan lists its talks (to an actor, or to a coalition by its id), its coalition
     proposal and its public statement; a reply and a coalition answer are their one

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from .errors import ScenarioInvalid
-from .scenario_base import ScenarioPart
-from .scenario_dates import simulated_date
-from .scenario_files import RawScenario, read_scenario_dir
-from .scenario_model import (
+from engine.errors import ScenarioInvalid
+from engine.scenario.base import ScenarioPart
+from engine.scenario.dates import simulated_date
+from engine.scenario.files import RawScenario, read_scenario_dir
+from engine.scenario.model import (
     DEFER_CHECKS,
     Actor,
     ExogenousEvent,
@@ -34,8 +34,8 @@ from .scenario_model import (
     Variable,
     cross_issues,
 )
-from .scenario_overrides import apply_overrides
-from .scenario_yaml import Problem, describe_error
+from engine.scenario.overrides import apply_overrides
+from engine.scenario.yamlfile import Problem, describe_error
 
 __all__ = [
     "LoadedScenario",

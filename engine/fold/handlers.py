@@ -18,6 +18,27 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from engine.fold.parts import (
+    EMPTY_ACTOR,
+    NO_SERIES,
+    actor_after,
+    decision_of,
+    messages_after,
+    with_item,
+    world_after,
+)
+from engine.fold.state import (
+    DEFAULT_WINDOW,
+    Costs,
+    Decision,
+    FiredEvent,
+    PendingHuman,
+    RunState,
+    TurnProgress,
+    ValidationResult,
+    WorldState,
+)
+from engine.fold.stretch import HOT, fold_stretch
 from eventstore import (
     CostIncurred,
     DecisionFailed,
@@ -40,28 +61,6 @@ from eventstore import (
     TurnStarted,
     ValidationRecorded,
     WorldUpdated,
-)
-
-from .fold_parts import (
-    EMPTY_ACTOR,
-    NO_SERIES,
-    actor_after,
-    decision_of,
-    messages_after,
-    with_item,
-    world_after,
-)
-from .fold_stretch import HOT, fold_stretch
-from .state import (
-    DEFAULT_WINDOW,
-    Costs,
-    Decision,
-    FiredEvent,
-    PendingHuman,
-    RunState,
-    TurnProgress,
-    ValidationResult,
-    WorldState,
 )
 
 # Shared empty values: a dict in them is never changed in place, so sharing is safe and

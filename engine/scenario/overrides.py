@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ScenarioInvalid
-from .scenario_model import DEFER_CHECKS, Scenario
-from .scenario_yaml import accepted_keys, describe_error, nested_model
+from engine.errors import ScenarioInvalid
+from engine.scenario.model import DEFER_CHECKS, Scenario
+from engine.scenario.yamlfile import accepted_keys, describe_error, nested_model
 
 
 def _bad(path: str, message: str) -> ScenarioInvalid:

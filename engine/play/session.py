@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from engine.errors import RunNotPlayable, ScenarioInvalid
+from engine.replay import replay
+from engine.scenario.dates import simulated_date
+from engine.scenario.load import LoadedScenario
+from engine.scenario.model import Scenario
 from eventstore import (
     Event,
     EventStore,
@@ -22,12 +27,6 @@ from eventstore import (
     TurnCompleted,
     is_held,
 )
-
-from .errors import RunNotPlayable, ScenarioInvalid
-from .replay import replay
-from .scenario_dates import simulated_date
-from .scenario_load import LoadedScenario
-from .scenario_model import Scenario
 
 
 @functools.cache  # ~2 ms of importlib.metadata per call: once per process is enough

@@ -1,8 +1,8 @@
 """Playing a batch: every run of a recorded plan, under one budget, resumable.
 
-    plan = load_batch("experiments/hawks.yaml")                      # engine.batch_config
+    plan = load_batch("experiments/hawks.yaml")                      # engine.batch.config
     with EventStore.open(db) as store:
-        batch_id = record_batch(store, plan)                         # engine.batch_plan
+        batch_id = record_batch(store, plan)                         # engine.batch.plan
     result = run_batch(db, batch_id, client=router, prices=prices)   # `batch resume` too
 
 Runs are created lazily, each under its lease, with the id and seed the plan fixed, so
@@ -14,7 +14,7 @@ Batches that call models play in this process: many runs at once on one event lo
 ``parallel`` runs in flight, one ``anyio.CapacityLimiter`` over every model call, one
 shared ``Budget`` the runs' budgets point at (no call may cross the batch budget, and
 once it is spent no run starts). Rule-driven batches are CPU-bound: they play in worker
-processes (``engine.batch_workers``).
+processes (``engine.batch.workers``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,17 @@ from pathlib import Path
 
 import anyio
 
+from engine.batch.heap import frozen_heap
+from engine.batch.plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
+from engine.errors import ScenarioInvalid
+from engine.fold.state import RunState
+from engine.llm import LLMClient, PriceTable
+from engine.play.calls import Budget
+from engine.play.player import Progress, RunPlayer
+from engine.play.session import fork_run, prepare_resume, start_run
+from engine.replay import replay
+from engine.rng import derive_seed
+from engine.summary import summarize
 from eventstore import (
     EventStore,
     RunFailed,
@@ -37,18 +48,6 @@ from eventstore import (
     decode,
     new_id,
 )
-
-from .batch_heap import frozen_heap
-from .batch_plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
-from .errors import ScenarioInvalid
-from .llm import LLMClient, PriceTable
-from .model_calls import Budget
-from .replay import replay
-from .rng import derive_seed
-from .run_summary import summarize
-from .runner import Progress, RunPlayer
-from .session import fork_run, prepare_resume, start_run
-from .state import RunState
 
 DEFAULT_PARALLEL = 8  # runs in flight in one process (batches that call models)
 DEFAULT_WORKERS = 2  # worker processes (rule-driven batches)
@@ -241,7 +240,7 @@ def _run_batch(
         with frozen_heap():
             anyio.run(session.play_all, local, n, call_limit)
     if pooled:
-        from .batch_workers import play_in_workers
+        from engine.batch.workers import play_in_workers
 
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
         play_in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)

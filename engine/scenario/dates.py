@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timedelta
 
-from .scenario_model import DURATION, Scenario
+from engine.scenario.model import DURATION, Scenario
 
 
 def parse_duration(text: str) -> tuple[int, str]:

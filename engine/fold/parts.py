@@ -10,9 +10,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from eventstore import DecisionMade, MessageSent, WorldUpdated
-
-from .state import (
+from engine.fold.state import (
     ActorState,
     Coalition,
     Decision,
@@ -22,6 +20,7 @@ from .state import (
     WorldEntry,
     WorldState,
 )
+from eventstore import DecisionMade, MessageSent, WorldUpdated
 
 DIGEST_CHARS = 200  # of an old turn's line in the digest
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import anyio
 
+from engine.errors import BudgetExceeded
+from engine.llm import ChatRequest, ChatResponse, LLMClient, PriceTable
 from eventstore import CostIncurred, ModelCall, blob_hash
-
-from .errors import BudgetExceeded
-from .llm import ChatRequest, ChatResponse, LLMClient, PriceTable
 
 # Output tokens assumed for a call when checking the credit limit beforehand.
 EXPECTED_OUTPUT_TOKENS = 600

@@ -20,6 +20,15 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from engine.fold.parts import (
+    EMPTY_ACTOR,
+    NO_SERIES,
+    actor_after,
+    decision_of,
+    messages_after,
+    world_after,
+)
+from engine.fold.state import ActorState, Costs, Decision, MetricKey, RunState, Series
 from eventstore import (
     CostIncurred,
     DecisionMade,
@@ -29,16 +38,6 @@ from eventstore import (
     MetricRecorded,
     WorldUpdated,
 )
-
-from .fold_parts import (
-    EMPTY_ACTOR,
-    NO_SERIES,
-    actor_after,
-    decision_of,
-    messages_after,
-    world_after,
-)
-from .state import ActorState, Costs, Decision, MetricKey, RunState, Series
 
 HOT: frozenset[type[Event]] = frozenset(
     {CostIncurred, DecisionMade, DecisionRequested, MessageSent, MetricRecorded, WorldUpdated}

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.batch.stats import batch_stats
 from eventstore import EventStore
-
-from .batch_stats import batch_stats
 
 _SHORT = 28  # characters of a variation's values on a chart axis
 

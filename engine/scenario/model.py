@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
 
-from .scenario_base import (
+from engine.scenario.base import (
     DEFER_CHECKS,
     DURATION,
     DURATION_HINT,
@@ -28,7 +28,7 @@ from .scenario_base import (
     str_list,
     text_field,
 )
-from .scenario_parts import Check, ExogenousEvent, Extraction, Metric, ValidationConfig
+from engine.scenario.parts import Check, ExogenousEvent, Extraction, Metric, ValidationConfig
 
 __all__ = [
     "DEFER_CHECKS",

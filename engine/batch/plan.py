@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import ScenarioInvalid
+from engine.rng import derive_seed
+from engine.scenario.load import LoadedScenario, apply_overrides, scenario_sha256
+from engine.scenario.model import Scenario
 from eventstore import EventStore, new_id
-
-from .errors import ScenarioInvalid
-from .rng import derive_seed
-from .scenario_load import LoadedScenario, apply_overrides, scenario_sha256
-from .scenario_model import Scenario
 
 PLAN_FORMAT = 1
 

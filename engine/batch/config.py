@@ -17,7 +17,7 @@ A batch file is YAML in Scenario Lab's format::
 one *variation* (the Cartesian product), played ``runs_per_variation`` times. Every
 mistake is reported at once, one line each, naming the file, the field and the fix.
 
-``load_batch`` returns the expanded ``BatchPlan`` (see ``engine.batch_plan``).
+``load_batch`` returns the expanded ``BatchPlan`` (see ``engine.batch.plan``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .batch_plan import BatchPlan, Variation, plan_runs, with_overrides
-from .errors import ScenarioInvalid
-from .scenario_load import LoadedScenario, apply_overrides, load_scenario
+from engine.batch.plan import BatchPlan, Variation, plan_runs, with_overrides
+from engine.errors import ScenarioInvalid
+from engine.scenario.load import LoadedScenario, apply_overrides, load_scenario
 
 # Scenario Lab fields that mean nothing here: accepted, with a warning saying why.
 _IGNORED = {

@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from engine.fold.state import RunState
+from engine.play.talks import answer_event, reply_event
+from engine.replay import replay
 from eventstore import (
     ConcurrencyConflict,
     Event,
@@ -20,10 +23,6 @@ from eventstore import (
     HumanInputRequested,
     UsageError,
 )
-
-from .replay import replay
-from .state import RunState
-from .talks import answer_event, reply_event
 
 
 @dataclass(frozen=True)

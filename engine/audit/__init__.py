@@ -1,0 +1,1 @@
+"""Auditing runs: the trail of every decision, and ``replay --check``."""

@@ -1,0 +1,2 @@
+"""Batches: config files, plans, playing them (in process or in workers), statistics
+and reports."""

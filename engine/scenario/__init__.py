@@ -1,0 +1,1 @@
+"""Scenarios: YAML files, the pydantic model, overrides and simulated dates."""
