@@ -10,9 +10,10 @@ answer each call asks room for, is compared with the model's context window:
   ``DEFAULT_CONTEXT_WINDOW``, small on purpose: an unknown model may be a local one
   that truncates long prompts without a word;
 * a first-turn prompt past the window is certain to be too long: ``run`` refuses unless
-  told to go on (``allow``); later turns only add (the digest of older turns grows by
-  about ``DIGEST_TOKENS_PER_TURN``), so a prompt that will outgrow the window in a later
-  turn is a warning.
+  told to go on (``allow``); later decision prompts grow (a digest line of up to
+  ``DIGEST_CHARS`` for each turn older than the recent window: full with a real model's
+  narratives, ``DIGEST_TOKENS_PER_TURN``), so a prompt that will likely outgrow the
+  window in a later turn is a warning.
 
 Token counts are estimates (4 characters a token), as in ``estimate``.
 """
@@ -91,11 +92,12 @@ class PromptFit:
     purpose: str  # a key of ANSWER_TOKENS
     model: str
     first_tokens: int  # the first turn's prompt, rendered
-    last_tokens: int  # at least this much by the last turn
+    last_tokens: int  # about this much by the last turn
     last_turn: int
     window: int
     window_from: str
     actor: str | None = None
+    grows_from_turn: int = 1  # the first turn whose prompt is longer than the first's
 
     @property
     def answer_tokens(self) -> int:
@@ -113,21 +115,21 @@ class PromptFit:
 
     def describe(self) -> str:
         """One line: what is too long, by how much, against which window, and the fix."""
-        room = f"{self.window:,}-token context window of {self.model} ({self.window_from})"
+        window = f"{self.window:,}-token context window of {self.model} ({self.window_from})"
         fix = "shorten the scenario's texts"
         if self.actor is not None:
             fix += f", set context_window_tokens in {self.actor}'s file if {self.model} takes more"
         if self.too_long:
             return (
                 f"{self.what} prompt is about {self.first_tokens:,} tokens; with "
-                f"{self.answer_tokens:,} for the answer it exceeds the {room}: {fix}, "
+                f"{self.answer_tokens:,} for the answer it exceeds the {window}: {fix}, "
                 "or pass --allow-long-prompts to send it anyway"
             )
-        growth = max(DIGEST_TOKENS_PER_TURN, 1)
-        turn = 1 + math.ceil((self.window - self.answer_tokens - self.first_tokens) / growth)
+        room = self.window - self.answer_tokens - self.first_tokens
+        turn = self.grows_from_turn - 1 + math.ceil((room + 1) / DIGEST_TOKENS_PER_TURN)
         return (
-            f"{self.what} prompt grows from about {self.first_tokens:,} tokens to at least "
-            f"{self.last_tokens:,} by turn {self.last_turn}, past the {room} around turn "
+            f"{self.what} prompt grows from about {self.first_tokens:,} tokens to about "
+            f"{self.last_tokens:,} by turn {self.last_turn}, past the {window} around turn "
             f"{turn}: {fix}, or play fewer turns"
         )
 
@@ -164,6 +166,7 @@ def prompt_fits(
     ctx = DecisionContext(turn=1, total_turns=n, simulated_date=None, world_state=initial)
     # turns beyond the recent window each add a digest line to every decision prompt
     digest = DIGEST_TOKENS_PER_TURN * max(0, n - 1 - scenario.context_window_size)
+    digest_from = scenario.context_window_size + 2
     for actor_id, actor in scenario.actors.items():
         if actor.control != "ai":
             continue
@@ -171,7 +174,16 @@ def prompt_fits(
         declared = actor.context_window_tokens if model == actor.llm_model else None
         messages = decision_messages(scenario, actor, ctx)
         what = f"actor {actor_id}'s decision"
-        add(what, "decision", model, messages, declared=declared, grows=digest, actor=actor_id)
+        add(
+            what,
+            "decision",
+            model,
+            messages,
+            declared=declared,
+            grows=digest,
+            actor=actor_id,
+            grows_from_turn=digest_from,
+        )
     if world:
         messages = world_update_messages(
             scenario,
