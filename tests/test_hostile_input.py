@@ -420,3 +420,12 @@ def test_an_absurd_actor_name_in_a_flag_is_a_one_line_usage_error(
     assert result.exit_code == 2, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_a_deeply_nested_price_file_is_one_line(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text("[" * 100_000 + "]" * 100_000)
+    result = cli("estimate", LLM3, "--prices", prices)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot read price file {prices}: maximum recursion depth")
