@@ -31,6 +31,7 @@ from ._errors import (
 )
 from ._events import Event, RunForked, event_actor, event_type
 from ._hashing import GENESIS, chain_hash
+from ._ids import check_ref
 from ._records import AppendResult, Recorded, RunInfo, VerifyResult
 from ._schema import SCHEMA_VERSION, create_sqlite_schema
 
@@ -222,6 +223,7 @@ class EventStore:
 
     def resolve(self, prefix: str) -> str:
         """The run id that is ``prefix`` or the only one starting with it."""
+        check_ref(prefix, "run")
         # The exact id sorts first: with LIMIT 3, ids sharing the prefix must not push
         # it out (without ORDER BY that held only by the index's scan order).
         rows = self._conn.execute(
@@ -789,6 +791,7 @@ class EventStore:
         return batch_id
 
     def batch(self, batch_id: str) -> dict[str, Any]:
+        check_ref(batch_id, "batch")
         row = self._conn.execute(
             "SELECT batch_id, name, config, config_sha256, created_at FROM batches "
             "WHERE batch_id = ? OR batch_id LIKE ? ESCAPE '\\' ORDER BY batch_id = ? DESC LIMIT 2",
