@@ -14,11 +14,14 @@ are in flight, other tasks' events may be folded into ``state`` under it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from engine.errors import BudgetExceeded
 from engine.fold.state import RunState, visible_messages
-from engine.llm import ChatRequest
+from engine.llm import ChatRequest, ParseError, json_schema_for, parse_structured
 from engine.play.calls import CallResult, ModelCaller
 from engine.play.prompts import DecisionContext, PastDecision, SeenMessage
 from engine.rng import llm_seed
@@ -27,6 +30,7 @@ from engine.scenario.model import Scenario
 from eventstore import Event, HaltReason
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class Play(Protocol):
@@ -84,21 +88,62 @@ def budget_halt(e: BudgetExceeded) -> Halt:
     return Halt("budget" if "batch" in e.message else "credit_limit", e.one_line())
 
 
-async def ask(
-    p: Play, request: ChatRequest, *, turn: int, actor: str | None, request_id: str
-) -> CallResult:
-    """One model call of a phase; a refused budget halts the run before the call.
+@dataclass
+class Answer(Generic[M]):
+    """A model's structured answer: parsed, or why it could not be read."""
 
-    ``LLMUnavailable`` is left to the phase: a silent talker, a failed metric and a
-    missing world update are each handled in their own way.
+    result: CallResult
+    parsed: M | None
+    method: str = ""  # how it was parsed (see ``parse_structured``)
+    error: str = ""  # why it could not be, when ``parsed`` is None
+
+
+async def ask_structured(
+    p: Play,
+    schema: type[M],
+    model: str,
+    messages: list[dict[str, str]],
+    *,
+    purpose: str,
+    turn: int,
+    actor: str | None,
+    request_id: str,
+    max_tokens: int,
+    seed_key: str | None = None,
+    schema_name: str | None = None,
+    temperature: float | None = None,
+) -> Answer[M]:
+    """Ask a model for an answer of ``schema``'s shape, and read it.
+
+    The one way the phases other than decisions ask a model, so how an answer is asked
+    for and read is decided here for all of them. A refused budget halts the run before
+    the call; ``LLMUnavailable`` is left to the phase (a silent talker, a failed metric
+    and a missing world update are each handled in their own way).
     """
+    request = _request(
+        p.state,
+        model,
+        messages,
+        schema,
+        purpose=purpose,
+        turn=turn,
+        seed_key=seed_key or request_id,
+        max_tokens=max_tokens,
+        schema_name=schema_name,
+        temperature=temperature,
+    )
     try:
-        return await p.caller().call(request, turn=turn, actor=actor, request_id=request_id)
+        result = await p.caller().call(request, turn=turn, actor=actor, request_id=request_id)
     except BudgetExceeded as e:
         raise budget_halt(e) from None
+    try:
+        parsed, method = parse_structured(result.response.text, schema)
+    except ParseError as e:
+        return Answer(result, None, error=str(e))
+    return Answer(result, parsed, method)
 
 
-def structured_request(
+def _request(
     state: RunState,
     model: str,
     messages: list[dict[str, str]],
@@ -123,16 +168,10 @@ def structured_request(
         temperature=state.settings.temperature if temperature is None else temperature,
         seed=llm_seed(state.seed, turn, seed_key),
         max_tokens=max_tokens,
-        json_schema=_schema(schema) if json_mode else None,
+        json_schema=json_schema_for(schema) if json_mode else None,
         schema_name=(schema_name or purpose) if json_mode else None,
         purpose=purpose,
     )
-
-
-def _schema(model: Any) -> dict[str, Any]:
-    from engine.llm import json_schema_for
-
-    return json_schema_for(model)
 
 
 def turn_decisions(state: RunState, scenario: Scenario) -> list[tuple[str, str]]:

@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from engine.errors import LLMUnavailable
-from engine.llm import ParseError, parse_structured
 from engine.play.measure import clamp, local_metric
 from engine.play.outputs import MetricOut
-from engine.play.phase import Play, ask, structured_request, turn_decisions
+from engine.play.phase import Play, ask_structured, turn_decisions
 from engine.play.prompts import metric_messages
 from eventstore import Event, MetricRecorded
 
@@ -70,40 +69,36 @@ class Metrics:
             decisions=self.decisions,
             actor=actor_id,
         )
-        request = structured_request(
-            p.state,
-            model,
-            messages,
-            MetricOut,
-            purpose="metric",
-            turn=turn,
-            seed_key=f"metric:{metric.name}:{actor_id}",
-            max_tokens=300,
-            temperature=0.0,
-        )
-        rid = f"m{turn}-{metric.name}-{actor_id or ''}"
         try:
-            result = await ask(p, request, turn=turn, actor=actor_id, request_id=rid)
-        except LLMUnavailable as e:
-            p.append(
-                [
-                    MetricRecorded(
-                        turn=turn,
-                        name=metric.name,
-                        actor=actor_id,
-                        method="llm",
-                        error=e.one_line(),
-                    )
-                ]
+            answer = await ask_structured(
+                p,
+                MetricOut,
+                model,
+                messages,
+                purpose="metric",
+                turn=turn,
+                actor=actor_id,
+                request_id=f"m{turn}-{metric.name}-{actor_id or ''}",
+                seed_key=f"metric:{metric.name}:{actor_id}",
+                max_tokens=300,
+                temperature=0.0,
             )
+        except LLMUnavailable as e:
+            failed = MetricRecorded(
+                turn=turn, name=metric.name, actor=actor_id, method="llm", error=e.one_line()
+            )
+            p.append([failed])
             return
         value: float | None = None
         error = None
-        try:
-            parsed, _method = parse_structured(result.response.text, MetricOut)
-            value = clamp(metric, float(parsed.value))
-        except (ParseError, TypeError, ValueError) as e:
-            error = f"unparsable metric answer: {e}"
+        if answer.parsed is None:
+            error = f"unparsable metric answer: {answer.error}"
+        else:
+            try:
+                value = clamp(metric, float(answer.parsed.value))
+            except (TypeError, ValueError) as e:  # NaN, infinity
+                error = f"unparsable metric answer: {e}"
+        result = answer.result
         recorded = MetricRecorded(
             turn=turn,
             name=metric.name,

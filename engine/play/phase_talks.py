@@ -11,16 +11,18 @@ and decline invitations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from engine.errors import LLMUnavailable
 from engine.fold.state import coalitions_of
-from engine.llm import ParseError, parse_structured
 from engine.play import talks
-from engine.play.calls import CallResult
-from engine.play.phase import Halt, Play, ask, decision_context, structured_request
+from engine.play.phase import Answer, Halt, Play, ask_structured, decision_context
 from engine.play.prompts import coalition_task, decision_messages, reply_task
 from eventstore import Event, HumanInputRequested
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Talks:
@@ -55,23 +57,23 @@ class Talks:
             raise Halt("human_input", f"waiting for {', '.join(who)} to answer in turn {turn}", who)
 
     async def _call(
-        self, actor_id: str, request_id: str, messages: list[dict[str, str]], schema: Any
-    ) -> CallResult | None:
+        self, actor_id: str, request_id: str, messages: list[dict[str, str]], schema: type[M]
+    ) -> Answer[M] | None:
         """The actor's answer, or None if no model answered: it stays silent this turn
         (decisions still go ahead)."""
-        request = structured_request(
-            self.p.state,
-            self.p.model_for(actor_id),
-            messages,
-            schema,
-            schema_name=schema.__name__.lower(),
-            purpose="communication",
-            turn=self.turn,
-            seed_key=request_id,
-            max_tokens=700,
-        )
         try:
-            return await ask(self.p, request, turn=self.turn, actor=actor_id, request_id=request_id)
+            return await ask_structured(
+                self.p,
+                schema,
+                self.p.model_for(actor_id),
+                messages,
+                purpose="communication",
+                schema_name=schema.__name__.lower(),
+                turn=self.turn,
+                actor=actor_id,
+                request_id=request_id,
+                max_tokens=700,
+            )
         except LLMUnavailable:
             return None
 
@@ -86,23 +88,21 @@ class Talks:
         others = [a for a in self.actors if a != actor_id]
         task = talks.plan_instructions(self.ch, actor_id, others, list(mine))
         rid = talks.plan_id(self.turn, actor_id)
-        result = await self._call(actor_id, rid, self._messages(actor_id, task), talks.TalkPlan)
-        if result is None:
+        answer = await self._call(actor_id, rid, self._messages(actor_id, task), talks.TalkPlan)
+        if answer is None:
             return
         events: list[Event] = []
-        try:
-            plan, _method = parse_structured(result.response.text, talks.TalkPlan)
+        # an unreadable plan means the actor says nothing this turn; the cost stays recorded
+        if answer.parsed is not None:
             events = talks.plan_events(
-                plan,
+                answer.parsed,
                 turn=self.turn,
                 actor_id=actor_id,
                 actors=self.actors,
                 ch=self.ch,
                 my_coalitions=mine,
             )
-        except ParseError:
-            pass  # an unreadable plan means the actor says nothing this turn; the cost stays recorded
-        self.p.append([*events, result.cost], result.blobs)
+        self.p.append([*events, answer.result.cost], answer.result.blobs)
 
     async def _answer(self, item: tuple[Any, str]) -> None:
         msg, who = item
@@ -111,10 +111,20 @@ class Talks:
         else:
             await self._reply(msg)
 
-    def _answered(self, message_id: str, sender: str) -> bool:
-        return any(
-            m.in_reply_to == message_id and m.sender == sender for m in self.p.state.messages.recent
-        )
+    def _owed(self, actor_id: str, message: Any, kind: str) -> str | None:
+        """How the actor is controlled, if it still owes an answer to ``message`` that
+        the engine gives; None if it answered, or if it is a human (asked here)."""
+        p = self.p
+        if any(
+            m.in_reply_to == message.message_id and m.sender == actor_id
+            for m in p.state.messages.recent
+        ):
+            return None
+        control = p.control(actor_id)
+        if control == "human":
+            self._ask_human(actor_id, kind, message.message_id)
+            return None
+        return control
 
     def _ask_human(self, actor_id: str, kind: str, about: str) -> None:
         """Ask a human to answer (once per message), and wait for them."""
@@ -136,35 +146,24 @@ class Talks:
     async def _reply(self, talk: Any) -> None:
         p, turn = self.p, self.turn
         replier = talk.recipients[0]
-        if self._answered(talk.message_id, replier):
-            return
-        control = p.control(replier)
-        if control == "human":
-            self._ask_human(replier, "reply", talk.message_id)
-            return
+        control = self._owed(replier, talk, "reply")
         rid = talks.reply_id(turn, talk.message_id)
         if control != "ai" or rid in p.state.turn_progress.call_ids:
-            return  # rule and scripted actors do not negotiate
+            return  # answered, asked of a human, or a rule or scripted actor: they do not talk
         task = reply_task(p.scenario.actors[talk.sender].name, talk.content)
-        result = await self._call(replier, rid, self._messages(replier, task), talks.Reply)
-        if result is None:
+        answer = await self._call(replier, rid, self._messages(replier, task), talks.Reply)
+        if answer is None:
             return
         events: list[Event] = []
-        try:
-            parsed, _m = parse_structured(result.response.text, talks.Reply)
-            if parsed.reply.strip():
-                events.append(talks.reply_event(turn, talk, replier, parsed.reply))
-        except ParseError:
-            pass  # no readable reply: the talk stays unanswered
-        p.append([*events, result.cost], result.blobs)
+        # no readable reply: the talk stays unanswered
+        if answer.parsed is not None and answer.parsed.reply.strip():
+            events.append(talks.reply_event(turn, talk, replier, answer.parsed.reply))
+        p.append([*events, answer.result.cost], answer.result.blobs)
 
     async def _coalition_answer(self, proposal: Any, invitee: str) -> None:
         p, turn = self.p, self.turn
-        if self._answered(proposal.message_id, invitee):
-            return
-        control = p.control(invitee)
-        if control == "human":
-            self._ask_human(invitee, "coalition", proposal.message_id)
+        control = self._owed(invitee, proposal, "coalition")
+        if control is None:
             return
         if control != "ai":
             reason = "declines: rule-driven and scripted actors do not join coalitions"
@@ -180,12 +179,14 @@ class Talks:
             proposal.content,
         )
         messages = self._messages(invitee, task)
-        result = await self._call(invitee, rid, messages, talks.CoalitionAnswer)
-        if result is None:
+        answer = await self._call(invitee, rid, messages, talks.CoalitionAnswer)
+        if answer is None:
             return
-        try:
-            parsed, _m = parse_structured(result.response.text, talks.CoalitionAnswer)
-            answer = talks.answer_event(turn, proposal, invitee, parsed.accept, parsed.reason)
-        except ParseError as e:
-            answer = talks.answer_event(turn, proposal, invitee, False, f"no readable answer ({e})")
-        p.append([answer, result.cost], result.blobs)
+        if answer.parsed is not None:
+            reply = talks.answer_event(
+                turn, proposal, invitee, answer.parsed.accept, answer.parsed.reason
+            )
+        else:
+            reason = f"no readable answer ({answer.error})"
+            reply = talks.answer_event(turn, proposal, invitee, False, reason)
+        p.append([reply, answer.result.cost], answer.result.blobs)

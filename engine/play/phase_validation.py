@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from engine.errors import LLMUnavailable
-from engine.llm import ParseError, parse_structured
 from engine.play.outputs import ValidationOut
-from engine.play.phase import Halt, Play, ask, structured_request, turn_decisions
+from engine.play.phase import Halt, Play, ask_structured, turn_decisions
 from engine.play.prompts import validation_messages
-from eventstore import ValidationRecorded
+from eventstore import ModelCall, ValidationRecorded
 
 
 class Validation:
@@ -72,33 +71,27 @@ class Validation:
         messages = validation_messages(
             name, check, turn=turn, world=self.world, decisions=self.decisions
         )
-        request = structured_request(
-            p.state,
-            model,
-            messages,
-            ValidationOut,
-            purpose="validation",
-            turn=turn,
-            seed_key=f"validation:{name}",
-            max_tokens=500,
-            temperature=0.0,
-        )
-        rid = f"v{turn}-{name}"
         try:
-            result = await ask(p, request, turn=turn, actor=None, request_id=rid)
-        except LLMUnavailable as e:
-            failed = ValidationRecorded(
+            answer = await ask_structured(
+                p,
+                ValidationOut,
+                model,
+                messages,
+                purpose="validation",
                 turn=turn,
-                check=name,
-                passed=False,
-                severity="low",
-                issues=("check could not run",),
-                explanation=e.one_line(),
+                actor=None,
+                request_id=f"v{turn}-{name}",
+                seed_key=f"validation:{name}",
+                max_tokens=500,
+                temperature=0.0,
             )
-            p.append([failed])
+        except LLMUnavailable as e:
+            p.append([_failed(turn, name, "check could not run", e.one_line())])
             return
-        try:
-            parsed, _m = parse_structured(result.response.text, ValidationOut)
+        result, parsed = answer.result, answer.parsed
+        if parsed is None:
+            event = _failed(turn, name, "unparsable check answer", answer.error, result.call)
+        else:
             event = ValidationRecorded(
                 turn=turn,
                 check=name,
@@ -108,14 +101,19 @@ class Validation:
                 explanation=parsed.explanation,
                 call=result.call,
             )
-        except ParseError as e:
-            event = ValidationRecorded(
-                turn=turn,
-                check=name,
-                passed=False,
-                severity="low",
-                issues=("unparsable check answer",),
-                explanation=str(e),
-                call=result.call,
-            )
         p.append([event, result.cost], result.blobs)
+
+
+def _failed(
+    turn: int, name: str, issue: str, explanation: str, call: ModelCall | None = None
+) -> ValidationRecorded:
+    """A check recorded as failed, with low severity: it was not judged, but must show."""
+    return ValidationRecorded(
+        turn=turn,
+        check=name,
+        passed=False,
+        severity="low",
+        issues=(issue,),
+        explanation=explanation,
+        call=call,
+    )

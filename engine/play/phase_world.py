@@ -12,11 +12,10 @@ from __future__ import annotations
 import msgspec
 
 from engine.errors import LLMUnavailable
-from engine.llm import ParseError, parse_structured
 from engine.play import rules
 from engine.play.calls import CallResult
 from engine.play.outputs import WorldOut
-from engine.play.phase import Halt, Play, ask, structured_request, turn_decisions
+from engine.play.phase import Halt, Play, ask_structured, turn_decisions
 from engine.play.prompts import world_update_messages
 from engine.scenario.load import simulated_date
 from eventstore import Event, MetricRecorded, WorldUpdated
@@ -121,23 +120,23 @@ async def _by_model(
             m.content for m in st.messages.recent if m.turn == turn and m.channel == "public"
         ],
     )
-    request = structured_request(
-        st,
-        model,
-        messages,
-        WorldOut,
-        purpose="world_update",
-        turn=turn,
-        seed_key="world",
-        max_tokens=1500,
-    )
     try:
-        result = await ask(p, request, turn=turn, actor=None, request_id=f"w{turn}")
+        answer = await ask_structured(
+            p,
+            WorldOut,
+            model,
+            messages,
+            purpose="world_update",
+            turn=turn,
+            actor=None,
+            request_id=f"w{turn}",
+            seed_key="world",
+            max_tokens=1500,
+        )
     except LLMUnavailable as e:
         raise Halt("llm_unavailable", e.one_line()) from None
-    try:
-        parsed, method = parse_structured(result.response.text, WorldOut)
-    except ParseError:
+    parsed, method, result = answer.parsed, answer.method, answer.result
+    if parsed is None:
         # an unstructured answer is still a narrative: keep it whole rather than lose it
         parsed = WorldOut(narrative=result.response.text.strip(), key_changes=[], consequences=[])
         method = "text"
