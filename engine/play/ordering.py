@@ -77,6 +77,8 @@ async def in_order(items: Sequence[T], work: Callable[[T], Awaitable[None]], wri
     fails there). Then the first failure in item order, not in time order (the log must
     not depend on timing), is raised as itself: an error before a ``Halt``.
     """
+    if not items:
+        return  # no task group: entering one yields to the event loop for nothing
     order = _InOrder(len(items), write)
     halts: dict[int, Halt] = {}
     errors: dict[int, Exception] = {}
