@@ -164,7 +164,7 @@ def _why_rebuild(store: EventStore, state: tuple[int, int, str] | None) -> str:
 def _reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN")
     try:
-        for sql in drop_statements() + create_statements():
+        for sql in drop_statements(con) + create_statements():
             con.execute(sql)
         con.execute("INSERT INTO projection_state VALUES (?, 0, '')", (SCHEMA_VERSION,))
         con.execute("COMMIT")
