@@ -78,20 +78,14 @@ def project_cmd(
 
 
 def _print_table(result: Any) -> None:
-    from projections import render
+    from projections import render, rich_table
 
     if not sys.stdout.isatty() or not result.columns:
         typer.echo(render(result, "table"), nl=False)
         return
     from rich.console import Console
-    from rich.table import Table
 
-    from projections._query import cell
-
-    table = Table(*result.columns)
-    for row in result.rows:
-        table.add_row(*(cell(v) for v in row))
-    Console().print(table)
+    Console().print(rich_table(result))
 
 
 def sql(

@@ -27,6 +27,7 @@ from ._query import (
     query,
     query_one,
     render,
+    rich_table,
     schema_rows,
 )
 from ._report import run_report
@@ -56,6 +57,7 @@ __all__ = [
     "query_one",
     "render",
     "render_docs",
+    "rich_table",
     "run_report",
     "schema_rows",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -19,6 +19,9 @@ from eventstore import UsageError
 from ._catalog import TABLES, VIEWS
 from ._duck import connect
 from ._errors import QueryError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 FORMATS = ("table", "csv", "json", "markdown")
 _SCHEMA_HINT = "list tables and columns with `scenario-lab sql --schema`"
@@ -147,15 +150,63 @@ def render(result: Result, fmt: str) -> str:
     if fmt == "markdown":
         return markdown_table(result.columns, result.rows)
     if fmt == "table":
-        texts = [[cell(v).replace("\n", " ") for v in row] for row in result.rows]
-        widths = [len(c) for c in result.columns]
-        for row in texts:
-            widths = [max(w, len(t)) for w, t in zip(widths, row, strict=True)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))]
-        lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) for row in texts]
-        return "\n".join(line.rstrip() for line in lines) + "\n"
+        return _plain_text(rich_table(result, plain=True))
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def rich_table(result: Result, *, plain: bool = False) -> Table:
+    """The result as a ``rich`` table, one line per row (a cell's newlines read as
+    spaces). Cells are literal text: a value like ``[/b]`` or ``:x:`` is shown as it is,
+    never read as rich markup or an emoji code. ``plain``: ASCII, a header, a rule of
+    dashes under each column and no borders (the ``table`` format); otherwise rich's
+    default look, for a terminal."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if plain:
+        table = Table(
+            box=_plain_box(),
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),  # with the box's blank divider: two spaces apart
+            highlight=False,
+        )
+    else:
+        table = Table(box=box.HEAVY_HEAD, highlight=False)
+    for name in result.columns:
+        table.add_column(Text(name), no_wrap=plain, overflow="ignore" if plain else "fold")
+    for row in result.rows:
+        table.add_row(*(Text(cell(v).replace("\n", " ")) for v in row))
+    return table
+
+
+def _plain_box() -> Any:
+    from rich.box import Box
+
+    # the eight lines of a box: top, header, under the header, between rows, row,
+    # above a footer, footer, bottom; each: left edge, line, divider, right edge
+    return Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+
+
+def _plain_text(table: Table) -> str:
+    """A rich table as plain text: no colour or control codes, never wrapped (a pipe has
+    no width), no trailing spaces."""
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=1_000_000,
+        color_system=None,
+        force_terminal=False,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=False,
+    )
+    console.print(table)
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
 def schema_rows() -> list[tuple[str, str, str, str]]:
