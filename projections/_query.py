@@ -19,6 +19,7 @@ from eventstore import UsageError
 from ._catalog import TABLES, VIEWS
 from ._duck import connect
 from ._errors import QueryError
+from ._limits import Deadline, QueryLimits, out_of_memory, timed_out
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -28,11 +29,13 @@ _SCHEMA_HINT = "list tables and columns with `scenario-lab sql --schema`"
 
 
 class Result:
-    """Column names and rows of one query."""
+    """Column names and rows of one query; ``truncated`` when it had more rows than its
+    ``QueryLimits.max_rows`` (the rest were never read)."""
 
-    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]]):
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]], *, truncated: bool = False):
         self.columns = columns
         self.rows = rows
+        self.truncated = truncated
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
@@ -43,11 +46,24 @@ def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     return connect(path, read_only=True)
 
 
-def open_sandboxed(path: Path) -> duckdb.DuckDBPyConnection:
+def open_sandboxed(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only connection for SQL a person wrote: it cannot change the projection,
     nor read or write any other file (COPY ... TO, read_csv, ATTACH, extensions), nor
-    change its settings to allow that. ``export`` writes files on its own connection."""
-    return connect(path, read_only=True, external_access=False)
+    change its settings to allow that (nor raise its ``memory_limit``, a DuckDB size).
+    ``export`` writes files on its own connection.
+
+    DuckDB shares one configuration among a process's connections to a file: while one
+    is open, another with a different ``memory_limit`` is refused."""
+    return connect(path, read_only=True, external_access=False, memory_limit=memory_limit)
+
+
+def run_sql(path: Path, sql: str, limits: QueryLimits | None = None) -> Result:
+    """One statement a person wrote, on a sandboxed connection to the analytics file at
+    ``path`` (brought up to date by the caller), within ``limits`` (default: the default
+    ``QueryLimits``). Past a limit: ``QueryLimitExceeded``; the file stays as it was."""
+    limits = limits or QueryLimits()
+    with open_sandboxed(path, memory_limit=limits.memory_limit) as con:
+        return query_one(con, sql, limits)
 
 
 def one_line(error: BaseException) -> str:
@@ -56,14 +72,38 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Result:
-    """Run ``sql``; a DuckDB error becomes a one-line ``QueryError``."""
+def query(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Sequence[Any] | None = None,
+    limits: QueryLimits | None = None,
+) -> Result:
+    """Run ``sql``; a DuckDB error becomes a one-line ``QueryError``. With ``limits``, a
+    query past its time limit is interrupted, one past the connection's memory limit
+    fails, either as ``QueryLimitExceeded``, and at most ``max_rows`` rows are read
+    (the memory limit itself is the connection's: ``open_sandboxed``)."""
+    timeout = limits.timeout_s if limits else None
+    max_rows = limits.max_rows if limits else None
+    deadline = Deadline(con, timeout)
     try:
-        cur = con.execute(sql, params) if params is not None else con.execute(sql)
-        if cur.description is None:
-            return Result([], [])
-        columns = [d[0] for d in cur.description]
-        return Result(columns, cur.fetchall())
+        with deadline:
+            cur = con.execute(sql, params) if params is not None else con.execute(sql)
+            if cur.description is None:
+                return Result([], [])
+            columns = [d[0] for d in cur.description]
+            if max_rows is None:
+                return Result(columns, cur.fetchall())
+            # DuckDB streams a result: rows past the cap are never computed
+            rows = cur.fetchmany(max_rows + 1)
+            return Result(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+    except duckdb.InterruptException as e:
+        if deadline.fired and timeout is not None:
+            raise timed_out(timeout) from e
+        raise QueryError(one_line(e)) from e
+    except duckdb.OutOfMemoryException as e:
+        if limits is None:
+            raise QueryError(one_line(e)) from e
+        raise out_of_memory(limits.memory_limit) from e
     except duckdb.PermissionException as e:
         raise QueryError(
             one_line(e),
@@ -74,9 +114,12 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None
         raise QueryError(one_line(e), hint=_SCHEMA_HINT) from e
 
 
-def query_one(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
+def query_one(
+    con: duckdb.DuckDBPyConnection, sql: str, limits: QueryLimits | None = None
+) -> Result:
     """Run SQL a person wrote: exactly one statement (DuckDB would run them all and
-    keep only the last result); more is a ``UsageError``, a DuckDB error a ``QueryError``."""
+    keep only the last result); more is a ``UsageError``, a DuckDB error a ``QueryError``.
+    ``limits`` as ``query``'s."""
     try:
         count = len(con.extract_statements(sql))
     except duckdb.Error as e:
@@ -91,7 +134,7 @@ def query_one(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
             "the query has no SQL statement",
             hint='give one, e.g. scenario-lab sql "SELECT * FROM runs"',
         )
-    return query(con, sql)
+    return query(con, sql, limits=limits)
 
 
 def plain(value: Any) -> Any:
