@@ -18,6 +18,7 @@ catch-up leaves the statistics to the next one rather than stale.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -122,7 +123,9 @@ def sync_batches(con: duckdb.DuckDBPyConnection, store: EventStore) -> int:
         _refresh_stats(con, sorted({*new, *(stale or ())}), position)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # a failed COMMIT (a full disk) has already ended the transaction
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
         raise
     return len(new)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,8 @@ def connect(
             f"cannot create the analytics file {path}: folder {path.parent} does not exist",
             hint="create the folder or choose another --analytics path",
         )
+    if not read_only and not path.exists():
+        _create(path)
     # DuckDB settings belong to the database instance, which connections to the same
     # file in one process share: given at connect, a sandbox never changes another
     # connection's instance (DuckDB refuses to mix the two instead).
@@ -136,6 +140,37 @@ def connect(
         con.close()
         raise
     return con
+
+
+def _create(path: Path) -> None:
+    """Make an empty analytics file at ``path`` all at once: built beside it under
+    another name, then linked into place. A full disk (or a kill) part way leaves no
+    file at ``path``, where a partial one would stop every later command ("could not
+    read enough bytes"); the next command simply tries again."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.new")
+    try:
+        try:
+            duckdb.connect(str(temp)).close()  # DuckDB writes the whole header on close
+        except duckdb.Error as e:
+            why = str(e).splitlines()[0].replace(str(temp), str(path))
+            raise AnalyticsError(
+                f"cannot create the analytics file {path}: {why}",
+                hint="nothing was left behind; free some space (or choose another "
+                "--analytics path) and run the command again",
+            ) from e
+        try:
+            os.link(temp, path)  # never replaces a file another process just made
+        except FileExistsError:
+            pass  # another command made it first: use theirs
+        except OSError:
+            # a file system without hard links: a rename that could replace a file
+            # made in the last instant beats not working at all
+            if not path.exists():
+                os.replace(temp, path)
+    finally:
+        for leftover in (temp, temp.with_name(temp.name + ".wal")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
 
 def arrow_type(sql_type: str) -> pa.DataType:
