@@ -155,7 +155,9 @@ def _stale(con: duckdb.DuckDBPyConnection, new: list[str]) -> tuple[int, set[str
     [(position,)] = con.execute("SELECT position FROM projection_state").fetchall()
     row = con.execute("SELECT max(position) FROM variation_stats_state").fetchone()
     covered = row[0] if row else None
-    if covered == position:
+    if covered == position or not con.execute("SELECT 1 FROM batch_runs LIMIT 1").fetchall():
+        # current, or a log without batches: nothing to compute (the next new batch is
+        # computed whole, and the position it covers recorded then)
         return position, None
     if covered is None or covered > position:  # never computed (or another history): all
         covered = 0
