@@ -18,7 +18,7 @@ from ._compare import compare_data, compare_markdown
 from ._docs import render_docs
 from ._errors import AnalyticsError, QueryError, QueryLimitExceeded
 from ._export import EXPORT_FORMATS, export_tables
-from ._limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, UNLIMITED, QueryLimits
+from ._limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, QueryLimits
 from ._project import ProjectResult, analytics_path, check_analytics_path, project
 from ._query import (
     FORMATS,
@@ -42,7 +42,6 @@ __all__ = [
     "FORMATS",
     "SCHEMA_VERSION",
     "TABLES",
-    "UNLIMITED",
     "VIEWS",
     "AnalyticsError",
     "ProjectResult",

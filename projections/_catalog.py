@@ -9,8 +9,10 @@ in the file, the ``sql --schema`` listing and the docs together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
 
 # Bump when a table or column changes: an analytics file built under another version is
 # rebuilt from the log on its next catch-up instead of being read with the wrong shape.

@@ -155,8 +155,7 @@ def _create(path: Path) -> None:
             why = str(e).splitlines()[0].replace(str(temp), str(path))
             raise AnalyticsError(
                 f"cannot create the analytics file {path}: {why}",
-                hint="nothing was left behind; free some space (or choose another "
-                "--analytics path) and run the command again",
+                hint="nothing was left behind; free some space and run the command again",
             ) from e
         try:
             os.link(temp, path)  # never replaces a file another process just made

@@ -59,9 +59,6 @@ class QueryLimits:
             raise UsageError(f"the SQL row limit {self.max_rows} is below 0")
 
 
-UNLIMITED = QueryLimits(timeout_s=None, memory_limit=None, max_rows=None)
-
-
 def _is_size(text: str) -> bool:
     match = _SIZE.fullmatch(text)
     if match is None:
