@@ -184,9 +184,9 @@ def batch_status(store: EventStore, batch_ref: str) -> dict[str, Any]:
         }
         if info is not None:
             s = summarize(store, info)
-            entry.update(status=s["status"], turns_completed=s["turns_completed"])
+            entry.update(status=s.status, turns_completed=s.turns_completed)
             reason, detail = ends.get(pr.run_id, (None, ""))
-            if s["status"] in ("halted", "failed"):
+            if s.status in ("halted", "failed"):
                 entry.update(halt_reason=reason, detail=detail)
         entry["why"] = _why(entry, budget_hit, batch_id)
         runs.append(entry)
@@ -328,10 +328,10 @@ def _original(
     or 1 that it was an outlier.
     """
     summary = summarize(store, store.run_info(run_id))
-    reached = summary["turns_completed"]
+    reached = summary.turns_completed
     out: dict[str, Any] = {
         "run_id": run_id,
-        "status": summary["status"],
+        "status": summary.status,
         "turns_completed": reached,
         "horizon": horizon,
         "metrics": {},

@@ -1,0 +1,196 @@
+"""The application API: every user operation of scenario-lab, typed, in one place.
+
+The CLI and the HTTP server are thin front ends over it: they parse, call one method of
+``Lab``, and render the typed result (msgspec Structs: ``msgspec.to_builtins`` or
+``msgspec.json.encode`` give their JSON). Checks of a request live here or in the
+engine, so every front end gets the same ones; errors are the one tree of
+``ScenarioLabError`` (see ``scenario_lab.app.errors``), whose messages name request
+fields, never a front end's flags.
+
+    lab = Lab(LabSettings(db=Path("scenario-lab.db"), llm=LLMSettings.from_env(os.environ)))
+    created = lab.create_run(StartRun(scenario="scenarios/strait-crisis", seed=7))
+    outcome = anyio.run(lab.play_run, created.run_id)        # RunOutcome
+    lab.list_runs(ListRuns(status="completed")).runs         # RunSummary, newest first
+    lab.state(created.run_id, turn=3)                         # RunState at the end of turn 3
+    lab.fork_run(ForkRun(run=created.run_id, at_turn=2, decisions={"a": "Withdraws."}))
+
+Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
+``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
+``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
+``check_run``); analytics (``project``, ``sql``, ``report``, ``compare``, ``export``,
+``batch_report``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
+
+``Progress``, ``BatchProgress`` and ``LLMSettings`` load on first use: they bring the
+engine's player and LLM client with them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from engine.fold.state import metric_label
+from engine.play.estimate import Estimate, ModelEstimate
+from engine.summary import RunSummary
+
+from .analytics import (
+    EXPORT_FORMATS,
+    SQL_FORMATS,
+    Comparison,
+    ExportRequest,
+    ExportResult,
+    ProjectOutcome,
+    QueryResult,
+    SqlRequest,
+    cell_text,
+    compare_markdown,
+    render,
+)
+from .audit import AuditEntry, AuditQuery, CheckResult, audit_markdown
+from .batches import (
+    BatchCreated,
+    BatchPlanView,
+    BatchResume,
+    BatchRunRequest,
+    BatchRunStatus,
+    BatchStatus,
+    VariationEstimate,
+    VariationStatus,
+)
+from .errors import (
+    CATEGORY_STATUS,
+    ErrorInfo,
+    HumanInputPending,
+    InvalidRequest,
+    NotFound,
+    RunNotFound,
+    ScenarioInvalid,
+    ScenarioLabError,
+    SeatAsk,
+    SeatNotWaiting,
+    UsageError,
+    error_info,
+)
+from .lab import Lab
+from .reads import (
+    EventLine,
+    ListRuns,
+    LogPage,
+    LogQuery,
+    RunDetail,
+    RunLink,
+    RunList,
+    VerifyReport,
+    lineage_order,
+    state_document,
+)
+from .runs import (
+    ForkCreated,
+    ForkRun,
+    PendingSeat,
+    PlayHooks,
+    ResumeRun,
+    RunCreated,
+    RunOutcome,
+    StartRun,
+)
+from .scenarios import (
+    EstimateRequest,
+    ScenarioDetail,
+    ScenarioEntry,
+    ScenarioProblem,
+    Validation,
+)
+from .seats import SeatAnswer, SeatAnswered, SeatQuestion
+from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+
+_LAZY = {
+    "Progress": "engine.play.player",
+    "BatchProgress": "engine.batch.play",
+    "LLMSettings": "engine.llm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scenario_lab.app' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "BUNDLED_SCENARIOS",
+    "CATEGORY_STATUS",
+    "DEFAULT_DB",
+    "EXPORT_FORMATS",
+    "SQL_FORMATS",
+    "AuditEntry",
+    "AuditQuery",
+    "BatchCreated",
+    "BatchPlanView",
+    "BatchProgress",
+    "BatchResume",
+    "BatchRunRequest",
+    "BatchRunStatus",
+    "BatchStatus",
+    "CheckResult",
+    "Comparison",
+    "ErrorInfo",
+    "Estimate",
+    "EstimateRequest",
+    "EventLine",
+    "ExportRequest",
+    "ExportResult",
+    "ForkCreated",
+    "ForkRun",
+    "HumanInputPending",
+    "InvalidRequest",
+    "LLMSettings",
+    "Lab",
+    "LabSettings",
+    "ListRuns",
+    "LogPage",
+    "LogQuery",
+    "ModelEstimate",
+    "NotFound",
+    "PendingSeat",
+    "PlayHooks",
+    "Progress",
+    "ProjectOutcome",
+    "QueryResult",
+    "ResumeRun",
+    "RunCreated",
+    "RunDetail",
+    "RunLink",
+    "RunList",
+    "RunNotFound",
+    "RunOutcome",
+    "RunSummary",
+    "ScenarioDetail",
+    "ScenarioEntry",
+    "ScenarioInvalid",
+    "ScenarioLabError",
+    "ScenarioProblem",
+    "SeatAnswer",
+    "SeatAnswered",
+    "SeatAsk",
+    "SeatNotWaiting",
+    "SeatQuestion",
+    "SqlRequest",
+    "StartRun",
+    "UsageError",
+    "Validation",
+    "VariationEstimate",
+    "VariationStatus",
+    "VerifyReport",
+    "audit_markdown",
+    "cell_text",
+    "compare_markdown",
+    "error_info",
+    "lineage_order",
+    "metric_label",
+    "render",
+    "state_document",
+]
