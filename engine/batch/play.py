@@ -20,6 +20,7 @@ processes (``engine.batch.workers``).
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class BatchResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     not_started: list[PlannedRun] = field(default_factory=list)  # the budget was spent
     budget_spent: bool = False
+    stopped: bool = False  # asked to stop: start no more runs
 
 
 def is_batch_budget(reason: str | None, detail: str) -> bool:
@@ -269,21 +271,45 @@ async def _play_batch(
         with frozen_heap():
             await session.play_all(local, n, call_limit)
     if pooled:
-        from engine.batch.workers import play_in_workers
-
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
-        await anyio.to_thread.run_sync(
-            play_in_workers,
-            Path(db_path),
-            batch_id,
-            plan,
-            pooled,
-            workers,
-            budget,
-            progress,
-            result,
-        )
+        await _in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
     return result
+
+
+async def _in_workers(
+    db_path: Path,
+    batch_id: str,
+    plan: BatchPlan,
+    todo: list[PlannedRun],
+    workers: int,
+    budget: Budget,
+    progress: BatchProgress,
+    result: BatchResult,
+) -> None:
+    """``play_in_workers`` waited for in a worker thread, so the event loop stays free.
+
+    Cancelled (Ctrl-C, a stopped batch), it stops feeding the pool as a spent budget
+    does: the runs in flight finish and are recorded, the others stay unstarted for
+    ``batch resume``; then the cancellation goes on.
+    """
+    from engine.batch.workers import play_in_workers
+
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            play_in_workers(db_path, batch_id, plan, todo, workers, budget, progress, result)
+        finally:
+            finished.set()
+
+    try:
+        await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        result.stopped = True
+        with anyio.CancelScope(shield=True):
+            while not finished.is_set():
+                await anyio.sleep(0.05)
+        raise
 
 
 def _todo(
@@ -328,6 +354,10 @@ def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> Run
 
 
 def budget_left(budget: Budget, result: BatchResult) -> bool:
+    """Whether another run may start: the batch was not stopped and its budget is not
+    spent."""
+    if result.stopped:
+        return False
     if budget.limit_usd is None:
         return True
     if budget.spent_usd + budget.reserved_usd >= budget.limit_usd - 1e-12:
