@@ -22,8 +22,8 @@ seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_t
 ``batch_report``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
 ``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
 
-``Progress``, ``BatchProgress`` and ``LLMSettings`` load on first use: they bring the
-engine's player and LLM client with them.
+``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError`` and ``QueryError``
+load on first use: they bring the engine's player, the LLM client or DuckDB with them.
 """
 
 from __future__ import annotations
@@ -61,15 +61,26 @@ from .batches import (
 )
 from .errors import (
     CATEGORY_STATUS,
+    BudgetExceeded,
+    ConcurrencyConflict,
     ErrorInfo,
+    ForkError,
     HumanInputPending,
+    IntegrityError,
     InvalidRequest,
+    LLMUnavailable,
+    MissingCredentials,
+    NondeterminismError,
     NotFound,
+    RunLocked,
     RunNotFound,
+    RunNotPlayable,
     ScenarioInvalid,
     ScenarioLabError,
     SeatAsk,
     SeatNotWaiting,
+    StoreError,
+    TurnOutOfRange,
     UsageError,
     error_info,
 )
@@ -107,6 +118,9 @@ from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
 
 _LAZY = {
+    # the analytics layer's errors: importing it loads DuckDB
+    "AnalyticsError": "projections",
+    "QueryError": "projections",
     "Progress": "engine.play.player",
     "BatchProgress": "engine.batch.play",
     "LLMSettings": "engine.llm",
@@ -126,6 +140,7 @@ __all__ = [
     "DEFAULT_DB",
     "EXPORT_FORMATS",
     "SQL_FORMATS",
+    "AnalyticsError",
     "AuditEntry",
     "AuditQuery",
     "BatchCreated",
@@ -135,8 +150,10 @@ __all__ = [
     "BatchRunRequest",
     "BatchRunStatus",
     "BatchStatus",
+    "BudgetExceeded",
     "CheckResult",
     "Comparison",
+    "ConcurrencyConflict",
     "ErrorInfo",
     "Estimate",
     "EstimateRequest",
@@ -144,28 +161,36 @@ __all__ = [
     "ExportRequest",
     "ExportResult",
     "ForkCreated",
+    "ForkError",
     "ForkRun",
     "HumanInputPending",
+    "IntegrityError",
     "InvalidRequest",
     "LLMSettings",
+    "LLMUnavailable",
     "Lab",
     "LabSettings",
     "ListRuns",
     "LogPage",
     "LogQuery",
+    "MissingCredentials",
     "ModelEstimate",
+    "NondeterminismError",
     "NotFound",
     "PendingSeat",
     "PlayHooks",
     "Progress",
     "ProjectOutcome",
+    "QueryError",
     "QueryResult",
     "ResumeRun",
     "RunCreated",
     "RunDetail",
     "RunLink",
     "RunList",
+    "RunLocked",
     "RunNotFound",
+    "RunNotPlayable",
     "RunOutcome",
     "RunSummary",
     "ScenarioDetail",
@@ -180,6 +205,8 @@ __all__ = [
     "SeatQuestion",
     "SqlRequest",
     "StartRun",
+    "StoreError",
+    "TurnOutOfRange",
     "UsageError",
     "Validation",
     "VariationEstimate",
