@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -159,31 +160,10 @@ def run_ends(store: EventStore, batch_id: str) -> dict[str, tuple[str | None, st
 # -- playing ---------------------------------------------------------------------------
 
 
-def run_batch(
-    db_path: str | Path,
-    batch_ref: str,
-    *,
-    client: LLMClient | None = None,
-    prices: PriceTable | None = None,
-    parallel: int | None = None,
-    call_limit: int = DEFAULT_CALL_LIMIT,
-    budget_usd: float | None = None,
-    progress: BatchProgress | None = None,
-) -> BatchResult:
-    """``play_batch`` on an event loop of its own, for callers that have none."""
-    return anyio.run(
-        functools.partial(
-            play_batch,
-            db_path,
-            batch_ref,
-            client=client,
-            prices=prices,
-            parallel=parallel,
-            call_limit=call_limit,
-            budget_usd=budget_usd,
-            progress=progress,
-        )
-    )
+def run_batch(db_path: str | Path, batch_ref: str, **options: Any) -> BatchResult:
+    """``play_batch`` (same options) on an event loop of its own, for callers that have
+    none."""
+    return anyio.run(functools.partial(play_batch, db_path, batch_ref, **options))
 
 
 async def play_batch(

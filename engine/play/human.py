@@ -81,14 +81,8 @@ def submit(
     ``action_name``: its effects are what moves the world's variables.
     """
     state = replay(store, run_id)
+    check_actor(state, run_id, actor)
     actors = state.scenario.get("actors", {})
-    if actor not in actors:
-        raise NotFound(
-            f"run {run_id} has no actor {actor!r}",
-            hint=f"actors: {', '.join(actors)}",
-            run_id=run_id,
-            field="actor",
-        )
     control = state.control_overrides.get(actor) or actors[actor].get("control", "ai")
     if control != "human":
         raise SeatNotWaiting(
@@ -193,6 +187,19 @@ def submit(
             run_id=run_id,
         ) from e
     return event
+
+
+def check_actor(state: RunState, run_id: str, actor: str) -> None:
+    """Refuse an actor the run does not have (a filter on it would match nothing, an
+    answer for it could not be recorded)."""
+    actors = state.scenario.get("actors", {})
+    if actor not in actors:
+        raise NotFound(
+            f"run {run_id} has no actor {actor!r}",
+            hint=f"actors: {', '.join(actors)}",
+            run_id=run_id,
+            field="actor",
+        )
 
 
 def find_message(state: Any, message_id: str | None) -> Any:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine.summary import RunSummary
-from eventstore import Event, InvalidRequest, NotFound, TurnOutOfRange, VerifyResult
+from eventstore import Event, InvalidRequest, TurnOutOfRange, VerifyResult
 
 from .runs import PendingSeat, pending_seats
 from .settings import LabSettings
@@ -201,16 +201,10 @@ def check_actor(store: EventStore, run_id: str, actor: str | None) -> None:
     """A filter on an actor the run does not have matches nothing by mistake: refuse it."""
     if actor is None:
         return
+    from engine.play.human import check_actor as check
     from engine.replay import replay
 
-    actors = list(replay(store, run_id).scenario.get("actors", {}))
-    if actor not in actors:
-        raise NotFound(
-            f"run {run_id} has no actor {actor!r}",
-            hint=f"actors: {', '.join(actors)}",
-            run_id=run_id,
-            field="actor",
-        )
+    check(replay(store, run_id), run_id, actor)
 
 
 def check_turn(store: EventStore, run_id: str, turn: int | None) -> None:
