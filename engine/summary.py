@@ -9,9 +9,10 @@ so listing hundreds of runs stays fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from eventstore import EventStore, RunInfo, is_held
 
@@ -38,7 +39,28 @@ def _timeline_rows(store: EventStore, run_id: str, where: str, cols: str) -> lis
     return out
 
 
-def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> dict[str, Any]:
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of ``scenario-lab runs``: a run's identity, lineage, status and cost.
+
+    ``status`` is running, interrupted, halted, completed or failed; ``halt_reason`` is
+    set for a halted run. The field order is the order of ``runs --json``.
+    """
+
+    run_id: str
+    scenario: str | None
+    parent_run_id: str | None
+    fork_turn: int | None
+    root_run_id: str
+    depth: int
+    batch_id: str | None
+    status: str
+    halt_reason: str | None
+    turns_completed: int
+    total_cost_usd: float
+    created_at: str
+
+
+def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> RunSummary:
     """The facts ``scenario-lab runs`` shows for one run."""
     run_id = info.run_id
     turns = _timeline_rows(store, run_id, "type = 'TurnCompleted'", "max(turn)")
@@ -66,45 +88,41 @@ def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> 
     if status == "running" and not is_held(db_path or store.path, run_id):
         status = "interrupted"
     done = [r[0] for r in turns if r[0] is not None]
-    return {
-        "run_id": run_id,
-        "scenario": scenario,
-        "parent_run_id": info.parent_run_id,
-        "fork_turn": info.fork_turn,
-        "root_run_id": info.root_run_id,
-        "depth": info.depth,
-        "batch_id": info.batch_id,
-        "status": status,
-        "halt_reason": halt_reason,
-        "turns_completed": max(done) if done else 0,
-        "total_cost_usd": round(sum(r[0] or 0.0 for r in costs), 6),
-        "created_at": info.created_at,
-    }
+    return RunSummary(
+        run_id=run_id,
+        scenario=scenario,
+        parent_run_id=info.parent_run_id,
+        fork_turn=info.fork_turn,
+        root_run_id=info.root_run_id,
+        depth=info.depth,
+        batch_id=info.batch_id,
+        status=status,
+        halt_reason=halt_reason,
+        turns_completed=max(done) if done else 0,
+        total_cost_usd=round(sum(r[0] or 0.0 for r in costs), 6),
+        created_at=info.created_at,
+    )
 
 
-def summarize_all(store: EventStore, *, batch_id: str | None = None) -> list[dict[str, Any]]:
+def summarize_all(store: EventStore, *, batch_id: str | None = None) -> list[RunSummary]:
     """Every run, newest first."""
     return [summarize(store, info) for info in store.list_runs(batch_id=batch_id)]
 
 
-def lineage_tree(summaries: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+def lineage_tree(summaries: list[RunSummary]) -> list[tuple[int, RunSummary]]:
     """Runs in tree order (each root, then its branches depth-first) with their depth."""
-    by_parent: dict[str | None, list[dict[str, Any]]] = {}
+    by_parent: dict[str | None, list[RunSummary]] = {}
     for s in summaries:
-        by_parent.setdefault(s["parent_run_id"], []).append(s)
-    known = {s["run_id"] for s in summaries}
-    out: list[tuple[int, dict[str, Any]]] = []
+        by_parent.setdefault(s.parent_run_id, []).append(s)
+    known = {s.run_id for s in summaries}
+    out: list[tuple[int, RunSummary]] = []
 
-    def walk(node: dict[str, Any], depth: int) -> None:
+    def walk(node: RunSummary, depth: int) -> None:
         out.append((depth, node))
-        for child in sorted(by_parent.get(node["run_id"], []), key=lambda s: s["created_at"]):
+        for child in sorted(by_parent.get(node.run_id, []), key=lambda s: s.created_at):
             walk(child, depth + 1)
 
-    roots = [s for s in summaries if s["parent_run_id"] is None or s["parent_run_id"] not in known]
+    roots = [s for s in summaries if s.parent_run_id is None or s.parent_run_id not in known]
     for root in roots:
         walk(root, 0)
     return out
-
-
-def to_json(summaries: list[dict[str, Any]]) -> str:
-    return json.dumps(summaries, ensure_ascii=False)

@@ -3,12 +3,16 @@
 from ._codec import UPCASTERS, decode, encode, upcaster
 from ._collector import collector_paused
 from ._errors import (
+    CATEGORY_STATUS,
     ConcurrencyConflict,
     ForkError,
     IntegrityError,
+    InvalidRequest,
+    NotFound,
     RunLocked,
     RunNotFound,
     ScenarioLabError,
+    SeatNotWaiting,
     StoreError,
     TurnOutOfRange,
     UsageError,
@@ -49,6 +53,7 @@ from ._records import AppendResult, Recorded, RunInfo, VerifyResult
 from ._store import EventStore, new_id
 
 __all__ = [
+    "CATEGORY_STATUS",
     "EVENT_TYPES",
     "UPCASTERS",
     "AnyEvent",
@@ -67,9 +72,11 @@ __all__ = [
     "HumanDecisionSubmitted",
     "HumanInputRequested",
     "IntegrityError",
+    "InvalidRequest",
     "MessageSent",
     "MetricRecorded",
     "ModelCall",
+    "NotFound",
     "Recorded",
     "RunCompleted",
     "RunFailed",
@@ -83,6 +90,7 @@ __all__ = [
     "RunSettings",
     "RunStarted",
     "ScenarioLabError",
+    "SeatNotWaiting",
     "StoreError",
     "TurnCompleted",
     "TurnOutOfRange",

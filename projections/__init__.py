@@ -23,6 +23,7 @@ from ._project import ProjectResult, analytics_path, check_analytics_path, proje
 from ._query import (
     FORMATS,
     Result,
+    cell,
     markdown_table,
     open_readonly,
     open_sandboxed,
@@ -52,6 +53,7 @@ __all__ = [
     "Table",
     "View",
     "analytics_path",
+    "cell",
     "check_analytics_path",
     "compare_data",
     "compare_markdown",

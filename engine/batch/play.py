@@ -19,10 +19,13 @@ processes (``engine.batch.workers``).
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -102,6 +105,7 @@ class BatchResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     not_started: list[PlannedRun] = field(default_factory=list)  # the budget was spent
     budget_spent: bool = False
+    stopped: bool = False  # asked to stop: start no more runs
 
 
 def is_batch_budget(reason: str | None, detail: str) -> bool:
@@ -156,7 +160,13 @@ def run_ends(store: EventStore, batch_id: str) -> dict[str, tuple[str | None, st
 # -- playing ---------------------------------------------------------------------------
 
 
-def run_batch(
+def run_batch(db_path: str | Path, batch_ref: str, **options: Any) -> BatchResult:
+    """``play_batch`` (same options) on an event loop of its own, for callers that have
+    none."""
+    return anyio.run(functools.partial(play_batch, db_path, batch_ref, **options))
+
+
+async def play_batch(
     db_path: str | Path,
     batch_ref: str,
     *,
@@ -169,11 +179,12 @@ def run_batch(
 ) -> BatchResult:
     """Play every run of the batch that is not finished; ``batch resume`` is this again.
 
-    ``client`` is closed when the batch ends (it lives on the batch's event loop). With
+    ``client`` is closed when the batch ends (it lives on the caller's event loop). With
     no client the runs call no model and play in ``parallel`` worker processes (default
-    2); otherwise ``parallel`` runs play at once in this process (default: the file's
-    max_parallel, else 8) with at most ``call_limit`` model calls in flight.
-    ``budget_usd`` replaces the recorded budget for this session.
+    2; this waits for them in a worker thread); otherwise ``parallel`` runs play at once
+    on this event loop (default: the file's max_parallel, else 8) with at most
+    ``call_limit`` model calls in flight. ``budget_usd`` replaces the recorded budget for
+    this session.
     """
     progress = progress or BatchProgress()
     with EventStore.open(db_path, create=False) as store:
@@ -188,14 +199,14 @@ def run_batch(
             message=f"batch {batch_id} is being played by another live process",
         ) from None
     try:
-        return _run_batch(
+        return await _play_batch(
             db_path, batch_id, plan, client, prices, parallel, call_limit, budget_usd, progress
         )
     finally:
         hold.release()
 
 
-def _run_batch(
+async def _play_batch(
     db_path: str | Path,
     batch_id: str,
     plan: BatchPlan,
@@ -238,13 +249,47 @@ def _run_batch(
         )
         n = parallel or plan.max_parallel or DEFAULT_PARALLEL
         with frozen_heap():
-            anyio.run(session.play_all, local, n, call_limit)
+            await session.play_all(local, n, call_limit)
     if pooled:
-        from engine.batch.workers import play_in_workers
-
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
-        play_in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
+        await _in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
     return result
+
+
+async def _in_workers(
+    db_path: Path,
+    batch_id: str,
+    plan: BatchPlan,
+    todo: list[PlannedRun],
+    workers: int,
+    budget: Budget,
+    progress: BatchProgress,
+    result: BatchResult,
+) -> None:
+    """``play_in_workers`` waited for in a worker thread, so the event loop stays free.
+
+    Cancelled (Ctrl-C, a stopped batch), it stops feeding the pool as a spent budget
+    does: the runs in flight finish and are recorded, the others stay unstarted for
+    ``batch resume``; then the cancellation goes on.
+    """
+    from engine.batch.workers import play_in_workers
+
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            play_in_workers(db_path, batch_id, plan, todo, workers, budget, progress, result)
+        finally:
+            finished.set()
+
+    try:
+        await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        result.stopped = True
+        with anyio.CancelScope(shield=True):
+            while not finished.is_set():
+                await anyio.sleep(0.05)
+        raise
 
 
 def _todo(
@@ -259,7 +304,7 @@ def _todo(
         if info is None:
             out.append((pr, "start"))
             continue
-        status = summarize(store, info)["status"]
+        status = summarize(store, info).status
         if status == "interrupted" or (status == "halted" and pr.run_id in reopen):
             out.append((pr, "resume"))
         # running: another live process plays it; anything else is finished
@@ -289,6 +334,10 @@ def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> Run
 
 
 def budget_left(budget: Budget, result: BatchResult) -> bool:
+    """Whether another run may start: the batch was not stopped and its budget is not
+    spent."""
+    if result.stopped:
+        return False
     if budget.limit_usd is None:
         return True
     if budget.spent_usd + budget.reserved_usd >= budget.limit_usd - 1e-12:
@@ -482,15 +531,54 @@ def continue_fork(
     budget_usd: float | None = None,
     progress: BatchProgress | None = None,
 ) -> str:
-    """Fork ``run_id`` at ``at_turn`` ``count`` times and play the branches as a batch.
+    """Fork ``run_id`` at ``at_turn`` ``count`` times and play the branches as a batch
+    (``record_continuations``, then ``run_batch``). ``client`` is closed when done.
+    Returns the batch id."""
+    batch_id = record_continuations(
+        store,
+        run_id,
+        at_turn,
+        count,
+        seed=seed,
+        turns=turns,
+        model_overrides=model_overrides,
+        credit_limit_usd=credit_limit_usd,
+        budget_usd=budget_usd,
+    )
+    run_batch(
+        store.path,
+        batch_id,
+        client=client,
+        prices=prices,
+        parallel=parallel,
+        call_limit=call_limit,
+        progress=progress,
+    )
+    return batch_id
+
+
+def record_continuations(
+    store: EventStore,
+    run_id: str,
+    at_turn: int,
+    count: int,
+    *,
+    seed: int | None = None,
+    turns: int | None = None,
+    model_overrides: Mapping[str, str] | None = None,
+    credit_limit_usd: float | None = None,
+    budget_usd: float | None = None,
+) -> str:
+    """Fork ``run_id`` at ``at_turn`` ``count`` times and record the branches as a batch
+    of continuations (played by ``play_batch``); returns the batch id.
 
     Branch ``i`` gets the seed ``derive_seed(seed, i, "continue")``, ``seed`` defaulting
     to the run's own, so the continuations are reproducible and differ from each other.
     The forks and the batch are recorded before any is played, so ``batch resume``
-    finishes them after a crash. ``client`` is closed when done. Returns the batch id.
+    finishes them after a crash.
     """
     if count < 1:
-        raise ScenarioInvalid(f"--count {count} must be at least 1")
+        raise ScenarioInvalid("{count} {n} must be at least 1", field="count", values={"n": count})
     run_id = store.resolve(run_id)
     base_seed = seed if seed is not None else replay(store, run_id, to_turn=at_turn).seed
     label = {"fork_of": run_id, "fork_turn": at_turn}
@@ -532,13 +620,4 @@ def continue_fork(
         source=f"run {run_id} at turn {at_turn}",
     )
     record_batch(store, plan, batch_id=batch_id)
-    run_batch(
-        store.path,
-        batch_id,
-        client=client,
-        prices=prices,
-        parallel=parallel,
-        call_limit=call_limit,
-        progress=progress,
-    )
     return batch_id
