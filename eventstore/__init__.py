@@ -55,7 +55,7 @@ from ._events import (
     event_type,
 )
 from ._hashing import blob_hash
-from ._records import AppendResult, Recorded, RunInfo, VerifyResult
+from ._records import AppendResult, RawEvent, Recorded, RunInfo, TimelineFacts, VerifyResult
 
 if TYPE_CHECKING:  # the real types for mypy; at run time they load in __getattr__
     from ._lease import RunLease, is_held
@@ -91,6 +91,7 @@ __all__ = [
     "MessageSent",
     "MetricRecorded",
     "ModelCall",
+    "RawEvent",
     "Recorded",
     "RunCompleted",
     "RunFailed",
@@ -105,6 +106,7 @@ __all__ = [
     "RunStarted",
     "ScenarioLabError",
     "StoreError",
+    "TimelineFacts",
     "TurnCompleted",
     "TurnOutOfRange",
     "TurnStarted",
