@@ -1,4 +1,5 @@
-"""What the store hands back: an event with its place in the log."""
+"""What the store hands back: events with their place in the log, runs, the results of
+appends and verification, and facts of a timeline (typed records, never raw rows)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from ._events import Event
 # An event row as stored, for bulk readers that decode many payloads at once (see
 # ``EventStore.iter_raw``): (position, run_id, seq, turn, type, schema_version, actor,
 # event_id, recorded_at, payload). The payload is the event's JSON under its row's
-# schema_version; ``decode(type, schema_version, payload)`` upgrades and decodes it.
+# schema_version; ``decode(type, schema_version, payload)`` upgrades and decodes it. (A
+# log edited by hand in SQL may hold a payload as text: bulk readers accept that too.)
 RawEvent: TypeAlias = tuple[int, str, int, int, str, int, str | None, str, str, bytes]
 
 

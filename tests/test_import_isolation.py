@@ -53,3 +53,13 @@ def test_the_probe_sees_what_the_store_loads() -> None:
     # the same probe must report the store's driver, or the checks above prove nothing
     assert "sqlite3" in _loaded_after("from eventstore import EventStore")
     assert "fcntl" in _loaded_after("from eventstore import RunLease")
+
+
+def test_the_lazy_names_are_the_real_ones_and_others_do_not_exist() -> None:
+    import eventstore
+    from eventstore import _lease, _store
+
+    assert eventstore.EventStore is _store.EventStore and eventstore.new_id is _store.new_id
+    assert eventstore.RunLease is _lease.RunLease and eventstore.is_held is _lease.is_held
+    with pytest.raises(AttributeError, match="not_a_name"):
+        _ = eventstore.not_a_name  # type: ignore[attr-defined]
