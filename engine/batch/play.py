@@ -40,7 +40,6 @@ from engine.batch.outcomes import (
 )
 from engine.batch.plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
 from engine.batch.runs import BatchLease, start_variation
-from engine.batch.workers import play_in_workers
 from engine.errors import ScenarioInvalid
 from engine.llm import LLMClient, PriceTable
 from engine.play.calls import Budget
@@ -150,6 +149,8 @@ def _run_batch(
         with frozen_heap():
             anyio.run(session.play_all, local, n, call_limit)
     if pooled:
+        from engine.batch.workers import play_in_workers
+
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
         play_in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
     return result
