@@ -224,6 +224,12 @@ def run(
         bool, typer.Option("--interactive", help="Ask for human actors' decisions inline.")
     ] = False,
     prices: PricesOpt = None,
+    allow_long_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long-prompts", help="Send prompts longer than the model's context window."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from engine.play.session import check_overrides, start_run
@@ -234,6 +240,16 @@ def run(
         status(f"warning: {warning}")
     overrides = parse_pairs(model, "--model")
     check_overrides(loaded.scenario, overrides)
+    from engine.play.limits import check_prompt_sizes
+
+    for warning in check_prompt_sizes(
+        loaded.scenario,
+        turns=turns,
+        model_overrides=overrides,
+        world_model=world_model,
+        allow=allow_long_prompts,
+    ):
+        status(f"warning: {warning}")
     client = make_client(models_needed(loaded.scenario, overrides, world_model), llm_base_url)
     if prices is not None:
         from engine.llm.pricing import read_price_file
@@ -504,6 +520,12 @@ def estimate(
     est = estimate_run(
         loaded.scenario, PriceTable.load(prices), turns=turns, model_overrides=overrides
     )
+    from engine.play.limits import check_prompt_sizes
+
+    for warning in check_prompt_sizes(
+        loaded.scenario, turns=turns, model_overrides=overrides, allow=True
+    ):
+        status(f"warning: {warning}")
     if as_json:
         emit_json(est)
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._errors import UsageError
+from ._ids import check_ref
 from ._runs import Runs, like_prefix, new_id, now
 
 
@@ -24,6 +25,7 @@ class Batches(Runs):
         return batch_id
 
     def batch(self, batch_id: str) -> dict[str, Any]:
+        check_ref(batch_id, "batch")
         row = self._conn.execute(
             "SELECT batch_id, name, config, config_sha256, created_at FROM batches "
             "WHERE batch_id = ? OR batch_id LIKE ? ESCAPE '\\' ORDER BY batch_id = ? DESC LIMIT 2",

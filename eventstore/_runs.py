@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import RunNotFound, UsageError
+from ._ids import check_ref
 from ._records import RunInfo
 
 RUN_COLS = "run_id, parent_run_id, fork_seq, fork_turn, root_run_id, depth, created_at, batch_id"
@@ -89,6 +90,7 @@ class Runs:
 
     def resolve(self, prefix: str) -> str:
         """The run id that is ``prefix`` or the only one starting with it."""
+        check_ref(prefix, "run")
         # The exact id sorts first: with LIMIT 3, ids sharing the prefix must not push
         # it out (without ORDER BY that held only by the index's scan order).
         rows = self._conn.execute(

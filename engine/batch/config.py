@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.batch.plan import BatchPlan, Variation, plan_runs, with_overrides
 from engine.errors import ScenarioInvalid
+from engine.scenario.limits import YAML_ERRORS, InputRefused, ReadBudget, load_yaml, yaml_problem
 from engine.scenario.load import LoadedScenario, apply_overrides, load_scenario
 
 # Scenario Lab fields that mean nothing here: accepted, with a warning saying why.
@@ -195,20 +195,20 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
 
 
 def _read(path: Path, p: _Problems) -> dict[str, Any] | None:
+    # the same bounded safe YAML as scenario files: size, depth and aliases are limited
+    budget = ReadBudget()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = load_yaml(
+            budget.read(path, budget.limits.yaml_file_bytes, "a batch file needs a few KB"), budget
+        )
     except FileNotFoundError:
         p.error("", "no such batch file", "check the path")
         return None
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError) as e:  # first: a UnicodeDecodeError is a ValueError
         p.error("", f"cannot be read: {e}")
         return None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        p.error("", f"is not valid YAML{line}: {getattr(e, 'problem', None) or e}")
+    except (InputRefused, *YAML_ERRORS) as e:
+        p.error("", yaml_problem(e), getattr(e, "hint", ""))
         return None
     if not isinstance(data, dict):
         p.error("", "must be a mapping of fields", "start with experiment_name: and base_scenario:")

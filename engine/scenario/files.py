@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.scenario.base import SHORT_NAME
+from engine.scenario.limits import LIMITS, InputLimits, InputRefused, ReadBudget
 from engine.scenario.model import Actor, ExogenousEvent, Metric, ScenarioSettings, ValidationConfig
 from engine.scenario.yamlfile import FAILED, Problem, read_yaml, strip_unknown
 
@@ -105,14 +106,14 @@ def _scenario_file(raw: dict[str, Any], rel: str, problems: list[Problem]) -> di
 
 
 def _read_actors(
-    root: Path, main: str, listed: Any, problems: list[Problem]
+    root: Path, main: str, listed: Any, problems: list[Problem], budget: ReadBudget
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     files: dict[str, tuple[str, dict[str, Any]]] = {}
     unreadable: set[str] = set()
     paths = [*(root / "actors").glob("*.yaml"), *(root / "actors").glob("*.yml")]
     for path in sorted(paths):
         rel = f"actors/{path.name}"
-        data = read_yaml(path, rel, problems)
+        data = read_yaml(path, rel, problems, budget)
         if data is FAILED or not isinstance(data, dict):
             if data is not FAILED:
                 problems.append(
@@ -197,12 +198,14 @@ def _read_actors(
     return actors
 
 
-def _read_optional(root: Path, stem: str, problems: list[Problem]) -> tuple[str, Any]:
+def _read_optional(
+    root: Path, stem: str, problems: list[Problem], budget: ReadBudget
+) -> tuple[str, Any]:
     """(file name, data); data is ``FAILED`` when the file exists but cannot be read."""
     path = _find(root, stem)
     if path is None:
         return f"{stem}.yaml", None
-    data = read_yaml(path, path.name, problems)
+    data = read_yaml(path, path.name, problems, budget)
     if data is None:
         problems.append(Problem(path.name, "", "is empty, ignored", severity="warning"))
     return path.name, data
@@ -302,7 +305,7 @@ def _events(rel: str, data: Any, problems: list[Problem]) -> tuple[list[Any], li
     return events, origins
 
 
-def _background(root: Path, problems: list[Problem]) -> dict[str, str]:
+def _background(root: Path, problems: list[Problem], budget: ReadBudget) -> dict[str, str]:
     folder = root / "background"
     out: dict[str, str] = {}
     if not folder.is_dir():
@@ -315,7 +318,12 @@ def _background(root: Path, problems: list[Problem]) -> dict[str, str]:
             problems.append(Problem(rel, "", "is not a .md file, ignored", severity="warning"))
             continue
         try:
-            out[path.name] = path.read_text(encoding="utf-8")
+            out[path.name] = budget.read(
+                path, budget.limits.background_file_bytes, "split it or shorten it"
+            )
+        except InputRefused as e:
+            if not e.quiet:
+                problems.append(Problem(rel, "", e.message, e.hint))
         except (OSError, UnicodeDecodeError) as e:
             problems.append(Problem(rel, "", f"cannot be read: {e}", "save it as UTF-8 text"))
     return out
@@ -332,8 +340,13 @@ def _stray_files(root: Path, problems: list[Problem]) -> None:
             )
 
 
-def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None:
-    """The directory in the canonical layout; None when scenario.yaml is unusable."""
+def read_scenario_dir(
+    root: Path, problems: list[Problem], limits: InputLimits = LIMITS
+) -> RawScenario | None:
+    """The directory in the canonical layout; None when scenario.yaml is unusable.
+
+    ``limits`` bounds each file and the directory in total (see ``engine.scenario.limits``).
+    """
     if not root.is_dir():
         problems.append(
             Problem(
@@ -352,7 +365,8 @@ def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None
             )
         )
         return None
-    raw = read_yaml(main, main.name, problems)
+    budget = ReadBudget(limits)
+    raw = read_yaml(main, main.name, problems, budget)
     if raw is FAILED:
         return None
     if not isinstance(raw, dict):
@@ -361,10 +375,10 @@ def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None
         )
         return None
     top = _scenario_file(raw, main.name, problems)
-    actors = _read_actors(root, main.name, top.pop("actors"), problems)
-    metrics_rel, metrics = _read_optional(root, "metrics", problems)
-    validation_rel, validation = _read_optional(root, "validation-rules", problems)
-    events_rel, events = _read_optional(root, "exogenous-events", problems)
+    actors = _read_actors(root, main.name, top.pop("actors"), problems, budget)
+    metrics_rel, metrics = _read_optional(root, "metrics", problems, budget)
+    validation_rel, validation = _read_optional(root, "validation-rules", problems, budget)
+    events_rel, events = _read_optional(root, "exogenous-events", problems, budget)
     flat, origins = _events(events_rel, events, problems)
     _stray_files(root, problems)
     return RawScenario(
@@ -374,7 +388,7 @@ def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None
         validation=_validation(validation_rel, validation, problems),
         events=flat,
         event_origins=origins,
-        background=_background(root, problems),
+        background=_background(root, problems, budget),
         metrics_unreadable=metrics is FAILED,
         files={
             "scenario": main.name,

@@ -96,6 +96,9 @@ class Actor(ScenarioPart):
     short_name: str
     control: Control = "ai"
     llm_model: str | None = Field(default=None, validation_alias=AliasChoices("llm_model", "model"))
+    # tokens the actor's own llm_model takes in (prompt and answer): checked before a run;
+    # needed for a model the project does not know, e.g. a local one
+    context_window_tokens: int | None = Field(default=None, gt=0)
     role: str = ""
     description: str = ""
     system_prompt: str = ""

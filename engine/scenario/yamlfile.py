@@ -17,6 +17,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import AliasChoices, BaseModel
 
+from engine.scenario.limits import (
+    YAML_ERRORS,
+    BoundedLoader,
+    InputRefused,
+    ReadBudget,
+    yaml_problem,
+)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -36,11 +44,11 @@ class Problem:
 # -- YAML --------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that notes duplicate keys (PyYAML silently keeps the last one)."""
+class _Loader(BoundedLoader):
+    """Bounded safe YAML that notes duplicate keys (PyYAML silently keeps the last one)."""
 
-    def __init__(self, stream: str):
-        super().__init__(stream)
+    def __init__(self, stream: str, budget: ReadBudget):
+        super().__init__(stream, budget)
         self.duplicates: list[tuple[str, int, int]] = []  # key, first line, repeated line
 
 
@@ -61,20 +69,27 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 FAILED = object()  # read_yaml's answer for a file it could not read
 
 
-def read_yaml(path: Path, rel: str, problems: list[Problem]) -> Any:
-    """The file's data, or ``FAILED`` after recording why it could not be read."""
+def read_yaml(path: Path, rel: str, problems: list[Problem], budget: ReadBudget) -> Any:
+    """The file's data, or ``FAILED`` after recording why it could not be read.
+
+    ``budget`` bounds the file and the directory it is part of (see ``limits``).
+    """
     try:
-        loader = _Loader(path.read_text(encoding="utf-8"))
+        text = budget.read(
+            path, budget.limits.yaml_file_bytes, "move long texts into background/*.md"
+        )
+    except InputRefused as e:
+        if not e.quiet:
+            problems.append(Problem(rel, "", e.message, e.hint))
+        return FAILED
     except (OSError, UnicodeDecodeError) as e:
         problems.append(Problem(rel, "", f"cannot be read: {e}"))
         return FAILED
+    loader = _Loader(text, budget)
     try:
         data = loader.get_single_data()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        what = getattr(e, "problem", None) or str(e)
-        problems.append(Problem(rel, "", f"is not valid YAML{line}: {what}"))
+    except (InputRefused, *YAML_ERRORS) as e:
+        problems.append(Problem(rel, "", yaml_problem(e), getattr(e, "hint", "")))
         return FAILED
     finally:
         loader.dispose()
