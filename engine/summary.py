@@ -10,13 +10,11 @@ so listing hundreds of runs stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from eventstore import EventStore, RunInfo, is_held
 
-_LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted", "RunFailed")
 _STATUS = {
     "RunStarted": "running",
     "RunForked": "running",
@@ -25,18 +23,6 @@ _STATUS = {
     "RunCompleted": "completed",
     "RunFailed": "failed",
 }
-
-
-def _timeline_rows(store: EventStore, run_id: str, where: str, cols: str) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    for seg_run, lo, hi in store.segments(run_id):
-        sql = f"SELECT {cols} FROM events WHERE run_id = ? AND seq > ? AND {where}"
-        params: list[Any] = [seg_run, lo]
-        if hi is not None:
-            sql += " AND seq <= ?"
-            params.append(hi)
-        out.extend(store.connection.execute(sql, params).fetchall())
-    return out
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,31 +49,14 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
 def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> RunSummary:
     """The facts ``scenario-lab runs`` shows for one run."""
     run_id = info.run_id
-    turns = _timeline_rows(store, run_id, "type = 'TurnCompleted'", "max(turn)")
-    costs = _timeline_rows(
-        store,
-        run_id,
-        "type = 'CostIncurred'",
-        "total(json_extract(CAST(payload AS TEXT), '$.cost_usd'))",
-    )
-    marks = ",".join(f"'{t}'" for t in _LIFECYCLE)
-    life = _timeline_rows(
-        store,
-        run_id,
-        f"type IN ({marks})",
-        "seq, type, json_extract(CAST(payload AS TEXT), '$.reason'), "
-        "json_extract(CAST(payload AS TEXT), '$.scenario_name')",
-    )
-    life.sort()
-    scenario = next((r[3] for r in life if r[1] == "RunStarted"), None)
+    facts = store.timeline_facts(run_id)
+    scenario = facts.scenario_name
     status, halt_reason = "running", None
-    if life:
-        last = life[-1]
-        status = _STATUS[last[1]]
-        halt_reason = last[2] if last[1] == "RunHalted" else None
+    if facts.last_lifecycle is not None:
+        status = _STATUS[facts.last_lifecycle]
+        halt_reason = facts.halt_reason
     if status == "running" and not is_held(db_path or store.path, run_id):
         status = "interrupted"
-    done = [r[0] for r in turns if r[0] is not None]
     return RunSummary(
         run_id=run_id,
         scenario=scenario,
@@ -98,8 +67,8 @@ def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> 
         batch_id=info.batch_id,
         status=status,
         halt_reason=halt_reason,
-        turns_completed=max(done) if done else 0,
-        total_cost_usd=round(sum(r[0] or 0.0 for r in costs), 6),
+        turns_completed=facts.turns_completed,
+        total_cost_usd=round(facts.cost_usd, 6),
         created_at=info.created_at,
     )
 

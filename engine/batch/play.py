@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,131 +29,40 @@ from typing import Any
 import anyio
 
 from engine.batch.heap import frozen_heap
+from engine.batch.outcomes import (
+    BatchProgress,
+    BatchResult,
+    RunOutcome,
+    budget_left,
+    failed_outcome,
+    is_batch_budget,
+    outcome_of,
+    own_costs,
+    run_ends,
+    skipped_outcome,
+)
 from engine.batch.plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
+from engine.batch.runs import BatchLease, start_variation
 from engine.errors import ScenarioInvalid
-from engine.fold.state import RunState
 from engine.llm import LLMClient, PriceTable
 from engine.play.calls import Budget
 from engine.play.player import Progress, RunPlayer
-from engine.play.session import fork_run, prepare_resume, start_run
+from engine.play.session import fork_run, prepare_resume
 from engine.replay import replay
 from engine.rng import derive_seed
 from engine.summary import summarize
 from eventstore import (
     EventStore,
-    RunFailed,
-    RunHalted,
     RunLease,
     RunLocked,
     RunNotFound,
     ScenarioLabError,
-    decode,
     new_id,
 )
 
 DEFAULT_PARALLEL = 8  # runs in flight in one process (batches that call models)
 DEFAULT_WORKERS = 2  # worker processes (rule-driven batches)
 DEFAULT_CALL_LIMIT = 16  # concurrent model calls across the whole batch
-
-
-@dataclass
-class BatchProgress:
-    """Counters a progress display reads while a batch plays (this session's runs)."""
-
-    batch_id: str = ""
-    total: int = 0  # runs this session will try to play
-    done: int = 0
-    running: int = 0
-    events: int = 0  # appended by this session
-    cost_usd: float = 0.0  # of the whole batch, earlier sessions included
-    budget_usd: float | None = None
-    partial: float = 0.0  # the running runs' completed fraction, summed
-    started_at: float = field(default_factory=time.monotonic)
-
-    def eta_s(self) -> float | None:
-        """Seconds left at the pace so far; None before anything finished."""
-        progressed = self.done + self.partial
-        if progressed <= 0 or self.total <= 0:
-            return None
-        elapsed = time.monotonic() - self.started_at
-        return max(0.0, elapsed * (self.total - progressed) / progressed)
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How one run of the batch ended in this session."""
-
-    index: int
-    run_id: str
-    variation: int
-    status: str  # completed, halted, failed, or skipped (not played by this session)
-    reason: str | None = None  # the halt reason, or the error type of a failure
-    detail: str = ""
-    events: int = 0  # appended by this session
-    cost_usd: float = 0.0  # the run's own cost so far
-
-    @property
-    def batch_budget(self) -> bool:
-        """Halted because the next call would have crossed the batch budget."""
-        return self.status == "halted" and is_batch_budget(self.reason, self.detail)
-
-
-@dataclass
-class BatchResult:
-    batch_id: str
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    not_started: list[PlannedRun] = field(default_factory=list)  # the budget was spent
-    budget_spent: bool = False
-    stopped: bool = False  # asked to stop: start no more runs
-
-
-def is_batch_budget(reason: str | None, detail: str) -> bool:
-    """Whether a halt came from the batch budget (not the run's own credit limit)."""
-    return reason == "budget" or (reason == "credit_limit" and "batch budget" in detail)
-
-
-class BatchLease(RunLease):
-    """A run's lease held from before the run exists until the batch is done with it.
-
-    ``RunPlayer.play`` enters and exits the lease it is given; this one stays held
-    through that exit (the batch may still have to write the run) until ``release``.
-    """
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-def own_costs(store: EventStore, batch_id: str) -> dict[str, float]:
-    """Each batch run's own spending (a fork's inherited calls are its parent's)."""
-    rows = store.connection.execute(
-        "SELECT e.run_id, total(json_extract(CAST(e.payload AS TEXT), '$.cost_usd')) "
-        "FROM events e JOIN runs r ON r.run_id = e.run_id "
-        "WHERE r.batch_id = ? AND e.type = 'CostIncurred' GROUP BY e.run_id",
-        (batch_id,),
-    )
-    return {str(r[0]): float(r[1] or 0.0) for r in rows}
-
-
-def run_ends(store: EventStore, batch_id: str) -> dict[str, tuple[str | None, str]]:
-    """Why each batch run that is halted or failed now stopped: (reason or error type,
-    detail). A halt the run was later resumed from does not count."""
-    rows = store.connection.execute(
-        "SELECT e.run_id, e.type, e.schema_version, e.payload FROM events e "
-        "JOIN runs r ON r.run_id = e.run_id WHERE r.batch_id = ? "
-        "AND e.type IN ('RunHalted', 'RunFailed', 'RunResumed', 'RunCompleted') "
-        "ORDER BY e.position",
-        (batch_id,),
-    )
-    out: dict[str, tuple[str | None, str]] = {}
-    for run_id, type_name, version, payload in rows:
-        event = decode(type_name, version, payload)
-        if isinstance(event, RunHalted):
-            out[run_id] = (event.reason, event.detail)
-        elif isinstance(event, RunFailed):
-            out[run_id] = (event.error_type, event.error)
-        else:
-            out.pop(run_id, None)
-    return out
 
 
 # -- playing ---------------------------------------------------------------------------
@@ -311,40 +219,6 @@ def _todo(
     return out
 
 
-def has_played(store: EventStore, run_id: str) -> bool:
-    """Whether the run played any turn of its own (a fresh fork or setup has not)."""
-    row = store.connection.execute(
-        "SELECT 1 FROM events WHERE run_id = ? AND type = 'TurnStarted' LIMIT 1", (run_id,)
-    ).fetchone()
-    return row is not None
-
-
-def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> RunOutcome:
-    status = state.status if state.status != "running" else "halted"
-    return RunOutcome(
-        index=pr.index,
-        run_id=pr.run_id,
-        variation=pr.variation,
-        status=status,
-        reason=state.halt_reason,
-        detail=state.halt_detail,
-        events=events,
-        cost_usd=cost,
-    )
-
-
-def budget_left(budget: Budget, result: BatchResult) -> bool:
-    """Whether another run may start: the batch was not stopped and its budget is not
-    spent."""
-    if result.stopped:
-        return False
-    if budget.limit_usd is None:
-        return True
-    if budget.spent_usd + budget.reserved_usd >= budget.limit_usd - 1e-12:
-        result.budget_spent = True
-    return not result.budget_spent
-
-
 @dataclass
 class _Session:
     """One process playing runs of a batch on one event loop."""
@@ -409,7 +283,7 @@ class _Session:
     ) -> RunOutcome:
         lease = BatchLease(store.path, pr.run_id)
         try:
-            if action == "resume" and has_played(store, pr.run_id):
+            if action == "resume" and store.has_own_event(pr.run_id, "TurnStarted"):
                 prepare_resume(store, pr.run_id)
             lease.acquire()
         except (RunLocked, ScenarioLabError) as e:
@@ -456,7 +330,7 @@ class _Session:
                 return failed_outcome(pr, e, player.seq - first)
         finally:
             del self.live[pr.run_id]
-        return outcome_of(pr, state, player.seq - first, own_costs_of(store, pr.run_id))
+        return outcome_of(pr, state, player.seq - first, store.own_cost(pr.run_id))
 
     async def _tick(self) -> None:
         while True:
@@ -473,42 +347,6 @@ class _Session:
         self.progress.events = events
         self.progress.partial = partial
         self.progress.cost_usd = self.budget.spent_usd
-
-
-def start_variation(store: EventStore, batch_id: str, plan: BatchPlan, pr: PlannedRun) -> str:
-    """Record a planned run's setup: its variation's scenario, models, seed and limits."""
-    variation: Variation = plan.variations[pr.variation]
-    if variation.loaded is None:
-        raise ScenarioInvalid(f"batch {batch_id}: run {pr.run_id} has no scenario to start from")
-    return start_run(
-        store,
-        variation.loaded,
-        seed=pr.seed,
-        credit_limit_usd=plan.cost_per_run_usd,
-        model_overrides=variation.model_overrides,
-        batch_id=batch_id,
-        variation=variation.label,
-        run_id=pr.run_id,
-    )
-
-
-def own_costs_of(store: EventStore, run_id: str) -> float:
-    row = store.connection.execute(
-        "SELECT total(json_extract(CAST(payload AS TEXT), '$.cost_usd')) FROM events "
-        "WHERE run_id = ? AND type = 'CostIncurred'",
-        (run_id,),
-    ).fetchone()
-    return float(row[0] or 0.0)
-
-
-def skipped_outcome(pr: PlannedRun, why: Exception | str) -> RunOutcome:
-    detail = why.one_line() if isinstance(why, ScenarioLabError) else str(why)
-    return RunOutcome(pr.index, pr.run_id, pr.variation, "skipped", None, detail)
-
-
-def failed_outcome(pr: PlannedRun, e: Exception, events: int) -> RunOutcome:
-    detail = e.one_line() if isinstance(e, ScenarioLabError) else str(e) or repr(e)
-    return RunOutcome(pr.index, pr.run_id, pr.variation, "failed", type(e).__name__, detail, events)
 
 
 # -- Monte-Carlo continuations ------------------------------------------------------------

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from itertools import combinations
 
+from engine.batch.outcomes import is_batch_budget, own_costs, run_ends
 from engine.batch.plan import BatchPlan, batch_plan
-from engine.batch.play import is_batch_budget, own_costs, run_ends
 from engine.batch.results import (
     BatchStats,
     BatchStatus,
