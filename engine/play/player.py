@@ -615,7 +615,7 @@ class RunPlayer:
             self.append([brains.scripted(actor, turn, request_id)])
             return
         if control == "rules":
-            choice = rules.choose(actor, self.scenario.variables, st.seed, turn)
+            choice = rules.choose(actor, self.scenario.variables, st.seed, turn, st)
             self.append(
                 [
                     brains.DecisionMade(
