@@ -161,7 +161,7 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
         p.pydantic("", e)
         config = None
     base_dir = _scenario_dir(path, raw.get("base_scenario"), p)
-    base = _base_scenario(base_dir, p)
+    base = _base_scenario(raw.get("base_scenario"), base_dir, p)
     dims = _dimensions(variations, base, p)
     if budget_usd is not None:
         if budget_usd <= 0:
@@ -187,7 +187,8 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
         runs=runs,
         base=base,
         source=str(path),
-        warnings=p.warnings + list(base.warnings),
+        # the scenario's warnings name files inside it: say which scenario
+        warnings=p.warnings + [f"{base_dir}/{w}" for w in base.warnings],
     )
 
 
@@ -216,12 +217,18 @@ def _read(path: Path, p: _Problems) -> dict[str, Any] | None:
     return data
 
 
+def _folder(value: str) -> Path:
+    """The scenario folder a base_scenario names (a path to its scenario.yaml means its folder)."""
+    given = Path(value).expanduser()
+    return given.parent if given.name in ("scenario.yaml", "scenario.yml") else given
+
+
 def _scenario_dir(batch_file: Path, value: Any, p: _Problems) -> Path | None:
-    """The base scenario: relative to the batch file; Scenario Lab's files were written
-    relative to the working directory, so that is tried second (with a warning)."""
+    """The base scenario: relative to the batch file's folder first; then, as Scenario Lab
+    resolved it, to the working directory (with a warning)."""
     if not isinstance(value, str) or not value:
         return None
-    given = Path(value).expanduser()
+    given = _folder(value)
     if given.is_absolute():
         return given
     beside = Path(os.path.normpath(batch_file.parent / given))
@@ -235,14 +242,18 @@ def _scenario_dir(batch_file: Path, value: Any, p: _Problems) -> Path | None:
     return given
 
 
-def _base_scenario(where: Path | None, p: _Problems) -> LoadedScenario | None:
+def _base_scenario(value: Any, where: Path | None, p: _Problems) -> LoadedScenario | None:
     if where is None:
         return None  # reported by the model: required, must be a string
     if not where.is_dir():
+        given = _folder(str(value))
         p.error(
             "base_scenario",
-            f"no scenario directory at {where}",
-            "the path is relative to the batch file's folder",
+            f"no scenario directory at {where}"
+            if given.is_absolute()
+            else f"{value!r} is a scenario directory neither beside the batch file ({where}) "
+            f"nor in the working directory ({Path.cwd() / given})",
+            "give the scenario's folder, relative to the batch file's folder",
         )
         return None
     try:
