@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import Any
 
 MAX_LENGTH = 300
-MAX_NODES = 80
-MAX_DEPTH = 12
+MAX_NODES = 100
+MAX_DEPTH = 32
 FUNCTIONS: dict[str, tuple[int, int | None]] = {  # name -> (fewest, most) arguments
     "min": (2, None),
     "max": (2, None),
