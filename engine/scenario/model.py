@@ -86,7 +86,7 @@ class Variable(ScenarioPart):
 
 
 class RuleAction(ScenarioPart):
-    """A declared move: chosen by name, it applies ``effects`` to the rule variables."""
+    """A declared move: chosen by name, it applies `effects` to the rule variables."""
 
     name: str = Field(
         description="The action's name, unique within the actor; in expressions it counts "
@@ -118,7 +118,7 @@ class RuleAction(ScenarioPart):
 
 
 class ScriptEntry(ScenarioPart):
-    """One scripted turn; a plain string in the file is its ``action``."""
+    """One scripted turn; a plain string in the file is its `action`."""
 
     action: str = Field(
         description="The decision, as a sentence.",
@@ -134,7 +134,7 @@ class ScriptEntry(ScenarioPart):
 
 
 class Actor(ScenarioPart):
-    """One actor file. ``control`` says who decides: a model, a human, a script or rules."""
+    """One actor file. `control` says who decides: a model, a human, a script or rules."""
 
     name: str = Field(description="The actor's display name.", examples=["Eastern Power"])
     short_name: str = Field(
