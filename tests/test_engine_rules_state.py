@@ -186,3 +186,23 @@ def test_a_counterfactual_changes_the_distribution_of_later_decisions(tmp_path: 
     east.write_text(yaml.safe_dump(data))
     fixed = _branches(tmp_path, constant, tmp_path / "constant.db")
     assert fixed["freedom_of_navigation"] == fixed["back_channel"]
+
+
+def test_state_aware_choices_are_seeded_by_the_run(tmp_path: Path) -> None:
+    def play(db: Path) -> tuple[str, list[Any]]:
+        result = cli("run", STRAIT, "--seed", "7", "--db", db)
+        assert result.exit_code == 0, result.output
+        run = last_line(result.stdout)
+        kept = ("DecisionMade", "WorldUpdated", "ExogenousEventTriggered")
+        return run, [(t, k, p) for t, k, p in payloads(db, run) if k in kept]
+
+    run, first = play(tmp_path / "a.db")
+    assert play(tmp_path / "b.db")[1] == first  # same scenario and seed: the same log
+    forked = cli(
+        "fork", run, "--at-turn", "4", "--decision", "western-power=freedom_of_navigation",
+        "--seed", "11", "--play", "--db", tmp_path / "a.db",
+    )  # fmt: skip
+    assert forked.exit_code == 0, forked.output
+    for checked in (run, last_line(forked.stdout)):
+        again = cli("replay", checked, "--check", "--db", tmp_path / "a.db")
+        assert again.exit_code == 0, again.output
