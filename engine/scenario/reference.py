@@ -150,6 +150,12 @@ def _value(value: Any) -> str:
     return "`" + json.dumps(value, ensure_ascii=False).replace("|", "\\|") + "`"
 
 
+def _empty(spec: dict[str, Any]) -> Any:
+    """The empty value of a field whose default is made by a factory."""
+    first = next(iter(spec.get("anyOf", ())), spec)  # a union's first kind is the default's
+    return {} if first.get("type") == "object" else []
+
+
 def _table(schema: dict[str, Any]) -> list[str]:
     required = set(schema.get("required", ()))
     rows = ["| field | type | default | description | example |", "|---|---|---|---|---|"]
@@ -159,7 +165,7 @@ def _table(schema: dict[str, Any]) -> list[str]:
         elif spec.get("default") is not None:
             default = _value(spec["default"])
         elif "default" not in spec:  # a default_factory: an empty list or mapping
-            default = _value([] if "list" in _type(spec) else {})
+            default = _value(_empty(spec))
         else:
             default = ""  # not set
         examples = spec.get("examples") or []
