@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import typer
 
-from cli import commands_analytics, commands_batch, commands_human, commands_log, commands_run
+from cli import (
+    commands_analytics,
+    commands_batch,
+    commands_human,
+    commands_log,
+    commands_run,
+    commands_scenario,
+)
 
 app = typer.Typer(
     name="scenario-lab",
@@ -25,6 +32,7 @@ app = typer.Typer(
 
 for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
     module.register(app)
+commands_scenario.register(app)
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ class Decisions:
             p.append([brains.scripted(actor, turn, request_id)])
             return
         if control == "rules":
-            choice = rules.choose(actor, p.scenario.variables, st.seed, turn)
+            choice = rules.choose(actor, p.scenario.variables, st.seed, turn, st)
             p.append(
                 [
                     brains.DecisionMade(

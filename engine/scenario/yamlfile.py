@@ -10,7 +10,7 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,10 +35,56 @@ class Problem:
     message: str
     hint: str = ""
     severity: Literal["error", "warning"] = "error"
+    line: int | None = None  # of the field in the file, where known
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.field}: " if self.field else f"{self.file}: "
+        file = f"{self.file}:{self.line}" if self.line else self.file
+        where = f"{file}: {self.field}: " if self.field else f"{file}: "
         return where + self.message + (f" ({self.hint})" if self.hint else "")
+
+
+# file -> dotted path in the file as written ("actions.0.when") -> the line it starts on
+Lines = dict[str, dict[str, int]]
+
+
+def with_line(problem: Problem, lines: Lines) -> Problem:
+    """The problem with the line of its field (or of the nearest enclosing one) in its file."""
+    known = lines.get(problem.file)
+    if problem.line is not None or not problem.field or not known:
+        return problem
+    parts = problem.field.split(".")
+    while parts:
+        line = known.get(".".join(parts))
+        if line is not None:
+            return replace(problem, line=line)
+        parts.pop()
+    return problem
+
+
+def line_map(node: Any, limit: int) -> dict[str, int]:
+    """Dotted path -> line, for every key and list item of a composed YAML document.
+
+    At most ``limit`` entries: an alias repeats what it stands for, and the document was
+    already bounded by the value budget, so this only guards the walk.
+    """
+    out: dict[str, int] = {}
+    stack: list[tuple[Any, str]] = [(node, "")]
+    while stack and len(out) < limit:
+        current, path = stack.pop()
+        children: list[tuple[str, Any, Any]] = []  # (key, node whose line it is, value)
+        if isinstance(current, yaml.MappingNode):
+            children = [
+                (str(k.value), k, v)
+                for k, v in current.value
+                if isinstance(k, yaml.ScalarNode) and not k.tag.endswith(":merge")
+            ]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [(str(i), item, item) for i, item in enumerate(current.value)]
+        for key, at, child in children:
+            here = f"{path}.{key}" if path else key
+            out.setdefault(here, at.start_mark.line + 1)
+            stack.append((child, here))
+    return out
 
 
 # -- YAML --------------------------------------------------------------------------------
@@ -69,10 +115,13 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 FAILED = object()  # read_yaml's answer for a file it could not read
 
 
-def read_yaml(path: Path, rel: str, problems: list[Problem], budget: ReadBudget) -> Any:
+def read_yaml(
+    path: Path, rel: str, problems: list[Problem], budget: ReadBudget, lines: Lines | None = None
+) -> Any:
     """The file's data, or ``FAILED`` after recording why it could not be read.
 
-    ``budget`` bounds the file and the directory it is part of (see ``limits``).
+    ``budget`` bounds the file and the directory it is part of (see ``limits``); the
+    line of each field goes into ``lines[rel]`` when given.
     """
     try:
         text = budget.read(
@@ -87,12 +136,15 @@ def read_yaml(path: Path, rel: str, problems: list[Problem], budget: ReadBudget)
         return FAILED
     loader = _Loader(text, budget)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
     except (InputRefused, *YAML_ERRORS) as e:
         problems.append(Problem(rel, "", yaml_problem(e), getattr(e, "hint", "")))
         return FAILED
     finally:
         loader.dispose()
+    if lines is not None and node is not None:
+        lines[rel] = line_map(node, budget.limits.yaml_values)
     for key, first, again in loader.duplicates:
         problems.append(
             Problem(

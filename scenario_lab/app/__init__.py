@@ -113,6 +113,8 @@ from .scenarios import (
     ScenarioEntry,
     ScenarioProblem,
     Validation,
+    init_scenario,
+    json_schema,
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
@@ -215,6 +217,8 @@ __all__ = [
     "audit_markdown",
     "compare_markdown",
     "error_info",
+    "init_scenario",
+    "json_schema",
     "lineage_order",
     "metric_label",
     "render",

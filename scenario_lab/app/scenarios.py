@@ -203,3 +203,18 @@ def scenario_detail(settings: LabSettings, name: str) -> ScenarioDetail:
         warnings=tuple(loaded.warnings),
         scenario=loaded.resolved,
     )
+
+
+def init_scenario(folder: str | Path, kind: str = "rules") -> list[Path]:
+    """Write a small starter scenario (``rules``, ``llm`` or ``human``) into ``folder``;
+    returns the files written. Refuses a folder that is not empty."""
+    from engine.scenario.starter import init_scenario as write_starter
+
+    return list(write_starter(Path(folder), kind))  # type: ignore[arg-type]
+
+
+def json_schema(kind: str = "scenario") -> dict[str, Any]:
+    """The JSON Schema of one kind of scenario or batch file, for editors."""
+    from engine.scenario.schema import json_schema as schema_of
+
+    return schema_of(kind)
