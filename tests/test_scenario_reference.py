@@ -14,8 +14,8 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from cli.commands_scenario import SCHEMA_KINDS
-from engine.scenario.reference import DOCS_PATH, render_reference
-from engine.scenario.schema import KINDS, file_models, json_schema
+from engine.formats.reference import DOCS_PATH, render_reference
+from engine.formats.schema import KINDS, file_models, json_schema
 from engine.scenario.starter import init_scenario
 from tests.engine_helpers import cli
 
@@ -25,13 +25,13 @@ SCENARIOS = ROOT / "scenarios"
 
 def test_reference_file_is_up_to_date() -> None:
     assert DOCS_PATH.read_text() == render_reference(), (
-        "docs/scenario-format.md is out of date: run `python -m engine.scenario.reference`"
+        "docs/scenario-format.md is out of date: run `python -m engine.formats.reference`"
     )
 
 
 def test_reference_check_command() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.scenario.reference", "--check"],
+        [sys.executable, "-m", "engine.formats.reference", "--check"],
         capture_output=True,
         text=True,
         check=False,

@@ -215,6 +215,6 @@ def init_scenario(folder: str | Path, kind: str = "rules") -> list[Path]:
 
 def json_schema(kind: str = "scenario") -> dict[str, Any]:
     """The JSON Schema of one kind of scenario or batch file, for editors."""
-    from engine.scenario.schema import json_schema as schema_of
+    from engine.formats.schema import json_schema as schema_of
 
     return schema_of(kind)

@@ -26,7 +26,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 def file_models() -> dict[str, tuple[str, type[BaseModel]]]:
     """Kind -> (the file it describes, its model), in the order the reference shows them."""
-    from engine.batch.config import BatchFile  # the batch package builds on this one
+    from engine.batch.config import BatchFile
 
     return {
         "scenario": ("scenario.yaml", ScenarioFile),
