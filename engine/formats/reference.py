@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from engine.formats.schema import KINDS, file_models, json_schema
 from engine.scenario.base import StrList, Text
 from engine.scenario.expressions import FUNCTIONS, MAX_DEPTH, MAX_LENGTH, MAX_NODES
-from engine.formats.schema import KINDS, file_models, json_schema
 
 DOCS_PATH = Path(__file__).resolve().parent.parent.parent / "docs" / "scenario-format.md"
 
