@@ -1,6 +1,6 @@
 """The run log: events, the SQLite store, blobs, fork lineage and integrity."""
 
-from ._codec import UPCASTERS, decode, encode, upcaster
+from ._codec import UPCASTERS, canonical_json, decode, encode, upcaster
 from ._collector import collector_paused
 from ._errors import (
     ConcurrencyConflict,
@@ -17,6 +17,7 @@ from ._events import (
     EVENT_TYPES,
     AnyEvent,
     Attempt,
+    CallFailed,
     CostIncurred,
     DecisionFailed,
     DecisionMade,
@@ -54,6 +55,7 @@ __all__ = [
     "AnyEvent",
     "AppendResult",
     "Attempt",
+    "CallFailed",
     "ConcurrencyConflict",
     "CostIncurred",
     "DecisionFailed",
@@ -92,6 +94,7 @@ __all__ = [
     "VerifyResult",
     "WorldUpdated",
     "blob_hash",
+    "canonical_json",
     "collector_paused",
     "decode",
     "encode",
