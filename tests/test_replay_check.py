@@ -13,7 +13,7 @@ import pytest
 
 from engine.audit.check import check_run
 from engine.errors import NondeterminismError
-from eventstore import CostIncurred, DecisionMade, EventStore, MessageSent
+from eventstore import CallFailed, CostIncurred, DecisionMade, EventStore, MessageSent
 from tests.engine_helpers import LLM3, cli, last_line, llm_env
 from tests.fakellm import DEFAULT_DECISION, FakeLLMServer
 from tests.recorded import import_run
@@ -71,9 +71,9 @@ def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path
 
 # -- runs with a communication phase ---------------------------------------------------
 #
-# Communication calls are logged as their messages plus a CostIncurred, with no
-# ModelCall naming their request and answer. A check that served only answers found by
-# a ModelCall's prompt hash failed on the first talk of any such run.
+# Communication calls are logged as their messages (each naming its call) plus a
+# CostIncurred linking the request and raw answer; an answer that cannot be used is a
+# CallFailed after a re-ask.
 
 TALKERS = ("techco", "regulator", "ngo")
 
@@ -175,8 +175,18 @@ def test_a_run_with_talks_replays_consistently(tmp_path: Path) -> None:
         (2, "bilateral", "reply"),
     } <= kinds
     assert not any(m.sender == "ngo" and m.kind in ("talk", "statement") for m in sent)
-    assert any(c.request_id == "talk:1:ngo" for c in costs)  # a call that sent nothing
-    assert all(m.call is None for m in sent)  # the log names no request or answer blob
+    # ngo's plan stayed unreadable after a re-ask: two paid calls and a recorded failure
+    assert [c.request_id for c in costs].count("talk:1:ngo") == 2
+    with EventStore.open(db) as store:
+        failed = [e for e in store.read_events(run_id) if isinstance(e, CallFailed)]
+        # every message names the call it came from, so its raw answer is in the log
+        assert all(m.call is not None and m.call.response_hash for m in sent)
+        raw = store.get_blob(sent[0].call.response_hash or "").decode()
+        assert sent[0].content in raw
+    assert {(f.turn, f.request_id, f.error_kind, f.asks) for f in failed} == {
+        (1, "talk:1:ngo", "unparsable", 2),
+        (2, "talk:2:ngo", "unparsable", 2),
+    }
 
 
 def test_a_changed_decision_answer_in_a_run_with_talks_is_detected(tmp_path: Path) -> None:
@@ -197,14 +207,15 @@ def test_a_changed_decision_answer_in_a_run_with_talks_is_detected(tmp_path: Pat
         with pytest.raises(NondeterminismError) as caught:
             check_run(store, run_id)
     err = caught.value
-    assert err.run_id == run_id and err.turn == 2 and err.step == "DecisionMade"
-    assert err.actor == "regulator" and "action differs" in str(err)
+    # the answer no longer matches the hash its call recorded: named before it is used
+    assert err.run_id == run_id and err.turn == 2 and err.step == "decision"
+    assert err.actor == "regulator" and "d2-regulator" in str(err) and "was changed" in str(err)
 
 
 def test_a_changed_message_in_a_run_with_talks_is_detected(tmp_path: Path) -> None:
     db, run_id = _record_talks(tmp_path)
     # ngo's reply to regulator in turn 1, as if the model had answered otherwise: the
-    # engine derives it again, but regulator's next prompt quotes it
+    # engine derives it again from the raw answer its call recorded
     with EventStore.open(db) as store:
         changed = store.connection.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'ngo answers', "
@@ -216,8 +227,8 @@ def test_a_changed_message_in_a_run_with_talks_is_detected(tmp_path: Path) -> No
         with pytest.raises(NondeterminismError) as caught:
             check_run(store, run_id)
     err = caught.value
-    assert err.turn == 1 and err.actor == "regulator" and err.step == "decision"
-    assert "turn 1" in str(err) and "regulator" in str(err) and "does not contain" in str(err)
+    assert err.turn == 1 and err.actor == "ngo" and err.step == "MessageSent"
+    assert "turn 1" in str(err) and "field content differs" in str(err)
 
 
 def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path: Path) -> None:
