@@ -202,8 +202,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
 ) -> None:
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
-    import json
-
+    from eventstore import canonical_json
     from projections import compare_data, compare_markdown, open_readonly
 
     if len(runs) < 2:
@@ -216,9 +215,7 @@ def compare(
     if as_json and output is None:
         emit_json(data)
         return
-    _write(
-        json.dumps(data, ensure_ascii=False) + "\n" if as_json else compare_markdown(data), output
-    )
+    _write(canonical_json(data) + "\n" if as_json else compare_markdown(data), output)
 
 
 def export(

@@ -125,10 +125,10 @@ def audit(
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor.")] = None,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per decision, one per line.")
+        bool, typer.Option("--json", help="One JSON object per entry, one per line.")
     ] = False,
 ) -> None:
-    """Every decision: the full prompt, raw response, parsed decision, attempts, tokens, cost."""
+    """Every decision and talk, and every answer not used: prompts, raw answers, attempts, cost."""
     from cli.commands_log import check_actor, check_turn
     from engine.audit.trail import audit as build
     from engine.audit.trail import audit_markdown

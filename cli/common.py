@@ -8,7 +8,6 @@ Heavy libraries are imported inside commands, never here, to keep start-up fast.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -88,4 +87,6 @@ def status(message: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+    from eventstore import canonical_json  # the same bytes in every process
+
+    typer.echo(canonical_json(data))

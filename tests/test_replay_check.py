@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.audit.check import check_run
 from engine.errors import NondeterminismError
 from eventstore import CallFailed, CostIncurred, DecisionMade, EventStore, MessageSent
-from tests.engine_helpers import LLM3, cli, last_line, llm_env
-from tests.fakellm import DEFAULT_DECISION, FakeLLMServer
+from tests.check_helpers import TALKERS, talker, talks_scenario
+from tests.engine_helpers import cli, last_line, llm_env
+from tests.fakellm import FakeLLMServer
 from tests.recorded import import_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,65 +71,13 @@ def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path
 # CostIncurred linking the request and raw answer; an answer that cannot be used is a
 # CallFailed after a re-ask.
 
-TALKERS = ("techco", "regulator", "ngo")
-
-
-def _talks_scenario(tmp_path: Path) -> Path:
-    """llm3 with every channel open and room for three communications per actor."""
-    root = tmp_path / "talks3"
-    shutil.copytree(LLM3, root)
-    yaml = root / "scenario.yaml"
-    text = yaml.read_text()
-    for channel in ("bilateral_communication", "coalition_formation", "public_statements"):
-        text = text.replace(f"enable_{channel}: false", f"enable_{channel}: true")
-    yaml.write_text(text + "max_communications_per_turn: 3\n")
-    return root
-
-
-def _talker(request: dict[str, Any]) -> str | None:
-    """Answers that use every channel: techco and regulator talk, ngo says nothing readable.
-
-    techco writes to regulator, regulator to ngo (each is answered), both speak in public;
-    techco proposes a coalition, regulator joins, ngo declines; in turn 2 both members
-    write to the coalition.
-    """
-    schema = request.get("response_format", {}).get("json_schema", {}).get("name")
-    prompt = json.dumps(request["messages"])
-    me = next((a for a in TALKERS if f"SECRET-{a}-PRIVATE" in prompt), None)
-    if me is None:
-        return None
-    if schema == "decision":  # each decision its own answer, so one can be changed alone
-        digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
-        return json.dumps({**DEFAULT_DECISION, "action": f"{me} acts ({digest})"})
-    if schema not in ("talkplan", "reply", "coalitionanswer"):
-        return None
-    if schema == "reply":
-        return json.dumps({"reply": f"{me} answers"})
-    if schema == "coalitionanswer":
-        return json.dumps({"accept": me == "regulator", "reason": f"{me} has reasons"})
-    if me == "ngo":
-        return "Nothing to say this turn."  # unreadable: the plan sends nothing
-    messages = [{"to": TALKERS[TALKERS.index(me) + 1], "content": f"{me} writes privately"}]
-    coalition = re.search(r"`to`: (m\d+-[a-z]+-\d+)", prompt)
-    if coalition:
-        messages.append({"to": coalition.group(1), "content": f"{me} writes to the coalition"})
-    proposes = me == "techco" and coalition is None
-    return json.dumps(
-        {
-            "messages": messages,
-            "coalition_members": ["regulator", "ngo"] if proposes else [],
-            "coalition_purpose": "common export rules" if proposes else "",
-            "public_statement": f"{me} speaks in public",
-        }
-    )
-
 
 def _record_talks(tmp_path: Path) -> tuple[Path, str]:
     db = tmp_path / "log.db"
-    with FakeLLMServer(responder=_talker) as fake:
+    with FakeLLMServer(responder=talker) as fake:
         result = cli(
             "run",
-            _talks_scenario(tmp_path),
+            talks_scenario(tmp_path),
             "--db",
             db,
             "--turns",
@@ -251,9 +195,9 @@ def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path
 
 def test_a_branch_replays_consistently_from_its_fork(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
-    with FakeLLMServer(responder=_talker) as fake:
+    with FakeLLMServer(responder=talker) as fake:
         env = llm_env(fake.base_url)
-        scenario = _talks_scenario(tmp_path)
+        scenario = talks_scenario(tmp_path)
         run = cli("run", scenario, "--db", db, "--turns", "2", "--seed", "5", env=env)
         assert run.exit_code == 0, run.output
         parent = last_line(run.stdout)

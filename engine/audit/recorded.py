@@ -8,8 +8,9 @@ Where an answer is found:
 
 - every answered call has a ``CostIncurred`` linking its request and raw answer (from
   version 2), served to the call at the same turn, request id and exact request;
-- a call no model answered is a ``DecisionFailed`` or ``CallFailed`` of
-  ``llm_unavailable``: the call fails again, with the same error;
+- a call no model answered (the client gave up: down, or every structured answer cut
+  off) is a ``DecisionFailed`` of ``llm_unavailable`` or a ``CallFailed`` holding no
+  answer: the call fails again, with the same error and attempts;
 - a call the log has no answer for at all was refused by the budget (the session ended
   in a budget halt), lost to a stopped process (the session was cut: see
   ``ordering.Unfinished``), or never made by the recorded engine: a divergence;
@@ -131,7 +132,8 @@ class SessionAnswers:
                 self.answers.setdefault((e.turn, e.request_id, e.prompt_hash), deque()).append(
                     answer
                 )
-            elif isinstance(e, DecisionFailed | CallFailed) and e.error_kind == "llm_unavailable":
+            elif _unanswered(e):
+                assert isinstance(e, DecisionFailed | CallFailed)
                 self._fails(e.turn, e.request_id, _outage(e.error, e.call))
         for turn, request_id, error in legacy.outages(mine):
             self._fails(turn, request_id, RecordedUnavailable(error))
@@ -201,6 +203,13 @@ class SessionAnswers:
             ),
             a.cost_usd,
         )
+
+
+def _unanswered(e: Event) -> bool:
+    """Whether ``e`` records a call that got no answer (the client gave up on it)."""
+    if isinstance(e, DecisionFailed):
+        return e.error_kind == "llm_unavailable"
+    return isinstance(e, CallFailed) and (e.call is None or e.call.response_hash is None)
 
 
 def _records_by_answer(

@@ -182,9 +182,14 @@ async def ask_structured(
             answer.failure = failed(reason, problem.kind, asks - 1, answer.call)
             return answer
         except LLMUnavailable as e:
-            call, blobs = failed_call(current, tuple(getattr(e, "attempts", ())))
+            attempts = tuple(getattr(e, "attempts", ()))
+            call, blobs = failed_call(current, attempts)
             answer.blobs.update(blobs)
-            answer.failure = failed(e.one_line(), "llm_unavailable", asks, call)
+            # the client retries a structured answer cut at the token limit itself
+            cut = bool(attempts) and attempts[-1].outcome == "truncated"
+            answer.failure = failed(
+                e.one_line(), "truncated" if cut else "llm_unavailable", asks, call
+            )
             return answer
         answer.costs.append(result.cost)
         answer.blobs.update(result.blobs)
