@@ -147,22 +147,13 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
 ) -> None:
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
-    import json
-
-    import msgspec
-
-    from scenario_lab.app import compare_markdown
+    from scenario_lab.app import canonical_json, compare_markdown
 
     comparison = make_lab(db, analytics=analytics).compare(tuple(runs))
     if as_json and output is None:
         emit_json(comparison)
         return
-    text = (
-        json.dumps(msgspec.to_builtins(comparison), ensure_ascii=False) + "\n"
-        if as_json
-        else compare_markdown(comparison)
-    )
-    _write(text, output)
+    _write(canonical_json(comparison) + "\n" if as_json else compare_markdown(comparison), output)
 
 
 def export(

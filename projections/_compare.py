@@ -72,7 +72,7 @@ def _metric_series(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[s
     found = rows(
         con,
         f"SELECT run_id, name, actor, turn, arg_max(value, seq) AS value FROM metrics "
-        f"WHERE run_id IN ({marks}) AND value IS NOT NULL GROUP BY ALL ORDER BY name, actor, turn",
+        f"WHERE run_id IN ({marks}) AND value IS NOT NULL GROUP BY ALL ORDER BY name, actor, turn, run_id",
         *run_ids,
     )
     series: dict[str, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
@@ -87,7 +87,7 @@ def _finals(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, dic
     found = rows(
         con,
         f"SELECT run_id, name, actor, value FROM final_metrics WHERE run_id IN ({marks}) "
-        "ORDER BY name, actor NULLS FIRST",
+        "ORDER BY name, actor NULLS FIRST, run_id",
         *run_ids,
     )
     out: dict[str, dict[str, Any]] = {}
@@ -143,7 +143,9 @@ def compare_data(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str
         ]
     per_run = {r: _decisions(con, r) for r in run_ids}
     marks = ", ".join("?" * len(run_ids))
-    costs = rows(con, f"SELECT * FROM cost_by_run WHERE run_id IN ({marks})", *run_ids)
+    costs = rows(
+        con, f"SELECT * FROM cost_by_run WHERE run_id IN ({marks}) ORDER BY run_id", *run_ids
+    )
     return plain(
         {
             "runs": [

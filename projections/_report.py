@@ -197,6 +197,12 @@ def _turn(
             issues = "; ".join(v["issues"])
             out.append(f"- {v['check_name']}: {mark}" + (f": {issues}" if issues else ""))
         out.append("")
+    if parts["failures"]:
+        out += ["### Answers not used", ""]
+        for f in parts["failures"]:
+            who = f" ({f['actor']})" if f["actor"] else ""
+            out.append(f"- {f['purpose']}{who}, {f['error_kind']}: {f['error']}")
+        out.append("")
     if turn["cost_usd"]:
         out += [f"Turn cost: {usd(turn['cost_usd'])}", ""]
     return out
@@ -306,6 +312,7 @@ def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
         "world": _by_turn(timeline(con, "world_states", run_id)),
         "variables": _by_turn(timeline(con, "variables", run_id)),
         "validations": _by_turn(timeline(con, "validations", run_id)),
+        "failures": _by_turn(timeline(con, "call_failures", run_id)),
     }
     for turn in rows(
         con, "SELECT * FROM turns WHERE run_id = ? AND turn > 0 ORDER BY turn", run_id

@@ -14,7 +14,8 @@ How a chat request is answered, first match wins:
 
 1. a queued fault (:meth:`FakeLLMServer.fail_next`), for any path;
 2. a scripted reply queued for the request's model, then a global one (:meth:`script`);
-3. ``responder(request_json)``, if set and it returns a string;
+3. ``responder(request_json)``, if set and it returns a reply (text, or a dict as
+   :meth:`~FakeLLMServer.script` takes);
 4. schema mode: with ``response_format`` of type ``json_schema``, a valid instance of it;
 5. a default decision as JSON.
 
@@ -50,7 +51,8 @@ from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import Any
 
-Responder = Callable[[dict[str, Any]], "str | None"]
+# A reply's text, or a dict as :meth:`FakeLLMServer.script` takes (``finish_reason``...).
+Responder = Callable[[dict[str, Any]], "str | dict[str, Any] | None"]
 
 # Kinds `fail_next` understands; any other three-digit string is sent as that status.
 FAULT_KINDS = (
@@ -366,7 +368,7 @@ class FakeLLMServer:
 
     Args:
         latency_s: seconds from a request's arrival to its answer (the fake's work inside).
-        responder: ``request_json -> reply text`` (``None`` falls through).
+        responder: ``request_json -> reply`` (text or a script dict; ``None`` falls through).
         schema_mode: answer ``response_format: json_schema`` with an instance of it.
         include_usage: send a ``usage`` block (a scripted reply may override it).
         api_key: if set, any other bearer key gets a 401.
@@ -549,9 +551,9 @@ class FakeLLMServer:
                 return self._with_usage(self._script.popleft())
         responder = self.responder
         if responder is not None:
-            text = responder(request)
-            if text is not None:
-                return self._with_usage({"content": text})
+            reply = responder(request)
+            if reply is not None:
+                return self._with_usage(_as_reply(reply))
         return self._with_usage({"content": self._synthetic_reply(request)})
 
     def _synthetic_reply(self, request: dict[str, Any]) -> str:

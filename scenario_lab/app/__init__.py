@@ -36,6 +36,7 @@ from engine.batch.results import VariationStatus
 from engine.fold.state import metric_label
 from engine.play.estimate import Estimate, ModelEstimate
 from engine.summary import RunSummary
+from eventstore import canonical_json  # every JSON a front end prints or serves
 
 from .analytics import (
     EXPORT_FORMATS,
@@ -215,6 +216,7 @@ __all__ = [
     "VariationStatus",
     "VerifyReport",
     "audit_markdown",
+    "canonical_json",
     "compare_markdown",
     "error_info",
     "init_scenario",
