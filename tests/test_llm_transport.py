@@ -16,6 +16,7 @@ import trustme
 from engine.llm import ChatRequest, LLMCallFailed, LLMSettings, OpenAICompatibleClient, Router
 from engine.llm.transport import http_client
 from eventstore import UsageError
+from tests.engine_helpers import LLM3, cli, last_line, llm_env
 from tests.fakellm import FakeLLMServer
 from tests.forward_proxy import ForwardProxy
 
@@ -258,3 +259,29 @@ async def test_a_full_pool_closes_an_idle_connection_for_another_origin() -> Non
         finally:
             await http.aclose()
         assert (a.connections_accepted, b.connections_accepted) == (2, 1)
+
+
+# -- as the CLI user meets it ---------------------------------------------------------------
+
+
+def test_a_run_goes_through_the_proxy_the_environment_names(tmp_path: Path) -> None:
+    with ForwardProxy() as proxy, FakeLLMServer() as srv:
+        env = {**llm_env(srv.base_url), "HTTP_PROXY": proxy.url}
+        result = cli("run", LLM3, "--db", tmp_path / "log.db", "--seed", "3", env=env)
+        assert result.exit_code == 0, result.output
+        assert len(proxy.seen) == srv.request_count == 15  # every model call
+        assert set(proxy.seen) == {f"POST {srv.base_url}/chat/completions"}
+
+
+def test_a_run_with_a_missing_ssl_cert_file_stops_before_writing(tmp_path: Path) -> None:
+    db, missing = tmp_path / "log.db", tmp_path / "company-ca.pem"
+    with FakeLLMServer() as srv:
+        env = {**llm_env(srv.base_url), "SSL_CERT_FILE": str(missing)}
+        result = cli("run", LLM3, "--db", db, env=env)
+        assert srv.request_count == 0
+    assert result.exit_code == 2
+    assert last_line(result.output) == (
+        f"error: cannot load CA certificates from SSL_CERT_FILE={missing}: No such file or "
+        "directory (point it at PEM CA certificates, or unset it to use certifi's bundle)"
+    )
+    assert not db.exists()

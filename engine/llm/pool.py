@@ -34,19 +34,22 @@ from .streams import CoalescingBackend
 
 class _Pool(httpcore.AsyncConnectionPool):
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        queued = []
-        held: set[int] = set()  # connections a request has, started on or not
-        for pool_request in self._requests:
-            if pool_request.connection is None:
-                queued.append(pool_request)
-            else:
-                held.add(id(pool_request.connection))
+        requests = self._requests
+        queued = [r for r in requests if r.connection is None]
         if not queued and len(self._connections) <= self._max_keepalive_connections:
             return []  # a response was closed and nobody waits: closed ones go next time
+        # connections a request has, started on or not
+        held = {id(r.connection) for r in requests if r.connection is not None}
         closing: list[httpcore.AsyncConnectionInterface] = []
-        live = [c for c in self._connections if not c.is_closed()]
-        # in order of last use (see below): the end was used last
-        idle = [c for c in live if id(c) not in held and c.is_idle()]
+        live: list[httpcore.AsyncConnectionInterface] = []
+        idle = []  # in order of last use (see below): the end was used last
+        for c in self._connections:
+            if id(c) in held:  # busy: a closed one is dropped once its request lets go
+                live.append(c)
+            elif not c.is_closed():
+                live.append(c)
+                if c.is_idle():
+                    idle.append(c)
         for pool_request in queued:
             origin = pool_request.request.url.origin
             connection = _reuse(idle, origin, live, closing)
