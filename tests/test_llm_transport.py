@@ -229,6 +229,11 @@ def test_every_pool_httpx_builds_is_tuned(monkeypatch) -> None:
         assert type(pool._network_backend).__name__ == "CoalescingBackend"
 
 
+def test_a_connection_cap_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_connections must be at least 1, got 0"):
+        http_client(timeout_s=5, max_connections=0)
+
+
 @pytest.mark.anyio
 async def test_calls_beyond_the_connection_cap_wait_their_turn() -> None:
     with FakeLLMServer(latency_s=0.05) as srv:

@@ -8,8 +8,9 @@ readable (a ``poll`` through anyio's attribute lookup, ~40 µs each), and hands 
 connection to a second queued request before the first has started on it (the loser
 retries with another full pass). Measured against the loopback fake with 64 calls in
 flight, the stock pool cost 10-17 ms of CPU a call and capped a process at 40-80
-calls/s. Upstream has fixes as open pull requests (encode/httpcore#1035, #1111); when a
-release carries them, the pass below can go.
+calls/s; with the pass below, the whole httpx path costs 1.2-1.4 ms (on a busy 2-core
+machine; see benchmarks/README.md). Upstream has fixes as open pull requests
+(encode/httpcore#1035, #1111); when a release carries them, the pass below can go.
 
 The pass keeps httpcore's rules (``max_connections``, ``max_keepalive_connections``,
 closing an idle connection to another origin when the pool is full) and changes how it

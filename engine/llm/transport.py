@@ -82,6 +82,8 @@ def http_client(
 ) -> httpx.AsyncClient:
     """A pooled client as described above; ``timeout_s`` bounds each connect, read,
     write and wait for a pooled connection (callers bound the whole call too)."""
+    if max_connections is not None and max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, got {max_connections}")
     client = httpx.AsyncClient(
         verify=tls if tls is not None else tls_context(),
         http1=True,
