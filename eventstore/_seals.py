@@ -1,0 +1,104 @@
+"""Run metadata in the hash chain.
+
+A run's row in ``runs`` (its id, lineage, fork point, batch, creation time) feeds every
+read: the timeline a fork inherits, the batch a run is reported under. It is sealed when
+the run is created: ``run_seals`` keeps a copy of the row (so ``verify`` can name the
+field that changed), and the run's first own event chains over a seed that covers the
+row's digest, so the chain's head (and an exported anchor) vouches for the metadata too.
+
+Runs created before schema 3 (``CHAIN_LEGACY``) keep their chain as it was, so old logs
+keep verifying: the migration seals their rows as found, and an anchor carries their
+metadata digest beside the head.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from hashlib import sha256
+from typing import Any
+
+import msgspec
+
+from ._records import RunInfo
+from ._runs import Runs
+
+CHAIN_LEGACY = 1  # metadata sealed by the schema-3 migration, not in the chain
+CHAIN_SEALED = 2  # the first own event chains over the metadata's digest
+
+_SEAL = "INSERT INTO run_seals (run_id, chain, meta) VALUES (?, ?, ?)"
+
+
+def meta_document(info: RunInfo) -> dict[str, Any]:
+    """The run's row as the JSON document that is sealed."""
+    doc: dict[str, Any] = msgspec.to_builtins(info)
+    return doc
+
+
+def meta_digest(doc: dict[str, Any]) -> str:
+    """sha256 of the document in canonical form (sorted keys, compact)."""
+    return sha256(b"scenario-lab run|" + msgspec.json.encode(doc, order="sorted")).hexdigest()
+
+
+def run_seed(prev: str, digest: str) -> str:
+    """What a sealed run's first own event chains over: the hash it would have chained
+    over before (GENESIS, or the parent's event at the fork point) and the digest."""
+    return sha256(f"{prev}|run|{digest}".encode()).hexdigest()
+
+
+class Seals(Runs):
+    """Sealing a new run's metadata; checking a run's row against its seal."""
+
+    def _write_seal(self, cur: sqlite3.Cursor, info: RunInfo) -> str:
+        """Seal ``info`` in the transaction that creates the run; returns its digest."""
+        doc = meta_document(info)
+        cur.execute(
+            _SEAL, (info.run_id, CHAIN_SEALED, msgspec.json.encode(doc, order="sorted").decode())
+        )
+        return meta_digest(doc)
+
+    def _seal_of(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
+        row = self._conn.execute(
+            "SELECT chain, meta FROM run_seals WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            meta = json.loads(row[1])
+        except (TypeError, ValueError):
+            meta = None
+        return int(row[0]), meta if isinstance(meta, dict) else {}
+
+    def _seeded(self, run_id: str, prev: str) -> str:
+        """``prev`` turned into what the run's first own event chains over."""
+        seal = self._seal_of(run_id)
+        if seal is None or seal[0] == CHAIN_LEGACY:
+            return prev
+        return run_seed(prev, meta_digest(meta_document(self.run_info(run_id))))
+
+    def meta_problem(self, info: RunInfo) -> str | None:
+        """Why the run's row does not match its seal; None when it does.
+
+        A sealed run whose row and seal were both rewritten passes here; its chain then
+        fails at the first own event, since the seed covers the row's digest.
+        """
+        seal = self._seal_of(info.run_id)
+        if seal is None:
+            return (
+                f"run {info.run_id} has no sealed metadata (its row was added outside scenario-lab)"
+            )
+        chain, sealed = seal
+        if chain not in (CHAIN_LEGACY, CHAIN_SEALED):
+            return f"run {info.run_id}: its seal names an unknown chain version {chain}"
+        doc = meta_document(info)
+        changed = sorted(k for k in set(doc) | set(sealed) if doc.get(k) != sealed.get(k))
+        if changed:
+            shown = ", ".join(
+                f"{k} (sealed {sealed.get(k)!r}, now {doc.get(k)!r})" for k in changed
+            )
+            return f"run {info.run_id}: its metadata was changed: {shown}"
+        return None
+
+    def meta_digest_of(self, run_id: str) -> str:
+        """The digest of the run's current row (what an anchor records)."""
+        return meta_digest(meta_document(self.run_info(run_id)))
