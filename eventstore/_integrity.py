@@ -67,9 +67,9 @@ class Integrity(Reads, Seals):
         """
         lineage = self.lineage(run_id)
         for info in lineage:
-            problem = self.meta_problem(info)
-            if problem is not None:
-                return _broken(run_id, 0, (None, None, problem))
+            changed = self.meta_problem(info)
+            if changed is not None:
+                return _broken(run_id, 0, (None, None, changed))
         checked = 0
         prev = GENESIS
         reached: dict[str, Mark] = {}  # per run: the last own event verified here
