@@ -65,8 +65,10 @@ class Integrity(Reads, Seals):
         up to, having checked that that event is still there unchanged (``checked`` then
         counts only the new events).
         """
-        lineage = self.lineage(run_id)
-        for info in lineage:
+        # lineage is cached as written once; here it is what is being checked, so read
+        # it again (a runs row edited since this store first read it must show)
+        self._lineage_cache.pop(run_id, None)
+        for info in self.lineage(run_id):
             changed = self.meta_problem(info)
             if changed is not None:
                 return _broken(run_id, 0, (None, None, changed))
