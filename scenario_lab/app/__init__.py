@@ -94,7 +94,6 @@ from .reads import (
     RunDetail,
     RunLink,
     RunList,
-    VerifyReport,
     lineage_order,
     state_document,
 )
@@ -119,6 +118,7 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .verification import VerifyReport, VerifyRequest
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -215,6 +215,7 @@ __all__ = [
     "VariationEstimate",
     "VariationStatus",
     "VerifyReport",
+    "VerifyRequest",
     "audit_markdown",
     "canonical_json",
     "compare_markdown",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import analytics, audit, batches, reads, runs, scenarios, seats
+from . import analytics, audit, batches, reads, runs, scenarios, seats, verification
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -24,11 +24,12 @@ from .analytics import (
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
-from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
+from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList
 from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .verification import VerifyReport, VerifyRequest
 
 if TYPE_CHECKING:
     import anyio
@@ -154,9 +155,12 @@ class Lab:
         """A page of the matching events and where the next page starts."""
         return reads.log_page(self.settings, query)
 
-    def verify(self, run_ref: str | None = None) -> VerifyReport:
-        """Recompute the hash chain of one run, or of every run."""
-        return reads.verify(self.settings, run_ref)
+    def verify(self, request: VerifyRequest | str | None = None) -> VerifyReport:
+        """Verify one run (a ``str`` or ``VerifyRequest.run``) or every run: hash chain,
+        its end, metadata, blobs; against an anchor, and write one (``VerifyRequest``)."""
+        if not isinstance(request, VerifyRequest):
+            request = VerifyRequest(run=request)
+        return verification.verify(self.settings, request)
 
     # -- human seats ---------------------------------------------------------------------
 
