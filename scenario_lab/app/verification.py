@@ -7,9 +7,10 @@ What each operation does with a run that fails verification (docs/verification.m
   (they would build on the damaged timeline), ``report``, ``compare`` (they present a
   run as the record), ``run_detail``, ``state_at``, ``audit``, ``check``: the server's
   reads of a run go through these.
-- warn and go on: ``project`` and what reads the whole analytics file through it
-  (``sql``, ``export``, ``batch_report`` is not among them): one damaged run must not
-  block the analysis of every other one; the warning names each failing run.
+- warn and go on: ``project``, which ``sql``, ``export``, ``report`` and ``compare``
+  call to catch the analytics file up: it holds every run, and one damaged run must
+  not block the analysis of every other one. The warning (a log record of
+  ``scenario_lab.integrity``, printed by the CLI) names each failing run.
 - neither: ``log``/``log_page`` (the log as stored is how damage is examined),
   ``verify`` itself, listing runs.
 
