@@ -6,6 +6,7 @@
         print(render(query(con, "SELECT * FROM runs"), "table"))
         print(run_report(con, run_id))
         print(compare_markdown(compare_data(con, [a, b])))
+        run_report_document(con, run_id).write(Path("report.md"))  # + report_files/*.svg
         export_tables(con, Path("out"), "parquet")
 
 Every table and column is described in ``TABLES``/``VIEWS``, which also generate the
@@ -13,7 +14,8 @@ schema and ``docs/projections.md``.
 """
 
 from ._catalog import SCHEMA_VERSION, TABLES, VIEWS, Table, View
-from ._compare import compare_data, compare_markdown
+from ._compare import compare_data
+from ._compare_report import compare_document, compare_markdown
 from ._docs import render_docs
 from ._errors import AnalyticsError, QueryError
 from ._export import EXPORT_FORMATS, export_tables
@@ -29,15 +31,18 @@ from ._query import (
     render,
     schema_rows,
 )
-from ._report import run_report
+from ._report import run_report, run_report_document
+from .charts import REPORT_FORMATS, Document
 
 __all__ = [
     "EXPORT_FORMATS",
     "FORMATS",
+    "REPORT_FORMATS",
     "SCHEMA_VERSION",
     "TABLES",
     "VIEWS",
     "AnalyticsError",
+    "Document",
     "ProjectResult",
     "QueryError",
     "Result",
@@ -46,6 +51,7 @@ __all__ = [
     "analytics_path",
     "check_analytics_path",
     "compare_data",
+    "compare_document",
     "compare_markdown",
     "export_tables",
     "markdown_table",
@@ -57,5 +63,6 @@ __all__ = [
     "render",
     "render_docs",
     "run_report",
+    "run_report_document",
     "schema_rows",
 ]
