@@ -27,6 +27,15 @@ AnalyticsOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
+ReportFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="md: markdown (with -o, its charts as SVG files in <name>_files/ beside it); "
+        "html: one self-contained page with interactive charts.",
+    ),
+]
 
 
 def _analytics(db: Path, analytics: Path | None) -> Path:
@@ -64,6 +73,23 @@ def _write(text: str, output: Path | None) -> None:
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror}") from None
     status(f"wrote {output}")
+
+
+def _check_report_format(fmt: str) -> None:
+    from projections import REPORT_FORMATS
+
+    if fmt not in REPORT_FORMATS:
+        raise fail(f"unknown format {fmt!r} (known: {', '.join(REPORT_FORMATS)})", 2)
+
+
+def _write_report(doc: Any, output: Path | None, fmt: str) -> None:
+    """A report (``projections.Document``) to stdout (markdown with Mermaid, or HTML),
+    or to ``output`` with its charts (``Document.write``)."""
+    if output is None:
+        typer.echo(doc.html() if fmt == "html" else doc.markdown(), nl=False)
+        return
+    main, *charts = doc.write(output, fmt)
+    status(f"wrote {main}" + (f" and {len(charts)} charts in {charts[0].parent}" if charts else ""))
 
 
 def project_cmd(
@@ -136,17 +162,19 @@ def report(
     batch: Annotated[
         str | None, typer.Option("--batch", help="Report a batch: statistics per variation.")
     ] = None,
+    fmt: ReportFormatOption = "md",
 ) -> None:
-    """A markdown report of a run (setup, turns, charts, lineage, costs), or of a --batch."""
-    from projections import open_readonly, run_report
+    """A report of a run (summary, charts, lineage, turns, costs), or of a --batch."""
+    from projections import open_readonly, run_report_document
 
+    _check_report_format(fmt)
     if batch is not None:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        from engine.batch.report import batch_report_markdown
+        from engine.batch.report import batch_report_document
 
         with open_store(db) as store:
-            _write(batch_report_markdown(store, batch), output)
+            _write_report(batch_report_document(store, batch), output, fmt)
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
@@ -154,8 +182,8 @@ def report(
     (run_id,) = _resolve(db, [run])
     _catch_up(db, path)
     with open_readonly(path) as con:
-        text = run_report(con, run_id)
-    _write(text, output)
+        doc = run_report_document(con, run_id)
+    _write_report(doc, output, fmt)
 
 
 def compare(
@@ -164,12 +192,16 @@ def compare(
     analytics: AnalyticsOption = None,
     output: OutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
+    fmt: ReportFormatOption = "md",
 ) -> None:
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
     import json
 
-    from projections import compare_data, compare_markdown, open_readonly
+    from projections import compare_data, compare_document, open_readonly
 
+    _check_report_format(fmt)
+    if as_json and fmt != "md":
+        raise fail("give either --json or --format, not both", 2)
     if len(runs) < 2:
         raise fail("compare needs at least two runs", 2)
     path = _analytics(db, analytics)
@@ -177,12 +209,13 @@ def compare(
     _catch_up(db, path)
     with open_readonly(path) as con:
         data = compare_data(con, run_ids)
-    if as_json and output is None:
-        emit_json(data)
+    if as_json:
+        if output is None:
+            emit_json(data)
+        else:
+            _write(json.dumps(data, ensure_ascii=False) + "\n", output)
         return
-    _write(
-        json.dumps(data, ensure_ascii=False) + "\n" if as_json else compare_markdown(data), output
-    )
+    _write_report(compare_document(data), output, fmt)
 
 
 def export(

@@ -130,6 +130,11 @@ class Document:
             raise UsageError(
                 f"unknown report format {fmt!r}", hint=f"use one of {', '.join(REPORT_FORMATS)}"
             )
+        if not path.parent.is_dir():
+            raise UsageError(
+                f"cannot write {path}: the folder {path.parent} does not exist",
+                hint="create it, or choose another path with -o/--output",
+            )
         if fmt == "html":
             text = self.html()
             _write_text(path, text)

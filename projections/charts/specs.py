@@ -19,6 +19,7 @@ PANEL_WIDTH = 250  # of one panel when a fan chart is drawn as small multiples
 PANEL_HEIGHT = 150
 WIDEST, THINNEST = 5.0, 1.5  # stroke widths of the first and last of several lines
 MAX_OVERLAID = 4  # more fans than this on one plot hide each other: one panel each
+ROW, MIN_HEIGHT = 34, 140  # of a means chart: per group, and at least (one group is not a sliver)
 SERIES = "series"  # the field that tells lines apart
 _PICK = "pick"  # the legend selection
 _NUMBER = ",.4~r"  # d3-format of values in tooltips: 4 significant figures, no noise
@@ -167,7 +168,7 @@ def means(
     return {
         **_base(title, subtitle, values),
         "width": WIDTH,
-        "height": {"step": 28},
+        "height": max(ROW * len(values), MIN_HEIGHT),
         "layer": [
             {
                 "mark": {"type": "rule", "strokeWidth": 2, "color": "#4c78a8"},
