@@ -35,7 +35,7 @@ def _outcome(run: dict[str, Any]) -> str:
     done, planned = run["turns_completed"], run["turns_planned"]
     status = run["status"]
     if status == "completed":
-        return f"completed: {done} of {planned} turns"
+        return f"completed ({done} of {planned} turns)"
     why = f" ({run['halt_reason']})" if run["halt_reason"] else ""
     return f"{status}{why} after turn {done} of {planned}"
 
@@ -141,14 +141,13 @@ def summary(
     if run["turns_completed"] <= LONG:
         return []
     by_key = series(metrics)
-    out = [
-        "## Summary",
-        "",
-        f"- Outcome: {_outcome(run)}",
-        f"- Cost: {usd(run['total_cost_usd'])} for {calls:,} model call{'s' if calls != 1 else ''}"
-        f" ({run['input_tokens']:,} input / {run['output_tokens']:,} output tokens)",
-        "",
-    ]
+    cost = (
+        f"{usd(run['total_cost_usd'])} for {calls:,} model call{'s' if calls != 1 else ''}"
+        f" ({run['input_tokens']:,} input / {run['output_tokens']:,} output tokens)"
+        if calls
+        else "none (no model calls)"
+    )
+    out = ["## Summary", "", f"- Outcome: {_outcome(run)}", f"- Cost: {cost}", ""]
     if by_key:
         out += ["### Metrics from start to end", "", *_metric_table(by_key)]
     out += _turning_points(by_key, decisions, names)
