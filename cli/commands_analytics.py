@@ -36,6 +36,29 @@ ReportFormatOption = Annotated[
         "html: one self-contained page with interactive charts.",
     ),
 ]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        envvar="SCENARIO_LAB_SQL_TIMEOUT",
+        min=0,
+        help="Stop the query after this many seconds (default 120; 0: no limit).",
+    ),
+]
+MemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        envvar="SCENARIO_LAB_SQL_MEMORY",
+        help="The most memory DuckDB may use for the query: e.g. 500MB, 8GB, or 50% "
+        "(of the machine's memory); default 2GB.",
+    ),
+]
+# how to raise each limit of a query (QueryLimitExceeded.limit)
+_RAISE = {
+    "timeout": "raise it with --timeout SECONDS or SCENARIO_LAB_SQL_TIMEOUT (0: no limit)",
+    "memory": "raise it with --memory-limit SIZE or SCENARIO_LAB_SQL_MEMORY, e.g. 8GB",
+}
 
 
 def _analytics(db: Path, analytics: Path | None) -> Path:
@@ -104,20 +127,14 @@ def project_cmd(
 
 
 def _print_table(result: Any) -> None:
-    from projections import render
+    from projections import render, rich_table
 
     if not sys.stdout.isatty() or not result.columns:
         typer.echo(render(result, "table"), nl=False)
         return
     from rich.console import Console
-    from rich.table import Table
 
-    from projections._query import cell
-
-    table = Table(*result.columns)
-    for row in result.rows:
-        table.add_row(*(cell(v) for v in row))
-    Console().print(table)
+    Console().print(rich_table(result))
 
 
 def sql(
@@ -130,12 +147,23 @@ def sql(
     schema: Annotated[
         bool, typer.Option("--schema", help="List the tables and columns with their descriptions.")
     ] = False,
+    timeout: TimeoutOption = None,
+    memory_limit: MemoryOption = None,
 ) -> None:
     """Run one read-only SQL query over the analytics tables (DuckDB dialect).
 
-    The query cannot write or read files; write tables to files with ``export``.
+    The query cannot write or read files; write tables to files with ``export``. It
+    stops at its time and memory limits (default 120 s and 2GB).
     """
-    from projections import FORMATS, Result, open_sandboxed, query_one, render, schema_rows
+    from projections import (
+        FORMATS,
+        QueryLimitExceeded,
+        QueryLimits,
+        Result,
+        render,
+        run_sql,
+        schema_rows,
+    )
 
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})", 2)
@@ -144,10 +172,18 @@ def sql(
     elif statement is None or not statement.strip():
         raise fail('give a query, e.g. scenario-lab sql "SELECT * FROM runs" (or --schema)', 2)
     else:
+        given: dict[str, Any] = {}  # the library's defaults for the rest
+        if timeout is not None:
+            given["timeout_s"] = timeout or None
+        if memory_limit is not None:
+            given["memory_limit"] = memory_limit
+        limits = QueryLimits(**given)
         path = _analytics(db, analytics)
         _catch_up(db, path)
-        with open_sandboxed(path) as con:
-            result = query_one(con, statement)
+        try:
+            result = run_sql(path, statement, limits)
+        except QueryLimitExceeded as e:
+            raise fail(f"{e.message} ({_RAISE[e.limit]})") from None
     if fmt == "table":
         _print_table(result)
     else:

@@ -8,7 +8,7 @@ otherwise.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,9 @@ from cli.common import (
     open_store,
     status,
 )
+
+if TYPE_CHECKING:
+    from engine.batch.stats import BatchStatus
 
 ParallelOpt = Annotated[
     int | None,
@@ -122,16 +125,19 @@ def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     with open_store(db) as store:
         rows = [batch_status(store, b["batch_id"]) for b in store.list_batches()]
     if as_json:
+        import msgspec
+
+        skip = ("runs", "cut_short", "config")
         emit_json(
-            [{k: v for k, v in r.items() if k not in ("runs", "cut_short", "config")} for r in rows]
+            [{k: v for k, v in msgspec.to_builtins(r).items() if k not in skip} for r in rows]
         )
         return
     typer.echo(f"{'BATCH':<13} {'NAME':<36} {'RUNS':>5} {'DONE':>5} {'CUT':>5} {'USD':>9}  CREATED")
     for r in rows:
-        cut = r["runs_planned"] - r["counts"]["completed"]
+        cut = r.runs_planned - r.counts["completed"]
         typer.echo(
-            f"{r['batch_id']:<13} {r['name'][:36]:<36} {r['runs_planned']:>5} "
-            f"{r['counts']['completed']:>5} {cut:>5} {r['cost_usd']:>9.4f}  {r['created_at'][:19]}"
+            f"{r.batch_id:<13} {r.name[:36]:<36} {r.runs_planned:>5} "
+            f"{r.counts['completed']:>5} {cut:>5} {r.cost_usd:>9.4f}  {r.created_at[:19]}"
         )
 
 
@@ -142,24 +148,24 @@ def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt 
     with open_store(db) as store:
         s = batch_status(store, batch_ref)
     if as_json:
-        emit_json(s)
+        import msgspec
+
+        emit_json(msgspec.to_builtins(s))
         return
-    budget = f" of ${s['budget_usd']:.4f}" if s["budget_usd"] is not None else ""
-    typer.echo(f"batch {s['batch_id']}: {s['name']} ({s['kind']}, {s['source']})")
-    typer.echo(
-        f"created {s['created_at']}; {_counts(s['counts'])}; cost ${s['cost_usd']:.4f}{budget}"
-    )
+    budget = f" of ${s.budget_usd:.4f}" if s.budget_usd is not None else ""
+    typer.echo(f"batch {s.batch_id}: {s.name} ({s.kind}, {s.source})")
+    typer.echo(f"created {s.created_at}; {_counts(s.counts)}; cost ${s.cost_usd:.4f}{budget}")
     # the label last and whole, as in the dry run: its values tell variations apart
     typer.echo(
         f"{'#':>3} {'PLAN':>4} {'DONE':>4} {'HALT':>4} {'FAIL':>4} {'INTR':>4} {'TODO':>4} "
         f"{'USD':>9}  VARIATION"
     )
-    for v in s["variations"]:
-        n = v["counts"]
+    for v in s.variations:
+        n = v.counts
         typer.echo(
-            f"{v['index']:>3} {v['planned']:>4} {n['completed']:>4} {n['halted']:>4} "
+            f"{v.index:>3} {v.planned:>4} {n['completed']:>4} {n['halted']:>4} "
             f"{n['failed']:>4} {n['interrupted'] + n['running']:>4} {n['not_started']:>4} "
-            f"{v['cost_usd']:>9.4f}  {v['name']}"
+            f"{v.cost_usd:>9.4f}  {v.name}"
         )
     _print_cut_short(s, limit=None)
 
@@ -226,8 +232,8 @@ def _play(
 
     with open_store(db) as store:
         s = batch_status(store, batch_id)
-    budget_text = f" of ${s['budget_usd']:.4f}" if s["budget_usd"] is not None else ""
-    status(f"batch {batch_id}: {_counts(s['counts'])}; cost ${s['cost_usd']:.4f}{budget_text}")
+    budget_text = f" of ${s.budget_usd:.4f}" if s.budget_usd is not None else ""
+    status(f"batch {batch_id}: {_counts(s.counts)}; cost ${s.cost_usd:.4f}{budget_text}")
     _print_cut_short(s, limit=10, err=True)
 
 
@@ -236,16 +242,16 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "no runs"
 
 
-def _print_cut_short(s: dict[str, Any], *, limit: int | None, err: bool = False) -> None:
-    cut = s["cut_short"]
+def _print_cut_short(s: BatchStatus, *, limit: int | None, err: bool = False) -> None:
+    cut = s.cut_short
     if not cut:
         return
     typer.echo("cut short:", err=err)
     for r in cut[:limit]:
-        typer.echo(f"  run {r['run_id']} (variation {r['variation']}): {r['why']}", err=err)
+        typer.echo(f"  run {r.run_id} (variation {r.variation}): {r.why}", err=err)
     if limit is not None and len(cut) > limit:
         typer.echo(
-            f"  ... and {len(cut) - limit} more: scenario-lab batch show {s['batch_id']}", err=err
+            f"  ... and {len(cut) - limit} more: scenario-lab batch show {s.batch_id}", err=err
         )
 
 

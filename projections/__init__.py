@@ -2,8 +2,9 @@
 
     path = analytics_path("scenario-lab.db")           # scenario-lab.duckdb beside the log
     project(store, path)                                # catch up (or rebuild=True)
+    result = run_sql(path, "SELECT * FROM runs", QueryLimits(timeout_s=30, max_rows=1000))
+    print(render(result, "table"))                      # SQL a person wrote: sandboxed
     with open_readonly(path) as con:
-        print(render(query(con, "SELECT * FROM runs"), "table"))
         print(run_report(con, run_id))
         print(compare_markdown(compare_data(con, [a, b])))
         run_report_document(con, run_id).write(Path("report.md"))  # + report_files/*.svg
@@ -17,8 +18,9 @@ from ._catalog import SCHEMA_VERSION, TABLES, VIEWS, Table, View
 from ._compare import compare_data
 from ._compare_report import compare_document, compare_markdown
 from ._docs import render_docs
-from ._errors import AnalyticsError, QueryError
+from ._errors import AnalyticsError, QueryError, QueryLimitExceeded
 from ._export import EXPORT_FORMATS, export_tables
+from ._limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, QueryLimits
 from ._project import ProjectResult, analytics_path, check_analytics_path, project
 from ._query import (
     FORMATS,
@@ -29,12 +31,16 @@ from ._query import (
     query,
     query_one,
     render,
+    rich_table,
+    run_sql,
     schema_rows,
 )
 from ._report import run_report, run_report_document
 from .charts import REPORT_FORMATS, Document
 
 __all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_TIMEOUT_S",
     "EXPORT_FORMATS",
     "FORMATS",
     "REPORT_FORMATS",
@@ -45,6 +51,8 @@ __all__ = [
     "Document",
     "ProjectResult",
     "QueryError",
+    "QueryLimitExceeded",
+    "QueryLimits",
     "Result",
     "Table",
     "View",
@@ -62,7 +70,9 @@ __all__ = [
     "query_one",
     "render",
     "render_docs",
+    "rich_table",
     "run_report",
     "run_report_document",
+    "run_sql",
     "schema_rows",
 ]
