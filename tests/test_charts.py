@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventstore import UsageError
+from projections import markdown_table
 from projections._numbers import num, pct, signed, usd
 from projections.charts import (
     Chart,
@@ -207,8 +208,10 @@ def test_model_text_cannot_inject_markup_or_end_a_script(vega_cache: Path) -> No
 
 
 def test_a_page_without_charts_carries_no_library() -> None:
-    text = Document("t", ["# Only text", "", "| a |\n|---|\n| 1 |"]).html()
+    table = markdown_table(["a"], [("line one\nline two",)])
+    text = Document("t", ["# Only text", "", table]).html()
     assert "vegaEmbed" not in text and "<table>" in text
+    assert "<td>line one<br>line two</td>" in text  # a cell's line break, kept
 
 
 def test_unknown_format_and_missing_folder_are_usage_errors(tmp_path: Path) -> None:

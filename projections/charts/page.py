@@ -81,7 +81,9 @@ def body(doc: Document) -> str:
 
     def flush() -> None:
         if pending:
-            parts.append(md.render("\n".join(pending)))
+            html_text = md.render("\n".join(pending))
+            # markdown_table writes a cell's line breaks as <br>, the one tag let through
+            parts.append(html_text.replace("&lt;br&gt;", "<br>"))
             pending.clear()
 
     for item in doc.lines:
