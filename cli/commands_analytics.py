@@ -2,19 +2,21 @@
 
 Each command first brings the analytics file (DuckDB, beside the log) up to date with the
 log, then reads it; ``sql`` runs one statement through a read-only connection that cannot
-touch any other file. Every command resolves the analytics path with ``_analytics``
-first, which refuses the log itself before anything is opened.
+touch any other file. The analytics path is checked first: never the log itself.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, make_lab, status
+
+if TYPE_CHECKING:
+    from scenario_lab.app import Document, QueryResult
 
 AnalyticsOption = Annotated[
     Path | None,
@@ -54,37 +56,6 @@ MemoryOption = Annotated[
         "(of the machine's memory); default 2GB.",
     ),
 ]
-# how to raise each limit of a query (QueryLimitExceeded.limit)
-_RAISE = {
-    "timeout": "raise it with --timeout SECONDS or SCENARIO_LAB_SQL_TIMEOUT (0: no limit)",
-    "memory": "raise it with --memory-limit SIZE or SCENARIO_LAB_SQL_MEMORY, e.g. 8GB",
-}
-
-
-def _analytics(db: Path, analytics: Path | None) -> Path:
-    """The analytics file's path; a ``UsageError`` when it is the log itself. Every
-    command calls this before it opens the log or the analytics file."""
-    from projections import analytics_path
-
-    return analytics_path(db, analytics)
-
-
-def _catch_up(db: Path, path: Path, *, rebuild: bool = False, quiet: bool = True) -> None:
-    """Apply new events to the analytics file at ``path`` (from ``_analytics``).
-
-    Quiet except for ``project``: the other commands' stderr is kept for their errors.
-    """
-    from projections import project
-
-    with open_store(db) as store:
-        result = project(store, path, rebuild=rebuild, check_leases=True)
-    if not quiet:
-        status(result.summary())
-
-
-def _resolve(db: Path, runs: list[str]) -> list[str]:
-    with open_store(db) as store:
-        return [store.resolve(r) for r in runs]
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -98,16 +69,9 @@ def _write(text: str, output: Path | None) -> None:
     status(f"wrote {output}")
 
 
-def _check_report_format(fmt: str) -> None:
-    from projections import REPORT_FORMATS
-
-    if fmt not in REPORT_FORMATS:
-        raise fail(f"unknown format {fmt!r} (known: {', '.join(REPORT_FORMATS)})", 2)
-
-
-def _write_report(doc: Any, output: Path | None, fmt: str) -> None:
-    """A report (``projections.Document``) to stdout (markdown with Mermaid, or HTML),
-    or to ``output`` with its charts (``Document.write``)."""
+def _write_report(doc: Document, output: Path | None, fmt: str) -> None:
+    """A report to stdout (markdown with Mermaid charts, or HTML), or to ``output`` with
+    its charts (``Document.write``)."""
     if output is None:
         typer.echo(doc.html() if fmt == "html" else doc.markdown(), nl=False)
         return
@@ -123,11 +87,11 @@ def project_cmd(
     ] = False,
 ) -> None:
     """Bring the analytics tables up to date with the log (or rebuild them)."""
-    _catch_up(db, _analytics(db, analytics), rebuild=rebuild, quiet=False)
+    status(make_lab(db, analytics=analytics).project(rebuild=rebuild).summary)
 
 
-def _print_table(result: Any) -> None:
-    from projections import render, rich_table
+def _print_table(result: QueryResult) -> None:
+    from scenario_lab.app import render, rich_table
 
     if not sys.stdout.isatty() or not result.columns:
         typer.echo(render(result, "table"), nl=False)
@@ -155,35 +119,18 @@ def sql(
     The query cannot write or read files; write tables to files with ``export``. It
     stops at its time and memory limits (default 120 s and 2GB).
     """
-    from projections import (
-        FORMATS,
-        QueryLimitExceeded,
-        QueryLimits,
-        Result,
-        render,
-        run_sql,
-        schema_rows,
-    )
+    from scenario_lab.app import SqlRequest, render
 
-    if fmt not in FORMATS:
-        raise fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})", 2)
-    if schema:
-        result = Result(["table", "column", "type", "description"], list(schema_rows()))
-    elif statement is None or not statement.strip():
-        raise fail('give a query, e.g. scenario-lab sql "SELECT * FROM runs" (or --schema)', 2)
-    else:
-        given: dict[str, Any] = {}  # the library's defaults for the rest
-        if timeout is not None:
-            given["timeout_s"] = timeout or None
-        if memory_limit is not None:
-            given["memory_limit"] = memory_limit
-        limits = QueryLimits(**given)
-        path = _analytics(db, analytics)
-        _catch_up(db, path)
-        try:
-            result = run_sql(path, statement, limits)
-        except QueryLimitExceeded as e:
-            raise fail(f"{e.message} ({_RAISE[e.limit]})") from None
+    lab = make_lab(db, analytics=analytics)
+    result = lab.sql(
+        SqlRequest(
+            statement=statement,
+            schema=schema,
+            format=fmt,
+            timeout_s=timeout,
+            memory_limit=memory_limit,
+        )
+    )
     if fmt == "table":
         _print_table(result)
     else:
@@ -201,25 +148,18 @@ def report(
     fmt: ReportFormatOption = "md",
 ) -> None:
     """A report of a run (summary, charts, lineage, turns, costs), or of a --batch."""
-    from projections import open_readonly, run_report_document
+    from scenario_lab.app import check_report_format
 
-    _check_report_format(fmt)
+    check_report_format(fmt)
+    lab = make_lab(db, analytics=analytics)
     if batch is not None:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        from engine.batch.report import batch_report_document
-
-        with open_store(db) as store:
-            _write_report(batch_report_document(store, batch), output, fmt)
+        _write_report(lab.batch_report_document(batch), output, fmt)
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
-    path = _analytics(db, analytics)
-    (run_id,) = _resolve(db, [run])
-    _catch_up(db, path)
-    with open_readonly(path) as con:
-        doc = run_report_document(con, run_id)
-    _write_report(doc, output, fmt)
+    _write_report(lab.report_document(run), output, fmt)
 
 
 def compare(
@@ -233,25 +173,21 @@ def compare(
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
     import json
 
-    from projections import compare_data, compare_document, open_readonly
+    import msgspec
 
-    _check_report_format(fmt)
+    from scenario_lab.app import check_report_format, compare_document
+
+    check_report_format(fmt)
     if as_json and fmt != "md":
         raise fail("give either --json or --format, not both", 2)
-    if len(runs) < 2:
-        raise fail("compare needs at least two runs", 2)
-    path = _analytics(db, analytics)
-    run_ids = _resolve(db, runs)
-    _catch_up(db, path)
-    with open_readonly(path) as con:
-        data = compare_data(con, run_ids)
+    comparison = make_lab(db, analytics=analytics).compare(tuple(runs))
     if as_json:
         if output is None:
-            emit_json(data)
+            emit_json(comparison)
         else:
-            _write(json.dumps(data, ensure_ascii=False) + "\n", output)
+            _write(json.dumps(msgspec.to_builtins(comparison), ensure_ascii=False) + "\n", output)
         return
-    _write_report(compare_document(data), output, fmt)
+    _write_report(compare_document(comparison), output, fmt)
 
 
 def export(
@@ -266,17 +202,11 @@ def export(
     ] = Path("export"),
 ) -> None:
     """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files."""
-    from projections import EXPORT_FORMATS, export_tables, open_readonly
+    from scenario_lab.app import ExportRequest
 
-    if fmt not in EXPORT_FORMATS:
-        raise fail(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", 2)
-    path = _analytics(db, analytics)
-    run_ids = _resolve(db, runs) if runs else None
-    _catch_up(db, path)
-    with open_readonly(path) as con:
-        files = export_tables(con, out, fmt, run_ids)
-    for f in files:
-        typer.echo(str(f))
+    request = ExportRequest(out=str(out), format=fmt, runs=tuple(runs) if runs else None)
+    for f in make_lab(db, analytics=analytics).export(request).files:
+        typer.echo(f)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ Every table and column is described in ``TABLES``/``VIEWS``, which also generate
 schema and ``docs/projections.md``.
 """
 
+from ._batch_report import batch_report_document, batch_report_markdown
 from ._catalog import SCHEMA_VERSION, TABLES, VIEWS, Table, View
 from ._compare import compare_data
 from ._compare_report import compare_document, compare_markdown
@@ -25,6 +26,7 @@ from ._project import ProjectResult, analytics_path, check_analytics_path, proje
 from ._query import (
     FORMATS,
     Result,
+    cell,
     markdown_table,
     open_readonly,
     open_sandboxed,
@@ -57,6 +59,9 @@ __all__ = [
     "Table",
     "View",
     "analytics_path",
+    "batch_report_document",
+    "batch_report_markdown",
+    "cell",
     "check_analytics_path",
     "compare_data",
     "compare_document",

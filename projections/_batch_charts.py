@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from engine.batch.stats import metric_key
 from eventstore import EventStore, MetricRecorded
 
 from .charts import Chart, Line, fan, fan_rows, means
@@ -34,6 +33,8 @@ class Group:
 def trajectories(store: EventStore, run_ids: Iterable[str]) -> Trajectories:
     """Each run's metric values per turn, along its whole timeline (a continuation's
     inherited turns included): read once for every chart of a report."""
+    from engine.batch.stats import metric_key  # the statistics' keys, ``name/actor``
+
     out: Trajectories = {}
     for run_id in run_ids:
         by_key: dict[str, dict[int, float]] = defaultdict(dict)

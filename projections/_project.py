@@ -37,7 +37,7 @@ from ._catalog import (
     create_statements,
     drop_statements,
 )
-from ._columns import Batch, ForkSpec, Row, build, json_text, read_rows
+from ._columns import Batch, ForkSpec, Row, build, json_text
 from ._derived import Lineage, recompute, refine_liveness, store_lineage
 from ._duck import arrow_table, connect, insert_arrow
 from ._errors import AnalyticsError
@@ -154,10 +154,7 @@ def _why_rebuild(store: EventStore, state: tuple[int, int, str] | None) -> str:
         return f"schema version {version} -> {SCHEMA_VERSION}"
     if position == 0:
         return ""
-    row = store.connection.execute(
-        "SELECT event_id FROM events WHERE position = ?", (position,)
-    ).fetchone()
-    if row is None or row[0] != event_id:
+    if store.event_id_at(position) != event_id:
         return "it was built from another log"
     return ""
 
@@ -382,7 +379,7 @@ def project(
 
             try:
                 span: _Span | None = None
-                for rows in read_rows(store.connection, position, chunk_events):
+                for rows in store.iter_raw(position, chunk=chunk_events):
                     tables, batch = _prepare(rows)
                     then(_insert, tables, span is None)
                     span = span or _Span()

@@ -18,7 +18,6 @@ import pytest
 from engine.batch.config import load_batch
 from engine.batch.plan import batch_plan, record_batch
 from engine.batch.play import continue_fork, start_variation
-from engine.batch.report import batch_report_markdown
 from engine.batch.sample_stats import t_quantile
 from engine.batch.stats import batch_stats
 from engine.llm import PriceTable
@@ -27,6 +26,7 @@ from engine.play.session import start_run
 from engine.rng import derive_seed
 from engine.scenario.load import load_scenario
 from eventstore import EventStore
+from projections import batch_report_markdown
 from projections._numbers import num, pct
 from tests.engine_helpers import cli
 from tests.test_batch_helpers import BATCHES, ENGINE_DATA, batch_rows, bcli, last_line

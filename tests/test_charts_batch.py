@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch.report import batch_report_document
 from engine.batch.stats import batch_stats
 from eventstore import EventStore
+from projections import batch_report_document
 from tests.chart_helpers import assert_self_contained, image_links, svg_texts, vega_cache
 from tests.engine_helpers import RULES3, cli
 from tests.test_batch_helpers import bcli, last_line, write_batch

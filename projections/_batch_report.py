@@ -1,18 +1,22 @@
 """The report of a batch: the experiment, its matrix, statistics per metric (with
 charts of the means across variations and of the runs over the turns), cost, cut-short
-runs, and the variation pairs that differ significantly. Built from ``batch_stats``.
-
-A report, so it is drawn with the projections' report tools (``projections.charts``:
-markdown with Mermaid, or SVG files, or HTML) and their rounding of numbers.
+runs, and the variation pairs that differ significantly. Built from the engine's
+``batch_stats``; drawn like every report (``charts``: markdown with Mermaid, SVG files,
+or HTML) with the same rounding of numbers.
 """
 
 from __future__ import annotations
 
-from engine.batch.stats import BatchStats, batch_stats
+from typing import TYPE_CHECKING
+
 from eventstore import EventStore
-from projections._batch_charts import Group, metric_charts, trajectories
-from projections._numbers import num, pct, usd
-from projections.charts import Document, Line
+
+from ._batch_charts import Group, metric_charts, trajectories
+from ._numbers import num, pct, usd
+from .charts import Document, Line
+
+if TYPE_CHECKING:
+    from engine.batch.stats import BatchStats
 
 _SHORT = 28  # characters of a variation's values on a chart axis
 
@@ -24,6 +28,9 @@ def batch_report_markdown(store: EventStore, batch_id: str) -> str:
 
 def batch_report_document(store: EventStore, batch_id: str) -> Document:
     """The whole report as a ``Document`` (markdown and charts)."""
+    # the statistics bring the batch planner and scenario loader: loaded when used
+    from engine.batch.stats import batch_stats
+
     s = batch_stats(store, batch_id)
     out: list[Line] = []
     out += _heading(s)
