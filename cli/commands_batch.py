@@ -77,9 +77,7 @@ def run(
     lab = make_lab(
         db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
     )
-    request = BatchRunRequest(
-        file=str(path), budget=budget, allow_long_prompts=allow_long_prompts
-    )
+    request = BatchRunRequest(file=str(path), budget=budget, allow_long_prompts=allow_long_prompts)
     try:
         if dry_run:
             _dry_run(lab.plan_batch(request))

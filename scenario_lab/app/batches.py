@@ -92,7 +92,6 @@ def check_budget(budget: float | None) -> None:
 
 def _load(request: BatchRunRequest) -> BatchPlan:
     from engine.batch.config import load_batch
-
     from engine.play.limits import check_prompt_sizes
 
     check_budget(request.budget)
