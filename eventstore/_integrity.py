@@ -165,9 +165,7 @@ class Integrity(Reads, Seals):
                 continue  # no events at all: only its metadata to check, below
             if not (mseq == tseq == last and mhash == thash == ehash and mpos == epos):
                 stale.add(run)
-        for info in self.list_runs():
-            if info.run_id not in stale and self.meta_problem(info) is not None:
-                stale.add(info.run_id)
+        stale.update(self.meta_problems())
         return [self.verify(run, incremental=True) for run in sorted(stale)]
 
     def _mark(self, run_id: str) -> Mark | None:

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from ._records import RunInfo
-from ._runs import Runs
+from ._runs import RUN_COLS, Runs, run_info_row
 
 CHAIN_LEGACY = 1  # metadata sealed by the schema-3 migration, not in the chain
 CHAIN_SEALED = 2  # the first own event chains over the metadata's digest
@@ -30,7 +30,11 @@ _SEAL = "INSERT INTO run_seals (run_id, chain, meta) VALUES (?, ?, ?)"
 
 
 def meta_document(info: RunInfo) -> dict[str, Any]:
-    """The run's row as the JSON document that is sealed."""
+    """The run's row as the JSON document that is sealed.
+
+    Every field of ``RunInfo``: a field added to it needs a migration that adds it to
+    the seals of existing runs, or every one of them would read as changed.
+    """
     doc: dict[str, Any] = msgspec.to_builtins(info)
     return doc
 
@@ -61,13 +65,7 @@ class Seals(Runs):
         row = self._conn.execute(
             "SELECT chain, meta FROM run_seals WHERE run_id = ?", (run_id,)
         ).fetchone()
-        if row is None:
-            return None
-        try:
-            meta = json.loads(row[1])
-        except (TypeError, ValueError):
-            meta = None
-        return int(row[0]), meta if isinstance(meta, dict) else {}
+        return None if row is None else _seal(row[0], row[1])
 
     def _seeded(self, run_id: str, prev: str) -> str:
         """``prev`` turned into what the run's first own event chains over."""
@@ -82,23 +80,46 @@ class Seals(Runs):
         A sealed run whose row and seal were both rewritten passes here; its chain then
         fails at the first own event, since the seed covers the row's digest.
         """
-        seal = self._seal_of(info.run_id)
-        if seal is None:
-            return (
-                f"run {info.run_id} has no sealed metadata (its row was added outside scenario-lab)"
-            )
-        chain, sealed = seal
-        if chain not in (CHAIN_LEGACY, CHAIN_SEALED):
-            return f"run {info.run_id}: its seal names an unknown chain version {chain}"
-        doc = meta_document(info)
-        changed = sorted(k for k in set(doc) | set(sealed) if doc.get(k) != sealed.get(k))
-        if changed:
-            shown = ", ".join(
-                f"{k} (sealed {sealed.get(k)!r}, now {doc.get(k)!r})" for k in changed
-            )
-            return f"run {info.run_id}: its metadata was changed: {shown}"
-        return None
+        return _mismatch(info, self._seal_of(info.run_id))
+
+    def meta_problems(self) -> dict[str, str]:
+        """``meta_problem`` of every run, by run id (only the runs that have one), in
+        one query."""
+        cols = ", ".join(f"r.{c.strip()}" for c in RUN_COLS.split(","))
+        out = {}
+        for row in self._conn.execute(
+            f"SELECT {cols}, s.chain, s.meta FROM runs r "
+            "LEFT JOIN run_seals s ON s.run_id = r.run_id"
+        ):
+            info = run_info_row(row)
+            seal = None if row[-2] is None else _seal(row[-2], row[-1])
+            problem = _mismatch(info, seal)
+            if problem is not None:
+                out[info.run_id] = problem
+        return out
 
     def meta_digest_of(self, run_id: str) -> str:
         """The digest of the run's current row (what an anchor records)."""
         return meta_digest(meta_document(self.run_info(run_id)))
+
+
+def _seal(chain: Any, meta: Any) -> tuple[int, dict[str, Any]]:
+    try:
+        doc = json.loads(meta)
+    except (TypeError, ValueError):
+        doc = None
+    return int(chain), doc if isinstance(doc, dict) else {}
+
+
+def _mismatch(info: RunInfo, seal: tuple[int, dict[str, Any]] | None) -> str | None:
+    if seal is None:
+        return f"run {info.run_id} has no sealed metadata (its row was added outside scenario-lab)"
+    chain, sealed = seal
+    if chain not in (CHAIN_LEGACY, CHAIN_SEALED):
+        return f"run {info.run_id}: its seal names an unknown chain version {chain}"
+    doc = meta_document(info)
+    changed = sorted(k for k in set(doc) | set(sealed) if doc.get(k) != sealed.get(k))
+    if not changed:
+        return None
+    shown = ", ".join(f"{k} (sealed {sealed.get(k)!r}, now {doc.get(k)!r})" for k in changed)
+    return f"run {info.run_id}: its metadata was changed: {shown}"
