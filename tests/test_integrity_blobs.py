@@ -43,7 +43,7 @@ def test_every_hash_field_of_an_event_is_a_blob_it_names(type_name: str, data: A
 
 
 def test_the_catalogue_has_the_blob_fields_the_engine_writes() -> None:
-    assert BLOB_FIELDS == {"prompt_hash", "response_hash"}
+    assert {"prompt_hash", "response_hash"} == BLOB_FIELDS
     assert BLOB_PATHS["DecisionRequested"] == (("prompt_hash",),)
     assert ("call", "response_hash") in BLOB_PATHS["DecisionMade"]
     assert "TurnStarted" not in BLOB_PATHS
