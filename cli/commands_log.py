@@ -106,8 +106,7 @@ def verify(
 ) -> None:
     """Verify hash chains, run metadata and blobs; exit 1 naming the first bad event of
     each run that was altered (or rolled back past an --anchor)."""
-    from scenario_lab.app import VerifyRequest
-    from scenario_lab.app.verification import describe
+    from scenario_lab.app import VerifyRequest, verdict
 
     report = make_lab(db).verify(
         VerifyRequest(
@@ -120,7 +119,7 @@ def verify(
         if result.ok:
             typer.echo(f"{result.run_id}: ok ({result.checked} events)")
         else:
-            typer.echo(f"{result.run_id}: {describe(result)}")
+            typer.echo(f"{result.run_id}: {verdict(result)}")
     if anchor is not None:
         status(f"checked {report.anchored} anchored run(s) against {anchor}")
     if report.anchor_written is not None:

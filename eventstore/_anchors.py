@@ -2,10 +2,10 @@
 
 Everything in the log file can be rewritten by someone who has it, hashes included: a
 run's tail deleted and its tip rolled back, or a whole chain recomputed, still verifies
-on its own. An anchor kept elsewhere (``verify --anchor-out``) records each run's head:
+on its own. An anchor kept elsewhere (``verify`` with ``anchor_out``) records each run's head:
 its last own event (seq, global position, hash) and its metadata digest. Since each
 hash covers everything before it in the timeline, any rollback or rewrite at or before
-an anchored head changes or removes that hash (``verify --anchor``).
+an anchored head changes or removes that hash (``verify`` with ``anchor``).
 
 The file is canonical JSON (sorted keys, compact, one trailing newline), so the same
 log gives the same bytes in every process::
@@ -48,7 +48,7 @@ def parse_anchor(data: bytes, file: str) -> dict[str, ChainHead]:
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
         raise InvalidRequest(
             "{file} is not a scenario-lab anchor ({why})",
-            hint="give a file written by `scenario-lab verify --anchor-out`",
+            hint="give a file that `scenario-lab verify` wrote with {anchor_out}",
             field="anchor",
             file=file,
             values={"file": file, "why": str(e)},
@@ -57,7 +57,7 @@ def parse_anchor(data: bytes, file: str) -> dict[str, ChainHead]:
         raise InvalidRequest(
             "{file} is not a scenario-lab anchor of version {version} "
             "(format {format!r}, version {found})",
-            hint="give a file written by `scenario-lab verify --anchor-out`",
+            hint="give a file that `scenario-lab verify` wrote with {anchor_out}",
             field="anchor",
             file=file,
             values={

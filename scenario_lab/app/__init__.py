@@ -122,7 +122,7 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
-from .verification import VerifyReport, VerifyRequest
+from .verification import VerifyReport, VerifyRequest, verdict
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -236,4 +236,5 @@ __all__ = [
     "render",
     "rich_table",
     "state_document",
+    "verdict",
 ]

@@ -104,7 +104,7 @@ def verify(settings: LabSettings, request: VerifyRequest) -> VerifyReport:
     return VerifyReport(results=ordered, failed=failed, anchored=anchored, anchor_written=written)
 
 
-def describe(result: VerifyResult) -> str:
+def verdict(result: VerifyResult) -> str:
     """Where a failed result points, and why, in a few words."""
     if result.first_bad_position is not None:
         where = f" at position {result.first_bad_position} (seq {result.first_bad_seq})"
@@ -121,7 +121,7 @@ def require_verified(store: EventStore, run_ids: Iterable[str]) -> None:
         result = store.verify(run, incremental=True)
         if not result.ok:
             raise IntegrityError(
-                f"run {run} fails verification, {describe(result)}",
+                f"run {run} fails verification, {verdict(result)}",
                 hint=f"nothing was done; inspect it with `scenario-lab verify {run}`",
                 run_id=run,
             )
@@ -136,7 +136,7 @@ def warn_unverified(store: EventStore) -> list[VerifyResult]:
             "warning: run %s fails verification, %s (its rows are included; "
             "inspect it with `scenario-lab verify %s`)",
             r.run_id,
-            describe(r),
+            verdict(r),
             r.run_id,
         )
     return failed
@@ -148,7 +148,7 @@ def _read(file: str) -> bytes:
     except OSError as e:
         raise InvalidRequest(
             "cannot read the anchor {file}: {why}",
-            hint="give the file `scenario-lab verify --anchor-out` wrote",
+            hint="give a file that `scenario-lab verify` wrote with {anchor_out}",
             field="anchor",
             file=file,
             values={"file": file, "why": e.strerror or str(e)},
