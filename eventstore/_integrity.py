@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from . import _codec
 from ._blobrefs import BLOB_FIELDS, BLOB_PATHS, blob_refs
@@ -69,13 +69,33 @@ class Integrity(Reads, Seals):
         up to, having checked that that event is still there unchanged (``checked`` then
         counts only the new events).
         """
+        with self._snapshot():
+            result, reached = self._verify(run_id, incremental)
+        if result.ok:
+            self._save_marks(reached)
+        return result
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction: a writer appending meanwhile (a run being played) must
+        not make the events read first and the tip read last disagree."""
+        if self._conn.in_transaction:  # a caller's transaction is snapshot enough
+            yield
+            return
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    def _verify(self, run_id: str, incremental: bool) -> tuple[VerifyResult, dict[str, Mark]]:
         # lineage is cached as written once; here it is what is being checked, so read
         # it again (a runs row edited since this store first read it must show)
         self._lineage_cache.pop(run_id, None)
         for info in self.lineage(run_id):
             changed = self.meta_problem(info)
             if changed is not None:
-                return _broken(run_id, 0, (None, None, changed))
+                return _broken(run_id, 0, (None, None, changed)), {}
         checked = 0
         prev = GENESIS
         reached: dict[str, Mark] = {}  # per run: the last own event verified here
@@ -89,7 +109,7 @@ class Integrity(Reads, Seals):
             if mark is not None and incremental and mark[0] > lo:
                 problem = self._mark_problem(seg_run, mark)
                 if problem is not None:
-                    return _broken(run_id, checked, problem)
+                    return _broken(run_id, checked, problem), {}
                 if hi is not None and hi <= mark[0]:
                     prev = self._own_hash(seg_run, hi)
                     continue
@@ -125,14 +145,14 @@ class Integrity(Reads, Seals):
                         for sha in blob_refs(event):
                             refs.setdefault(sha, (seq, position, type_name))
                 if reason:
-                    return _broken(run_id, checked, (seq, position, reason))
+                    return _broken(run_id, checked, (seq, position, reason)), {}
                 if mark is not None and seq == mark[0]:
                     seen_mark = (seq, position, stored)
                 prev, last_pos = stored, position
                 checked += 1
             if hi is not None and expected < hi:
                 problem = (expected + 1, None, f"event seq {expected + 1} is missing")
-                return _broken(run_id, checked, problem)
+                return _broken(run_id, checked, problem), {}
             if expected > start:
                 reached[seg_run] = (expected, last_pos, prev)
                 if seg_run == run_id:
@@ -146,9 +166,8 @@ class Integrity(Reads, Seals):
         if problem is None:
             problem = self._blob_problem(refs)
         if problem is not None:
-            return _broken(run_id, checked, problem)
-        self._save_marks(reached)
-        return VerifyResult(run_id=run_id, ok=True, checked=checked)
+            return _broken(run_id, checked, problem), {}
+        return VerifyResult(run_id=run_id, ok=True, checked=checked), reached
 
     def verify_changed(self) -> list[VerifyResult]:
         """Verify, incrementally, every run with anything new or different since it was

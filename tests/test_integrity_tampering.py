@@ -271,3 +271,34 @@ def test_a_read_only_log_verifies_without_remembering(store: EventStore, make_ru
         ro.close()
     with raw_connection(path) as conn:
         assert conn.execute("SELECT count(*) FROM run_verified").fetchone()[0] == 0
+
+
+def test_verifying_while_a_writer_appends_never_reports_a_false_break(
+    store: EventStore, make_run
+) -> None:
+    # events are read first and the tip last: without one read snapshot, an append in
+    # between looked like events missing from the end (a false refusal of a playing run)
+    import subprocess
+    import sys
+    import time
+
+    run = make_run(1)
+    writer = (
+        "import sys\n"
+        "from eventstore import EventStore\n"
+        "from tests.store_helpers import play_turns\n"
+        "with EventStore.open(sys.argv[1]) as s:\n"
+        "    play_turns(s, sys.argv[2], range(2, 202))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(store.path), run])
+    checks = 0
+    deadline = time.monotonic() + 60
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            for incremental in (True, False):
+                result = store.verify(run, incremental=incremental)
+                assert result.ok, result
+                checks += 1
+    finally:
+        assert proc.wait(timeout=60) == 0
+    assert checks > 2 and store.verify(run).checked == turn_end_seq(201)
