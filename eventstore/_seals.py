@@ -118,6 +118,8 @@ def _mismatch(info: RunInfo, seal: tuple[int, dict[str, Any]] | None) -> str | N
     if chain not in (CHAIN_LEGACY, CHAIN_SEALED):
         return f"run {info.run_id}: its seal names an unknown chain version {chain}"
     doc = meta_document(info)
+    if doc == sealed:
+        return None
     changed = sorted(k for k in set(doc) | set(sealed) if doc.get(k) != sealed.get(k))
     if not changed:
         return None
