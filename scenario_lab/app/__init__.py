@@ -16,7 +16,7 @@ fields, never a front end's flags.
 
 Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
-``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
 ``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
 ``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
@@ -123,6 +123,7 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .tree import BatchLine, TreeLine
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -153,6 +154,7 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "BatchCreated",
+    "BatchLine",
     "BatchPlanView",
     "BatchProgress",
     "BatchResume",
@@ -216,6 +218,7 @@ __all__ = [
     "SqlRequest",
     "StartRun",
     "StoreError",
+    "TreeLine",
     "TurnOutOfRange",
     "UsageError",
     "Validation",

@@ -29,6 +29,7 @@ from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOut
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .tree import TreeLine, run_tree
 
 if TYPE_CHECKING:
     import anyio
@@ -138,6 +139,10 @@ class Lab:
     def list_runs(self, query: ListRuns | None = None) -> RunList:
         """Runs, newest first, filtered and paged."""
         return reads.list_runs(self.settings, query or ListRuns())
+
+    def run_tree(self, query: ListRuns | None = None) -> tuple[TreeLine, ...]:
+        """The runs of ``query`` as a tree, each batch folded into one line."""
+        return run_tree(self.settings, self.list_runs(query).runs)
 
     def run(self, run_ref: str) -> RunDetail:
         """One run: status, turn, cost, lineage, the seats it waits for."""
