@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import analytics, audit, batches, reads, runs, scenarios, seats
 from .analytics import (
@@ -33,6 +33,7 @@ from .tree import TreeLine, run_tree
 
 if TYPE_CHECKING:
     import anyio
+    import pyarrow as pa
 
     from engine.batch.play import BatchProgress
     from engine.fold.state import RunState
@@ -197,6 +198,10 @@ class Lab:
     def sql(self, request: SqlRequest) -> QueryResult:
         """One read-only SQL statement over the analytics tables (or their schema)."""
         return analytics.sql(self.settings, request)
+
+    def sql_arrow(self, statement: str, params: tuple[Any, ...] | None = None) -> pa.Table:
+        """One read-only statement (``?`` bound to ``params``) as an Arrow table."""
+        return analytics.sql_arrow(self.settings, statement, params)
 
     def report(self, run_ref: str) -> str:
         """A run's markdown report."""
