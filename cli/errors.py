@@ -36,6 +36,7 @@ FLAGS = {
     "parallel": "--parallel",
     "play": "--play",
     "prices": "--prices",
+    "question": "QUESTION",
     "reasoning": "--reasoning",
     "reject": "--reject",
     "reply": "--reply",

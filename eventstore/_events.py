@@ -300,6 +300,23 @@ class CallFailed(Event, tag="CallFailed", frozen=True):
     call: ModelCall | None = None  # the last call: its request, raw answer or failed attempts
 
 
+class ActorInterviewed(Event, tag="ActorInterviewed", frozen=True):
+    """A question put to an actor outside the exercise, and its answer (``interview``).
+
+    The actor is asked with its memory at the end of ``at_turn`` (the context the engine
+    would build for its decision in the next turn), on a branch of the run forked there;
+    the exchange changes nothing in the exercise. Its call's ``CostIncurred`` (purpose
+    ``interview``) comes just before it and links the prompt and raw answer blobs.
+    """
+
+    actor: str
+    request_id: str
+    at_turn: int
+    question: str
+    answer: str = ""
+    call: ModelCall | None = None
+
+
 AnyEvent = (
     RunStarted
     | RunForked
@@ -321,6 +338,7 @@ AnyEvent = (
     | ValidationRecorded
     | CostIncurred
     | CallFailed
+    | ActorInterviewed
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -24,7 +24,7 @@ from ._sync import run_sync
 
 if TYPE_CHECKING:
     from engine.fold.state import RunState
-    from scenario_lab.app import Lab, RunOutcome
+    from scenario_lab.app import InterviewAnswer, Lab, RunOutcome
 
 
 class Database:
@@ -116,6 +116,18 @@ class Database:
             return run_sync(self.lab.play_run, run_id)
         finally:
             self.lab.close()
+
+    def interview(
+        self, run: str, actor: str, at_turn: int, question: str, *, keep: bool = False
+    ) -> InterviewAnswer:
+        """Ask a model-driven actor ``question`` with its memory at the end of
+        ``at_turn`` (``keep``: record the branch it is asked on, with the call)."""
+        from scenario_lab.app import InterviewRequest
+
+        request = InterviewRequest(
+            run=run, actor=actor, at_turn=at_turn, question=question, keep=keep
+        )
+        return run_sync(self.lab.interview, request)
 
     def outcome(self, run: str) -> RunOutcome:
         """Where a run stands (status, turns, cost, what it waits for)."""

@@ -16,7 +16,7 @@ fields, never a front end's flags.
 
 Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
-``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
 ``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
 ``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
@@ -89,6 +89,7 @@ from .errors import (
     UsageError,
     error_info,
 )
+from .interview import InterviewAnswer, InterviewRequest
 from .lab import Lab
 from .reads import (
     EventLine,
@@ -177,6 +178,8 @@ __all__ = [
     "ForkRun",
     "HumanInputPending",
     "IntegrityError",
+    "InterviewAnswer",
+    "InterviewRequest",
     "InvalidRequest",
     "LLMSettings",
     "LLMUnavailable",

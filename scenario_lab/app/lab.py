@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import analytics, audit, batches, reads, runs, scenarios, seats
+from . import analytics, audit, batches, interview, reads, runs, scenarios, seats
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -24,6 +24,7 @@ from .analytics import (
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
+from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
 from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
@@ -164,6 +165,11 @@ class Lab:
     def verify(self, run_ref: str | None = None) -> VerifyReport:
         """Recompute the hash chain of one run, or of every run."""
         return reads.verify(self.settings, run_ref)
+
+    async def interview(self, request: InterviewRequest) -> InterviewAnswer:
+        """Ask a model-driven actor a question with its memory at the end of a turn, on
+        a branch of the run thrown away unless ``keep`` (then recorded with the call)."""
+        return await interview.interview(self.settings, request)
 
     # -- human seats ---------------------------------------------------------------------
 
