@@ -19,8 +19,8 @@ LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted
 
 # event type -> (the schema version these queries read, the payload fields they read)
 SQL_FIELDS: dict[str, tuple[int, tuple[str, ...]]] = {
-    "CostIncurred": (2, ("cost_usd",)),
-    "RunStarted": (2, ("scenario_name", "name", "tags")),
+    "CostIncurred": (2, ("cost_usd",)),  # v2 added call links; cost_usd is unchanged
+    "RunStarted": (2, ("scenario_name", "name", "tags")),  # v2 added name and tags
     "RunForked": (2, ("name", "tags")),
     "RunHalted": (1, ("reason",)),
 }
