@@ -127,6 +127,12 @@ def test_keep_records_the_branch_with_the_call(
         ).stdout
     )
     assert {"run_id": branch, "purpose": "interview", "actor": "techco"} in rows
+    audit_lines = cli("audit", branch, "--db", db, "--json", "--turn", "3").stdout.splitlines()
+    audit = [json.loads(line) for line in audit_lines]
+    asked = [e for e in audit if e["purpose"] == "interview"]
+    assert len(asked) == 1 and asked[0]["outcome"] == "answered"
+    assert asked[0]["calls"][0]["raw_response"] == ANSWER
+    assert "Why?" in asked[0]["prompt"]["messages"][1]["content"]
     # the kept branch replays offline and plays on: the interview is no part of its memory
     check = cli("replay", branch, "--db", db, "--check")
     assert check.exit_code == 0 and "consistent" in check.stdout, check.output
