@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_helpers import HUMAN3, LLM3, cli, last_line, llm_env
+from tests.engine_helpers import HUMAN3, LLM3, cli, last_line, llm_env, one_line_error
 from tests.fakellm import FakeLLMServer
 
 ANSWER = "I held back because the regulator had not shown its hand yet."
@@ -143,14 +143,6 @@ def test_keep_records_the_branch_with_the_call(
     assert cli("replay", branch, "--db", db, "--check").exit_code == 0
 
 
-def _one_line_error(result: object, code: int, *needles: str) -> None:
-    assert result.exit_code == code, result.output  # type: ignore[attr-defined]
-    err = result.stderr.strip()  # type: ignore[attr-defined]
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
-    for needle in needles:
-        assert needle in err, err
-
-
 @pytest.mark.parametrize(
     ("actor", "control"), [("govt", "rules"), ("player", "human"), ("rebels", "scripted")]
 )
@@ -161,7 +153,7 @@ def test_actors_without_a_model_are_refused_in_one_line(
     run_id = last_line(cli("run", HUMAN3, "--db", db, "--turns", "1").stdout)
     before = fake.request_count
     result = _ask(db, fake, run_id, "Why?", "--actor", actor, "--at-turn", "0")
-    _one_line_error(result, 2, f"--actor {actor} is {control}-driven at turn 0")
+    one_line_error(result, 2, f"--actor {actor} is {control}-driven at turn 0")
     assert fake.request_count == before
 
 
@@ -170,20 +162,20 @@ def test_bad_requests_are_refused_before_any_call(
 ) -> None:
     db, run_id = played
     before, calls = _counts(db), fake.request_count
-    _one_line_error(
+    one_line_error(
         _ask(db, fake, run_id, "Why?", "--actor", "nobody", "--at-turn", "1"),
         2,
         "no actor 'nobody'",
     )
-    _one_line_error(
+    one_line_error(
         _ask(db, fake, run_id, "Why?", "--actor", "ngo", "--at-turn", "9"),
         2,
         "has not completed turn 9",
     )
-    _one_line_error(
+    one_line_error(
         _ask(db, fake, run_id, "  ", "--actor", "ngo", "--at-turn", "1"), 2, "QUESTION must be 1 to"
     )
-    _one_line_error(
+    one_line_error(
         _ask(db, fake, "zzzz", "Why?", "--actor", "ngo", "--at-turn", "1"), 2, "no run 'zzzz'"
     )
     assert _counts(db) == before and fake.request_count == calls

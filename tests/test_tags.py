@@ -12,17 +12,9 @@ import pytest
 
 from scenario_lab.app import ListRuns
 from tests.app_helpers import make_lab
-from tests.engine_helpers import DATA, RULES3, cli, last_line
+from tests.engine_helpers import DATA, RULES3, cli, last_line, one_line_error
 
 RULES_BATCH = DATA.parent / "batches" / "rules.yaml"
-
-
-def _one_line_error(result: object, code: int, *needles: str) -> None:
-    assert result.exit_code == code, result.output  # type: ignore[attr-defined]
-    err = result.stderr.strip()  # type: ignore[attr-defined]
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
-    for needle in needles:
-        assert needle in err, err
 
 
 @pytest.fixture
@@ -121,7 +113,7 @@ def test_fork_count_tags_every_branch_and_refuses_a_name(tagged: tuple[Path, str
     assert result.exit_code == 0, result.output
     rows = json.loads(cli("runs", "--db", db, "--json", "--tag", "mc").stdout)
     assert len(rows) == 3 and all(r["tags"] == ["exp-3", "calm", "mc"] for r in rows)
-    _one_line_error(cli(*args, "--name", "x"), 2, "--name names one run", "--tag")
+    one_line_error(cli(*args, "--name", "x"), 2, "--name names one run", "--tag")
 
 
 @pytest.mark.parametrize(
@@ -138,14 +130,14 @@ def test_bad_labels_are_refused_before_anything_is_recorded(
     tmp_path: Path, args: list[str], needle: str
 ) -> None:
     db = tmp_path / "log.db"
-    _one_line_error(cli("run", RULES3, "--db", db, *args), 2, needle)
+    one_line_error(cli("run", RULES3, "--db", db, *args), 2, needle)
     assert not db.exists() or not json.loads(cli("runs", "--db", db, "--json").stdout or "[]")
 
 
 def test_bad_tags_on_fork_and_batch_are_refused(tagged: tuple[Path, str]) -> None:
     db, run_id = tagged
-    _one_line_error(cli("fork", run_id, "--db", db, "--at-turn", "1", "--tag", "a b"), 2, "--tag")
-    _one_line_error(cli("batch", "run", RULES_BATCH, "--db", db, "--tag", "a b"), 2, "--tag")
+    one_line_error(cli("fork", run_id, "--db", db, "--at-turn", "1", "--tag", "a b"), 2, "--tag")
+    one_line_error(cli("batch", "run", RULES_BATCH, "--db", db, "--tag", "a b"), 2, "--tag")
     assert len(json.loads(cli("runs", "--db", db, "--json").stdout)) == 1
 
 
