@@ -18,7 +18,7 @@ Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scen
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
 ``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
-``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
+``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``, ``report_document``,
 ``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
 ``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
 
