@@ -82,7 +82,7 @@ def _tree_row(line: TreeLine) -> list[str]:
             b.name[:22],
             states,
             f"{b.runs} runs",
-            f"{b.total_cost_usd:.4f}",
+            f"{b.own_cost_usd:.4f}",
             f"branches of {b.parent_run_id}" if b.parent_run_id else "",
             _labels(None, b.tags),
         ]

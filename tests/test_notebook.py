@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +19,19 @@ from tests.engine_helpers import RULES3
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "docs" / "notebook.ipynb"
 STRAIT = BUNDLED_SCENARIOS / "strait-crisis"
+KERNEL = "scenario-lab-tests"
+
+
+@pytest.fixture(autouse=True)
+def this_interpreter_as_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel spec running this interpreter: a user's own "python3" spec may point
+    at a Python without scenario-lab."""
+    spec = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "scenario-lab tests", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
 
 
 def _execute(path: Path) -> nbformat.NotebookNode:
@@ -25,7 +39,7 @@ def _execute(path: Path) -> nbformat.NotebookNode:
     client = nbclient.NotebookClient(
         notebook,
         timeout=120,
-        kernel_name="python3",
+        kernel_name=KERNEL,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()  # raises CellExecutionError at the first cell that fails

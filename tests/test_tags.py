@@ -160,3 +160,40 @@ def test_version_1_run_events_read_with_no_labels(tagged: tuple[Path, str]) -> N
     assert rows[0]["name"] is None and rows[0]["tags"] == []
     state = json.loads(cli("replay", run_id, "--db", db, "--json").stdout)
     assert state["status"] == "completed"
+
+
+def test_a_folded_batch_line_counts_what_its_runs_spent_themselves(tmp_path: Path) -> None:
+    from tests.engine_helpers import LLM3, llm_env
+    from tests.fakellm import FakeLLMServer
+
+    db, prices = tmp_path / "log.db", tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps({m: {"input": 1.0, "output": 2.0} for m in ("test/actor", "test/world")})
+    )
+    with FakeLLMServer() as fake:
+        env = llm_env(fake.base_url)
+        run_id = last_line(cli("run", LLM3, "--db", db, "--prices", prices, env=env).stdout)
+        args = ["fork", run_id, "--db", db, "--at-turn", "2", "--play", "--count", "2"]
+        result = cli(*args, "--prices", prices, env=env)
+        assert result.exit_code == 0, result.output
+    runs = json.loads(cli("runs", "--db", db, "--json").stdout)
+    parent = next(r for r in runs if r["run_id"] == run_id)
+    branches = [r for r in runs if r["parent_run_id"] == run_id]
+    inherited = sum(  # what each branch's timeline holds of its parent's turns 0-2
+        c["cost_usd"]
+        for c in json.loads(
+            cli(
+                "sql",
+                "SELECT run_id, cost_usd FROM costs WHERE inherited",
+                "--db",
+                db,
+                "--format",
+                "json",
+            ).stdout
+        )
+    )
+    tree = json.loads(cli("runs", "--db", db, "--tree", "--json").stdout)
+    line = next(t["batch"] for t in tree if t.get("batch"))
+    assert parent["total_cost_usd"] > 0 and line["runs"] == 2
+    expected = sum(b["total_cost_usd"] for b in branches) - inherited
+    assert line["own_cost_usd"] == pytest.approx(expected) and line["own_cost_usd"] > 0

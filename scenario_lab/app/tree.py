@@ -23,7 +23,7 @@ class BatchLine(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     runs: int
     statuses: dict[str, int]
-    total_cost_usd: float
+    own_cost_usd: float  # spent by the runs themselves (not a continuation's parent)
     tags: tuple[str, ...]  # the tags every run of the line has
     parent_run_id: str | None  # continuations: the run they branch from
 
@@ -50,6 +50,7 @@ def run_tree(
             members.setdefault(r.batch_id, []).append(r)
     with open_store(settings) as store:
         names = {b["batch_id"]: b["name"] for b in store.list_batches()}
+        spent = {batch: store.own_costs(batch) for batch in members}
     out: list[TreeLine] = []
     for depth, r in ordered:
         if r.batch_id is None:
@@ -65,7 +66,7 @@ def run_tree(
             name=names.get(r.batch_id, ""),
             runs=len(group),
             statuses=dict(sorted(Counter(g.status for g in group).items())),
-            total_cost_usd=round(sum(g.total_cost_usd for g in group), 6),
+            own_cost_usd=round(sum(spent[r.batch_id].get(g.run_id, 0.0) for g in group), 6),
             tags=tuple(t for t in group[0].tags if t in common),
             parent_run_id=parents.pop() if len(parents) == 1 else None,
         )
