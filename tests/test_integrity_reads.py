@@ -45,6 +45,7 @@ def _refused(result: object, run: str) -> None:
         ["fork", "{run}", "--at-turn", "1"],
         ["fork", "{run}", "--at-turn", "1", "--count", "2", "--play"],
         ["resume", "{run}"],
+        ["interview", "{run}", "Why?", "--actor", "north", "--at-turn", "1"],
         ["replay", "{run}"],
         ["audit", "{run}"],
         ["report", "{run}"],

@@ -3,7 +3,7 @@ the cheap check every operation that reads a run's content makes first.
 
 What each operation does with a run that fails verification (docs/verification.md):
 
-- refuse (``IntegrityError``): ``fork_run``, ``create_continuations``, ``resume_run``
+- refuse (``IntegrityError``): ``fork_run``, ``create_continuations``, ``resume_run``, ``interview``
   (they would build on the damaged timeline), ``report``, ``compare`` (they present a
   run as the record), ``run_detail``, ``state_at``, ``audit``, ``check``: the server's
   reads of a run go through these.
