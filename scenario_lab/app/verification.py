@@ -3,10 +3,10 @@ the cheap check every operation that reads a run's content makes first.
 
 What each operation does with a run that fails verification (docs/verification.md):
 
-- refuse (``IntegrityError``): ``fork_run``, ``create_continuations``, ``resume_run``, ``interview``
-  (they would build on the damaged timeline), ``report``, ``compare`` (they present a
-  run as the record), ``run_detail``, ``state_at``, ``audit``, ``check``: the server's
-  reads of a run go through these.
+- refuse (``IntegrityError``): ``fork_run``, ``create_continuations``, ``resume_run``,
+  ``interview`` (they would build on, or branch, the damaged timeline), ``report``,
+  ``compare`` (they present a run as the record), ``run_detail``, ``state_at``,
+  ``audit``, ``check``: the server's reads of a run go through these.
 - warn and go on: ``project``, which ``sql``, ``export``, ``report`` and ``compare``
   call to catch the analytics file up: it holds every run, and one damaged run must
   not block the analysis of every other one. The warning (a log record of
