@@ -302,3 +302,16 @@ def test_verifying_while_a_writer_appends_never_reports_a_false_break(
     finally:
         assert proc.wait(timeout=60) == 0
     assert checks > 2 and store.verify(run).checked == turn_end_seq(201)
+
+
+def test_a_seal_downgraded_to_the_legacy_chain_breaks_the_chain(
+    store: EventStore, make_run
+) -> None:
+    # marking a new run as made before schema 3 (whose chain does not cover metadata)
+    # does not take its metadata out of the chain
+    run = make_run(1)
+    with raw_connection(store.path) as conn:
+        conn.execute("UPDATE run_seals SET chain = 1 WHERE run_id = ?", (run,))
+    result = store.verify(run)
+    assert result.first_bad_seq == 1
+    assert_one_line(result.reason, "event seq 1 (RunStarted) was changed or moved")
