@@ -54,3 +54,28 @@ def as_legacy(path: str | Path, version: int) -> None:
             conn.execute("DROP TABLE run_tips")
         conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
+
+
+def rechain(path: str | Path, run_id: str) -> None:
+    """Recompute the hash chain (and tip) of a run whose rows a test rewrote to look as
+    an older scenario-lab wrote them, so the log stays one that verifies: an edit left
+    unchained is tampering, which the reads refuse (docs/verification.md)."""
+    from eventstore import EventStore
+
+    with EventStore.open(path) as store:
+        info = store.run_info(run_id)
+        base = GENESIS if info.parent_run_id is None else None
+        if base is None:
+            base = store._timeline_hash(run_id, info.fork_seq or 0)
+        prev = store._seeded(run_id, base)
+    with raw_connection(path) as conn:
+        conn.execute("BEGIN")
+        rows = conn.execute(
+            f"SELECT position, {_COLS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+        for position, *cols in rows:
+            prev = chain_hash(prev, run_id, *cols)
+            conn.execute("UPDATE events SET hash = ? WHERE position = ?", (prev, position))
+        conn.execute("UPDATE run_tips SET hash = ? WHERE run_id = ?", (prev, run_id))
+        conn.execute("DELETE FROM run_verified WHERE run_id = ?", (run_id,))
+        conn.execute("COMMIT")

@@ -5,7 +5,6 @@ schemas, which keep verifying after the upgrade."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -166,11 +165,11 @@ def test_cli_does_not_anchor_a_damaged_log(tmp_path: Path) -> None:
     ],
 )
 def test_cli_anchor_errors_are_one_line_exit_2(
-    tmp_path: Path, args: list[str], needle: str
+    tmp_path: Path, args: list[str], needle: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, _, _ = _log(tmp_path)
     (tmp_path / "garbage.json").write_text("{")
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the relative paths above
     result = cli("verify", "--db", db, *args)
     assert result.exit_code == 2, result.output
     err = result.stderr.strip()

@@ -7,6 +7,8 @@ someone holding the file (and no scenario-lab) would.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from eventstore import EventStore, blob_hash
@@ -290,7 +292,8 @@ def test_verifying_while_a_writer_appends_never_reports_a_false_break(
         "with EventStore.open(sys.argv[1]) as s:\n"
         "    play_turns(s, sys.argv[2], range(2, 202))\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", writer, str(store.path), run])
+    root = Path(__file__).resolve().parent.parent  # where `tests` imports from
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(store.path), run], cwd=root)
     checks = 0
     deadline = time.monotonic() + 60
     try:
