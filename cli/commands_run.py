@@ -249,8 +249,9 @@ def fork(
         bool,
         typer.Option(
             "--paired",
-            help="With --count: seeds from the run, --at-turn and the branch's index only, "
-            "so a baseline and an edited set both made with --paired share seeds.",
+            help="With --count: each branch's seed from the run's seed (or --seed), "
+            "--at-turn and its index only, so a baseline and an edited set both made "
+            "with --paired share seeds (common random numbers).",
         ),
     ] = False,
     budget: Annotated[

@@ -7,10 +7,11 @@ statistics, ``batch resume`` and ``compare --batch A --batch B`` treat them alik
 
 How branch ``i``'s seed derives (``S`` is ``seed`` if given, else the parent run's own):
 
-- paired (common random numbers): ``derive_seed(S, i, "paired:<parent run id>:<N>")``.
-  It depends on the parent, the fork turn and the index only, never on the edit, so a
+- paired (common random numbers): ``derive_seed(S, i, "paired:<N>")``. It depends on
+  the parent run (its seed), the fork turn and the index only, never on the edit, so a
   baseline made with ``paired`` today pairs with an edited set made with ``paired``
-  last week (branch i of each draws the same numbers), whatever order they were made in.
+  last week (branch i of each draws the same numbers), whatever order they were made
+  in; and the same parent replayed into another log gives the same seeds.
 - unpaired, no edit: ``derive_seed(S, i, "continue")``;
 - unpaired, with an edit: ``derive_seed(S, i, "continue:<edit digest>")``, so an edited
   set and a baseline are independent samples unless asked to pair.
@@ -61,11 +62,11 @@ class ForkEdit:
 
 
 def continuation_seed(
-    base_seed: int, parent_run_id: str, at_turn: int, index: int, edit: ForkEdit, *, paired: bool
+    base_seed: int, at_turn: int, index: int, edit: ForkEdit, *, paired: bool
 ) -> int:
     """Branch ``index``'s seed (see the module docstring for the scheme)."""
     if paired:
-        return derive_seed(base_seed, index, f"paired:{parent_run_id}:{at_turn}")
+        return derive_seed(base_seed, index, f"paired:{at_turn}")
     if edit:
         return derive_seed(base_seed, index, f"continue:{edit.digest()}")
     return derive_seed(base_seed, index, "continue")
@@ -107,7 +108,7 @@ def record_continuations(
     batch_id = new_id()
     runs = []
     for i in range(count):
-        branch_seed = continuation_seed(base_seed, run_id, at_turn, i, edit, paired=paired)
+        branch_seed = continuation_seed(base_seed, at_turn, i, edit, paired=paired)
         branch = fork_run(
             store,
             run_id,
