@@ -148,13 +148,23 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch | None:
     if len(a) < 2 or len(b) < 2:
         return None
     ma, mb = statistics.fmean(a), statistics.fmean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se2 = va + vb
+    se2, df = _welch_se2_df(a, b)
     if se2 == 0.0:
         return Welch(0.0, math.inf, 1.0) if ma == mb else Welch(math.inf, math.inf, 0.0)
     t = (ma - mb) / math.sqrt(se2)
-    df = se2 * se2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
     return Welch(t, df, t_two_sided_p(t, df))
+
+
+def _welch_se2_df(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """The squared standard error of ``mean(a) - mean(b)`` and its Welch-Satterthwaite
+    degrees of freedom (inf without spread). The shares of each side's variance keep
+    tiny variances from underflowing to a division by zero."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se2 = va + vb
+    if se2 == 0.0:
+        return 0.0, math.inf
+    wa, wb = va / se2, vb / se2
+    return se2, 1.0 / (wa * wa / (len(a) - 1) + wb * wb / (len(b) - 1))
 
 
 def holm(p_values: Sequence[float]) -> dict[float, float]:
@@ -238,15 +248,14 @@ def welch_difference(a: Sequence[float], b: Sequence[float]) -> MeanDifference:
     df: float | None = None
     effect: float | None = None
     if diff is not None and len(a) >= 2 and len(b) >= 2:
-        va, vb = statistics.variance(a), statistics.variance(b)
-        sa, sb = va / len(a), vb / len(b)
-        se2 = sa + sb
+        se2, welch_df = _welch_se2_df(a, b)
         if se2 == 0.0:
             ci = (diff, diff)
         else:
-            df = se2 * se2 / (sa * sa / (len(a) - 1) + sb * sb / (len(b) - 1))
+            df = welch_df
             half = t_quantile(0.975, df) * math.sqrt(se2)
             ci = (diff - half, diff + half)
+            va, vb = statistics.variance(a), statistics.variance(b)
             pooled = ((len(a) - 1) * va + (len(b) - 1) * vb) / (len(a) + len(b) - 2)
             effect = diff / math.sqrt(pooled) if pooled > 0 else None
     return MeanDifference(
