@@ -190,7 +190,8 @@ def _own_payloads(db: Path, run_id: str) -> list[tuple[str, bytes]]:
 def test_the_same_seeds_give_byte_identical_logs(tmp_path: Path) -> None:
     """The same parent (scenario and seed) in two logs, the same set made in each: every
     branch records the very same bytes, also when one log's set was recorded, left
-    unplayed (its process died) and finished by ``batch resume``."""
+    unplayed (its process died) and finished by ``batch resume``, and as a single fork
+    given the branch's seed."""
     first, second = tmp_path / "one.db", tmp_path / "two.db"
     a = _set(first, _run(first), "--decision", EDIT, "--paired", count=4)
     parent = _run(second)
@@ -213,6 +214,16 @@ def test_the_same_seeds_give_byte_identical_logs(tmp_path: Path) -> None:
     for x, y in zip(runs_a, runs_b, strict=True):
         assert y["status"] == "completed"
         assert _own_payloads(first, x["run_id"]) == _own_payloads(second, y["run_id"])
+    # a set's branch (played in a worker process) is the single fork with its seed
+    # (played in this one)
+    one = cli(
+        "fork", parent, "--db", second, "--at-turn", str(AT), "--decision", EDIT,
+        "--seed", str(runs_b[1]["seed"]), "--play",
+    )  # fmt: skip
+    assert one.exit_code == 0, one.output
+    assert _own_payloads(second, last_line(one.stdout)) == _own_payloads(
+        second, runs_b[1]["run_id"]
+    )
 
 
 # -- mistakes: one line each, nothing recorded -----------------------------------------

@@ -138,9 +138,10 @@ async def _play_batch(
     # A run already halted at the budget means the next call did not fit: the budget is
     # spent unless this session raised it.
     result.budget_spent = stopped and not raised
-    in_workers = client is None and plan.kind == "matrix"
-    pooled = [pr for pr, action in todo if in_workers and action == "start"]
-    local = [(pr, action) for pr, action in todo if not (in_workers and action == "start")]
+    # runs not begun yet: of a batch file, never started; continuations, only forked
+    fresh = ("start", "fork")
+    pooled = [pr for pr, action in todo if client is None and action in fresh]
+    local = [(pr, action) for pr, action in todo if not (client is None and action in fresh)]
     if local or client is not None:
         session = _Session(
             store_path=Path(db_path),
@@ -200,8 +201,9 @@ async def _in_workers(
 def _todo(
     store: EventStore, batch_id: str, plan: BatchPlan, reopen: set[str]
 ) -> list[tuple[PlannedRun, str]]:
-    """(run, "start" | "resume") for each planned run this session should play:
-    unstarted, interrupted, and halted ones in ``reopen`` (by the budget it raised)."""
+    """(run, "start" | "fork" | "resume") for each planned run this session should
+    play: unstarted ("start"; a continuation forked but never played: "fork"),
+    interrupted, and halted ones in ``reopen`` (by the budget it raised)."""
     existing = {info.run_id: info for info in store.list_runs(batch_id=batch_id)}
     out: list[tuple[PlannedRun, str]] = []
     for pr in plan.runs:
@@ -210,7 +212,13 @@ def _todo(
             out.append((pr, "start"))
             continue
         status = summarize(store, info).status
-        if status == "interrupted" or (status == "halted" and pr.run_id in reopen):
+        if (
+            status == "interrupted"
+            and plan.kind == "continuations"
+            and not store.has_own_event(pr.run_id, "TurnStarted")
+        ):
+            out.append((pr, "fork"))
+        elif status == "interrupted" or (status == "halted" and pr.run_id in reopen):
             out.append((pr, "resume"))
         # running: another live process plays it; anything else is finished
     return out
