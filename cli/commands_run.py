@@ -243,8 +243,14 @@ def fork(
         ),
     ] = None,
     parallel: Annotated[
-        int, typer.Option("--parallel", min=1, help="With --count: branches played at once.")
-    ] = 4,
+        int | None,
+        typer.Option(
+            "--parallel",
+            min=1,
+            help="With --count: branches played at once (default 8, or 2 worker processes "
+            "for a run that calls no model).",
+        ),
+    ] = None,
     paired: Annotated[
         bool,
         typer.Option(

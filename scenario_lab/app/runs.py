@@ -87,7 +87,7 @@ class ForkRun(msgspec.Struct, frozen=True, kw_only=True):
     credit_limit: float | None = None
     play: bool = False
     count: int | None = None
-    parallel: int = 4
+    parallel: int | None = None  # branches played at once (None: the batch default)
     paired: bool = False
     budget: float | None = None
 
