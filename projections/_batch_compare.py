@@ -95,6 +95,9 @@ def _method(c: BatchComparison) -> list[str]:
     else:
         how = "The batches do not pair run by run: they are compared as independent samples."
     lines = ["## Method", "", f"{how} Test: {c.test}.", ""]
+    for side, s in (("A", c.a), ("B", c.b)):
+        if s.variations > 1:
+            lines += [f"{side}'s {s.variations} variations are pooled into one sample.", ""]
     if c.shared_until_turn is not None:
         lines += [
             f"Both continue run `{c.a.parent_run_id}` after turn {c.shared_until_turn}: "

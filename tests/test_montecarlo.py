@@ -278,3 +278,12 @@ def test_bad_batch_comparisons_are_refused_in_one_line(sets: Sets, tmp_path: Pat
         "no batch 'nosuchbatch'",
     )
     _one_line_error(cli("compare", sets.parent, "--batch", sets.baseline, "--db", db), "not both")
+    with Lab(LabSettings(db=db)) as lab:  # recorded, never played: no run completed
+        unplayed = lab.create_continuations(
+            ForkRun(run=sets.parent, at_turn=AT + 1, count=2, play=True)
+        ).batch_id
+    _one_line_error(
+        cli("compare", "--batch", sets.baseline, "--batch", unplayed, "--db", db),
+        "no metric in common",
+        f"{unplayed}: none",
+    )

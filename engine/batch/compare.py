@@ -4,7 +4,7 @@ confidence interval, an effect size, and n per side.
 Any two batches of one scenario compare: two sets of continuations (a baseline and a
 counterfactual), two batch files, or one of each. The difference is always
 ``B - A`` (what the second batch changes over the first). Only completed runs count,
-as in a batch's own statistics.
+as in a batch's own statistics; a batch file's variations are pooled into one sample.
 
 Two batches are *paired* when every planned run of the smaller one has a partner in
 the other drawing the same random numbers: same seed, and (continuations) the same
@@ -156,6 +156,7 @@ def _side(store: EventStore, status: BatchStatus, plan: BatchPlan) -> ComparedSe
         kind=status.kind,
         scenario=scenario,
         source=status.source,
+        variations=len(status.variations),
         runs_planned=status.runs_planned,
         completed=status.counts["completed"],
         parent_run_id=parent,

@@ -130,6 +130,7 @@ class ComparedSet(msgspec.Struct, frozen=True, kw_only=True):
     kind: str  # matrix or continuations
     scenario: str
     source: str
+    variations: int  # a batch file's variations are pooled into one sample
     runs_planned: int
     completed: int
     parent_run_id: str | None  # continuations: the run they continue
