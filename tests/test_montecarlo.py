@@ -162,6 +162,13 @@ def test_the_report_of_two_batches_has_both_fan_charts(sets: Sets) -> None:
     assert len(fans) == len(comparison.metrics) == 4
     series = {row["series"] for row in fans[0].spec["data"]["values"]}
     assert series == {"A: none (baseline)", f"B: {EDIT}"}
+    tension = next(m for m in comparison.metrics if m.metric == "tension")
+    [drawn] = [c for c in doc.charts() if c.slug == "difference-tension"]
+    bars = drawn.spec["data"]["values"]
+    assert [b["group"] for b in bars] == [f"turn {t.turn}" for t in tension.turns]
+    assert [(b["mean"], b["low"], b["high"]) for b in bars] == [
+        (t.stats.difference, *t.stats.ci95) for t in tension.turns if t.stats.ci95
+    ]
 
 
 def test_a_set_is_a_batch_that_batch_tooling_sees(sets: Sets) -> None:
