@@ -294,3 +294,13 @@ def test_bad_batch_comparisons_are_refused_in_one_line(sets: Sets, tmp_path: Pat
         "no metric in common",
         f"{unplayed}: none",
     )
+
+
+def test_a_smaller_paired_set_pairs_with_the_first_branches_of_a_larger_one(sets: Sets) -> None:
+    small = _set(sets.db, sets.parent, "--paired", count=5)
+    found = _compare(sets.db, small, sets.edited)
+    assert found["paired"] is True and found["pairs"] == 5
+    final = found["metrics"][0]["final"]
+    assert final["n_a"] == final["n_b"] == 5
+    seeds = [r["seed"] for r in _batch_runs(sets.db, small)]
+    assert seeds == [r["seed"] for r in _batch_runs(sets.db, sets.edited)][:5]
