@@ -27,6 +27,7 @@ from ._project import ProjectResult, analytics_path, check_analytics_path, proje
 from ._query import (
     FORMATS,
     Result,
+    arrow_sql,
     cell,
     markdown_table,
     open_readonly,
@@ -60,6 +61,7 @@ __all__ = [
     "Table",
     "View",
     "analytics_path",
+    "arrow_sql",
     "batch_comparison_document",
     "batch_report_document",
     "batch_report_markdown",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from scenario_lab.app import CompareBatches, ForkRun, Lab, LabSettings
-from tests.engine_helpers import RULES3, cli, last_line, payloads
+from tests.engine_helpers import RULES3, cli, last_line, one_line_error, payloads
 
 STRAIT = Path(__file__).parent.parent / "scenarios" / "strait-crisis"
 EDIT = "eastern-power=hotline_call"  # -1 tension at once; rarely drawn from turn 3 of seed 3
@@ -143,9 +143,7 @@ def test_sets_without_paired_seeds_are_compared_as_independent(sets: Sets) -> No
         "compare", "--batch", sets.baseline, "--batch", sets.independent, "--db", sets.db,
         "--paired",
     )  # fmt: skip
-    assert refused.exit_code == 2
-    assert refused.stderr.count("\n") == 1 and "do not share their runs' seeds" in refused.stderr
-    assert "--paired" in refused.stderr
+    one_line_error(refused, 2, "--paired", "do not share their runs' seeds", "fork RUN")
 
 
 def test_the_report_of_two_batches_has_both_fan_charts(sets: Sets) -> None:
@@ -236,26 +234,20 @@ def test_the_same_seeds_give_byte_identical_logs(tmp_path: Path) -> None:
 # -- mistakes: one line each, nothing recorded -----------------------------------------
 
 
-def _one_line_error(result: Any, *needles: str, code: int = 2) -> None:
-    assert result.exit_code == code, result.output
-    assert result.stderr.count("\n") == 1, result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
-
-
 def test_bad_fork_set_flags_are_refused_in_one_line(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     parent = _run(db)
     base = ["fork", parent, "--db", db, "--at-turn", "2"]
-    _one_line_error(cli(*base, "--count", "0", "--play"), "--count 0 must be at least 1")
-    _one_line_error(cli(*base, "--count", "2"), "--count needs --play")
-    _one_line_error(cli(*base, "--paired"), "--paired", "--count")
-    _one_line_error(cli(*base, "--budget", "1", "--play"), "--budget", "--count")
-    _one_line_error(
-        cli(*base, "--count", "2", "--play", "--human", "mediator"), "--human", "unattended"
+    one_line_error(cli(*base, "--count", "0", "--play"), 2, "--count 0 must be at least 1")
+    one_line_error(cli(*base, "--count", "2"), 2, "--count needs --play")
+    one_line_error(cli(*base, "--paired"), 2, "--paired", "--count")
+    one_line_error(cli(*base, "--budget", "1", "--play"), 2, "--budget", "--count")
+    one_line_error(
+        cli(*base, "--count", "2", "--play", "--human", "mediator"), 2, "--human", "unattended"
     )
-    _one_line_error(
+    one_line_error(
         cli(*base, "--count", "2", "--play", "--decision", "eastern-power=live_fire_dril"),
+        2,
         "'live_fire_dril' is not one of eastern-power's actions",
     )
     listed = json.loads(cli("batch", "list", "--db", db, "--json").stdout)
@@ -265,32 +257,36 @@ def test_bad_fork_set_flags_are_refused_in_one_line(tmp_path: Path) -> None:
 def test_bad_batch_comparisons_are_refused_in_one_line(sets: Sets, tmp_path: Path) -> None:
     db = sets.db
     other = _set(db, _run(db, RULES3, seed=1), count=2)  # another scenario, same log
-    _one_line_error(
+    one_line_error(
         cli("compare", "--batch", sets.baseline, "--batch", other, "--db", db),
+        2,
         "play different scenarios",
         "Strait Crisis",
     )
-    _one_line_error(
+    one_line_error(
         cli("report", "--batch", sets.baseline, "--batch", sets.baseline, "--db", db),
+        2,
         "names batch",
         "twice",
     )
     three = ["--batch", sets.baseline, "--batch", sets.edited, "--batch", sets.independent]
-    _one_line_error(cli("compare", *three, "--db", db), "exactly two batches")
-    _one_line_error(
-        cli("report", "--batch", sets.baseline, "--paired", "--db", db), "--batch twice"
+    one_line_error(cli("compare", *three, "--db", db), 2, "exactly two batches")
+    one_line_error(
+        cli("report", "--batch", sets.baseline, "--paired", "--db", db), 2, "--batch twice"
     )
-    _one_line_error(
+    one_line_error(
         cli("compare", "--batch", sets.baseline, "--batch", "nosuchbatch", "--db", db),
+        2,
         "no batch 'nosuchbatch'",
     )
-    _one_line_error(cli("compare", sets.parent, "--batch", sets.baseline, "--db", db), "not both")
+    one_line_error(cli("compare", sets.parent, "--batch", sets.baseline, "--db", db), 2, "not both")
     with Lab(LabSettings(db=db)) as lab:  # recorded, never played: no run completed
         unplayed = lab.create_continuations(
             ForkRun(run=sets.parent, at_turn=AT + 1, count=2, play=True)
         ).batch_id
-    _one_line_error(
+    one_line_error(
         cli("compare", "--batch", sets.baseline, "--batch", unplayed, "--db", db),
+        2,
         "no metric in common",
         f"{unplayed}: none",
     )

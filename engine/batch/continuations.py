@@ -85,8 +85,10 @@ def record_continuations(
     budget_usd: float | None = None,
     edit: ForkEdit | None = None,
     paired: bool = False,
+    tags: tuple[str, ...] = (),
 ) -> str:
-    """Fork ``run_id`` at ``at_turn`` ``count`` times, each branch with ``edit``, and
+    """Fork ``run_id`` at ``at_turn`` ``count`` times, each branch with ``edit`` and
+    ``tags``, and
     record the branches as a batch of continuations (played by ``play_batch``); returns
     the batch id. Seeds: ``continuation_seed``.
 
@@ -121,6 +123,7 @@ def record_continuations(
             credit_limit_usd=credit_limit_usd,
             batch_id=batch_id,
             variation=label,
+            tags=tags,
         )
         runs.append(PlannedRun(i, branch, 0, i, branch_seed))
     config = {
@@ -145,6 +148,7 @@ def record_continuations(
         variations=[Variation(0, label, dict(model_overrides or {}), {}, "", None)],
         runs=runs,
         source=f"run {run_id} at turn {at_turn}",
+        tags=tags,
     )
     record_batch(store, plan, batch_id=batch_id)
     return batch_id

@@ -16,13 +16,13 @@ fields, never a front end's flags.
 
 Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
-``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
-``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
-``compare``, ``export``, ``batch_report``, ``batch_report_document``,
-``compare_batches``, ``batch_comparison_document``); batches (``plan_batch``,
-``create_batch``, ``create_continuations``, ``prepare_batch_resume``, ``play_batch``,
-``batch_status``, ``list_batches``).
+``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``,
+``report_document``, ``compare``, ``export``, ``batch_report``,
+``batch_report_document``, ``compare_batches``, ``batch_comparison_document``);
+batches (``plan_batch``, ``create_batch``, ``create_continuations``,
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
 
 ``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
 ``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
@@ -99,6 +99,7 @@ from .errors import (
     UsageError,
     error_info,
 )
+from .interview import InterviewAnswer, InterviewRequest
 from .lab import Lab
 from .reads import (
     EventLine,
@@ -133,6 +134,7 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .tree import BatchLine, TreeLine
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -164,6 +166,7 @@ __all__ = [
     "AuditQuery",
     "BatchComparison",
     "BatchCreated",
+    "BatchLine",
     "BatchPlanView",
     "BatchProgress",
     "BatchResume",
@@ -188,6 +191,8 @@ __all__ = [
     "ForkRun",
     "HumanInputPending",
     "IntegrityError",
+    "InterviewAnswer",
+    "InterviewRequest",
     "InvalidRequest",
     "LLMSettings",
     "LLMUnavailable",
@@ -231,6 +236,7 @@ __all__ = [
     "SqlRequest",
     "StartRun",
     "StoreError",
+    "TreeLine",
     "TurnDifference",
     "TurnOutOfRange",
     "UsageError",
