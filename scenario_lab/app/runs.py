@@ -19,6 +19,7 @@ from eventstore import InvalidRequest
 from .models import check_models, load_prices, make_client, models_needed, price_table
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 if TYPE_CHECKING:
     import anyio
@@ -253,6 +254,7 @@ def resume_run(settings: LabSettings, request: ResumeRun) -> str:
 
     with open_store(settings) as store:
         run_id = store.resolve(request.run)
+        require_verified(store, [run_id])
         check_models(settings, run_models(replay(store, run_id)))
         prepare_resume(
             store,
@@ -315,6 +317,7 @@ def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
     controls = {a: "human" for a in request.humans} | {a: "ai" for a in request.ais}
     with open_store(settings) as store:
         parent = store.resolve(request.run)
+        require_verified(store, [parent])
         branch = record_fork(
             store,
             parent,
