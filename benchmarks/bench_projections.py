@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eventstore import Event, EventStore
 from projections import (
+    ProjectResult,
     compare_data,
     compare_markdown,
     open_readonly,
@@ -135,6 +136,26 @@ def baseline(store: EventStore, path: Path) -> float:
         con.close()
 
 
+def _timed_rebuild(store: EventStore, path: Path, sql_rows: bool) -> tuple[ProjectResult, float]:
+    cpu = time.process_time()
+    result = project(store, path, rebuild=True, sql_rows=sql_rows)
+    return result, time.process_time() - cpu
+
+
+def _best_rebuilds(
+    store: EventStore, root: Path, duck: Path
+) -> tuple[tuple[ProjectResult, float], tuple[ProjectResult, float]]:
+    """(Python rows, DuckDB rows): the faster of two rebuilds of each, alternated."""
+    runs: dict[bool, list[tuple[ProjectResult, float]]] = {False: [], True: []}
+    for _ in range(2):
+        for sql_rows in (False, True):
+            path = duck if sql_rows else root / "python.duckdb"
+            runs[sql_rows].append(_timed_rebuild(store, path, sql_rows))
+    (root / "python.duckdb").unlink()
+    best = [min(runs[k], key=lambda r: r[0].seconds) for k in (False, True)]
+    return best[0], best[1]
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], events=(1_000_000, 20_000), repeat=(5, 3))
     with tempfile.TemporaryDirectory(prefix="bench-projections-") as tmp:
@@ -144,12 +165,9 @@ def main() -> None:
             runs, long_run, long_branch = build_log(store, args.events)
             total = store.max_position()
             duck = root / "log.duckdb"
-            cpu = time.process_time()
-            rebuild = project(store, duck, rebuild=True)
-            rebuild_cpu = time.process_time() - cpu
-            python_rows = project(store, root / "python.duckdb", rebuild=True, sql_rows=False)
-            python_cpu = time.process_time() - cpu - rebuild_cpu
-            (root / "python.duckdb").unlink()
+            # the two paths alternate, the Python one first (the first rebuild of a
+            # process reads the log from disk): the best of two of each is reported
+            (python_rows, python_cpu), (rebuild, rebuild_cpu) = _best_rebuilds(store, root, duck)
             base_s = baseline(store, root / "baseline.duckdb")
 
             catch_ups = []
