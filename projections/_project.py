@@ -338,7 +338,7 @@ def project(
     check_leases: bool = False,
     chunk_events: int = CHUNK_EVENTS,
     transaction_events: int = TRANSACTION_EVENTS,
-    sql_rows: bool = True,
+    sql_rows: bool = False,
 ) -> ProjectResult:
     """Bring the analytics file at ``analytics`` up to date with ``store``'s log.
 
@@ -346,9 +346,10 @@ def project(
     schema version, or built from another log, is rebuilt without being asked.
     ``check_leases`` shows runs whose last lifecycle event says they are playing but
     that no live process holds as ``interrupted`` (the CLI does this). ``sql_rows``
-    False builds every row in Python (``_columns``) instead of letting DuckDB build the
-    frequent types' rows from their payloads (``_sql_rows``): the same tables, slower;
-    the tests compare the two.
+    lets DuckDB build the frequent types' rows from their payloads (``_sql_rows``)
+    instead of Python (``_columns``): the same tables (the tests compare the two), less
+    work on the Python thread; off by default until it is measured faster on an idle
+    machine (benchmarks/README.md: under load it was not).
     """
     start = time.perf_counter()
     path = Path(analytics)
