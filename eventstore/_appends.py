@@ -9,6 +9,7 @@ the chain's end with it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,8 @@ from ._hashing import GENESIS, chain_hash
 from ._queries import Queries
 from ._records import AppendResult
 from ._runs import RUN_COLS, new_id, now
+
+log = logging.getLogger(__name__)
 
 _INSERT = (
     "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
@@ -206,6 +209,7 @@ class Appends(Queries):
             list(ids),
         ).fetchall()
         if not rows:
+            log.warning("append.conflict", extra={"run": run_id, "expected_seq": expected_seq})
             raise ConcurrencyConflict(run_id, expected_seq, self.last_seq(run_id))
         first = rows[0][2]
         same_batch = (

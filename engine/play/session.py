@@ -8,6 +8,7 @@ of every rule variable, and ``TurnCompleted(0)``, so a fork at turn 0 restarts t
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,8 @@ from eventstore import (
     TurnCompleted,
     is_held,
 )
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache  # ~2 ms of importlib.metadata per call: once per process is enough
@@ -134,7 +137,9 @@ def start_run(
         for name, var in scenario.variables.items()
     ]
     events.append(TurnCompleted(turn=0))
-    return store.create_run(run_id, batch_id=batch_id, events=events)
+    run_id = store.create_run(run_id, batch_id=batch_id, events=events)
+    log.info("run.start", extra={"run": run_id, "scenario": scenario.name, "seed": seed})
+    return run_id
 
 
 def seat_ask(state: Any, actor: str) -> SeatAsk:
@@ -231,6 +236,7 @@ def prepare_resume(
         ],
         expected_seq=store.last_seq(run_id),
     )
+    log.info("run.resume", extra={"run": run_id, "turn": state.turn, "detail": detail})
 
 
 def fork_run(
