@@ -61,7 +61,7 @@ class RunLease:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            log.warning("lease.conflict", extra={"lease": self.run_id, "pid": os.getpid()})
+            log.info("lease.conflict", extra={"lease": self.run_id, "pid": os.getpid()})
             raise RunLocked(self.run_id) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

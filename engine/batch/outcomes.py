@@ -112,9 +112,8 @@ def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> Run
 
 
 def log_outcome(outcome: RunOutcome) -> None:
-    """One line for a batch run this session finished with (a warning unless it
-    completed or halted as planned)."""
-    level = logging.INFO if outcome.status in ("completed", "halted") else logging.WARNING
+    """One line for a batch run this session finished with: a warning if it failed."""
+    level = logging.WARNING if outcome.status == "failed" else logging.INFO
     fields = {"run": outcome.run_id, "status": outcome.status, "reason": outcome.reason}
     more = {"detail": outcome.detail, "events": outcome.events, "cost_usd": outcome.cost_usd}
     log.log(level, "batch.run", extra={**fields, **more})

@@ -160,7 +160,7 @@ class RunPlayer:
                     waiting_for=h.waiting_for,
                 )
                 self.append([halted])
-                log.warning("run.halt", extra={"reason": h.reason, "detail": h.detail})
+                log.info("run.halt", extra={"reason": h.reason, "detail": h.detail})
             except NondeterminismError:
                 raise  # replay --check: the scratch log is thrown away, nothing to record
             except Exception as e:  # the run cannot go on: record why, then re-raise
