@@ -304,4 +304,6 @@ def fork_run(
         "credit_limit_usd": credit_limit_usd,
         "variation": dict(variation or {}),
     }
-    return store.fork(run_id, at_turn, changes=changes, batch_id=batch_id)
+    branch = store.fork(run_id, at_turn, changes=changes, batch_id=batch_id)
+    log.info("run.fork", extra={"run": branch, "parent": run_id, "at_turn": at_turn})
+    return branch

@@ -8,6 +8,7 @@ and record, then ``play_run`` plays until the run completes, halts or fails.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ from eventstore import InvalidRequest
 from .models import check_models, load_prices, make_client, models_needed, price_table
 from .settings import LabSettings
 from .store import open_store
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import anyio
@@ -356,6 +359,7 @@ def _append_halt(settings: LabSettings, store: EventStore, run_id: str, halted: 
 
     with RunLease(settings.db, run_id):
         store.append(run_id, [halted], expected_seq=store.last_seq(run_id))
+    log.info("run.halt", extra={"run": run_id, "reason": halted.reason, "detail": halted.detail})
 
 
 def halt_idle(settings: LabSettings, run_ref: str) -> RunOutcome:
