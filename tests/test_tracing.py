@@ -102,12 +102,15 @@ def test_a_failed_call_is_an_error_span(tmp_path: Path, spans: InMemorySpanExpor
     assert all(s.attributes["gen_ai.request.model"].startswith("test/") for s in failed)
 
 
-def test_no_tracer_no_spans(tmp_path: Path) -> None:
-    exporter = InMemorySpanExporter()
-    assert tracer() is None
-    assert configure_tracing({}) is False  # no endpoint: nothing is turned on
+def test_no_tracer_no_spans(tmp_path: Path, spans: InMemorySpanExporter) -> None:
+    assert configure_tracing({}) is False  # no endpoint: the tracer is left as it was
+    assert tracer() is not None
     play(make_lab(tmp_path), StartRun(scenario=str(RULES3), turns=1))
-    assert tracer() is None and exporter.get_finished_spans() == ()
+    assert len(spans.get_finished_spans()) == 1 + 1 + len(PHASES)  # run, turn, phases
+    spans.clear()
+    use_tracer(None)
+    play(make_lab(tmp_path), StartRun(scenario=str(RULES3), turns=1))
+    assert spans.get_finished_spans() == ()
 
 
 def _run_loaded(
