@@ -4,7 +4,7 @@ The library logs through stdlib ``logging`` and binds its context (run, turn, ac
 phase, batch) with ``engine.observe``; this package decides how lines look and where
 they go (``configure_logging``), and turns spans on (``configure_tracing``) when
 OpenTelemetry is installed (the ``otel`` extra) and ``OTEL_EXPORTER_OTLP_ENDPOINT``
-is set. The CLI calls both from its root callback; the HTTP server will too.
+is set. A front end calls both once at start-up (the CLI, in its root callback).
 
 Importing this package loads neither structlog nor OpenTelemetry: structlog loads when
 the first line is written, OpenTelemetry only when tracing is turned on, so a command
