@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
 
+from engine.errors import RunNotPlayable
 from engine.observe import ContextFilter, bound, current, step
+from eventstore import EventStore, RunLease, RunLocked
 
 
 class _Keep(logging.Handler):
@@ -92,3 +95,28 @@ def test_the_library_side_loads_no_logging_framework(statement: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_lease_conflict_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "log.db"
+    db.touch()
+    with RunLease(db, "r1"), caplog.at_level(logging.INFO), pytest.raises(RunLocked):
+        RunLease(db, "r1").acquire()  # another open file: flock refuses it, as another process
+    (record,) = [r for r in caplog.records if r.getMessage() == "lease.conflict"]
+    assert record.__dict__["lease"] == "r1" and record.levelname == "INFO"
+
+
+def test_resuming_a_run_another_process_plays_logs_the_conflict(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.play.session import prepare_resume
+    from tests.store_helpers import build_run
+
+    with EventStore.open(tmp_path / "log.db") as store:
+        run_id = build_run(store, unfinished=True)
+        held = RunLease(store.path, run_id)
+        with held, caplog.at_level(logging.INFO), pytest.raises(RunNotPlayable):
+            prepare_resume(store, run_id)
+    assert [r.__dict__["run"] for r in caplog.records if r.getMessage() == "lease.conflict"] == [
+        run_id
+    ]

@@ -177,6 +177,7 @@ def prepare_resume(
         check_turns(Scenario.from_resolved(state.scenario), turns)
     check_credit_limit(credit_limit_usd)
     if is_held(store.path, run_id):
+        log.info("lease.conflict", extra={"run": run_id, "lease": run_id})
         raise RunNotPlayable(
             f"run {run_id} is being played by a live process",
             hint="wait for it, or stop that process first",
