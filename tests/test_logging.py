@@ -76,8 +76,14 @@ def test_model_calls_are_logged_with_their_actor_tokens_and_cost(tmp_path: Path)
             env=env,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
-        calls = [line for line in json_lines(out.stderr) if line["event"] == "model.call"]
+        lines = json_lines(out.stderr)
+        calls = [line for line in lines if line["event"] == "model.call"]
         assert len(calls) == fake.request_count
+    # httpx's own line of each request carries the context of the call it belongs to
+    http = [line for line in lines if line["event"].startswith("HTTP Request: POST")]
+    assert len(http) == len(calls) and all(line["logger"] == "httpx" for line in http)
+    asked = sorted(line["actor"] for line in http if line["phase"] == "decisions")
+    assert asked == ["ngo", "regulator", "techco"]
     decisions = [c for c in calls if c["purpose"] == "decision"]
     assert sorted(c["actor"] for c in decisions) == ["ngo", "regulator", "techco"]
     for c in calls:

@@ -19,7 +19,7 @@ import anyio
 
 from engine.errors import BudgetExceeded, LLMUnavailable
 from engine.llm import ChatRequest, ChatResponse, LLMClient, PriceTable
-from engine.observe import model_call_failed, model_called
+from engine.observe import bound, model_call_failed, model_called
 from eventstore import Attempt, CostIncurred, ModelCall, blob_hash
 
 # Output tokens assumed for a call when checking the credit limit beforehand.
@@ -141,7 +141,8 @@ class ModelCaller:
         actual = 0.0
         try:
             async with self.limiter:
-                response = await self.client.complete(request)
+                with bound(actor=actor):  # the client's lines (httpx's too) name the actor
+                    response = await self.client.complete(request)
             actual = self.prices.cost(request.model, response.input_tokens, response.output_tokens)
         except LLMUnavailable as e:
             model_call_failed(request, e, actor=actor)
