@@ -16,6 +16,7 @@ from cli import (
     commands_analytics,
     commands_batch,
     commands_human,
+    commands_interview,
     commands_log,
     commands_run,
     commands_scenario,
@@ -86,7 +87,14 @@ def root(
     configure_tracing(os.environ)
 
 
-for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
+for module in (
+    commands_run,
+    commands_log,
+    commands_interview,
+    commands_human,
+    commands_analytics,
+    commands_batch,
+):
     module.register(app)
 commands_scenario.register(app)
 
