@@ -209,7 +209,7 @@ class Appends(Queries):
             list(ids),
         ).fetchall()
         if not rows:
-            log.warning("append.conflict", extra={"run": run_id, "expected_seq": expected_seq})
+            log.info("append.conflict", extra={"run": run_id, "expected_seq": expected_seq})
             raise ConcurrencyConflict(run_id, expected_seq, self.last_seq(run_id))
         first = rows[0][2]
         same_batch = (

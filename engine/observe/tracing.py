@@ -114,7 +114,7 @@ def model_call_failed(request: ChatRequest, error: BaseException, *, actor: str 
         "error": str(error),
     }
     with bound(actor=actor):
-        calls_log.warning("model.call_failed", extra=fields)
+        calls_log.info("model.call_failed", extra=fields)
         if _tracer is not None:
             attributes = {"scenario_lab.attempts": len(attempts)}
             _model_span(request, attributes, latency_ms, error)

@@ -168,7 +168,7 @@ class RunPlayer:
                     turn=self.state.turn, error=str(e) or repr(e), error_type=type(e).__name__
                 )
                 self.append([failed])
-                log.error("run.fail", extra={"error_type": type(e).__name__, "error": str(e)})
+                log.info("run.fail", extra={"error_type": type(e).__name__, "error": str(e)})
                 raise
         self.progress.status = self.state.status
         return self.state
