@@ -9,6 +9,7 @@ the chain's end with it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,8 @@ from ._queries import Queries
 from ._records import AppendResult, RunInfo
 from ._runs import RUN_COLS, new_id, now
 from ._seals import Seals, run_seed
+
+log = logging.getLogger(__name__)
 
 _INSERT = (
     "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
@@ -218,6 +221,7 @@ class Appends(Queries, Seals):
             list(ids),
         ).fetchall()
         if not rows:
+            log.info("append.conflict", extra={"run": run_id, "expected_seq": expected_seq})
             raise ConcurrencyConflict(run_id, expected_seq, self.last_seq(run_id))
         first = rows[0][2]
         same_batch = (

@@ -8,6 +8,7 @@ and record, then ``play_run`` plays until the run completes, halts or fails.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from .models import check_models, load_prices, make_client, models_needed, price
 from .settings import LabSettings
 from .store import open_store
 from .verification import require_verified
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import anyio
@@ -396,6 +399,7 @@ def _append_halt(settings: LabSettings, store: EventStore, run_id: str, halted: 
 
     with RunLease(settings.db, run_id):
         store.append(run_id, [halted], expected_seq=store.last_seq(run_id))
+    log.info("run.halt", extra={"run": run_id, "reason": halted.reason, "detail": halted.detail})
 
 
 def halt_idle(settings: LabSettings, run_ref: str) -> RunOutcome:
