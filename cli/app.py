@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from cli import commands_analytics, commands_batch, commands_human, commands_log, commands_run
+from cli import (
+    commands_accounts,
+    commands_analytics,
+    commands_batch,
+    commands_human,
+    commands_log,
+    commands_run,
+    commands_serve,
+)
 
 app = typer.Typer(
     name="scenario-lab",
@@ -23,7 +31,15 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
+for module in (
+    commands_run,
+    commands_log,
+    commands_human,
+    commands_analytics,
+    commands_batch,
+    commands_serve,
+    commands_accounts,
+):
     module.register(app)
 
 

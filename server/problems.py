@@ -1,0 +1,165 @@
+"""Every error response: RFC 9457 problem+json, from this one module.
+
+The library's error tree maps to HTTP statuses in one table (by class, most specific
+first), as the CLI maps it to exit codes; the detail is the CLI's one line. Anything
+unexpected becomes a bare 500 whose body says nothing of the cause: the traceback goes
+to the server's log, never to the client, and neither does a file path or a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import (
+    BudgetExceeded,
+    LLMUnavailable,
+    MissingCredentials,
+    NondeterminismError,
+    RunNotPlayable,
+    ScenarioInvalid,
+)
+from eventstore import (
+    ConcurrencyConflict,
+    ForkError,
+    IntegrityError,
+    RunLocked,
+    RunNotFound,
+    ScenarioLabError,
+    StoreError,
+    TurnOutOfRange,
+    UsageError,
+)
+
+log = logging.getLogger("scenario_lab.server")
+MEDIA_TYPE = "application/problem+json"
+
+# class -> (HTTP status, title); the first class an error is an instance of wins, so
+# subclasses come before their bases. ``app-api`` adds stable codes to these errors.
+ERROR_STATUS: tuple[tuple[type[ScenarioLabError], int, str], ...] = (
+    (RunNotFound, 404, "Run not found"),
+    (TurnOutOfRange, 404, "Turn not found"),
+    (ForkError, 409, "Cannot fork there"),
+    (ScenarioInvalid, 422, "Scenario invalid"),
+    (MissingCredentials, 422, "Model credentials missing"),
+    (RunNotPlayable, 409, "Run not playable"),
+    (UsageError, 400, "Bad request"),
+    (ConcurrencyConflict, 409, "Concurrent change"),
+    (RunLocked, 409, "Run is being played"),
+    (BudgetExceeded, 402, "Budget exceeded"),
+    (LLMUnavailable, 503, "Model unavailable"),
+    (IntegrityError, 500, "Log integrity broken"),
+    (NondeterminismError, 500, "Replay diverged"),
+    (StoreError, 503, "Log unavailable"),
+    (ScenarioLabError, 500, "Scenario-lab error"),
+)
+# errors whose message names a file of the server's: their detail stays generic
+_PRIVATE_DETAIL = (StoreError,)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+class Problem(Exception):
+    """An HTTP error raised by the server's own code (auth, limits, bad parameters)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ):
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+def _code(cls: type) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response; ``detail`` is scrubbed of absolute paths."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = _ABSOLUTE_PATH.sub("<path>", detail)
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=MEDIA_TYPE
+    )
+
+
+def for_error(e: ScenarioLabError) -> JSONResponse:
+    """The response for a library error: status and title by class, the CLI's line."""
+    status, title = next((s, t) for cls, s, t in ERROR_STATUS if isinstance(e, cls))
+    detail = title if isinstance(e, _PRIVATE_DETAIL) else e.one_line()
+    if status >= 500:
+        log.error("%s: %s", type(e).__name__, e.one_line())
+    extra: dict[str, Any] = {"code": _code(type(e)), "run_id": e.run_id}
+    problems = getattr(e, "problems", None)
+    if isinstance(e, ScenarioInvalid) and problems:
+        extra["problems"] = [str(p) for p in problems]
+    return problem_response(status, title, detail, **extra)
+
+
+async def _on_library_error(request: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, ScenarioLabError)
+    return for_error(e)
+
+
+async def _on_problem(request: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, Problem)
+    return problem_response(e.status, e.title, e.detail, headers=e.headers, **e.extra)
+
+
+async def _on_http(request: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, StarletteHTTPException)
+    from http import HTTPStatus
+
+    title = HTTPStatus(e.status_code).phrase
+    detail = e.detail if isinstance(e.detail, str) and e.detail != title else ""
+    return problem_response(e.status_code, title, detail, headers=e.headers)
+
+
+async def _on_validation(request: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, RequestValidationError)
+    # only where and what: pydantic's `input` would echo the request (a password...)
+    errors = [
+        {"loc": ".".join(str(p) for p in err.get("loc", ())), "msg": str(err.get("msg", ""))}
+        for err in e.errors()
+    ]
+    first = errors[0] if errors else {"loc": "", "msg": "invalid request"}
+    detail = f"{first['loc']}: {first['msg']}" if first["loc"] else first["msg"]
+    return problem_response(422, "Invalid request", detail, errors=errors)
+
+
+async def _on_unexpected(request: Request, e: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem_response(500, "Internal Server Error", "an unexpected error; see the server log")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: the only place errors become responses."""
+    app.add_exception_handler(ScenarioLabError, _on_library_error)
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,16 @@
+"""The API's routes, one module per resource; each route declares its rule with
+``allow(Rule.X)`` and stays a few lines over ``server.lab``."""
+
+from server.routes import docs, health, runs, scenarios, seat, session, streams
+
+ROUTERS = (
+    health.router,
+    docs.router,
+    session.router,
+    runs.router,
+    streams.router,
+    scenarios.router,
+    seat.router,
+)
+
+__all__ = ["ROUTERS"]
