@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, WebSocketException
+from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from engine.visibility import STAFF, Seat, Viewer
@@ -132,13 +132,7 @@ class Guard:
     def __call__(self, conn: HTTPConnection) -> Principal | None:
         if self.rule is Rule.PUBLIC:
             return None
-        try:
-            return self._check(conn)
-        except Problem as e:
-            if conn.scope["type"] == "websocket":
-                # refused before the handshake completes: the client sees HTTP 403
-                raise WebSocketException(code=1008, reason=e.detail or e.title) from None
-            raise
+        return self._check(conn)
 
     def _check(self, conn: HTTPConnection) -> Principal:
         svc = services(conn)

@@ -13,10 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import (
     BudgetExceeded,
@@ -120,14 +122,27 @@ def for_error(e: ScenarioLabError) -> JSONResponse:
     return problem_response(status, title, detail, **extra)
 
 
-async def _on_library_error(request: Request, e: Exception) -> JSONResponse:
+async def _answer(conn: HTTPConnection, response: JSONResponse) -> JSONResponse | None:
+    """The response of an HTTP request; a WebSocket refused before its handshake gets
+    the same problem as an HTTP answer where the server can send one, else a close."""
+    if not isinstance(conn, WebSocket):
+        return response
+    if "websocket.http.response" in conn.scope.get("extensions", {}):
+        await conn.send_denial_response(response)
+    else:
+        await conn.close(code=1008, reason=f"HTTP {response.status_code}")
+    return None
+
+
+async def _on_library_error(conn: HTTPConnection, e: Exception) -> JSONResponse | None:
     assert isinstance(e, ScenarioLabError)
-    return for_error(e)
+    return await _answer(conn, for_error(e))
 
 
-async def _on_problem(request: Request, e: Exception) -> JSONResponse:
+async def _on_problem(conn: HTTPConnection, e: Exception) -> JSONResponse | None:
     assert isinstance(e, Problem)
-    return problem_response(e.status, e.title, e.detail, headers=e.headers, **e.extra)
+    response = problem_response(e.status, e.title, e.detail, headers=e.headers, **e.extra)
+    return await _answer(conn, response)
 
 
 async def _on_http(request: Request, e: Exception) -> JSONResponse:
@@ -151,9 +166,35 @@ async def _on_validation(request: Request, e: Exception) -> JSONResponse:
     return problem_response(422, "Invalid request", detail, errors=errors)
 
 
-async def _on_unexpected(request: Request, e: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem_response(500, "Internal Server Error", "an unexpected error; see the server log")
+class CatchAll:
+    """ASGI middleware answering any unexpected exception with a bare 500 problem.
+
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then
+    drops the keep-alive connection under the client's next request; this one logs the
+    traceback and ends the exchange cleanly.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] in ("http.response.start", "websocket.accept")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unexpected error on %s", scope.get("path"))
+            if scope["type"] != "http" or started:
+                raise
+            response = problem_response(
+                500, "Internal Server Error", "an unexpected error; see the server log"
+            )
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -162,4 +203,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(CatchAll)

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketState
 
-from eventstore import ScenarioLabError
 from server.deps import allow, services, viewer_of
 from server.permissions import Principal, Rule
 from server.problems import Problem
@@ -72,11 +71,7 @@ async def websocket(
     ``data`` is the event's JSON line, ``{"event": "heartbeat"}`` when idle and
     ``{"event": "end"}`` after a completed or failed run."""
     svc = services(ws)
-    try:
-        await anyio.to_thread.run_sync(svc.lab.check_run, run_id)
-    except ScenarioLabError as e:
-        await ws.close(code=1008, reason=e.one_line()[:120])
-        return
+    await anyio.to_thread.run_sync(svc.lab.check_run, run_id)  # a 404 before the handshake
     await ws.accept()
     follow = svc.hub.follow(run_id, viewer_of(who), after or 0, heartbeat=svc.settings.heartbeat_s)
     try:
