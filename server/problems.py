@@ -199,8 +199,9 @@ class CatchAll:
 
 def install(app: FastAPI) -> None:
     """Register the handlers: the only place errors become responses."""
-    app.add_exception_handler(ScenarioLabError, _on_library_error)
-    app.add_exception_handler(Problem, _on_problem)
+    # these two answer WebSockets too, hence a connection rather than a Request
+    app.add_exception_handler(ScenarioLabError, _on_library_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Problem, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_middleware(CatchAll)

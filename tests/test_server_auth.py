@@ -94,7 +94,7 @@ def test_revoked_keys_and_seat_tokens_are_refused(tmp_path: Path) -> None:
         assert_problem(c.get("/api/v1/me", headers=bearer(w.keys["analyst"])), 401)
         assert_problem(c.get("/api/v1/me", headers=bearer(w.seat)), 401)
         # a key with the right id but a wrong secret part is refused too
-        forged = "_".join(w.keys["admin"].split("_")[:2] + ["x" * 43])
+        forged = "_".join([*w.keys["admin"].split("_")[:2], "x" * 43])
         assert_problem(c.get("/api/v1/me", headers=bearer(forged)), 401)
 
 
