@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -97,10 +98,15 @@ def problem_response(
     detail: str = "",
     *,
     headers: Mapping[str, str] | None = None,
+    type_: str = "about:blank",
     **extra: Any,
 ) -> JSONResponse:
-    """A problem+json response; ``detail`` is scrubbed of absolute paths."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    """A problem+json response; ``detail`` is scrubbed of absolute paths.
+
+    ``about:blank`` (the title is the HTTP status phrase) unless the problem has a type
+    of its own: a library error's is ``urn:scenario-lab:error:<code>``.
+    """
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = _ABSOLUTE_PATH.sub("<path>", detail)
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -119,7 +125,9 @@ def for_error(e: ScenarioLabError) -> JSONResponse:
     problems = getattr(e, "problems", None)
     if isinstance(e, ScenarioInvalid) and problems:
         extra["problems"] = [str(p) for p in problems]
-    return problem_response(status, title, detail, **extra)
+    return problem_response(
+        status, title, detail, type_=f"urn:scenario-lab:error:{extra['code']}", **extra
+    )
 
 
 async def _answer(conn: HTTPConnection, response: JSONResponse) -> JSONResponse | None:
@@ -147,8 +155,6 @@ async def _on_problem(conn: HTTPConnection, e: Exception) -> JSONResponse | None
 
 async def _on_http(request: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, StarletteHTTPException)
-    from http import HTTPStatus
-
     title = HTTPStatus(e.status_code).phrase
     detail = e.detail if isinstance(e.detail, str) and e.detail != title else ""
     return problem_response(e.status_code, title, detail, headers=e.headers)
@@ -163,7 +169,7 @@ async def _on_validation(request: Request, e: Exception) -> JSONResponse:
     ]
     first = errors[0] if errors else {"loc": "", "msg": "invalid request"}
     detail = f"{first['loc']}: {first['msg']}" if first["loc"] else first["msg"]
-    return problem_response(422, "Invalid request", detail, errors=errors)
+    return problem_response(422, HTTPStatus(422).phrase, detail, errors=errors)
 
 
 class CatchAll:
