@@ -114,19 +114,30 @@ def throughput(base: str, path: str, seconds: float, threads: int = 4) -> float:
 
 
 async def _subscribe(
-    base: str, run: str, after: int, got: dict[int, float], ready: asyncio.Event
+    port: int, run: str, after: int, got: dict[int, float], ready: asyncio.Event
 ) -> None:
-    async with (
-        httpx.AsyncClient(base_url=base, timeout=60) as c,
-        c.stream("GET", f"/api/v1/runs/{run}/stream", params={"after": after}) as r,
-    ):
+    """A lean SSE reader on a raw socket: what is measured is the server's delivery,
+    not an HTTP client library's parsing (200 httpx streams in one process cost more
+    than the server does)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /api/v1/runs/{run}/stream?after={after} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    try:
         ready.set()
-        async for line in r.aiter_lines():
-            if line.startswith("id:"):
-                got[int(line[3:])] = time.time()
+        while line := await reader.readline():
+            # chunked transfer encoding: each SSE message arrives whole in one chunk
+            if line.startswith(b"id: "):
+                got[int(line[4:])] = time.time()
+    finally:
+        writer.close()
 
 
-def delivery(base: str, db: Path, subscribers: int, appends: int) -> dict[str, float]:
+def delivery(
+    base: str, db: Path, subscribers: int, appends: int, interval: float
+) -> dict[str, float]:
     """Append ``appends`` events one by one to a fresh run; ms from commit to receipt."""
     with EventStore.open(db) as store:
         run = store.create_run(events=run_setup())
@@ -144,12 +155,13 @@ def delivery(base: str, db: Path, subscribers: int, appends: int) -> dict[str, f
                 res = store.append(run, [ev], expected_seq=seq)
                 committed[res.last_position] = time.time()
                 seq = res.last_seq
-                time.sleep(0.03)
+                time.sleep(interval)
 
     async def main() -> None:
         readies = [asyncio.Event() for _ in range(subscribers)]
+        port = int(base.rsplit(":", 1)[1])
         tasks = [
-            asyncio.create_task(_subscribe(base, run, start_pos, received[i], readies[i]))
+            asyncio.create_task(_subscribe(port, run, start_pos, received[i], readies[i]))
             for i in range(subscribers)
         ]
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in readies)), 60)
@@ -184,13 +196,19 @@ def main() -> None:
         runs=(10_000, 500),
         events=(20_000, 3_000),
         appends=(100, 20),
+        interval_ms=(100, 100),
         requests=(200, 30),
     )
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
         db = Path(tmp) / "log.db"
         big, played = build_log(db, args.runs, args.events)
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(db)],
+            [
+                sys.executable,
+                os.environ.get("BENCH_SERVE_SCRIPT", __file__),
+                *([] if "BENCH_SERVE_SCRIPT" in os.environ else ["--serve"]),
+                str(db),
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -215,8 +233,9 @@ def main() -> None:
                 assert (
                     len(c.get(f"/api/v1/runs/{big}/events?after={after}").json()["events"]) == 1000
                 )
-            one = delivery(base, db, 1, args.appends)
-            many = delivery(base, db, args.subscribers, args.appends)
+            every = args.interval_ms / 1000
+            one = delivery(base, db, 1, args.appends, every)
+            many = delivery(base, db, args.subscribers, args.appends, every)
             run_rps = throughput(base, f"/api/v1/runs/{played}", 3.0 if args.quick else 10.0)
             bare_rps = throughput(base, "/bare", 3.0 if args.quick else 10.0)
         finally:
@@ -228,6 +247,7 @@ def main() -> None:
         "subscribers": args.subscribers,
         "runs_in_log": args.runs,
         "events_in_run": args.events,
+        "append_interval_ms": args.interval_ms,
         "sse_p50_ms": many["p50_ms"],
         "sse_p99_ms": many["p99_ms"],
         "sse_missing": many["missing"],

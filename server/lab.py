@@ -163,7 +163,6 @@ class Lab:
 
     def run(self, run_id: str) -> dict[str, Any]:
         """A run's status, turn, cost, lineage and the seats it waits for."""
-        from engine.play.human import pending_inputs
         from engine.replay import replay
         from engine.summary import summarize
 
@@ -179,9 +178,11 @@ class Lab:
         row["children"] = [
             {"run_id": c.run_id, "fork_turn": c.fork_turn} for c in store.children(run_id)
         ]
+        # the fold keeps the unanswered requests: no second pass over the log
         row["seats_pending"] = [
             {"actor": p.actor, "kind": p.kind, "turn": p.turn}
-            for p in pending_inputs(store, run_id)
+            for requests in state.pending_human.values()
+            for p in requests
         ]
         return row
 

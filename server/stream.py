@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import anyio
+from sse_starlette import ServerSentEvent
 
 from engine.visibility import Viewer
 from eventstore import Recorded
@@ -34,12 +35,15 @@ _BACKLOG_PAGE = 1000
 
 @dataclass(frozen=True)
 class Message:
-    """One message of a stream: an event (position, type, JSON line), ``end`` or a
-    ``heartbeat`` (position None)."""
+    """One message of a stream: an event (position, type, JSON line, and its SSE and
+    WebSocket frames, encoded once for every subscriber that shares the viewer), or
+    ``end`` or a ``heartbeat`` (position None)."""
 
     kind: str
     position: int | None = None
     data: str = ""
+    sse: bytes = b""
+    ws: str = ""
 
 
 @dataclass(eq=False)
@@ -64,7 +68,7 @@ class Hub:
         self._tails: dict[str, _Tail] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_max = -1
-        self._rendered: dict[tuple[int, Viewer], str | None] = {}
+        self._rendered: dict[tuple[int, Viewer], Message | None] = {}
         self.polls = 0  # ticks that queried the log (for tests and benchmarks)
 
     # -- subscribing -------------------------------------------------------------------
@@ -145,17 +149,21 @@ class Hub:
 
     # -- following ---------------------------------------------------------------------
 
-    def render(self, rec: Recorded, viewer: Viewer) -> str | None:
-        """The JSON line of ``rec`` for ``viewer`` (None: hidden), computed once per
-        event and kind of viewer however many subscribers share them."""
+    def render(self, rec: Recorded, viewer: Viewer) -> Message | None:
+        """The message of ``rec`` for ``viewer`` (None: hidden), encoded once per event
+        and kind of viewer however many subscribers share them."""
         key = (rec.position, viewer)
         if key not in self._rendered:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
             line = event_line(rec, viewer)
-            self._rendered[key] = (
-                None if line is None else json.dumps(line, ensure_ascii=False, default=str)
-            )
+            if line is None:
+                self._rendered[key] = None
+            else:
+                data = json.dumps(line, ensure_ascii=False, default=str)
+                sse = ServerSentEvent(data=data, event=rec.type, id=str(rec.position)).encode()
+                ws = f'{{"event": {json.dumps(rec.type)}, "id": {rec.position}, "data": {data}}}'
+                self._rendered[key] = Message(rec.type, rec.position, data, sse, ws)
         return self._rendered[key]
 
     def _backlog(self, run_id: str, after: int) -> list[Recorded]:
@@ -218,5 +226,4 @@ class Hub:
             self._unsubscribe(run_id, sub)
 
     def _message(self, rec: Recorded, viewer: Viewer) -> Message | None:
-        data = self.render(rec, viewer)
-        return None if data is None else Message(rec.type, rec.position, data)
+        return self.render(rec, viewer)

@@ -46,12 +46,12 @@ async def stream(
     await anyio.to_thread.run_sync(svc.lab.check_run, run_id)
     viewer = viewer_of(who)
 
-    async def messages() -> AsyncIterator[ServerSentEvent]:
+    async def messages() -> AsyncIterator[ServerSentEvent | bytes]:
         async for m in svc.hub.follow(run_id, viewer, start):
             if m.kind == "end":
                 yield ServerSentEvent(data="", event="end")
                 return
-            yield ServerSentEvent(data=m.data, event=m.kind, id=str(m.position))
+            yield m.sse  # encoded once for every subscriber
 
     return EventSourceResponse(
         messages(),
@@ -76,11 +76,7 @@ async def websocket(
     follow = svc.hub.follow(run_id, viewer_of(who), after or 0, heartbeat=svc.settings.heartbeat_s)
     try:
         async for m in follow:
-            # the line is already JSON: framed as text, not parsed and dumped again
-            text = f'{{"event": {json.dumps(m.kind)}'
-            if m.position is not None:
-                text += f', "id": {m.position}, "data": {m.data}'
-            await ws.send_text(text + "}")
+            await ws.send_text(m.ws or json.dumps({"event": m.kind}))
             if m.kind == "end":
                 break
     except WebSocketDisconnect:
