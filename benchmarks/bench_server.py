@@ -203,12 +203,7 @@ def main() -> None:
         db = Path(tmp) / "log.db"
         big, played = build_log(db, args.runs, args.events)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                os.environ.get("BENCH_SERVE_SCRIPT", __file__),
-                *([] if "BENCH_SERVE_SCRIPT" in os.environ else ["--serve"]),
-                str(db),
-            ],
+            [sys.executable, __file__, "--serve", str(db)],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
