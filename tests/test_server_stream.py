@@ -210,3 +210,30 @@ def test_many_subscribers_share_one_tail(tmp_path: Path) -> None:
     assert len(results) == 20
     assert all(ids == expected for ids in results)
     assert hub.polls <= len(expected)  # a poll that finds new events: at most one per event
+
+
+def test_an_idle_sse_stream_sends_heartbeats(tmp_path: Path) -> None:
+    w = make_world(tmp_path)  # heartbeat_s=1.0; the tabletop run waits for its human
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["analyst"])) as c:
+        last = positions(w.db, w.tabletop)[-1]
+        with c.stream("GET", f"/api/v1/runs/{w.tabletop}/stream", params={"after": last}) as r:
+            start = time.monotonic()
+            frame = next(sse(r))
+        assert ": " in frame and time.monotonic() - start < 10
+
+
+def test_a_cookie_websocket_must_come_from_the_servers_own_origin(tmp_path: Path) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    from tests.server_helpers import PASSWORD
+
+    w = make_world(tmp_path)
+    with live(w.settings) as srv, srv.client() as c:
+        c.post("/api/v1/session", json={"name": "ada", "password": PASSWORD})
+        cookie = {"Cookie": f"scenario_lab_session={c.cookies['scenario_lab_session']}"}
+        url = srv.url.replace("http", "ws", 1) + f"/api/v1/runs/{w.strait}/ws"
+        with pytest.raises(InvalidStatus) as e:
+            connect(url, additional_headers=cookie, origin="http://evil.example", open_timeout=10)  # type: ignore[arg-type]
+        assert e.value.response.status_code == 403
+        with connect(url, additional_headers=cookie, origin=srv.url, open_timeout=10) as ws:  # type: ignore[arg-type]
+            assert json.loads(ws.recv(timeout=10))["event"] == "RunStarted"
