@@ -110,9 +110,10 @@ class Lab:
         store = self.store()
         after = _decode_cursor(cursor) if cursor is not None else None
         page: list[dict[str, Any]] = []
-        while len(page) < limit:
-            chunk = self._run_rows(batch=batch, parent=parent, after=after, limit=limit)
-            for rowid, info in chunk:
+        while True:
+            # one row past the page says whether there is a next one, without a query
+            chunk = self._run_rows(batch=batch, parent=parent, after=after, limit=limit + 1)
+            for rowid, info in chunk[:limit]:
                 after = (info.created_at, rowid)
                 row = summarize(store, info, self.settings.db)
                 if status is not None and row["status"] != status:
@@ -122,13 +123,15 @@ class Lab:
                 page.append(row)
                 if len(page) == limit:
                     break
-            if len(chunk) < limit:
-                after = None  # the listing is exhausted
+            if len(chunk) <= limit:  # the listing is exhausted
+                last = (chunk[-1][1].created_at, chunk[-1][0]) if chunk else None
+                more = len(page) == limit and after != last
                 break
-        more = after is not None and bool(
-            self._run_rows(batch=batch, parent=parent, after=after, limit=1)
-        )
-        return {"runs": page, "next_cursor": _encode_cursor(*after) if more and after else None}
+            if len(page) == limit:
+                more = True
+                break
+        cursor_out = _encode_cursor(*after) if more and after is not None else None
+        return {"runs": page, "next_cursor": cursor_out}
 
     def _run_rows(
         self,

@@ -49,6 +49,22 @@ def test_runs_list_filters_and_pages_with_a_cursor(tmp_path: Path) -> None:
         assert [r["run_id"] for r in halted] == [w.tabletop]
         by_name = c.get("/api/v1/runs", params={"scenario": "Strait Crisis"}).json()["runs"]
         assert len(by_name) == 4
+        # filtered pages of one: every match once, then no cursor
+        seen, cursor = [], None
+        for _ in range(10):
+            params = {
+                "scenario": "Strait Crisis",
+                "limit": 1,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            page = c.get("/api/v1/runs", params=params).json()
+            seen += [r["run_id"] for r in page["runs"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [r["run_id"] for r in by_name]
+        one = c.get("/api/v1/runs", params={"status": "halted", "limit": 1}).json()
+        assert [r["run_id"] for r in one["runs"]] == [w.tabletop]
         assert c.get("/api/v1/runs", params={"parent": w.strait}).json()["runs"] == []
         assert c.get("/api/v1/runs", params={"batch": "none"}).status_code == 200
         assert_problem(c.get("/api/v1/runs", params={"status": "sleeping"}), 422)
