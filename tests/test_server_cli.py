@@ -203,3 +203,52 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
         port = s.getsockname()[1]
         err = one_line_error(cli("serve", "--db", tmp_path / "lab.db", "--port", str(port)), 1)
     assert f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def _on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as its terminal, typing ``answers`` at each
+    password prompt; its exit code and everything it printed."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the pty
+        os.execv(sys.executable, [sys.executable, "-c", "from cli.app import main; main()", *args])
+    import select
+
+    out = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+        if pending and out.rstrip().endswith(b":"):
+            os.write(fd, pending.pop(0).encode() + b"\n")
+            out += b"\n"
+    os.close(fd)
+    if time.monotonic() >= deadline:
+        os.kill(pid, 9)
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_users_add_asks_the_password_twice_on_a_terminal(tmp_path: Path) -> None:
+    db = str(tmp_path / "lab.db")
+    code, out = _on_a_terminal(
+        ["users", "add", "ada", "--role", "admin", "--db", db], ["first-pass", "other-pass"]
+    )
+    assert code == 2 and "error: the two passwords differ" in out, out
+    assert "first-pass" not in out  # no echo
+    code, out = _on_a_terminal(
+        ["users", "add", "ada", "--role", "admin", "--db", db], ["same-pass1", "same-pass1"]
+    )
+    assert code == 0, out
+    with Accounts.open(Path(db)) as accounts:
+        assert accounts.authenticate("ada", "same-pass1") is not None
