@@ -228,9 +228,9 @@ def _on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
         if not chunk:
             break
         out += chunk
-        if pending and out.rstrip().endswith(b":"):
+        asked = out.count(b"Password")  # answer each prompt once, after it is shown
+        if pending and asked > len(answers) - len(pending) and out.rstrip().endswith(b":"):
             os.write(fd, pending.pop(0).encode() + b"\n")
-            out += b"\n"
     os.close(fd)
     if time.monotonic() >= deadline:
         os.kill(pid, 9)
