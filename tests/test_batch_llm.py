@@ -86,8 +86,8 @@ def test_an_llm_batch_plays_every_variation_in_one_process(
         assert all(store.verify(r.run_id).ok for r in store.list_runs(batch_id=batch_id))
         stats = batch_stats(store, batch_id)
         report = batch_report_markdown(store, batch_id)
-    assert set(stats["metrics"]) >= {"cooperation"}
-    assert [v["metrics"]["cooperation"]["n"] for v in stats["variations"]] == [3, 3]
+    assert set(stats.metrics) >= {"cooperation"}
+    assert [v.metrics["cooperation"].n for v in stats.variations] == [3, 3]
     assert "techco.model=test/large" in report and "## Cost per variation" in report
 
 

@@ -17,6 +17,7 @@ from eventstore import CostIncurred, DecisionMade, EventStore, MessageSent
 from tests.engine_helpers import LLM3, cli, last_line, llm_env
 from tests.fakellm import DEFAULT_DECISION, FakeLLMServer
 from tests.recorded import import_run
+from tests.store_helpers import raw_connection
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -52,14 +53,13 @@ def test_divergent_recording_names_the_first_differing_step(tmp_path: Path) -> N
 def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path) -> None:
     db, run_id = _load("recorded-llm3.jsonl", tmp_path)
     # a scenario edit that changes what actors are told: the recorded answers no longer fit
-    with EventStore.open(db) as store:
-        conn = store.connection
+    with raw_connection(db) as conn:
         conn.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'Careful', 'Reckless') AS BLOB) "
             "WHERE type = 'RunStarted'"
         )
-        with pytest.raises(NondeterminismError) as caught:
-            check_run(store, run_id)
+    with EventStore.open(db) as store, pytest.raises(NondeterminismError) as caught:
+        check_run(store, run_id)
     err = caught.value
     assert "does not contain" in str(err) and err.step == "decision"
     # named like any other difference: run, turn, actor and step
@@ -188,11 +188,12 @@ def test_a_changed_decision_answer_in_a_run_with_talks_is_detected(tmp_path: Pat
             if isinstance(e, DecisionMade) and e.turn == 2 and e.actor == "regulator"
         )
         assert target.call is not None and target.call.response_hash is not None
-        changed = store.connection.execute(
-            "UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'regulator acts', "
-            "'regulator retreats') AS BLOB) WHERE sha256 = ?",
-            (target.call.response_hash,),
-        ).rowcount
+        with raw_connection(db) as conn:  # edited as someone with the file could
+            changed = conn.execute(
+                "UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'regulator acts', "
+                "'regulator retreats') AS BLOB) WHERE sha256 = ?",
+                (target.call.response_hash,),
+            ).rowcount
         assert changed == 1
         with pytest.raises(NondeterminismError) as caught:
             check_run(store, run_id)
@@ -205,16 +206,16 @@ def test_a_changed_message_in_a_run_with_talks_is_detected(tmp_path: Path) -> No
     db, run_id = _record_talks(tmp_path)
     # ngo's reply to regulator in turn 1, as if the model had answered otherwise: the
     # engine derives it again, but regulator's next prompt quotes it
-    with EventStore.open(db) as store:
-        changed = store.connection.execute(
+    with raw_connection(db) as conn:
+        changed = conn.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'ngo answers', "
             "'ngo refuses') AS BLOB) WHERE type = 'MessageSent' AND turn = 1 AND run_id = ? "
             "AND CAST(payload AS TEXT) LIKE '%ngo answers%'",
             (run_id,),
         ).rowcount
-        assert changed == 1
-        with pytest.raises(NondeterminismError) as caught:
-            check_run(store, run_id)
+    assert changed == 1
+    with EventStore.open(db) as store, pytest.raises(NondeterminismError) as caught:
+        check_run(store, run_id)
     err = caught.value
     assert err.turn == 1 and err.actor == "regulator" and err.step == "decision"
     assert "turn 1" in str(err) and "regulator" in str(err) and "does not contain" in str(err)
@@ -222,14 +223,14 @@ def test_a_changed_message_in_a_run_with_talks_is_detected(tmp_path: Path) -> No
 
 def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path: Path) -> None:
     db, run_id = _record_talks(tmp_path)
-    with EventStore.open(db) as store:
-        store.connection.execute(
+    with raw_connection(db) as conn:
+        conn.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'Careful', 'Reckless') AS BLOB) "
             "WHERE type = 'RunStarted' AND run_id = ?",
             (run_id,),
         )
-        with pytest.raises(NondeterminismError) as caught:
-            check_run(store, run_id)
+    with EventStore.open(db) as store, pytest.raises(NondeterminismError) as caught:
+        check_run(store, run_id)
     err = caught.value
     assert err.run_id == run_id and err.turn == 1 and err.step == "communication"
     assert err.actor in TALKERS

@@ -152,14 +152,19 @@ class RecordedClient:
 
     def __init__(self, store: EventStore, events: Sequence[Event], run_id: str):
         self.run_id = run_id
-        self.responses: dict[str, list[ModelCall]] = {}
         self.store = store
+        self.load(events)
+        self.turn = 0  # the turn reported for a call made outside ``_CheckingCaller``
+
+    def load(self, events: Sequence[Event]) -> None:
+        """Serve the responses ``events`` recorded (the part of the log still to check:
+        a call answered for a step a halt by request cut short is served again)."""
+        self.responses: dict[str, list[ModelCall]] = {}
         for event in events:
             for call in _calls(event):
                 if call.prompt_hash:
                     self.responses.setdefault(call.prompt_hash, []).append(call)
         self.talks = _talk_calls(events)
-        self.turn = 0  # the turn reported for a call made outside ``_CheckingCaller``
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         key = blob_hash(request_blob(request))
@@ -231,10 +236,16 @@ class _CheckingCaller(ModelCaller):
 
 
 class _CheckingPlayer(RunPlayer):
-    """A player whose every append must match the original log."""
+    """A player whose every append must match the original log.
+
+    Where the log has a halt by request (``Lab.halt`` cancelled the live player between
+    two steps), this player stops there too: ``user_halt`` is cancelled and nothing more
+    is written, so the halt is appended as recorded.
+    """
 
     original: list[Event]
     origin_run: str
+    user_halt: anyio.CancelScope | None = None
 
     def caller(self) -> ModelCaller:
         base = super().caller()  # raises as the live engine does when there is no client
@@ -244,6 +255,9 @@ class _CheckingPlayer(RunPlayer):
         for offset, event in enumerate(events):
             index = self.seq + offset  # 0-based index of this event in the timeline
             expected = self.original[index] if index < len(self.original) else None
+            if _halted_by_request(expected) and self.user_halt is not None:
+                self.user_halt.cancel()
+                return
             if expected is None or _normal(expected) != _normal(event):
                 raise NondeterminismError(
                     f"run {self.origin_run}: at seq {index + 1} (turn {event.turn}) the engine "
@@ -262,6 +276,16 @@ class _CheckingPlayer(RunPlayer):
                     step=event_type(event),
                 )
         super()._write(events, blobs)
+
+
+def _halted_by_request(event: Event | None) -> bool:
+    return isinstance(event, RunHalted) and event.reason == "user"
+
+
+async def _play_checked(player: _CheckingPlayer) -> None:
+    with anyio.CancelScope() as scope:
+        player.user_halt = scope
+        await player.play()
 
 
 def _normal(event: Event) -> Any:
@@ -314,9 +338,10 @@ def _check(
         ):
             scratch.append(scratch_id, [nxt], expected_seq=position, blobs=blobs)
             continue
-        if isinstance(nxt, RunHalted) and nxt.reason == "user":
+        if _halted_by_request(nxt):
             scratch.append(scratch_id, [nxt], expected_seq=position)
             continue
+        client.load(original[position:])
         player = _CheckingPlayer(
             scratch, scratch_id, client=client, prices=prices, snapshot_every=0
         )
@@ -324,7 +349,7 @@ def _check(
         player.origin_run = run_id
         client.turn = player.state.turn
         before = scratch.last_seq(scratch_id)
-        anyio.run(player.play)
+        anyio.run(_play_checked, player)
         if scratch.last_seq(scratch_id) == before:
             raise NondeterminismError(
                 f"run {run_id}: at seq {before + 1} the log has {event_type(nxt)}, which the engine "

@@ -91,7 +91,7 @@ def read_price_file(path: Path) -> dict[str, tuple[float, float]]:
     """A user's price file: model -> (input, output) USD per 1M tokens."""
     try:
         data = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: deep nesting
         raise UsageError(
             f"cannot read price file {path}: {e}",
             hint="give a JSON object of model -> {input, output} USD per 1M tokens",
