@@ -14,7 +14,8 @@ Prints one JSON object:
   stays below the ideal: ``phase_bound`` is that ceiling for the run shape (0.92 for
   runs of 4 turns, 0.95 for 10). The runs play 10 turns so that the measure is the
   engine keeping the cap full, not the start and the tail of very short runs;
-  ``mean_call_ms`` is the time a call took as the engine saw it.
+  ``mean_call_ms`` is the time a call took as the engine saw it, ``cpu_ms_per_call``
+  this process's CPU per call (engine, HTTP client and log; the fake's is its own).
 - ``rules``: a rule-driven 10-actor, 50-turn run: wall time.
 - ``turn_rounds``: the bundled 3-actor LLM scenario ``ai-summit`` (talks, decisions,
   world update, a model-judged metric, two validation checks) against the loopback
@@ -174,7 +175,9 @@ def bench_concurrency(tmp: Path, runs: int, turns: int, latency: float, cap: int
                     for s in stores:
                         s.close()
 
+        cpu0 = time.process_time()
         seconds = anyio.run(main)
+        cpu = time.process_time() - cpu0
     with EventStore.open(tmp / "conc.db") as store:
         calls = sum(r.type == "CostIncurred" for r in store.iter_after(0))
         # each call's time as the engine saw it (request sent to reply read): what the
@@ -197,6 +200,8 @@ def bench_concurrency(tmp: Path, runs: int, turns: int, latency: float, cap: int
         "ratio": round(achieved / ideal, 3),
         "phase_bound": round(phase_bound(runs, turns, 6, cap), 3),
         "mean_call_ms": round(statistics.mean(call_ms), 1) if call_ms else None,
+        # this process's CPU per call (engine, HTTP client, log; set-up included)
+        "cpu_ms_per_call": round(1000 * cpu / calls, 2) if calls else None,
         "target_ratio": 0.9,
         "pass": achieved / ideal >= 0.9,
     }

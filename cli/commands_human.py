@@ -135,10 +135,10 @@ def audit(
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor.")] = None,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per decision, one per line.")
+        bool, typer.Option("--json", help="One JSON object per entry, one per line.")
     ] = False,
 ) -> None:
-    """Every decision: the full prompt, raw response, parsed decision, attempts, tokens, cost."""
+    """Every decision and talk, and every answer not used: prompts, raw answers, attempts, cost."""
     from scenario_lab.app import AuditQuery, audit_markdown
 
     entries = make_lab(db).audit_trail(AuditQuery(run=run_ref, actor=actor, turn=turn))

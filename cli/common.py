@@ -9,7 +9,6 @@ libraries are imported inside commands, never here, to keep start-up fast.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -124,10 +123,11 @@ def status(message: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    """One JSON document on a line; typed results (msgspec Structs) as their builtins."""
-    import msgspec
+    """One JSON document on a line, the same bytes in every process; typed results
+    (msgspec Structs) as their fields."""
+    from scenario_lab.app import canonical_json
 
-    typer.echo(json.dumps(msgspec.to_builtins(data), ensure_ascii=False, default=str))
+    typer.echo(canonical_json(data))
 
 
 def print_table(

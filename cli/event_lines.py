@@ -58,6 +58,10 @@ def summary(rec: Any) -> str:
     if t == "ValidationRecorded":
         verdict = "passed" if e.passed else f"FAILED ({e.severity})"
         return f"{e.check}: {verdict}"
+    if t == "CallFailed":
+        return (
+            f"{e.purpose} {e.request_id} {e.error_kind} after {e.asks} ask(s): {_clip(e.error, 60)}"
+        )
     if t == "CostIncurred":
         return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok ${e.cost_usd:.5f}"
     return ""

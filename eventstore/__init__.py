@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._codec import UPCASTERS, decode, encode, upcaster
+from ._codec import UPCASTERS, canonical_json, decode, encode, upcaster
 from ._collector import collector_paused
 from ._errors import (
     CATEGORY_STATUS,
@@ -32,6 +32,7 @@ from ._events import (
     EVENT_TYPES,
     AnyEvent,
     Attempt,
+    CallFailed,
     CostIncurred,
     DecisionFailed,
     DecisionMade,
@@ -80,6 +81,7 @@ __all__ = [
     "AnyEvent",
     "AppendResult",
     "Attempt",
+    "CallFailed",
     "ConcurrencyConflict",
     "CostIncurred",
     "DecisionFailed",
@@ -123,6 +125,7 @@ __all__ = [
     "VerifyResult",
     "WorldUpdated",
     "blob_hash",
+    "canonical_json",
     "collector_paused",
     "decode",
     "encode",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Bump when a table or column changes: an analytics file built under another version is
 # rebuilt from the log on its next catch-up instead of being read with the wrong shape.
-SCHEMA_VERSION = 3  # 3: variation_stats is a table (was a view)
+SCHEMA_VERSION = 4  # 3: variation_stats is a table (was a view); 4: call_failures
 
 Column = tuple[str, str]  # (DuckDB type, description)
 
@@ -211,6 +211,22 @@ TABLES: dict[str, Table] = {
             "output_tokens": ("INTEGER", "Completion tokens."),
             "cost_usd": ("DOUBLE", "Cost in USD."),
             "request_id": ("VARCHAR", "The request the cost belongs to."),
+        },
+    ),
+    "call_failures": Table(
+        "Model calls whose answer was not used (CallFailed): a talk, coalition answer, world "
+        "update, metric or check that got no usable answer (no model answered, or every "
+        "answer, re-asks included, was unreadable or cut off at the token limit). A "
+        "decision's failure is a `failed` row of `decisions`.",
+        {
+            **_TIMELINE,
+            "purpose": ("VARCHAR", "The phase: communication, world_update, metric, validation."),
+            "actor": ("VARCHAR", "The actor the call was for; null for world/metric/validation."),
+            "request_id": ("VARCHAR", "The request (its calls' costs share it in `costs`)."),
+            "error_kind": ("VARCHAR", "unparsable, truncated or llm_unavailable."),
+            "error": ("VARCHAR", "What went wrong, with the last answer's problem."),
+            "asks": ("INTEGER", "Calls made for it, re-asks included."),
+            "model": ("VARCHAR", "The model asked."),
         },
     ),
     "validations": Table(

@@ -279,6 +279,18 @@ def _costs(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols["request_id"] += [e.request_id for e in evs]
 
 
+def _call_failures(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
+    cols = b.columns["call_failures"]
+    _timeline(cols, rows)
+    cols["purpose"] += [e.purpose for e in evs]
+    cols["actor"] += [e.actor for e in evs]
+    cols["request_id"] += [e.request_id for e in evs]
+    cols["error_kind"] += [e.error_kind for e in evs]
+    cols["error"] += [e.error for e in evs]
+    cols["asks"] += [e.asks for e in evs]
+    cols["model"] += [e.call.model if e.call else None for e in evs]
+
+
 def _validations(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["validations"]
     _timeline(cols, rows)
@@ -383,6 +395,7 @@ HANDLERS: dict[str, Handler] = {
     "WorldUpdated": _world,
     "MetricRecorded": _metrics,
     "CostIncurred": _costs,
+    "CallFailed": _call_failures,
     "ValidationRecorded": _validations,
     "ExogenousEventTriggered": _exogenous,
     **{

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from engine.audit.trail import audit as trail
-from eventstore import EventStore
+from eventstore import EventStore, canonical_json
 from scenario_lab.app import (
     AuditQuery,
     ExportRequest,
@@ -73,7 +73,7 @@ def test_report_compare_and_export(two_runs: tuple[Path, str, str], tmp_path: Pa
     assert [r.run_id for r in comparison.runs] == [run_id, branch]
     assert "# Comparison of" in compare_markdown(comparison)
     printed = cli("compare", run_id, branch, "--db", path / "log.db", "--json").stdout
-    assert printed == json.dumps(msgspec.to_builtins(comparison), ensure_ascii=False) + "\n"
+    assert printed == canonical_json(comparison) + "\n"
     with pytest.raises(InvalidRequest) as one:
         lab.compare((run_id,))
     assert one.value.field == "runs"

@@ -56,6 +56,17 @@ class _InOrder:
             self.write(events, blobs or None)
 
 
+class Unfinished(BaseException):
+    """Raised by a task that stops without finishing, as if its process had stopped.
+
+    ``replay --check`` raises it for a call the recorded run never got an answer to
+    because it was killed while that call was in flight. As in the killed process, the
+    task's events and every later task's stay unwritten, while the tasks before it
+    write theirs. A ``BaseException``: no phase or player handler may record it as a
+    halt or a failure (the process that stopped recorded neither).
+    """
+
+
 _SLOT: ContextVar[tuple[_InOrder, int] | None] = ContextVar("scenario_lab_slot", default=None)
 
 
@@ -75,18 +86,23 @@ async def in_order(items: Sequence[T], work: Callable[[T], Awaitable[None]], wri
     Every task runs to its end even if another halts, so nothing paid for is dropped
     while it can still be written; once one fails, no more events are written (the run
     fails there). Then the first failure in item order, not in time order (the log must
-    not depend on timing), is raised as itself: an error before a ``Halt``.
+    not depend on timing), is raised as itself: an error, then an ``Unfinished``, then
+    a ``Halt``.
     """
     if not items:
         return  # no task group: entering one yields to the event loop for nothing
     order = _InOrder(len(items), write)
     halts: dict[int, Halt] = {}
     errors: dict[int, Exception] = {}
+    stopped: dict[int, Unfinished] = {}
 
     async def one(index: int, item: T) -> None:
         token = _SLOT.set((order, index))
         try:
             await work(item)
+        except Unfinished as u:  # never finishes: its events and later ones stay held
+            stopped[index] = u
+            return
         except Halt as h:
             halts[index] = h
         except Exception as e:  # re-raised below as itself, not as an exception group
@@ -96,6 +112,8 @@ async def in_order(items: Sequence[T], work: Callable[[T], Awaitable[None]], wri
         if not errors:
             try:
                 order.finish(index)
+            except Unfinished as u:
+                stopped[index] = u
             except Exception as e:  # an append failed: surface it as itself
                 errors[index] = e
 
@@ -104,5 +122,7 @@ async def in_order(items: Sequence[T], work: Callable[[T], Awaitable[None]], wri
             tg.start_soon(one, index, item)
     if errors:
         raise errors[min(errors)]
+    if stopped:
+        raise stopped[min(stopped)]
     if halts:
         raise halts[min(halts)]

@@ -14,20 +14,21 @@ are in flight, other tasks' events may be folded into ``state`` under it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from engine.errors import BudgetExceeded
+from engine.errors import BudgetExceeded, LLMUnavailable
 from engine.fold.state import RunState, visible_messages
-from engine.llm import ChatRequest, ParseError, json_schema_for, parse_structured
-from engine.play.calls import CallResult, ModelCaller
+from engine.llm import ChatRequest, json_schema_for
+from engine.play.answers import MAX_ASKS, Unusable, read_structured, reask, with_method
+from engine.play.calls import ModelCaller, failed_call
 from engine.play.prompts import DecisionContext, PastDecision, SeenMessage
 from engine.rng import llm_seed
 from engine.scenario.load import simulated_date
 from engine.scenario.model import Scenario
-from eventstore import Event, HaltReason
+from eventstore import CallFailed, CostIncurred, Event, HaltReason, ModelCall
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -90,12 +91,31 @@ def budget_halt(e: BudgetExceeded) -> Halt:
 
 @dataclass
 class Answer(Generic[M]):
-    """A model's structured answer: parsed, or why it could not be read."""
+    """A model's structured answer, or the failure to record instead of it.
 
-    result: CallResult
-    parsed: M | None
-    method: str = ""  # how it was parsed (see ``parse_structured``)
-    error: str = ""  # why it could not be, when ``parsed`` is None
+    ``costs`` and ``blobs`` are every call's (re-asks included): whatever the phase
+    records, it records them with it, through :meth:`record`.
+    """
+
+    parsed: M | None = None
+    method: str = ""  # how it was parsed (see ``parse_structured``), "reask:..." after one
+    call: ModelCall | None = None  # the last answered call (parse method not set)
+    failure: CallFailed | None = None  # when ``parsed`` is None: what went wrong, recorded
+    costs: list[CostIncurred] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    refused: Halt | None = None  # a re-ask the budget refused: the run halts once recorded
+
+    def record(self, p: Play, events: Sequence[Event]) -> None:
+        """Append ``events`` with every call's cost in one append; then halt if the
+        budget refused a re-ask (what was paid for is in the log first)."""
+        p.append([*events, *self.costs], self.blobs or None)
+        if self.refused is not None:
+            raise self.refused
+
+    def record_failure(self, p: Play, *beside: Event) -> None:
+        """Record the ``CallFailed`` (and what the phase records beside it) with the costs."""
+        assert self.failure is not None, "record_failure of an answer that was used"
+        self.record(p, [self.failure, *beside])
 
 
 async def ask_structured(
@@ -116,9 +136,11 @@ async def ask_structured(
     """Ask a model for an answer of ``schema``'s shape, and read it.
 
     The one way the phases other than decisions ask a model, so how an answer is asked
-    for and read is decided here for all of them. A refused budget halts the run before
-    the call; ``LLMUnavailable`` is left to the phase (a silent talker, a failed metric
-    and a missing world update are each handled in their own way).
+    for, read and given up on is decided here for all of them: an answer that cannot be
+    used (unreadable, or cut off at the token limit) is asked for again
+    (``answers.MAX_ASKS`` calls in all); after that, or when no model answers, the
+    answer carries a ``CallFailed`` for the phase to record in its place. A refused
+    budget halts the run before the first call.
     """
     request = _request(
         p.state,
@@ -132,15 +154,62 @@ async def ask_structured(
         schema_name=schema_name,
         temperature=temperature,
     )
-    try:
-        result = await p.caller().call(request, turn=turn, actor=actor, request_id=request_id)
-    except BudgetExceeded as e:
-        raise budget_halt(e) from None
-    try:
-        parsed, method = parse_structured(result.response.text, schema)
-    except ParseError as e:
-        return Answer(result, None, error=str(e))
-    return Answer(result, parsed, method)
+    answer: Answer[M] = Answer()
+
+    def failed(error: str, kind: str, asks: int, call: ModelCall | None) -> CallFailed:
+        return CallFailed(
+            turn=turn,
+            purpose=purpose,
+            request_id=request_id,
+            actor=actor,
+            error=error,
+            error_kind=kind,
+            asks=asks,
+            call=call,
+        )
+
+    keys = ", ".join(schema.model_fields)
+    current = request
+    problem: Unusable | None = None
+    for asks in range(1, MAX_ASKS + 1):
+        try:
+            result = await p.caller().call(current, turn=turn, actor=actor, request_id=request_id)
+        except BudgetExceeded as e:
+            if problem is None:
+                raise budget_halt(e) from None
+            answer.refused = budget_halt(e)
+            reason = f"{problem.kind}, and the credit limit refused a re-ask: {problem.message}"
+            answer.failure = failed(reason, problem.kind, asks - 1, answer.call)
+            return answer
+        except LLMUnavailable as e:
+            attempts = tuple(getattr(e, "attempts", ()))
+            call, blobs = failed_call(current, attempts)
+            answer.blobs.update(blobs)
+            # the client retries a structured answer cut at the token limit itself
+            cut = bool(attempts) and attempts[-1].outcome == "truncated"
+            answer.failure = failed(
+                e.one_line(), "truncated" if cut else "llm_unavailable", asks, call
+            )
+            return answer
+        answer.costs.append(result.cost)
+        answer.blobs.update(result.blobs)
+        answer.call = result.call
+        try:
+            parsed, method = read_structured(result.response, schema)
+        except Unusable as unusable:
+            problem = unusable
+            if asks < MAX_ASKS:
+                current = reask(request, result.response.text, problem, keys)
+                continue
+            error = f"{problem.kind} after {asks} asks: {problem.message}"
+            answer.failure = failed(
+                error, problem.kind, asks, with_method(result.call, problem.kind)
+            )
+            return answer
+        answer.parsed = parsed
+        answer.method = f"reask:{method}" if asks > 1 else method
+        return answer
+    raise AssertionError("unreachable: the last ask returns")  # pragma: no cover
 
 
 def _request(

@@ -156,6 +156,8 @@ class Decisions:
             raise budget_halt(e) from None
         if outcome.events:
             p.append(outcome.events, outcome.blobs)
+        if outcome.refused is not None:
+            raise budget_halt(outcome.refused)
         for event in outcome.events:
             if isinstance(event, DecisionFailed) and event.error_kind == "llm_unavailable":
                 self.unanswered[actor_id] = event.error

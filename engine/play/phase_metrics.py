@@ -1,9 +1,10 @@
 """The metrics of a turn: keyword and pattern metrics computed here, the others judged
 by a model, all from the turn's world update and decisions.
 
-A metric that cannot be measured (no model answered, an unreadable answer, no match)
-is still recorded, with its error and no value: a missing number never stops a run,
-and a resume does not ask for it again.
+A metric that cannot be measured (no model answered, an answer still unreadable or cut
+off after a re-ask, no match) is still recorded, with its error and no value, beside
+the ``CallFailed`` of its call: a missing number never stops a run, and a resume does
+not ask for it again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from engine.errors import LLMUnavailable
 from engine.play.measure import clamp, local_metric
 from engine.play.outputs import MetricOut
 from engine.play.phase import Play, ask_structured, turn_decisions
@@ -69,36 +69,28 @@ class Metrics:
             decisions=self.decisions,
             actor=actor_id,
         )
-        try:
-            answer = await ask_structured(
-                p,
-                MetricOut,
-                model,
-                messages,
-                purpose="metric",
-                turn=turn,
-                actor=actor_id,
-                request_id=f"m{turn}-{metric.name}-{actor_id or ''}",
-                seed_key=f"metric:{metric.name}:{actor_id}",
-                max_tokens=300,
-                temperature=0.0,
-            )
-        except LLMUnavailable as e:
-            failed = MetricRecorded(
-                turn=turn, name=metric.name, actor=actor_id, method="llm", error=e.one_line()
-            )
-            p.append([failed])
-            return
+        answer = await ask_structured(
+            p,
+            MetricOut,
+            model,
+            messages,
+            purpose="metric",
+            turn=turn,
+            actor=actor_id,
+            request_id=metric_request_id(turn, metric.name, actor_id),
+            seed_key=f"metric:{metric.name}:{actor_id}",
+            max_tokens=300,
+            temperature=0.0,
+        )
         value: float | None = None
         error = None
-        if answer.parsed is None:
-            error = f"unparsable metric answer: {answer.error}"
-        else:
+        if answer.failure is not None:
+            error = answer.failure.error
+        elif answer.parsed is not None:
             try:
                 value = clamp(metric, float(answer.parsed.value))
             except (TypeError, ValueError) as e:  # NaN, infinity
                 error = f"unparsable metric answer: {e}"
-        result = answer.result
         recorded = MetricRecorded(
             turn=turn,
             name=metric.name,
@@ -106,6 +98,14 @@ class Metrics:
             actor=actor_id,
             method="llm",
             error=error,
-            call=result.call,
+            call=answer.call,
         )
-        p.append([recorded, result.cost], result.blobs)
+        if answer.failure is not None:
+            answer.record_failure(p, recorded)
+        else:
+            answer.record(p, [recorded])
+
+
+def metric_request_id(turn: int, name: str, actor: str | None) -> str:
+    """The request id of a judged metric's call (its ``CostIncurred`` and ``CallFailed``)."""
+    return f"m{turn}-{name}-{actor or ''}"

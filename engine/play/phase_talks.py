@@ -3,7 +3,9 @@
 Two rounds of calls: every AI actor plans at once (whom to talk to, a coalition to
 propose, a public statement); then every addressee of a private talk replies and every
 invitee answers, at once. Each call is known by its request id (``talks.plan_id`` and
-the like), recorded with its cost, so a resume asks only what is not recorded. A human
+the like), recorded with its cost, so a resume asks only what is not recorded. Every
+message carries the call it came from (its request and raw answer); an answer that
+could not be used is a ``CallFailed``, and that actor says nothing there. A human
 addressee is asked through ``HumanInputRequested`` and the run halts until they answer.
 Rule and scripted actors do not negotiate: they start no talk, leave talks unanswered
 and decline invitations.
@@ -11,13 +13,15 @@ and decline invitations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import msgspec
 from pydantic import BaseModel
 
-from engine.errors import LLMUnavailable
 from engine.fold.state import coalitions_of
 from engine.play import talks
+from engine.play.answers import with_method
 from engine.play.phase import Answer, Halt, Play, ask_structured, decision_context
 from engine.play.prompts import coalition_task, decision_messages, reply_task
 from eventstore import Event, HumanInputRequested
@@ -58,24 +62,28 @@ class Talks:
 
     async def _call(
         self, actor_id: str, request_id: str, messages: list[dict[str, str]], schema: type[M]
-    ) -> Answer[M] | None:
-        """The actor's answer, or None if no model answered: it stays silent this turn
-        (decisions still go ahead)."""
-        try:
-            return await ask_structured(
-                self.p,
-                schema,
-                self.p.model_for(actor_id),
-                messages,
-                purpose="communication",
-                schema_name=schema.__name__.lower(),
-                turn=self.turn,
-                actor=actor_id,
-                request_id=request_id,
-                max_tokens=700,
-            )
-        except LLMUnavailable:
-            return None
+    ) -> Answer[M]:
+        """The actor's answer, or the failure recorded in its place: the actor stays
+        silent (decisions still go ahead) and a resume does not ask again."""
+        return await ask_structured(
+            self.p,
+            schema,
+            self.p.model_for(actor_id),
+            messages,
+            purpose="communication",
+            schema_name=schema.__name__.lower(),
+            turn=self.turn,
+            actor=actor_id,
+            request_id=request_id,
+            max_tokens=700,
+        )
+
+    @staticmethod
+    def _said(answer: Answer[Any], messages: Sequence[Event]) -> list[Event]:
+        """The messages an answer sent, each linked to the call that produced it, so the
+        audit shows the raw answer behind every message."""
+        call = with_method(answer.call, answer.method) if answer.call is not None else None
+        return [msgspec.structs.replace(m, call=call) for m in messages]
 
     def _messages(self, actor_id: str, task: str) -> list[dict[str, str]]:
         """The actor's decision prompt with ``task`` in place of the decision's."""
@@ -89,20 +97,18 @@ class Talks:
         task = talks.plan_instructions(self.ch, actor_id, others, list(mine))
         rid = talks.plan_id(self.turn, actor_id)
         answer = await self._call(actor_id, rid, self._messages(actor_id, task), talks.TalkPlan)
-        if answer is None:
+        if answer.parsed is None:
+            answer.record_failure(self.p)
             return
-        events: list[Event] = []
-        # an unreadable plan means the actor says nothing this turn; the cost stays recorded
-        if answer.parsed is not None:
-            events = talks.plan_events(
-                answer.parsed,
-                turn=self.turn,
-                actor_id=actor_id,
-                actors=self.actors,
-                ch=self.ch,
-                my_coalitions=mine,
-            )
-        self.p.append([*events, answer.result.cost], answer.result.blobs)
+        sent = talks.plan_events(
+            answer.parsed,
+            turn=self.turn,
+            actor_id=actor_id,
+            actors=self.actors,
+            ch=self.ch,
+            my_coalitions=mine,
+        )
+        answer.record(self.p, self._said(answer, sent))
 
     async def _answer(self, item: tuple[Any, str]) -> None:
         msg, who = item
@@ -152,13 +158,14 @@ class Talks:
             return  # answered, asked of a human, or a rule or scripted actor: they do not talk
         task = reply_task(p.scenario.actors[talk.sender].name, talk.content)
         answer = await self._call(replier, rid, self._messages(replier, task), talks.Reply)
-        if answer is None:
+        if answer.parsed is None:
+            answer.record_failure(p)
             return
-        events: list[Event] = []
-        # no readable reply: the talk stays unanswered
-        if answer.parsed is not None and answer.parsed.reply.strip():
-            events.append(talks.reply_event(turn, talk, replier, answer.parsed.reply))
-        p.append([*events, answer.result.cost], answer.result.blobs)
+        sent: list[Event] = []
+        # a blank reply says nothing: the talk stays unanswered
+        if answer.parsed.reply.strip():
+            sent.append(talks.reply_event(turn, talk, replier, answer.parsed.reply))
+        answer.record(p, self._said(answer, sent))
 
     async def _coalition_answer(self, proposal: Any, invitee: str) -> None:
         p, turn = self.p, self.turn
@@ -180,13 +187,10 @@ class Talks:
         )
         messages = self._messages(invitee, task)
         answer = await self._call(invitee, rid, messages, talks.CoalitionAnswer)
-        if answer is None:
+        if answer.parsed is None:
+            answer.record_failure(p)  # the invitee neither joins nor declines, and it shows
             return
-        if answer.parsed is not None:
-            reply = talks.answer_event(
-                turn, proposal, invitee, answer.parsed.accept, answer.parsed.reason
-            )
-        else:
-            reason = f"no readable answer ({answer.error})"
-            reply = talks.answer_event(turn, proposal, invitee, False, reason)
-        p.append([reply, answer.result.cost], answer.result.blobs)
+        reply = talks.answer_event(
+            turn, proposal, invitee, answer.parsed.accept, answer.parsed.reason
+        )
+        answer.record(p, self._said(answer, [reply]))

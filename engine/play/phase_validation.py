@@ -1,8 +1,9 @@
 """The validation checks of a turn: a model judges the world update and the decisions.
 
 Each enabled check is one call; its verdict is a ``ValidationRecorded``. A check that
-could not run is recorded as failed with low severity, so it is visible and not asked
-again. Once the turn's last check is recorded, the verdicts may halt the run: a failed
+could not run (no model answered, or its answer stayed unreadable or cut off after a
+re-ask) is recorded as failed with low severity beside the ``CallFailed`` of its call,
+so it is visible and not asked again. Once the turn's last check is recorded, the verdicts may halt the run: a failed
 check of high severity (``halt_on_critical``), or too many failed checks since the run
 was last resumed (``max_issues_before_halt``).
 """
@@ -13,7 +14,6 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from engine.errors import LLMUnavailable
 from engine.play.outputs import ValidationOut
 from engine.play.phase import Halt, Play, ask_structured, turn_decisions
 from engine.play.prompts import validation_messages
@@ -71,37 +71,45 @@ class Validation:
         messages = validation_messages(
             name, check, turn=turn, world=self.world, decisions=self.decisions
         )
-        try:
-            answer = await ask_structured(
-                p,
-                ValidationOut,
-                model,
-                messages,
-                purpose="validation",
-                turn=turn,
-                actor=None,
-                request_id=f"v{turn}-{name}",
-                seed_key=f"validation:{name}",
-                max_tokens=500,
-                temperature=0.0,
-            )
-        except LLMUnavailable as e:
-            p.append([_failed(turn, name, "check could not run", e.one_line())])
-            return
-        result, parsed = answer.result, answer.parsed
+        answer = await ask_structured(
+            p,
+            ValidationOut,
+            model,
+            messages,
+            purpose="validation",
+            turn=turn,
+            actor=None,
+            request_id=check_request_id(turn, name),
+            seed_key=f"validation:{name}",
+            max_tokens=500,
+            temperature=0.0,
+        )
+        parsed = answer.parsed
         if parsed is None:
-            event = _failed(turn, name, "unparsable check answer", answer.error, result.call)
-        else:
-            event = ValidationRecorded(
-                turn=turn,
-                check=name,
-                passed=parsed.passed,
-                severity=parsed.severity,
-                issues=tuple(parsed.issues),
-                explanation=parsed.explanation,
-                call=result.call,
+            assert answer.failure is not None
+            failure = answer.failure
+            issue = (
+                "check could not run"
+                if failure.error_kind == "llm_unavailable"
+                else "unparsable check answer"
             )
-        p.append([event, result.cost], result.blobs)
+            answer.record_failure(p, _failed(turn, name, issue, failure.error, answer.call))
+            return
+        event = ValidationRecorded(
+            turn=turn,
+            check=name,
+            passed=parsed.passed,
+            severity=parsed.severity,
+            issues=tuple(parsed.issues),
+            explanation=parsed.explanation,
+            call=answer.call,
+        )
+        answer.record(p, [event])
+
+
+def check_request_id(turn: int, name: str) -> str:
+    """The request id of a check's call (its ``CostIncurred`` and ``CallFailed``)."""
+    return f"v{turn}-{name}"
 
 
 def _failed(

@@ -3,22 +3,25 @@
 With rule variables, the rules adjudicate (each declared action's effects, the
 exogenous events, drift and seeded noise) and a world model, if the scenario has one,
 writes the narrative around the numbers. Without them, the world model writes the whole
-update. One ``WorldUpdated`` either way, appended with the call's cost and the rule
+update. One ``WorldUpdated`` either way, appended with the calls' costs and the rule
 variables' new values, so the update is recorded whole or not at all.
+
+An answer that cannot be used (no model answered, or it stayed unreadable or cut off
+after a re-ask) is never taken as the narrative: it is a ``CallFailed``; the rules'
+own narrative stands in a rule-driven world, and otherwise the run halts
+(``llm_unavailable``) and a resume asks again.
 """
 
 from __future__ import annotations
 
-import msgspec
-
 from engine.errors import LLMUnavailable
 from engine.play import rules
-from engine.play.calls import CallResult
+from engine.play.answers import with_method
 from engine.play.outputs import WorldOut
-from engine.play.phase import Halt, Play, ask_structured, turn_decisions
+from engine.play.phase import Answer, Halt, Play, ask_structured, turn_decisions
 from engine.play.prompts import world_update_messages
 from engine.scenario.load import simulated_date
-from eventstore import Event, MetricRecorded, WorldUpdated
+from eventstore import Event, MetricRecorded, ModelCall, WorldUpdated
 
 
 async def update_world(p: Play, turn: int) -> None:
@@ -34,8 +37,19 @@ async def update_world(p: Play, turn: int) -> None:
             f"scenario {p.scenario.name} has no world_state_model and no rule variables",
             hint="set world_state_model in scenario.yaml or pass --world-model",
         )
-    parsed, result = await _by_model(p, turn, model, narrative_hint=None)
-    p.append(
+    answer = await _by_model(p, turn, model, narrative_hint=None)
+    if answer.parsed is None:
+        # Without an update the turn cannot go on, and an unreadable or cut-off answer
+        # is no narrative: the run halts, and a resume asks again.
+        assert answer.failure is not None
+        answer.record_failure(p)
+        raise Halt(
+            "llm_unavailable",
+            f"the world model gave no usable answer in turn {turn}: {answer.failure.error}",
+        )
+    parsed = answer.parsed
+    answer.record(
+        p,
         [
             WorldUpdated(
                 turn=turn,
@@ -43,11 +57,9 @@ async def update_world(p: Play, turn: int) -> None:
                 key_changes=tuple(parsed.key_changes),
                 consequences=tuple(parsed.consequences),
                 source="llm",
-                call=result.call,
-            ),
-            result.cost,
+                call=_read_as(answer),
+            )
         ],
-        result.blobs,
     )
 
 
@@ -75,15 +87,14 @@ async def _by_rules(p: Play, turn: int) -> None:
     )
     narrative = result.narrative
     model = p.world_model()
-    cost: list[Event] = []
-    blobs: dict[str, bytes] = {}
-    call = None
+    answer: Answer[WorldOut] = Answer()
+    failure: list[Event] = []
     if model is not None:  # the model tells the story of the numbers
-        parsed, call_result = await _by_model(p, turn, model, narrative_hint=narrative)
-        narrative = parsed.narrative
-        cost.append(call_result.cost)
-        blobs.update(call_result.blobs)
-        call = call_result.call
+        answer = await _by_model(p, turn, model, narrative_hint=narrative)
+        if answer.parsed is not None:
+            narrative = answer.parsed.narrative
+        elif answer.failure is not None:
+            failure.append(answer.failure)  # the rules' own narrative stands, and it shows
     update = WorldUpdated(
         turn=turn,
         narrative=narrative,
@@ -91,19 +102,22 @@ async def _by_rules(p: Play, turn: int) -> None:
         consequences=result.consequences,
         variables=result.variables,
         source="rules",
-        call=call,
+        call=_read_as(answer) if answer.parsed is not None else None,
     )
     values = [
         MetricRecorded(turn=turn, name=name, value=value, method="rules")
         for name, value in result.variables.items()
     ]
-    p.append([update, *cost, *values], blobs)
+    answer.record(p, [*failure, update, *values])
 
 
-async def _by_model(
-    p: Play, turn: int, model: str, narrative_hint: str | None
-) -> tuple[WorldOut, CallResult]:
-    """The world model's update; the run halts if no model answers (a resume asks again)."""
+def _read_as(answer: Answer[WorldOut]) -> ModelCall | None:
+    """The update's call, saying how its answer was read."""
+    return with_method(answer.call, answer.method) if answer.call is not None else None
+
+
+async def _by_model(p: Play, turn: int, model: str, narrative_hint: str | None) -> Answer[WorldOut]:
+    """The world model's update, or the failure to record in its place."""
     st, scenario = p.state, p.scenario
     exo = [(e.name, e.description) for e in st.exogenous.this_turn if e.turn == turn]
     if narrative_hint:
@@ -120,25 +134,15 @@ async def _by_model(
             m.content for m in st.messages.recent if m.turn == turn and m.channel == "public"
         ],
     )
-    try:
-        answer = await ask_structured(
-            p,
-            WorldOut,
-            model,
-            messages,
-            purpose="world_update",
-            turn=turn,
-            actor=None,
-            request_id=f"w{turn}",
-            seed_key="world",
-            max_tokens=1500,
-        )
-    except LLMUnavailable as e:
-        raise Halt("llm_unavailable", e.one_line()) from None
-    parsed, method, result = answer.parsed, answer.method, answer.result
-    if parsed is None:
-        # an unstructured answer is still a narrative: keep it whole rather than lose it
-        parsed = WorldOut(narrative=result.response.text.strip(), key_changes=[], consequences=[])
-        method = "text"
-    result.call = msgspec.structs.replace(result.call, parse_method=method)
-    return parsed, result
+    return await ask_structured(
+        p,
+        WorldOut,
+        model,
+        messages,
+        purpose="world_update",
+        turn=turn,
+        actor=None,
+        request_id=f"w{turn}",
+        seed_key="world",
+        max_tokens=1500,
+    )

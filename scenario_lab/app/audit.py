@@ -29,9 +29,21 @@ class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AuditCall(ModelCall, frozen=True, kw_only=True):
-    """One model call of a decision, with the raw response text it returned."""
+    """One model call of a request, with the raw response text it returned and, for an
+    answered call, why the model stopped (``length``: cut off at the token limit)."""
 
-    raw_response: str | None
+    finish_reason: str | UnsetType | None = UNSET
+    raw_response: str | UnsetType | None = UNSET
+
+
+class AuditMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message a communication call sent."""
+
+    message_id: str
+    channel: str
+    kind: str
+    recipients: tuple[str, ...]
+    content: str
 
 
 class AuditDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,17 +55,21 @@ class AuditDecision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One decision (a model's, a rule brain's or a human's) and everything behind it.
+    """One request and everything behind it: a decision (a model's, a rule brain's or a
+    human's), a communication call (``purpose`` communication, with the ``messages`` it
+    sent), or another call whose answer was not used (a world update, metric or check).
 
-    ``outcome`` is decided, failed or pending. Fields a kind of decision does not have
+    ``outcome`` is decided, answered, failed or pending; ``asks`` how often a failed
+    request was asked. Fields a kind of decision does not have
     are unset (absent from JSON): a human decision has no ``model``, a failed one no
     ``decision``. ``prompt`` is the recorded prompt document (``{"messages": [...]}``).
     """
 
     run_id: str
     turn: int
-    actor: str
+    actor: str | None
     request_id: str
+    purpose: str
     calls: tuple[AuditCall, ...]
     costs: tuple[CostIncurred, ...]
     outcome: str
@@ -68,6 +84,8 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     decision: AuditDecision | UnsetType = UNSET
     error: str | UnsetType = UNSET
     error_kind: str | UnsetType = UNSET
+    asks: int | UnsetType = UNSET
+    messages: tuple[AuditMessage, ...] | UnsetType = UNSET
     submitted_by: str | UnsetType = UNSET
     submitted_via: str | UnsetType = UNSET
     decided_at: str | UnsetType = UNSET
