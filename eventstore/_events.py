@@ -15,7 +15,15 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 HaltReason = Literal[
-    "credit_limit", "budget", "validation", "human_input", "user", "max_issues", "llm_unavailable"
+    "credit_limit",
+    "budget",
+    "validation",
+    "human_input",
+    "user",
+    "max_issues",
+    "llm_unavailable",
+    # ended for good by a facilitator: resume refuses it
+    "stopped",
 ]
 
 

@@ -68,7 +68,7 @@ def is_external(events: Sequence[Event], i: int) -> bool:
     if isinstance(e, RunResumed | RunForked | RunFailed):
         return True
     if isinstance(e, RunHalted):
-        return e.reason == "user"
+        return e.reason in ("user", "stopped")  # halted or stopped by a person
     if isinstance(e, HumanDecisionSubmitted):
         # an answer typed at the playing process's own prompt is a step of its session
         return e.submitted_via != "interactive"

@@ -177,6 +177,12 @@ def prepare_resume(
             hint="wait for it, or stop that process first",
             run_id=run_id,
         )
+    if state.status == "halted" and state.halt_reason == "stopped":
+        raise RunNotPlayable(
+            f"run {run_id} was stopped for good",
+            hint=f"fork it at turn {max(state.last_completed_turn, 0)} to go on from there",
+            run_id=run_id,
+        )
     if state.status == "failed":
         raise RunNotPlayable(
             f"run {run_id} failed ({state.halt_detail})",

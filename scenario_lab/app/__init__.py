@@ -49,6 +49,7 @@ from .analytics import (
     ProjectOutcome,
     QueryResult,
     SqlRequest,
+    analytics_path,
     check_report_format,
     compare_document,
     compare_markdown,
@@ -123,6 +124,18 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .store import prepare_log
+from .tail import LogTail
+from .visibility import (
+    STAFF,
+    Seat,
+    SeatPrompt,
+    SeatView,
+    Staff,
+    Viewer,
+    VisiblePage,
+    visible_line,
+)
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -149,6 +162,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "REPORT_FORMATS",
     "SQL_FORMATS",
+    "STAFF",
     "AnalyticsError",
     "AuditEntry",
     "AuditQuery",
@@ -183,6 +197,7 @@ __all__ = [
     "ListRuns",
     "LogPage",
     "LogQuery",
+    "LogTail",
     "MissingCredentials",
     "ModelEstimate",
     "NondeterminismError",
@@ -208,12 +223,16 @@ __all__ = [
     "ScenarioInvalid",
     "ScenarioLabError",
     "ScenarioProblem",
+    "Seat",
     "SeatAnswer",
     "SeatAnswered",
     "SeatAsk",
     "SeatNotWaiting",
+    "SeatPrompt",
     "SeatQuestion",
+    "SeatView",
     "SqlRequest",
+    "Staff",
     "StartRun",
     "StoreError",
     "TurnOutOfRange",
@@ -222,6 +241,9 @@ __all__ = [
     "VariationEstimate",
     "VariationStatus",
     "VerifyReport",
+    "Viewer",
+    "VisiblePage",
+    "analytics_path",
     "audit_markdown",
     "canonical_json",
     "check_report_format",
@@ -232,7 +254,9 @@ __all__ = [
     "json_schema",
     "lineage_order",
     "metric_label",
+    "prepare_log",
     "render",
     "rich_table",
     "state_document",
+    "visible_line",
 ]

@@ -9,11 +9,11 @@ it created until that run is played (``close`` lets go of any left).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import analytics, audit, batches, reads, runs, scenarios, seats
+from . import analytics, audit, batches, reads, runs, scenarios, seats, visibility
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -29,6 +29,8 @@ from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOut
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .tail import LogTail
+from .visibility import SeatView, Viewer, VisiblePage
 
 if TYPE_CHECKING:
     import anyio
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from engine.batch.play import BatchProgress
     from engine.fold.state import RunState
     from engine.play.estimate import Estimate
+    from engine.summary import RunSummary
     from eventstore import RunLease
     from projections import Document
 
@@ -67,6 +70,10 @@ class Lab:
     def validate(self, path: str | Path) -> Validation:
         """Every problem of a scenario directory, with file, field and fix."""
         return scenarios.validate(path)
+
+    def validate_files(self, files: Mapping[str, str]) -> Validation:
+        """Every problem of a scenario given as its files (path -> text), with lines."""
+        return scenarios.validate_files(files)
 
     def estimate(self, request: EstimateRequest) -> Estimate:
         """Expected model calls, tokens and cost of a run, by model."""
@@ -135,9 +142,35 @@ class Lab:
         await done.wait()
         return runs.outcome_of(run_id, reads.state_at(self.settings, run_id))
 
+    async def stop(self, run_ref: str) -> RunOutcome:
+        """End a run for good: halted with reason ``stopped``, which ``resume_run``
+        refuses (a fork of it may still go on). One this ``Lab`` plays stops at its
+        next step boundary first; one another process plays is refused (``RunLocked``)."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = self._playing.get(run_id)
+        if playing is not None:
+            scope, done = playing
+            scope.cancel()
+            await done.wait()
+        return runs.stop_idle(self.settings, run_id)
+
+    def playing(self) -> tuple[str, ...]:
+        """The runs this ``Lab`` is playing now."""
+        with self._lock:
+            return tuple(self._playing)
+
     def list_runs(self, query: ListRuns | None = None) -> RunList:
         """Runs, newest first, filtered and paged."""
         return reads.list_runs(self.settings, query or ListRuns())
+
+    def summary(self, run_ref: str) -> RunSummary:
+        """One run's status, cost and lineage ids, without folding its events."""
+        return reads.run_summary(self.settings, run_ref)
+
+    def scenario_path(self, name: str) -> Path:
+        """The directory of the offered scenario ``name``."""
+        return scenarios.scenario_path(self.settings, name)
 
     def run(self, run_ref: str) -> RunDetail:
         """One run: status, turn, cost, lineage, the seats it waits for."""
@@ -172,6 +205,21 @@ class Lab:
     def answer_seat(self, run_ref: str, answer: SeatAnswer) -> SeatAnswered:
         """Record a human seat's answer (decision, reply or coalition answer)."""
         return seats.answer(self.settings, run_ref, answer)
+
+    def seat_view(self, run_ref: str, actor: str) -> SeatView:
+        """What the person at ``actor``'s seat is shown: briefing, what it may see of
+        the run, and what it is asked, in words (never an AI's instructions)."""
+        return visibility.seat_view(self.settings, run_ref, actor)
+
+    def visible_page(
+        self, run_ref: str, viewer: Viewer, *, after: int = 0, limit: int = 1000
+    ) -> VisiblePage:
+        """A page of the run's events as ``viewer`` may see them (``log --json`` lines)."""
+        return visibility.visible_page(self.settings, run_ref, viewer, after=after, limit=limit)
+
+    def tail(self) -> LogTail:
+        """A follower of the log's end, for live streams (close it when done)."""
+        return LogTail(self.settings)
 
     # -- audit ---------------------------------------------------------------------------
 
