@@ -29,19 +29,27 @@ class SeatBody(BaseModel):
     actor: str = Field(max_length=200)
 
 
-class DecisionBody(BaseModel):
+class _Answer(BaseModel):
+    request_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The question answered (from GET seat): a stale answer gets 409.",
+    )
+
+
+class DecisionBody(_Answer):
     action: str | None = Field(default=None, max_length=20_000)
     action_name: str | None = Field(default=None, max_length=200)
     reasoning: str = Field(default="", max_length=20_000)
     actor: str | None = Field(default=None, description="The seat (a facilitator's choice).")
 
 
-class ReplyBody(BaseModel):
+class ReplyBody(_Answer):
     reply: str = Field(max_length=20_000)
     actor: str | None = None
 
 
-class CoalitionBody(BaseModel):
+class CoalitionBody(_Answer):
     reasoning: str = Field(default="", max_length=20_000)
     actor: str | None = None
 
@@ -171,6 +179,7 @@ def decide(
         action_name=body.action_name,
         reasoning=body.reasoning,
         submitted_by=_by(who),
+        request_id=body.request_id,
     )
     return _answer(request, run_id, who, idempotency_key, answer)
 
@@ -184,7 +193,12 @@ def reply(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """The seat's reply to the private message it is asked to answer."""
-    answer = SeatAnswer(actor=_seat_of(who, body.actor), reply=body.reply, submitted_by=_by(who))
+    answer = SeatAnswer(
+        actor=_seat_of(who, body.actor),
+        reply=body.reply,
+        submitted_by=_by(who),
+        request_id=body.request_id,
+    )
     return _answer(request, run_id, who, idempotency_key, answer)
 
 
@@ -192,7 +206,11 @@ def _coalition(
     request: Request, run_id: str, body: CoalitionBody, who: Principal, key: str | None, yes: bool
 ) -> Response:
     answer = SeatAnswer(
-        actor=_seat_of(who, body.actor), accept=yes, reasoning=body.reasoning, submitted_by=_by(who)
+        actor=_seat_of(who, body.actor),
+        accept=yes,
+        reasoning=body.reasoning,
+        submitted_by=_by(who),
+        request_id=body.request_id,
     )
     return _answer(request, run_id, who, key, answer)
 
