@@ -148,6 +148,21 @@ class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered", frozen=True)
     kind: Literal["scheduled", "random", "conditional", "trend", "injected"]
     source_index: int | None = None  # position in exogenous-events.yaml
     effects: dict[str, float] = {}
+    inject_id: str | None = None  # the live inject (InjectQueued) it delivers
+    visible_to: tuple[str, ...] = ()  # actors who learn of it; empty: everyone
+
+
+class InjectQueued(Event, tag="InjectQueued", frozen=True):
+    """A facilitator's live inject, recorded when given; the engine delivers it as an
+    ``ExogenousEventTriggered`` (kind ``injected``) at the run's next phase boundary.
+    ``injected_by`` names who gave it (a user, key or token id, never a secret)."""
+
+    inject_id: str
+    name: str
+    description: str
+    effects: dict[str, float] = {}
+    visible_to: tuple[str, ...] = ()
+    injected_by: str = ""
 
 
 class MessageSent(Event, tag="MessageSent", frozen=True):
@@ -305,6 +320,7 @@ AnyEvent = (
     | TurnStarted
     | TurnCompleted
     | ExogenousEventTriggered
+    | InjectQueued
     | MessageSent
     | DecisionRequested
     | DecisionMade

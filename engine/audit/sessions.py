@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from eventstore import (
     Event,
     HumanDecisionSubmitted,
+    InjectQueued,
     MessageSent,
     RunCompleted,
     RunFailed,
@@ -65,7 +66,7 @@ class Session:
 def is_external(events: Sequence[Event], i: int) -> bool:
     """Whether ``events[i]`` came from outside the engine (see the module docstring)."""
     e = events[i]
-    if isinstance(e, RunResumed | RunForked | RunFailed):
+    if isinstance(e, RunResumed | RunForked | RunFailed | InjectQueued):
         return True
     if isinstance(e, RunHalted):
         return e.reason in ("user", "stopped")  # halted or stopped by a person

@@ -106,6 +106,8 @@ from .reads import (
 from .runs import (
     ForkCreated,
     ForkRun,
+    Inject,
+    InjectQueuedResult,
     PendingSeat,
     PlayHooks,
     ResumeRun,
@@ -188,6 +190,8 @@ __all__ = [
     "ForkError",
     "ForkRun",
     "HumanInputPending",
+    "Inject",
+    "InjectQueuedResult",
     "IntegrityError",
     "InvalidRequest",
     "LLMSettings",

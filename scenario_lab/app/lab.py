@@ -8,6 +8,7 @@ it created until that run is played (``close`` lets go of any left).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,8 +25,19 @@ from .analytics import (
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
+from .errors import ScenarioLabError
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
-from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
+from .runs import (
+    ForkCreated,
+    ForkRun,
+    Inject,
+    InjectQueuedResult,
+    PlayHooks,
+    ResumeRun,
+    RunCreated,
+    RunOutcome,
+    StartRun,
+)
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
@@ -39,7 +51,7 @@ if TYPE_CHECKING:
     from engine.fold.state import RunState
     from engine.play.estimate import Estimate
     from engine.summary import RunSummary
-    from eventstore import RunLease
+    from eventstore import InjectQueued, RunLease
     from projections import Document
 
 
@@ -51,6 +63,7 @@ class Lab:
         self._lock = threading.Lock()
         self._leases: dict[str, RunLease] = {}  # created here, not played yet
         self._playing: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._inboxes: dict[str, list[InjectQueued]] = {}  # live injects of runs played here
 
     def close(self) -> None:
         """Let go of the leases of runs created here and never played."""
@@ -122,11 +135,56 @@ class Lab:
             scope, done = anyio.CancelScope(), anyio.Event()
             self._playing[run_id] = (scope, done)
         try:
-            return await runs.play_run(self.settings, run_id, hooks, lease=lease, scope=scope)
+            return await runs.play_run(
+                self.settings,
+                run_id,
+                hooks,
+                lease=lease,
+                scope=scope,
+                inbox=lambda: self._take_injects(run_id),
+            )
         finally:
             with self._lock:
                 self._playing.pop(run_id, None)
+                left = self._inboxes.pop(run_id, [])
+            for q in left:  # given while the run was ending: recorded, delivered on resume
+                with contextlib.suppress(ScenarioLabError):  # unless the run has ended
+                    runs.inject_idle(
+                        self.settings,
+                        run_id,
+                        runs.Inject(
+                            description=q.description,
+                            name=q.name,
+                            effects=dict(q.effects),
+                            visible_to=q.visible_to,
+                            injected_by=q.injected_by,
+                        ),
+                    )
             done.set()
+
+    def _take_injects(self, run_id: str) -> list[InjectQueued]:
+        with self._lock:
+            return self._inboxes.pop(run_id, [])
+
+    def inject(self, run_ref: str, inject: Inject) -> InjectQueuedResult:
+        """A live inject: into a run played here it is recorded and delivered at its next
+        phase boundary; into a run nobody plays it is recorded now and delivered when the
+        run plays on; a run another process plays is refused (``RunLocked``)."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = run_id in self._playing
+        if not playing:
+            return runs.inject_idle(self.settings, run_id, inject)
+        state = reads.state_at(self.settings, run_id)
+        runs.check_inject(state, run_id, inject)
+        event = runs.queued(inject, state.turn)
+        with self._lock:
+            if run_id in self._playing:
+                self._inboxes.setdefault(run_id, []).append(event)
+                return InjectQueuedResult(
+                    run_id=run_id, inject_id=event.inject_id, delivery="next phase"
+                )
+        return runs.inject_idle(self.settings, run_id, inject)
 
     async def halt(self, run_ref: str) -> RunOutcome:
         """Halt a run (reason ``user``): one this ``Lab`` plays stops at its next step

@@ -325,6 +325,7 @@ async def play_run(
     *,
     lease: RunLease | None = None,
     scope: anyio.CancelScope | None = None,
+    inbox: Callable[[], list[Any]] | None = None,
 ) -> RunOutcome:
     """Play a recorded run until it completes, halts or fails, and say where it stands.
 
@@ -359,6 +360,7 @@ async def play_run(
                 human_prompt=hooks.human_prompt,
                 progress=hooks.progress,
                 lease=lease,
+                inbox=inbox,
             )
             with scope:
                 return outcome_of(run_id, await player.play())
@@ -429,3 +431,81 @@ def stop_idle(settings: LabSettings, run_id: str) -> RunOutcome:
             _append_halt(settings, store, run_id, stopped)
             state = replay(store, run_id)
         return outcome_of(run_id, state)
+
+
+class Inject(msgspec.Struct, frozen=True, kw_only=True):
+    """A live inject: an event the facilitator adds to a running exercise, delivered
+    like an exogenous event at the run's next phase boundary. ``effects``: variable ->
+    change (a world with rules applies them); ``visible_to``: the actors who learn of
+    it (empty: everyone); ``injected_by``: who gave it (an id, never a secret)."""
+
+    description: str
+    name: str = "Inject"
+    effects: dict[str, float] = {}
+    visible_to: tuple[str, ...] = ()
+    injected_by: str = ""
+
+
+class InjectQueuedResult(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    inject_id: str
+    delivery: str  # "next phase" (played here) or "when the run plays on"
+
+
+def check_inject(state: RunState, run_id: str, inject: Inject) -> None:
+    """Refuse an inject with no text, unknown actors or variables, or into a run that
+    has ended."""
+    if not inject.description.strip():
+        raise InvalidRequest("{description} is empty", field="description", values={})
+    actors = state.scenario.get("actors", {})
+    unknown = [a for a in inject.visible_to if a not in actors]
+    if unknown:
+        raise InvalidRequest(
+            "{visible_to}: run {run} has no actor {actor!r} (actors: {known})",
+            field="visible_to",
+            values={"run": run_id, "actor": unknown[0], "known": ", ".join(actors)},
+        )
+    variables = state.scenario.get("variables") or {}
+    wrong = [v for v in inject.effects if v not in variables]
+    if wrong:
+        raise InvalidRequest(
+            "{effects}: run {run} has no variable {name!r} (variables: {known})",
+            field="effects",
+            values={"run": run_id, "name": wrong[0], "known": ", ".join(variables) or "none"},
+        )
+    from engine.errors import RunNotPlayable
+
+    if state.status in ("completed", "failed") or state.halt_reason == "stopped":
+        ended = "stopped" if state.halt_reason == "stopped" else state.status
+        raise RunNotPlayable(f"run {run_id} has {ended}: nothing more happens in it", run_id=run_id)
+
+
+def queued(inject: Inject, turn: int) -> Any:
+    """The ``InjectQueued`` event of ``inject``, with a fresh id."""
+    from eventstore import InjectQueued, new_id
+
+    return InjectQueued(
+        turn=turn,
+        inject_id=new_id(),
+        name=inject.name,
+        description=inject.description,
+        effects=dict(inject.effects),
+        visible_to=inject.visible_to,
+        injected_by=inject.injected_by,
+    )
+
+
+def inject_idle(settings: LabSettings, run_id: str, inject: Inject) -> InjectQueuedResult:
+    """Record an inject into a run nobody plays (``RunLocked`` if a process plays it):
+    it is delivered at the first phase boundary once the run plays on."""
+    from engine.replay import replay
+    from eventstore import RunLease
+
+    with open_store(settings) as store, RunLease(settings.db, run_id):
+        state = replay(store, run_id)
+        check_inject(state, run_id, inject)
+        event = queued(inject, state.turn)
+        store.append(run_id, [event], expected_seq=store.last_seq(run_id))
+    return InjectQueuedResult(
+        run_id=run_id, inject_id=event.inject_id, delivery="when the run plays on"
+    )

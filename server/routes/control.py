@@ -3,16 +3,16 @@ the server process (``server/runner.py``) under the same lease as the CLI's."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from scenario_lab.app import ForkRun, ResumeRun, StartRun
+from scenario_lab.app import ForkRun, Inject, ResumeRun, StartRun
 from server.deps import allow, services
-from server.permissions import Rule
+from server.permissions import Principal, Rule
 from server.render import json_response
 
 router = APIRouter(prefix="/api/v1/runs", tags=["control"])
@@ -128,3 +128,35 @@ def fork(request: Request, run_id: str, body: ForkBody) -> Response:
     return json_response(
         created, status=201, headers={"Location": f"/api/v1/runs/{created.run_id}"}
     )
+
+
+class InjectBody(BaseModel):
+    description: str = Field(min_length=1, max_length=20_000)
+    name: str = Field(default="Inject", max_length=200)
+    effects: dict[str, float] = Field(default={}, description="variable -> change")
+    visibility: Literal["public"] | list[str] = Field(
+        default="public", description='"public", or the actors who learn of it'
+    )
+
+
+@router.post("/{run_id}/inject", status_code=202)
+def inject(
+    request: Request,
+    run_id: str,
+    body: InjectBody,
+    who: Annotated[Principal, allow(Rule.FACILITATOR)],
+) -> Response:
+    """A live inject: an event added to the exercise at its next phase boundary, like an
+    exogenous event, recorded with who injected it."""
+    visible_to = () if body.visibility == "public" else tuple(body.visibility)
+    queued = services(request).lab.inject(
+        run_id,
+        Inject(
+            description=body.description,
+            name=body.name,
+            effects=body.effects,
+            visible_to=visible_to,
+            injected_by=f"{who.kind}:{who.name}",
+        ),
+    )
+    return json_response(queued, status=202)
