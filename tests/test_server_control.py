@@ -283,3 +283,24 @@ def test_live_injects_reach_the_next_phase_with_who_gave_them(
     queued, delivered = _injected(w.db, held)
     assert [d["inject_id"] for d in delivered] == [queued[0]["inject_id"]]
     assert delivered[0]["effects"] == {"tension": 2.0} and delivered[0]["turn"] == 1
+    # the hotwash names the inject, who gave it, what moved, and the human's decision
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["analyst"])) as c:
+        review = c.get(f"/api/v1/runs/{held}/after-action").json()
+        [inj] = review["injects"]
+        assert inj["turn"] == 1 and inj["injected_by"] == "key:facilitator-key"
+        assert inj["effects"] == {"tension": 2.0}
+        [mine] = review["decisions"]["western-power"]
+        assert mine["by"] == "human (key:facilitator-key)" and mine["turn"] == 1
+        assert set(review["decisions"]) >= {"eastern-power", "western-power"}
+        assert review["status"] == "completed" and review["turns_completed"] == 1
+        md = c.get(f"/api/v1/runs/{held}/after-action", params={"format": "markdown"})
+        assert md.headers["content-type"].startswith("text/markdown")
+        for heading in ("## Key decisions", "## Turning points", "## Injects", "## Cost"):
+            assert heading in md.text
+        assert "A tanker runs aground." in md.text
+        strait = c.get(f"/api/v1/runs/{w.strait}/after-action").json()
+        assert strait["turning_points"] and strait["injects"] == []
+        moves = [abs(m["change"]) for m in strait["turning_points"]]
+        assert moves == sorted(moves, reverse=True)
+        assert_problem(c.get("/api/v1/runs/nope/after-action"), 404)
+        assert_problem(c.get(f"/api/v1/runs/{held}/after-action", params={"format": "pdf"}), 422)

@@ -39,6 +39,7 @@ from engine.play.estimate import Estimate, ModelEstimate
 from engine.summary import RunSummary
 from eventstore import canonical_json  # every JSON a front end prints or serves
 
+from .after_action import AfterAction, after_action_markdown
 from .analytics import (
     EXPORT_FORMATS,
     REPORT_FORMATS,
@@ -165,6 +166,7 @@ __all__ = [
     "REPORT_FORMATS",
     "SQL_FORMATS",
     "STAFF",
+    "AfterAction",
     "AnalyticsError",
     "AuditEntry",
     "AuditQuery",
@@ -247,6 +249,7 @@ __all__ = [
     "VerifyReport",
     "Viewer",
     "VisiblePage",
+    "after_action_markdown",
     "analytics_path",
     "audit_markdown",
     "canonical_json",

@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from . import after_action, analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from .after_action import AfterAction
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -298,6 +299,11 @@ class Lab:
     def sql(self, request: SqlRequest) -> QueryResult:
         """One read-only SQL statement over the analytics tables (or their schema)."""
         return analytics.sql(self.settings, request)
+
+    def after_action(self, run_ref: str) -> AfterAction:
+        """The hotwash of a run: key decisions, turning points, injects, failed checks,
+        cost (``after_action_markdown`` renders it)."""
+        return after_action.after_action(self.settings, run_ref)
 
     def report(self, run_ref: str) -> str:
         """A run's markdown report."""
