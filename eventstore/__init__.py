@@ -57,6 +57,8 @@ from ._events import (
     TurnStarted,
     ValidationRecorded,
     WorldUpdated,
+    WorldUpdateProposed,
+    WorldUpdateReviewed,
     event_actor,
     event_type,
 )
@@ -125,6 +127,8 @@ __all__ = [
     "UsageError",
     "ValidationRecorded",
     "VerifyResult",
+    "WorldUpdateProposed",
+    "WorldUpdateReviewed",
     "WorldUpdated",
     "blob_hash",
     "canonical_json",

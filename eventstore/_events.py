@@ -24,6 +24,8 @@ HaltReason = Literal[
     "llm_unavailable",
     # ended for good by a facilitator: resume refuses it
     "stopped",
+    # the world update waits for a facilitator's review (white-cell mode)
+    "white_cell",
 ]
 
 
@@ -78,6 +80,8 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     context_window: int | None = None
     batch_id: str | None = None
     variation: dict[str, Any] = {}
+    # white-cell mode: each world update waits for a facilitator to approve or edit it
+    white_cell: bool = False
 
 
 # -- run lifecycle ---------------------------------------------------------------------
@@ -248,6 +252,30 @@ class WorldUpdated(Event, tag="WorldUpdated", frozen=True):
     call: ModelCall | None = None
 
 
+class WorldUpdateProposed(Event, tag="WorldUpdateProposed", frozen=True):
+    """The adjudicator's world update in white-cell mode: recorded as proposed, it
+    applies once a facilitator approved or edited it (``WorldUpdateReviewed``)."""
+
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    source: str = "llm"
+    call: ModelCall | None = None
+
+
+class WorldUpdateReviewed(Event, tag="WorldUpdateReviewed", frozen=True):
+    """A facilitator's review of the turn's proposed world update: the version that
+    applies (the proposal itself when ``edited`` is false) and who reviewed it."""
+
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    edited: bool = False
+    reviewed_by: str = ""
+
+
 class MetricRecorded(Event, tag="MetricRecorded", frozen=True):
     name: str
     value: float | None = None
@@ -328,6 +356,8 @@ AnyEvent = (
     | HumanInputRequested
     | HumanDecisionSubmitted
     | WorldUpdated
+    | WorldUpdateProposed
+    | WorldUpdateReviewed
     | MetricRecorded
     | ValidationRecorded
     | CostIncurred

@@ -304,3 +304,48 @@ def test_live_injects_reach_the_next_phase_with_who_gave_them(
         assert moves == sorted(moves, reverse=True)
         assert_problem(c.get("/api/v1/runs/nope/after-action"), 404)
         assert_problem(c.get(f"/api/v1/runs/{held}/after-action", params={"format": "pdf"}), 422)
+
+
+def test_white_cell_review_holds_each_world_update_for_a_facilitator(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    from tests.engine_helpers import cli
+
+    w = _world(tmp_path, fake)
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
+        body = {"scenario": "strait-crisis", "turns": 2, "white_cell": True}
+        run_id = c.post("/api/v1/runs", json=body).json()["run_id"]
+        run = wait_run(c, run_id, ended)
+        assert run["halt_reason"] == "white_cell" and run["turn"] == 1
+        waiting = c.get(f"/api/v1/runs/{run_id}/world-update").json()
+        proposed = waiting["proposal"]
+        assert proposed["turn"] == 1 and proposed["variables"] and waiting["review"] is None
+        # it does not go on unreviewed
+        body = assert_problem(c.post(f"/api/v1/runs/{run_id}/resume"), 409)
+        assert "waits for a review" in body["detail"]
+        # turn 1: edited (a variable and the narrative); turn 2: approved as proposed
+        edit = {"narrative": "The white cell rules: calm returns.", "variables": {"tension": 1.0}}
+        r = c.post(f"/api/v1/runs/{run_id}/world-update", json=edit)
+        assert r.status_code == 200, r.text
+        assert r.json()["review"]["edited"] is True
+        wait_run(c, run_id, lambda r: r["turn"] == 2 and ended(r))
+        assert_problem(
+            c.post(f"/api/v1/runs/{run_id}/world-update", json={"variables": {"nope": 1}}), 422
+        )
+        assert c.post(f"/api/v1/runs/{run_id}/world-update").status_code == 200
+        assert wait_run(c, run_id, ended)["status"] == "completed"
+        assert c.get(f"/api/v1/runs/{run_id}/world-update").json()["proposal"] is None
+        assert_problem(c.post(f"/api/v1/runs/{run_id}/world-update"), 409)
+    rows = payloads(w.db, run_id)
+    kinds = [ty for _t, ty, _p in rows]
+    assert kinds.count("WorldUpdateProposed") == 2 and kinds.count("WorldUpdateReviewed") == 2
+    applied = [p for _t, ty, p in rows if ty == "WorldUpdated"]
+    assert applied[0]["narrative"] == "The white cell rules: calm returns."
+    assert applied[0]["variables"]["tension"] == 1.0 and applied[0]["source"] == "white_cell"
+    reviews = [p for _t, ty, p in rows if ty == "WorldUpdateReviewed"]
+    assert [r["reviewed_by"] for r in reviews] == ["key:facilitator-key"] * 2
+    # the proposal of turn 2 is what applied in turn 2
+    proposals = [p for _t, ty, p in rows if ty == "WorldUpdateProposed"]
+    assert applied[1]["narrative"] == proposals[1]["narrative"]
+    check = cli("replay", run_id, "--db", w.db, "--check")
+    assert check.exit_code == 0, check.output

@@ -64,6 +64,8 @@ from eventstore import (
     TurnStarted,
     ValidationRecorded,
     WorldUpdated,
+    WorldUpdateProposed,
+    WorldUpdateReviewed,
 )
 
 # Shared empty values: a dict in them is never changed in place, so sharing is safe and
@@ -282,6 +284,14 @@ def _exogenous(s: RunState, e: ExogenousEventTriggered) -> RunState:
 
 def _inject_queued(s: RunState, e: InjectQueued) -> RunState:
     return replace(s, pending_injects=(*s.pending_injects, e))
+
+
+def _world_proposed(s: RunState, e: WorldUpdateProposed) -> RunState:
+    return replace(s, world_proposal=e, world_review=None)
+
+
+def _world_reviewed(s: RunState, e: WorldUpdateReviewed) -> RunState:
+    return replace(s, world_review=e)
 
 
 # -- communication ---------------------------------------------------------------------
@@ -509,6 +519,8 @@ HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     TurnCompleted: _turn_completed,
     ExogenousEventTriggered: _exogenous,
     InjectQueued: _inject_queued,
+    WorldUpdateProposed: _world_proposed,
+    WorldUpdateReviewed: _world_reviewed,
     MessageSent: _message,
     DecisionRequested: _requested,
     DecisionMade: _decision_made,

@@ -115,6 +115,8 @@ from .runs import (
     RunCreated,
     RunOutcome,
     StartRun,
+    WorldProposal,
+    WorldReview,
 )
 from .scenarios import (
     EstimateRequest,
@@ -249,6 +251,8 @@ __all__ = [
     "VerifyReport",
     "Viewer",
     "VisiblePage",
+    "WorldProposal",
+    "WorldReview",
     "after_action_markdown",
     "analytics_path",
     "audit_markdown",

@@ -38,6 +38,8 @@ from .runs import (
     RunCreated,
     RunOutcome,
     StartRun,
+    WorldProposal,
+    WorldReview,
 )
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
@@ -213,6 +215,14 @@ class Lab:
             scope.cancel()
             await done.wait()
         return runs.stop_idle(self.settings, run_id)
+
+    def world_proposal(self, run_ref: str) -> WorldProposal:
+        """The world update the run waits to have reviewed (white-cell mode), if any."""
+        return runs.world_proposal(self.settings, run_ref)
+
+    def review_world(self, run_ref: str, review: WorldReview) -> WorldProposal:
+        """Approve or edit the waiting world update; ``resume_run`` then applies it."""
+        return runs.review_world(self.settings, run_ref, review)
 
     def playing(self) -> tuple[str, ...]:
         """The runs this ``Lab`` is playing now."""

@@ -46,6 +46,8 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     # actors played by people in this run (their seats wait for answers), whatever the
     # scenario's actor files say
     humans: tuple[str, ...] = ()
+    # white-cell mode: each world update waits for a facilitator to approve or edit it
+    white_cell: bool = False
 
 
 class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -219,6 +221,7 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
                 model_overrides=request.models,
                 world_model=request.world_model,
                 json_mode=request.json_mode,
+                white_cell=request.white_cell,
             )
         except BaseException:
             lease.release()
@@ -509,3 +512,100 @@ def inject_idle(settings: LabSettings, run_id: str, inject: Inject) -> InjectQue
     return InjectQueuedResult(
         run_id=run_id, inject_id=event.inject_id, delivery="when the run plays on"
     )
+
+
+class WorldReview(msgspec.Struct, frozen=True, kw_only=True):
+    """A facilitator's review of the proposed world update (white-cell mode): approve it
+    as it is, or give the fields that replace the proposal's."""
+
+    narrative: str | None = None
+    key_changes: tuple[str, ...] | None = None
+    consequences: tuple[str, ...] | None = None
+    variables: dict[str, float] | None = None
+    reviewed_by: str = ""
+
+
+class WorldProposal(msgspec.Struct, frozen=True, kw_only=True):
+    """The world update a run waits to have reviewed (``proposal`` None: none waits)."""
+
+    run_id: str
+    turn: int
+    proposal: Any = None  # the WorldUpdateProposed event
+    review: Any = None  # its WorldUpdateReviewed, once given
+
+
+def world_proposal(settings: LabSettings, run_ref: str) -> WorldProposal:
+    """The proposed world update of the run's current turn, and its review if given."""
+    from engine.replay import replay
+
+    with open_store(settings) as store:
+        run_id = store.resolve(run_ref)
+        state = replay(store, run_id)
+    proposal = state.world_proposal
+    if proposal is None or proposal.turn != state.turn or state.turn_progress.world_updated:
+        return WorldProposal(run_id=run_id, turn=state.turn)
+    review = (
+        state.world_review if state.world_review and state.world_review.turn == state.turn else None
+    )
+    return WorldProposal(run_id=run_id, turn=state.turn, proposal=proposal, review=review)
+
+
+def review_world(settings: LabSettings, run_ref: str, review: WorldReview) -> WorldProposal:
+    """Record the review of the waiting world update (``RunNotPlayable`` when none
+    waits or it was reviewed already; variables the scenario lacks are refused)."""
+    from engine.errors import RunNotPlayable
+    from engine.replay import replay
+    from eventstore import RunLease, WorldUpdateReviewed
+
+    with open_store(settings) as store:
+        run_id = store.resolve(run_ref)
+        with RunLease(settings.db, run_id):
+            state = replay(store, run_id)
+            proposal = state.world_proposal
+            if (
+                proposal is None
+                or proposal.turn != state.turn
+                or state.turn_progress.world_updated
+                or state.halt_reason != "white_cell"
+            ):
+                raise RunNotPlayable(
+                    f"run {run_id} has no world update waiting for a review", run_id=run_id
+                )
+            if state.world_review is not None and state.world_review.turn == state.turn:
+                raise RunNotPlayable(
+                    f"the world update of turn {state.turn} of run {run_id} was reviewed already",
+                    hint="resume the run",
+                    run_id=run_id,
+                )
+            known = state.scenario.get("variables") or {}
+            wrong = [v for v in (review.variables or {}) if v not in known]
+            if wrong:
+                raise InvalidRequest(
+                    "{variables}: run {run} has no variable {name!r}",
+                    field="variables",
+                    values={"run": run_id, "name": wrong[0]},
+                )
+            edited = any(
+                v is not None
+                for v in (
+                    review.narrative,
+                    review.key_changes,
+                    review.consequences,
+                    review.variables,
+                )
+            )
+            event = WorldUpdateReviewed(
+                turn=state.turn,
+                narrative=review.narrative if review.narrative is not None else proposal.narrative,
+                key_changes=review.key_changes
+                if review.key_changes is not None
+                else proposal.key_changes,
+                consequences=review.consequences
+                if review.consequences is not None
+                else proposal.consequences,
+                variables={**proposal.variables, **(review.variables or {})},
+                edited=edited,
+                reviewed_by=review.reviewed_by,
+            )
+            store.append(run_id, [event], expected_seq=store.last_seq(run_id))
+    return WorldProposal(run_id=run_id, turn=state.turn, proposal=proposal, review=event)

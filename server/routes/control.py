@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from scenario_lab.app import ForkRun, Inject, ResumeRun, StartRun
+from scenario_lab.app import ForkRun, Inject, ResumeRun, StartRun, WorldReview
 from server.deps import allow, services
 from server.permissions import Principal, Rule
 from server.render import json_response
@@ -27,6 +27,9 @@ class StartBody(BaseModel):
     models: Models = {}
     credit_limit: float | None = Field(default=None, description="USD; halts before crossing")
     humans: list[str] = Field(default=[], description="Actors played by people (seats).")
+    white_cell: bool = Field(
+        default=False, description="Each world update waits for a facilitator's review."
+    )
 
 
 class ResumeBody(BaseModel):
@@ -63,6 +66,7 @@ def start_run(body: StartBody, request: Request) -> Response:
             models=body.models,
             credit_limit=body.credit_limit,
             humans=tuple(body.humans),
+            white_cell=body.white_cell,
         )
     )
     anyio.from_thread.run_sync(svc.runner.start, created.run_id)
@@ -160,3 +164,45 @@ def inject(
         ),
     )
     return json_response(queued, status=202)
+
+
+class WorldReviewBody(BaseModel):
+    """Approve the proposal as it is (an empty body), or give the fields that replace it."""
+
+    narrative: str | None = Field(default=None, max_length=100_000)
+    key_changes: list[str] | None = None
+    consequences: list[str] | None = None
+    variables: dict[str, float] | None = None
+
+
+@router.get("/{run_id}/world-update", dependencies=[allow(Rule.FACILITATOR)])
+def get_world_update(request: Request, run_id: str) -> Response:
+    """White-cell mode: the adjudicator's proposed world update the run waits on (and
+    its review once given); ``proposal`` is null when none waits."""
+    return json_response(services(request).lab.world_proposal(run_id))
+
+
+@router.post("/{run_id}/world-update")
+def review_world_update(
+    request: Request,
+    run_id: str,
+    who: Annotated[Principal, allow(Rule.FACILITATOR)],
+    body: WorldReviewBody | None = None,
+) -> Response:
+    """Approve or edit the proposed world update; the run then goes on here with the
+    reviewed version. Both versions and the reviewer are in the log."""
+    svc = services(request)
+    body = body or WorldReviewBody()
+    reviewed = svc.lab.review_world(
+        run_id,
+        WorldReview(
+            narrative=body.narrative,
+            key_changes=tuple(body.key_changes) if body.key_changes is not None else None,
+            consequences=tuple(body.consequences) if body.consequences is not None else None,
+            variables=body.variables,
+            reviewed_by=f"{who.kind}:{who.name}",
+        ),
+    )
+    resumed = svc.lab.resume_run(ResumeRun(run=run_id))
+    anyio.from_thread.run_sync(svc.runner.start, resumed)
+    return json_response(reviewed)
