@@ -20,7 +20,10 @@ Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scen
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
 ``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
 ``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
-``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``); for a
+server (``validate_files``, ``scenario_path``, ``summary``, ``stop``, ``playing``,
+``inject``, ``world_proposal``, ``review_world``, ``seat_view``, ``visible_page``,
+``tail``, ``after_action``).
 
 ``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
 ``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
