@@ -12,9 +12,20 @@ import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import after_action, analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from . import (
+    after_action,
+    analytics,
+    audit,
+    batches,
+    interview,
+    reads,
+    runs,
+    scenarios,
+    seats,
+    visibility,
+)
 from .after_action import AfterAction
 from .analytics import (
     Comparison,
@@ -27,6 +38,7 @@ from .analytics import (
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
 from .errors import ScenarioLabError
+from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
 from .runs import (
     ForkCreated,
@@ -45,10 +57,12 @@ from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validatio
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
 from .tail import LogTail
+from .tree import TreeLine, run_tree
 from .visibility import SeatView, Viewer, VisiblePage
 
 if TYPE_CHECKING:
     import anyio
+    import pyarrow as pa
 
     from engine.batch.play import BatchProgress
     from engine.fold.state import RunState
@@ -241,6 +255,10 @@ class Lab:
         """The directory of the offered scenario ``name``."""
         return scenarios.scenario_path(self.settings, name)
 
+    def run_tree(self, query: ListRuns | None = None) -> tuple[TreeLine, ...]:
+        """The runs of ``query`` as a tree, each batch folded into one line."""
+        return run_tree(self.settings, self.list_runs(query).runs)
+
     def run(self, run_ref: str) -> RunDetail:
         """One run: status, turn, cost, lineage, the seats it waits for."""
         return reads.run_detail(self.settings, run_ref)
@@ -260,6 +278,11 @@ class Lab:
     def verify(self, run_ref: str | None = None) -> VerifyReport:
         """Recompute the hash chain of one run, or of every run."""
         return reads.verify(self.settings, run_ref)
+
+    async def interview(self, request: InterviewRequest) -> InterviewAnswer:
+        """Ask a model-driven actor a question with its memory at the end of a turn, on
+        a branch of the run thrown away unless ``keep`` (then recorded with the call)."""
+        return await interview.interview(self.settings, request)
 
     # -- human seats ---------------------------------------------------------------------
 
@@ -314,6 +337,10 @@ class Lab:
         """The hotwash of a run: key decisions, turning points, injects, failed checks,
         cost (``after_action_markdown`` renders it)."""
         return after_action.after_action(self.settings, run_ref)
+
+    def sql_arrow(self, statement: str, params: tuple[Any, ...] | None = None) -> pa.Table:
+        """One read-only statement (``?`` bound to ``params``) as an Arrow table."""
+        return analytics.sql_arrow(self.settings, statement, params)
 
     def report(self, run_ref: str) -> str:
         """A run's markdown report."""
