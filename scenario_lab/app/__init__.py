@@ -111,16 +111,12 @@ from .reads import (
 from .runs import (
     ForkCreated,
     ForkRun,
-    Inject,
-    InjectQueuedResult,
     PendingSeat,
     PlayHooks,
     ResumeRun,
     RunCreated,
     RunOutcome,
     StartRun,
-    WorldProposal,
-    WorldReview,
 )
 from .scenarios import (
     EstimateRequest,
@@ -133,6 +129,7 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
 from .store import prepare_log
 from .tail import LogTail
 from .tree import BatchLine, TreeLine

@@ -24,6 +24,7 @@ from . import (
     runs,
     scenarios,
     seats,
+    steer,
     visibility,
 )
 from .after_action import AfterAction
@@ -43,19 +44,16 @@ from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, V
 from .runs import (
     ForkCreated,
     ForkRun,
-    Inject,
-    InjectQueuedResult,
     PlayHooks,
     ResumeRun,
     RunCreated,
     RunOutcome,
     StartRun,
-    WorldProposal,
-    WorldReview,
 )
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
 from .tail import LogTail
 from .tree import TreeLine, run_tree
 from .visibility import SeatView, Viewer, VisiblePage
@@ -166,10 +164,10 @@ class Lab:
                 left = self._inboxes.pop(run_id, [])
             for q in left:  # given while the run was ending: recorded, delivered on resume
                 with contextlib.suppress(ScenarioLabError):  # unless the run has ended
-                    runs.inject_idle(
+                    steer.inject_idle(
                         self.settings,
                         run_id,
-                        runs.Inject(
+                        steer.Inject(
                             description=q.description,
                             name=q.name,
                             effects=dict(q.effects),
@@ -191,17 +189,17 @@ class Lab:
         with self._lock:
             playing = run_id in self._playing
         if not playing:
-            return runs.inject_idle(self.settings, run_id, inject)
+            return steer.inject_idle(self.settings, run_id, inject)
         state = reads.state_at(self.settings, run_id)
-        runs.check_inject(state, run_id, inject)
-        event = runs.queued(inject, state.turn)
+        steer.check_inject(state, run_id, inject)
+        event = steer.queued(inject, state.turn)
         with self._lock:
             if run_id in self._playing:
                 self._inboxes.setdefault(run_id, []).append(event)
                 return InjectQueuedResult(
                     run_id=run_id, inject_id=event.inject_id, delivery="next phase"
                 )
-        return runs.inject_idle(self.settings, run_id, inject)
+        return steer.inject_idle(self.settings, run_id, inject)
 
     async def halt(self, run_ref: str) -> RunOutcome:
         """Halt a run (reason ``user``): one this ``Lab`` plays stops at its next step
@@ -232,11 +230,11 @@ class Lab:
 
     def world_proposal(self, run_ref: str) -> WorldProposal:
         """The world update the run waits to have reviewed (white-cell mode), if any."""
-        return runs.world_proposal(self.settings, run_ref)
+        return steer.world_proposal(self.settings, run_ref)
 
     def review_world(self, run_ref: str, review: WorldReview) -> WorldProposal:
         """Approve or edit the waiting world update; ``resume_run`` then applies it."""
-        return runs.review_world(self.settings, run_ref, review)
+        return steer.review_world(self.settings, run_ref, review)
 
     def playing(self) -> tuple[str, ...]:
         """The runs this ``Lab`` is playing now."""
