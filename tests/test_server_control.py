@@ -189,7 +189,7 @@ def test_forks_played_here_one_or_several_as_a_batch(tmp_path: Path, fake: FakeL
         # refusals name the field
         bad = assert_problem(c.post(f"/api/v1/runs/{w.strait}/fork", json={"at_turn": 99}), 409)
         assert bad["code"] == "fork-point-invalid"
-        body = {"at_turn": 2, "count": 2, "decisions": {"mediator": "x"}}
+        body = {"at_turn": 2, "count": 2, "play": False}
         assert assert_problem(c.post(f"/api/v1/runs/{w.strait}/fork", json=body), 422)["field"] == (
             "count"
         )
