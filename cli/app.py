@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cli import (
+    commands_accounts,
     commands_analytics,
     commands_batch,
     commands_human,
@@ -20,6 +21,7 @@ from cli import (
     commands_log,
     commands_run,
     commands_scenario,
+    commands_serve,
 )
 from cli.errors import fail
 
@@ -94,6 +96,8 @@ for module in (
     commands_human,
     commands_analytics,
     commands_batch,
+    commands_serve,
+    commands_accounts,
 ):
     module.register(app)
 commands_scenario.register(app)
