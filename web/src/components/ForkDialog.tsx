@@ -1,0 +1,129 @@
+// Fork a run at a turn with counterfactual edits: an actor's decision, an injected
+// event, a model swap, a human seat; a seed; play now; how many branches.
+
+import { useState } from "preact/hooks";
+import { api } from "../api";
+import { Drawer } from "./Drawer";
+
+export interface ForkProps {
+  runId: string;
+  turn: number;
+  actors: { short_name: string; name: string }[];
+  onClose: () => void;
+  onForked: (runIds: string[]) => void;
+}
+
+export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps) {
+  const [actor, setActor] = useState("");
+  const [decision, setDecision] = useState("");
+  const [inject, setInject] = useState("");
+  const [modelActor, setModelActor] = useState("");
+  const [model, setModel] = useState("");
+  const [human, setHuman] = useState<string[]>([]);
+  const [seed, setSeed] = useState("");
+  const [play, setPlay] = useState(true);
+  const [count, setCount] = useState(1);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const body: Record<string, unknown> = { at_turn: turn, play, count };
+    if (actor && decision.trim()) body.decisions = { [actor]: decision.trim() };
+    if (inject.trim()) body.inject = [inject.trim()];
+    if (modelActor && model.trim()) body.models = { [modelActor]: model.trim() };
+    if (human.length) body.humans = human;
+    if (seed.trim()) body.seed = Number(seed);
+    try {
+      const out = await api<{ run_id?: string; run_ids?: string[] }>(`/api/v1/runs/${runId}/fork`, { method: "POST", body });
+      onForked(out.run_ids ?? (out.run_id ? [out.run_id] : []));
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Drawer title={`Fork ${runId} after turn ${turn}`} onClose={onClose}>
+      <form class="stack" onSubmit={submit}>
+        <fieldset>
+          <legend>Change a decision in turn {turn + 1}</legend>
+          <label>
+            Actor
+            <select value={actor} onChange={(e) => setActor(e.currentTarget.value)}>
+              <option value="">none</option>
+              {actors.map((a) => (
+                <option key={a.short_name} value={a.short_name}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Their action instead
+            <textarea rows={2} value={decision} onInput={(e) => setDecision(e.currentTarget.value)} />
+          </label>
+        </fieldset>
+        <label>
+          Inject an event into turn {turn + 1}
+          <input value={inject} placeholder="e.g. A typhoon closes the strait for a week" onInput={(e) => setInject(e.currentTarget.value)} />
+        </label>
+        <fieldset>
+          <legend>Swap a model</legend>
+          <label>
+            Actor
+            <select value={modelActor} onChange={(e) => setModelActor(e.currentTarget.value)}>
+              <option value="">none</option>
+              {actors.map((a) => (
+                <option key={a.short_name} value={a.short_name}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Model
+            <input value={model} placeholder="provider/model" onInput={(e) => setModel(e.currentTarget.value)} />
+          </label>
+        </fieldset>
+        <fieldset>
+          <legend>Human seats in the branch</legend>
+          {actors.map((a) => (
+            <label key={a.short_name} class="inline">
+              <input
+                type="checkbox"
+                checked={human.includes(a.short_name)}
+                onChange={(e) => setHuman(e.currentTarget.checked ? [...human, a.short_name] : human.filter((h) => h !== a.short_name))}
+              />{" "}
+              {a.name}
+            </label>
+          ))}
+        </fieldset>
+        <div class="row">
+          <label>
+            Seed
+            <input inputMode="numeric" pattern="[0-9]*" value={seed} placeholder="same" onInput={(e) => setSeed(e.currentTarget.value)} />
+          </label>
+          <label>
+            Branches
+            <input type="number" min={1} max={100} value={count} onInput={(e) => setCount(Number(e.currentTarget.value) || 1)} />
+          </label>
+          <label class="inline">
+            <input type="checkbox" checked={play} onChange={(e) => setPlay(e.currentTarget.checked)} /> Play now
+          </label>
+        </div>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          {busy ? "Forking…" : "Fork"}
+        </button>
+      </form>
+    </Drawer>
+  );
+}
