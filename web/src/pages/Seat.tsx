@@ -48,29 +48,50 @@ export function SeatPage({ runId }: { runId: string }) {
   const [live, setLive] = useState<StreamState>("connecting");
   const timer = useRef(0);
 
-  const load = useCallback(() => {
-    if (!token) return;
-    api<SeatView>(`/api/v1/runs/${runId}/seat`, { bearer: token })
-      .then((v) => {
-        setView(v);
-        setError(null);
-      })
-      .catch((e: ApiError) => setError(e.status === 401 ? "This join link is not valid any more. Ask your facilitator for a new one." : e.message));
-  }, [runId, token]);
+  const load = useCallback(
+    () =>
+      api<SeatView>(`/api/v1/runs/${runId}/seat`, { bearer: token })
+        .then((v) => {
+          setView(v);
+          setError(null);
+          return true;
+        })
+        .catch((e: ApiError) => {
+          setError(
+            e.status === 401
+              ? "This join link is not valid any more. Ask your facilitator for a new one."
+              : e.status === 403
+                ? "Forbidden: this join link is for another run or seat."
+                : e.message,
+          );
+          return false;
+        }),
+    [runId, token],
+  );
 
   useEffect(() => {
     if (!token) return;
-    load();
-    return follow({
-      runId,
-      bearer: token,
-      onEvents: () => {
-        clearTimeout(timer.current);
-        timer.current = window.setTimeout(load, 150);
-      },
-      onState: setLive,
-      onError: setError,
+    let stop = () => {};
+    let closed = false;
+    // follow the run only once the seat opened: a bad link shows one clear error
+    load().then((ok) => {
+      if (!ok || closed) return;
+      stop = follow({
+        runId,
+        bearer: token,
+        onEvents: () => {
+          clearTimeout(timer.current);
+          timer.current = window.setTimeout(load, 150);
+        },
+        onState: setLive,
+        onError: setError,
+      });
     });
+    return () => {
+      closed = true;
+      stop();
+      clearTimeout(timer.current);
+    };
   }, [runId, token]);
 
   useEffect(() => {
