@@ -33,6 +33,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy
@@ -44,4 +45,4 @@ bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
-	rm -rf $(VENV) web/node_modules server/webapp .pytest_cache .mypy_cache .ruff_cache demo.db demo.duckdb demo.db.locks out
+	rm -rf $(VENV) web/node_modules server/webapp .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo.db demo.duckdb demo.db.locks out

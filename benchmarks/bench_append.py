@@ -37,6 +37,8 @@ def main() -> None:
         EventStore.open(Path(tmp) / "raw.db").close()  # same schema, indexes and WAL
         raw = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
         raw.execute("PRAGMA synchronous=NORMAL")
+        # the store's rows, read back from its file to be inserted again as they are
+        stored = sqlite3.connect(Path(tmp) / "store.db")
         try:
             run_id = store.create_run(events=run_setup())
             raw.execute(
@@ -58,7 +60,7 @@ def main() -> None:
                     seq = store.append(run_id, batch, expected_seq=seq).last_seq
                 store_s += time.perf_counter() - t0
 
-                rows = store.connection.execute(
+                rows = stored.execute(
                     "SELECT run_id, seq, turn, type, schema_version, actor, event_id, "
                     "recorded_at, payload, hash FROM events WHERE run_id = ? AND seq > ? "
                     "ORDER BY seq",
@@ -74,6 +76,7 @@ def main() -> None:
                 raw_s += time.perf_counter() - t0
             appended = n_batches * BATCH
         finally:
+            stored.close()
             raw.close()
             store.close()
     store_rate = appended / store_s

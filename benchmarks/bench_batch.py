@@ -128,9 +128,7 @@ def bench_llm(tmp: Path, runs: int, latency: float, cap: int) -> dict[str, Any]:
     if failed:
         raise SystemExit(f"{len(failed)} LLM runs did not complete: {failed[0]}")
     with EventStore.open(db) as store:
-        calls = store.connection.execute(
-            "SELECT count(*) FROM events WHERE type = 'CostIncurred'"
-        ).fetchone()[0]
+        calls = sum(r.type == "CostIncurred" for r in store.iter_after(0))
     ideal = cap / latency
     achieved = calls / seconds
     return {

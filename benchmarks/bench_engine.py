@@ -14,8 +14,19 @@ Prints one JSON object:
   stays below the ideal: ``phase_bound`` is that ceiling for the run shape (0.92 for
   runs of 4 turns, 0.95 for 10). The runs play 10 turns so that the measure is the
   engine keeping the cap full, not the start and the tail of very short runs;
-  ``mean_call_ms`` is the time a call took as the engine saw it.
+  ``mean_call_ms`` is the time a call took as the engine saw it, ``cpu_ms_per_call``
+  this process's CPU per call (engine, HTTP client and log; the fake's is its own).
 - ``rules``: a rule-driven 10-actor, 50-turn run: wall time.
+- ``turn_rounds``: the bundled 3-actor LLM scenario ``ai-summit`` (talks, decisions,
+  world update, a model-judged metric, two validation checks) against the loopback
+  fake at 200 ms: how many sequential rounds of model calls a turn makes (requests
+  arriving at the fake within half a latency of a round's first one are one round)
+  and the wall time per turn. Everything a turn waits on is a round, so the wall time
+  per turn is about ``rounds_per_turn`` x the latency.
+- ``cli_run``: the same scenario through the real ``scenario-lab run`` process, into a
+  new log and then into that log again: from process start to its first model request
+  at the fake, and from the last answer the fake sent to the process's exit (the
+  waiting a user sees before and after the calls).
 ``--quick`` shrinks every size for a smoke run.
 """
 
@@ -24,9 +35,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +57,11 @@ from engine.play.player import RunPlayer
 from engine.play.session import start_run
 from engine.scenario.load import load_scenario
 from eventstore import DecisionMade, EventStore
-from tests.fakellm import fake_process
+from tests.fakellm import FakeLLMServer, fake_process
+
+ROOT = Path(__file__).resolve().parent.parent
+# 3 AI actors, public statements, one model-judged metric and two validation checks
+SUMMIT = ROOT / "scenarios" / "ai-summit"
 
 # Turns each run of the concurrency case plays (see the docstring).
 CONCURRENCY_TURNS = 10
@@ -157,11 +175,11 @@ def bench_concurrency(tmp: Path, runs: int, turns: int, latency: float, cap: int
                     for s in stores:
                         s.close()
 
+        cpu0 = time.process_time()
         seconds = anyio.run(main)
+        cpu = time.process_time() - cpu0
     with EventStore.open(tmp / "conc.db") as store:
-        calls = store.connection.execute(
-            "SELECT count(*) FROM events WHERE type = 'CostIncurred'"
-        ).fetchone()[0]
+        calls = sum(r.type == "CostIncurred" for r in store.iter_after(0))
         # each call's time as the engine saw it (request sent to reply read): what the
         # client, the fake and a busy event loop add to the 200 ms
         call_ms = [
@@ -182,6 +200,8 @@ def bench_concurrency(tmp: Path, runs: int, turns: int, latency: float, cap: int
         "ratio": round(achieved / ideal, 3),
         "phase_bound": round(phase_bound(runs, turns, 6, cap), 3),
         "mean_call_ms": round(statistics.mean(call_ms), 1) if call_ms else None,
+        # this process's CPU per call (engine, HTTP client, log; set-up included)
+        "cpu_ms_per_call": round(1000 * cpu / calls, 2) if calls else None,
         "target_ratio": 0.9,
         "pass": achieved / ideal >= 0.9,
     }
@@ -201,6 +221,92 @@ def bench_rules(tmp: Path, actors: int, turns: int) -> dict[str, Any]:
     }
 
 
+class ArrivalLog:
+    """A fake's responder that notes when each chat request arrived, and for what.
+
+    It answers nothing itself (``None``): the fake then answers with an instance of the
+    request's schema, as it does for every test.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), schema name)
+
+    def __call__(self, request: dict[str, Any]) -> None:
+        spec = (request.get("response_format") or {}).get("json_schema") or {}
+        with self.lock:
+            self.arrivals.append((time.monotonic(), str(spec.get("name", "?"))))
+
+
+def rounds_of(arrivals: list[tuple[float, str]], latency: float) -> list[list[str]]:
+    """Requests grouped into rounds: a round is the requests that arrive within half a
+    latency of its first one (a round that waits on an answer starts a latency later)."""
+    rounds: list[list[str]] = []
+    start = -1e9
+    for at, what in sorted(arrivals):
+        if at - start > latency / 2:
+            rounds.append([])
+            start = at
+        rounds[-1].append(what)
+    return rounds
+
+
+def bench_turn_rounds(tmp: Path, turns: int, latency: float) -> dict[str, Any]:
+    loaded = load_scenario(SUMMIT)
+    log = ArrivalLog()
+    with FakeLLMServer(latency_s=latency, responder=log) as srv:
+        settings = LLMSettings.from_env({}, base_url=srv.base_url)
+
+        async def main() -> float:
+            async with Router(settings) as router:
+                with EventStore.open(tmp / "rounds.db") as store:
+                    run_id = start_run(store, loaded, seed=1, turns=turns)
+                    player = RunPlayer(store, run_id, client=router, prices=PriceTable.load())
+                    t0 = time.perf_counter()
+                    await player.play()
+                    return time.perf_counter() - t0
+
+        seconds = anyio.run(main)
+    rounds = rounds_of(log.arrivals, latency)
+    return {
+        "scenario": "ai-summit",
+        "actors": len(loaded.scenario.actors),
+        "turns": turns,
+        "latency_ms": round(latency * 1000),
+        "calls": len(log.arrivals),
+        "rounds_per_turn": round(len(rounds) / turns, 2),
+        # what each round of one turn asked for (schema names), to see what overlaps
+        "rounds_of_a_turn": [sorted(set(r)) for r in rounds[: len(rounds) // turns]],
+        "wall_s_per_turn": round(seconds / turns, 3),
+    }
+
+
+def bench_cli_run(tmp: Path, turns: int, latency: float) -> dict[str, Any]:
+    """``scenario-lab run`` twice: into a new log, then into the log it left (the usual
+    case); the first pays for creating the log."""
+    script = Path(sys.executable).parent / "scenario-lab"
+    out: dict[str, Any] = {"turns": turns}
+    with FakeLLMServer(latency_s=latency) as srv:
+        cmd = [str(script), "run", str(SUMMIT), "--db", str(tmp / "cli.db")]
+        cmd += ["--turns", str(turns), "--seed", "1", "--llm-base-url", srv.base_url]
+        env = {**os.environ, "SCENARIO_LAB_LLM_API_KEY": "bench"}
+        for case in ("new_log", "existing_log"):
+            log = ArrivalLog()
+            srv.responder = log
+            started = time.monotonic()
+            subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+            ended = time.monotonic()
+            first = min(at for at, _ in log.arrivals)
+            last_answer = max(at for at, _ in log.arrivals) + latency
+            out[case] = {
+                "calls": len(log.arrivals),
+                "start_to_first_call_ms": round((first - started) * 1000, 1),
+                "last_answer_to_exit_ms": round((ended - last_answer) * 1000, 1),
+                "wall_s": round(ended - started, 3),
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
@@ -212,6 +318,8 @@ def main() -> None:
                 "overhead": bench_overhead(tmp, 3, 3),
                 "concurrency": bench_concurrency(tmp, 3, 1, 0.05, 4),
                 "rules": bench_rules(tmp, 4, 5),
+                "turn_rounds": bench_turn_rounds(tmp, 1, 0.05),
+                "cli_run": bench_cli_run(tmp, 1, 0.05),
             }
         else:
             result = {
@@ -219,6 +327,8 @@ def main() -> None:
                 # 20 runs of 6 actors keep more than 32 calls wanted most of the time
                 "concurrency": bench_concurrency(tmp, 20, CONCURRENCY_TURNS, 0.2, 32),
                 "rules": bench_rules(tmp, 10, 50),
+                "turn_rounds": bench_turn_rounds(tmp, 4, 0.2),
+                "cli_run": bench_cli_run(tmp, 2, 0.2),
             }
     emit({"benchmark": "engine", **result})
 

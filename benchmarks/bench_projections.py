@@ -36,7 +36,7 @@ from projections import (
     run_report,
 )
 from projections._catalog import EVENT_TABLES, create_statements
-from projections._columns import build, read_rows
+from projections._columns import build
 from projections._duck import arrow_table, connect, insert_arrow
 from projections._project import CHUNK_EVENTS, TRANSACTION_EVENTS, _payload_array
 from tests.projection_logs import RunShape, completed, setup_events, turn_events
@@ -103,7 +103,7 @@ def build_log(store: EventStore, events: int) -> tuple[int, str, str]:
 
 def baseline(store: EventStore, path: Path) -> float:
     """Seconds to load the same decoded rows (built untimed) into DuckDB via Arrow."""
-    batches = [build(rows) for rows in read_rows(store.connection, 0, CHUNK_EVENTS)]
+    batches = [build(rows) for rows in store.iter_raw(0, chunk=CHUNK_EVENTS)]
     con = connect(path)
     try:
         con.execute("SET threads = 1")

@@ -10,7 +10,9 @@ from SQLite (what any verification must at least do).
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
+from contextlib import closing
 from hashlib import sha256
 from pathlib import Path
 
@@ -34,12 +36,13 @@ def main() -> None:
             seq = store.append(run, batch, expected_seq=seq).last_seq
 
         def read_payloads() -> list[bytes]:
-            return [
-                r[0]
-                for r in store.connection.execute(
-                    "SELECT payload FROM events WHERE run_id = ? ORDER BY seq", (run,)
-                )
-            ]
+            with closing(sqlite3.connect(store.path)) as conn:
+                return [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT payload FROM events WHERE run_id = ? ORDER BY seq", (run,)
+                    )
+                ]
 
         payloads = read_payloads()
 

@@ -15,6 +15,7 @@ from cli import (
     commands_human,
     commands_log,
     commands_run,
+    commands_scenario,
     commands_serve,
 )
 
@@ -41,6 +42,7 @@ for module in (
     commands_accounts,
 ):
     module.register(app)
+commands_scenario.register(app)
 
 
 def main() -> None:

@@ -2,19 +2,21 @@
 
 Each command first brings the analytics file (DuckDB, beside the log) up to date with the
 log, then reads it; ``sql`` runs one statement through a read-only connection that cannot
-touch any other file. Every command resolves the analytics path with ``_analytics``
-first, which refuses the log itself before anything is opened.
+touch any other file. The analytics path is checked first: never the log itself.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, open_store, status
+from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, make_lab, status
+
+if TYPE_CHECKING:
+    from scenario_lab.app import Document, QueryResult
 
 AnalyticsOption = Annotated[
     Path | None,
@@ -27,32 +29,33 @@ AnalyticsOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
-
-
-def _analytics(db: Path, analytics: Path | None) -> Path:
-    """The analytics file's path; a ``UsageError`` when it is the log itself. Every
-    command calls this before it opens the log or the analytics file."""
-    from projections import analytics_path
-
-    return analytics_path(db, analytics)
-
-
-def _catch_up(db: Path, path: Path, *, rebuild: bool = False, quiet: bool = True) -> None:
-    """Apply new events to the analytics file at ``path`` (from ``_analytics``).
-
-    Quiet except for ``project``: the other commands' stderr is kept for their errors.
-    """
-    from projections import project
-
-    with open_store(db) as store:
-        result = project(store, path, rebuild=rebuild, check_leases=True)
-    if not quiet:
-        status(result.summary())
-
-
-def _resolve(db: Path, runs: list[str]) -> list[str]:
-    with open_store(db) as store:
-        return [store.resolve(r) for r in runs]
+ReportFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="md: markdown (with -o, its charts as SVG files in <name>_files/ beside it); "
+        "html: one self-contained page with interactive charts.",
+    ),
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        envvar="SCENARIO_LAB_SQL_TIMEOUT",
+        min=0,
+        help="Stop the query after this many seconds (default 120; 0: no limit).",
+    ),
+]
+MemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        envvar="SCENARIO_LAB_SQL_MEMORY",
+        help="The most memory DuckDB may use for the query: e.g. 500MB, 8GB, or 50% "
+        "(of the machine's memory); default 2GB.",
+    ),
+]
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -66,6 +69,16 @@ def _write(text: str, output: Path | None) -> None:
     status(f"wrote {output}")
 
 
+def _write_report(doc: Document, output: Path | None, fmt: str) -> None:
+    """A report to stdout (markdown with Mermaid charts, or HTML), or to ``output`` with
+    its charts (``Document.write``)."""
+    if output is None:
+        typer.echo(doc.html() if fmt == "html" else doc.markdown(), nl=False)
+        return
+    main, *charts = doc.write(output, fmt)
+    status(f"wrote {main}" + (f" and {len(charts)} charts in {charts[0].parent}" if charts else ""))
+
+
 def project_cmd(
     db: DbOption = Path(DEFAULT_DB),
     analytics: AnalyticsOption = None,
@@ -74,24 +87,18 @@ def project_cmd(
     ] = False,
 ) -> None:
     """Bring the analytics tables up to date with the log (or rebuild them)."""
-    _catch_up(db, _analytics(db, analytics), rebuild=rebuild, quiet=False)
+    status(make_lab(db, analytics=analytics).project(rebuild=rebuild).summary)
 
 
-def _print_table(result: Any) -> None:
-    from projections import render
+def _print_table(result: QueryResult) -> None:
+    from scenario_lab.app import render, rich_table
 
     if not sys.stdout.isatty() or not result.columns:
         typer.echo(render(result, "table"), nl=False)
         return
     from rich.console import Console
-    from rich.table import Table
 
-    from projections._query import cell
-
-    table = Table(*result.columns)
-    for row in result.rows:
-        table.add_row(*(cell(v) for v in row))
-    Console().print(table)
+    Console().print(rich_table(result))
 
 
 def sql(
@@ -104,24 +111,26 @@ def sql(
     schema: Annotated[
         bool, typer.Option("--schema", help="List the tables and columns with their descriptions.")
     ] = False,
+    timeout: TimeoutOption = None,
+    memory_limit: MemoryOption = None,
 ) -> None:
     """Run one read-only SQL query over the analytics tables (DuckDB dialect).
 
-    The query cannot write or read files; write tables to files with ``export``.
+    The query cannot write or read files; write tables to files with ``export``. It
+    stops at its time and memory limits (default 120 s and 2GB).
     """
-    from projections import FORMATS, Result, open_sandboxed, query_one, render, schema_rows
+    from scenario_lab.app import SqlRequest, render
 
-    if fmt not in FORMATS:
-        raise fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})", 2)
-    if schema:
-        result = Result(["table", "column", "type", "description"], list(schema_rows()))
-    elif statement is None or not statement.strip():
-        raise fail('give a query, e.g. scenario-lab sql "SELECT * FROM runs" (or --schema)', 2)
-    else:
-        path = _analytics(db, analytics)
-        _catch_up(db, path)
-        with open_sandboxed(path) as con:
-            result = query_one(con, statement)
+    lab = make_lab(db, analytics=analytics)
+    result = lab.sql(
+        SqlRequest(
+            statement=statement,
+            schema=schema,
+            format=fmt,
+            timeout_s=timeout,
+            memory_limit=memory_limit,
+        )
+    )
     if fmt == "table":
         _print_table(result)
     else:
@@ -136,26 +145,21 @@ def report(
     batch: Annotated[
         str | None, typer.Option("--batch", help="Report a batch: statistics per variation.")
     ] = None,
+    fmt: ReportFormatOption = "md",
 ) -> None:
-    """A markdown report of a run (setup, turns, charts, lineage, costs), or of a --batch."""
-    from projections import open_readonly, run_report
+    """A report of a run (summary, charts, lineage, turns, costs), or of a --batch."""
+    from scenario_lab.app import check_report_format
 
+    check_report_format(fmt)
+    lab = make_lab(db, analytics=analytics)
     if batch is not None:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        from engine.batch.report import batch_report_markdown
-
-        with open_store(db) as store:
-            _write(batch_report_markdown(store, batch), output)
+        _write_report(lab.batch_report_document(batch), output, fmt)
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
-    path = _analytics(db, analytics)
-    (run_id,) = _resolve(db, [run])
-    _catch_up(db, path)
-    with open_readonly(path) as con:
-        text = run_report(con, run_id)
-    _write(text, output)
+    _write_report(lab.report_document(run), output, fmt)
 
 
 def compare(
@@ -164,25 +168,22 @@ def compare(
     analytics: AnalyticsOption = None,
     output: OutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
+    fmt: ReportFormatOption = "md",
 ) -> None:
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
-    import json
+    from scenario_lab.app import canonical_json, check_report_format, compare_document
 
-    from projections import compare_data, compare_markdown, open_readonly
-
-    if len(runs) < 2:
-        raise fail("compare needs at least two runs", 2)
-    path = _analytics(db, analytics)
-    run_ids = _resolve(db, runs)
-    _catch_up(db, path)
-    with open_readonly(path) as con:
-        data = compare_data(con, run_ids)
-    if as_json and output is None:
-        emit_json(data)
+    check_report_format(fmt)
+    if as_json and fmt != "md":
+        raise fail("give either --json or --format, not both", 2)
+    comparison = make_lab(db, analytics=analytics).compare(tuple(runs))
+    if as_json:
+        if output is None:
+            emit_json(comparison)
+        else:
+            _write(canonical_json(comparison) + "\n", output)
         return
-    _write(
-        json.dumps(data, ensure_ascii=False) + "\n" if as_json else compare_markdown(data), output
-    )
+    _write_report(compare_document(comparison), output, fmt)
 
 
 def export(
@@ -197,17 +198,11 @@ def export(
     ] = Path("export"),
 ) -> None:
     """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files."""
-    from projections import EXPORT_FORMATS, export_tables, open_readonly
+    from scenario_lab.app import ExportRequest
 
-    if fmt not in EXPORT_FORMATS:
-        raise fail(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", 2)
-    path = _analytics(db, analytics)
-    run_ids = _resolve(db, runs) if runs else None
-    _catch_up(db, path)
-    with open_readonly(path) as con:
-        files = export_tables(con, out, fmt, run_ids)
-    for f in files:
-        typer.echo(str(f))
+    request = ExportRequest(out=str(out), format=fmt, runs=tuple(runs) if runs else None)
+    for f in make_lab(db, analytics=analytics).export(request).files:
+        typer.echo(f)
 
 
 def register(app: typer.Typer) -> None:

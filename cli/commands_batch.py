@@ -8,11 +8,11 @@ otherwise.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands_run import BaseUrlOpt, PricesOpt, load_prices, make_client, models_needed
+from cli.commands_run import BaseUrlOpt, PricesOpt
 from cli.common import (
     DEFAULT_DB,
     DbOption,
@@ -21,9 +21,13 @@ from cli.common import (
     fail,
     finite_usd,
     handle_errors,
-    open_store,
+    make_lab,
+    print_table,
     status,
 )
+
+if TYPE_CHECKING:
+    from scenario_lab.app import BatchPlanView, BatchStatus, Lab
 
 ParallelOpt = Annotated[
     int | None,
@@ -62,34 +66,31 @@ def run(
     prices: PricesOpt = None,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
-    from engine.batch.config import load_batch
-    from engine.batch.plan import record_batch
-    from engine.errors import ScenarioInvalid
+    from scenario_lab.app import BatchRunRequest, ScenarioInvalid
 
+    lab = make_lab(
+        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+    )
+    request = BatchRunRequest(file=str(path), budget=budget)
     try:
-        plan = load_batch(path, budget_usd=budget)
+        if dry_run:
+            _dry_run(lab.plan_batch(request))
+            return
+        created = lab.create_batch(request)
     except ScenarioInvalid as e:  # every problem of the file, one line each
+        if len(e.problems) < 2:
+            raise
         for line in e.problems:
             typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(e.exit_code) from None
-    for warning in plan.warnings:
+        raise typer.Exit(2) from None
+    for warning in created.warnings:
         status(f"warning: {warning}")
-    if dry_run:
-        _dry_run(plan, prices)
-        return
-    client = make_client(_models(plan), llm_base_url)
-    if prices is not None:
-        from engine.llm.pricing import read_price_file
-
-        read_price_file(prices)  # a bad price file is reported before anything is recorded
-    with open_store(db, create=True) as store:
-        batch_id = record_batch(store, plan)
     status(
-        f"batch {batch_id}: {plan.name}: {len(plan.variations)} variation(s) x "
-        f"{plan.config['runs_per_variation']} run(s) = {len(plan.runs)} runs"
+        f"batch {created.batch_id}: {created.name}: {created.variations} variation(s) x "
+        f"{created.runs_per_variation} run(s) = {created.runs} runs"
     )
-    _play(db, batch_id, client, prices, parallel, concurrency, None)
-    typer.echo(batch_id)
+    play_batch(lab, created.batch_id, parallel=parallel)
+    typer.echo(created.batch_id)
 
 
 def resume(
@@ -102,133 +103,107 @@ def resume(
     prices: PricesOpt = None,
 ) -> None:
     """Finish a batch: resume its interrupted runs and start the ones not started."""
-    from engine.batch.plan import batch_plan
+    from scenario_lab.app import BatchResume
 
-    if budget is not None and budget <= 0:
-        raise fail(f"--budget {budget} must be more than 0", 2)
-    with open_store(db) as store:
-        batch_id, plan = batch_plan(store, batch_ref)
-        models = _models(plan, store)
-    client = make_client(models, llm_base_url)
-    status(f"batch {batch_id}: {plan.name}: resuming")
-    _play(db, batch_id, client, prices, parallel, concurrency, budget)
-    typer.echo(batch_id)
+    lab = make_lab(
+        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+    )
+    found = lab.prepare_batch_resume(BatchResume(batch=batch_ref, budget=budget))
+    status(f"batch {found.batch_id}: {found.name}: resuming")
+    play_batch(lab, found.batch_id, parallel=parallel, budget=budget)
+    typer.echo(found.batch_id)
 
 
 def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     """Every batch in the log, newest first, with its runs and cost."""
-    from engine.batch.stats import batch_status
+    import msgspec
 
-    with open_store(db) as store:
-        rows = [batch_status(store, b["batch_id"]) for b in store.list_batches()]
+    found = make_lab(db).list_batches()
     if as_json:
+        skip = ("runs", "cut_short", "config")
         emit_json(
-            [{k: v for k, v in r.items() if k not in ("runs", "cut_short", "config")} for r in rows]
+            [{k: v for k, v in msgspec.to_builtins(b).items() if k not in skip} for b in found]
         )
         return
-    typer.echo(f"{'BATCH':<13} {'NAME':<36} {'RUNS':>5} {'DONE':>5} {'CUT':>5} {'USD':>9}  CREATED")
-    for r in rows:
-        cut = r["runs_planned"] - r["counts"]["completed"]
-        typer.echo(
-            f"{r['batch_id']:<13} {r['name'][:36]:<36} {r['runs_planned']:>5} "
-            f"{r['counts']['completed']:>5} {cut:>5} {r['cost_usd']:>9.4f}  {r['created_at'][:19]}"
-        )
+    rows = [
+        [
+            b.batch_id,
+            b.name[:36],
+            str(b.runs_planned),
+            str(b.counts["completed"]),
+            str(b.runs_planned - b.counts["completed"]),
+            f"{b.cost_usd:.4f}",
+            b.created_at[:19],
+        ]
+        for b in found
+    ]
+    headers = [("BATCH", "left"), ("NAME", "left"), ("RUNS", "right"), ("DONE", "right")]
+    print_table([*headers, ("CUT", "right"), ("USD", "right"), ("CREATED", "left")], rows)
 
 
 def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     """Status per variation (runs by status, cost) and the runs cut short, with why."""
-    from engine.batch.stats import batch_status
-
-    with open_store(db) as store:
-        s = batch_status(store, batch_ref)
+    s = make_lab(db).batch_status(batch_ref)
     if as_json:
-        emit_json(s)
+        import msgspec
+
+        emit_json(msgspec.to_builtins(s))
         return
-    budget = f" of ${s['budget_usd']:.4f}" if s["budget_usd"] is not None else ""
-    typer.echo(f"batch {s['batch_id']}: {s['name']} ({s['kind']}, {s['source']})")
-    typer.echo(
-        f"created {s['created_at']}; {_counts(s['counts'])}; cost ${s['cost_usd']:.4f}{budget}"
-    )
-    # the label last and whole, as in the dry run: its values tell variations apart
-    typer.echo(
-        f"{'#':>3} {'PLAN':>4} {'DONE':>4} {'HALT':>4} {'FAIL':>4} {'INTR':>4} {'TODO':>4} "
-        f"{'USD':>9}  VARIATION"
-    )
-    for v in s["variations"]:
-        n = v["counts"]
-        typer.echo(
-            f"{v['index']:>3} {v['planned']:>4} {n['completed']:>4} {n['halted']:>4} "
-            f"{n['failed']:>4} {n['interrupted'] + n['running']:>4} {n['not_started']:>4} "
-            f"{v['cost_usd']:>9.4f}  {v['name']}"
+    typer.echo(f"batch {s.batch_id}: {s.name} ({s.kind}, {s.source})")
+    typer.echo(f"created {s.created_at}; {_counts(s.counts)}; cost ${s.cost_usd:.4f}{_budget(s)}")
+    rows = []
+    for v in s.variations:
+        n = v.counts
+        counts = [n["completed"], n["halted"], n["failed"], n["interrupted"] + n["running"]]
+        rows.append(
+            [
+                str(v.index),
+                str(v.planned),
+                *(str(c) for c in counts),
+                str(n["not_started"]),
+                f"{v.cost_usd:.4f}",
+                # the label last and whole, as in the dry run: its values tell variations apart
+                v.name,
+            ]
         )
+    headers = [("#", "right"), ("PLAN", "right"), ("DONE", "right"), ("HALT", "right")]
+    headers += [("FAIL", "right"), ("INTR", "right"), ("TODO", "right"), ("USD", "right")]
+    print_table([*headers, ("VARIATION", "left")], rows)
     _print_cut_short(s, limit=None)
 
 
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _models(plan: Any, store: Any = None) -> list[str]:
-    """Every model any run of the plan may call (for the credentials check)."""
-    found: set[str] = set()
-    for v in plan.variations:
-        if v.loaded is not None:
-            found.update(models_needed(v.loaded.scenario, v.model_overrides, None))
-    if plan.kind == "continuations" and store is not None:
-        from engine.replay import replay
-        from engine.scenario.model import Scenario
-
-        state = replay(store, plan.runs[0].run_id)
-        found.update(
-            models_needed(
-                Scenario.from_resolved(state.scenario),
-                dict(state.settings.model_overrides),
-                state.settings.world_model,
-            )
-        )
-    return sorted(found)
-
-
-def _play(
-    db: Path,
-    batch_id: str,
-    client: Any,
-    prices: Path | None,
-    parallel: int | None,
-    concurrency: int,
-    budget: float | None,
+def play_batch(
+    lab: Lab, batch_id: str, *, parallel: int | None = None, budget: float | None = None
 ) -> None:
+    """Play a recorded batch with a progress display on stderr, then say how it ended."""
     import anyio
 
-    from engine.batch.play import BatchProgress, run_batch
-    from engine.llm import PriceTable
+    from scenario_lab.app import BatchProgress
 
-    table = (
-        anyio.run(load_prices, prices, client) if client is not None else PriceTable.load(prices)
-    )
     progress = BatchProgress()
-    try:
+
+    async def main() -> BatchStatus:
         with progress_display(progress):
-            run_batch(
-                db,
-                batch_id,
-                client=client,
-                prices=table,
-                parallel=parallel,
-                call_limit=concurrency,
-                budget_usd=budget,
-                progress=progress,
+            return await lab.play_batch(
+                batch_id, parallel=parallel, budget=budget, progress=progress
             )
+
+    try:
+        s = anyio.run(main)
     except KeyboardInterrupt:
+        db = lab.settings.db
         raise fail(
             f"interrupted; `{command(f'batch resume {batch_id}', db)}` goes on", 130
         ) from None
-    from engine.batch.stats import batch_status
-
-    with open_store(db) as store:
-        s = batch_status(store, batch_id)
-    budget_text = f" of ${s['budget_usd']:.4f}" if s["budget_usd"] is not None else ""
-    status(f"batch {batch_id}: {_counts(s['counts'])}; cost ${s['cost_usd']:.4f}{budget_text}")
+    status(f"batch {batch_id}: {_counts(s.counts)}; cost ${s.cost_usd:.4f}{_budget(s)}")
     _print_cut_short(s, limit=10, err=True)
+
+
+def _budget(s: BatchStatus) -> str:
+    return f" of ${s.budget_usd:.4f}" if s.budget_usd is not None else ""
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -236,55 +211,55 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "no runs"
 
 
-def _print_cut_short(s: dict[str, Any], *, limit: int | None, err: bool = False) -> None:
-    cut = s["cut_short"]
+def _print_cut_short(s: BatchStatus, *, limit: int | None, err: bool = False) -> None:
+    cut = s.cut_short
     if not cut:
         return
     typer.echo("cut short:", err=err)
     for r in cut[:limit]:
-        typer.echo(f"  run {r['run_id']} (variation {r['variation']}): {r['why']}", err=err)
+        typer.echo(f"  run {r.run_id} (variation {r.variation}): {r.why}", err=err)
     if limit is not None and len(cut) > limit:
         typer.echo(
-            f"  ... and {len(cut) - limit} more: scenario-lab batch show {s['batch_id']}", err=err
+            f"  ... and {len(cut) - limit} more: scenario-lab batch show {s.batch_id}", err=err
         )
 
 
-def _dry_run(plan: Any, prices: Path | None) -> None:
-    from engine.llm import PriceTable
-    from engine.play.estimate import estimate_run
-
-    table = PriceTable.load(prices)
-    per_run = plan.config["runs_per_variation"]
-    base = plan.base
+def _dry_run(plan: BatchPlanView) -> None:
+    for warning in plan.warnings:
+        status(f"warning: {warning}")
     typer.echo(f"experiment: {plan.name} ({plan.source})")
     typer.echo(
-        f"base scenario: {base.scenario.name} ({plan.config['base_scenario']}, "
-        f"sha256 {base.sha256[:12]})"
+        f"base scenario: {plan.base_scenario} ({plan.base_scenario_path}, "
+        f"sha256 {plan.base_scenario_sha256[:12]})"
     )
     typer.echo(
-        f"matrix: {len(plan.variations)} variation(s) x {per_run} run(s) = {len(plan.runs)} "
-        f"runs; seed {plan.config['seed']}"
+        f"matrix: {len(plan.variations)} variation(s) x {plan.runs_per_variation} run(s) = "
+        f"{plan.runs} runs; seed {plan.seed}"
     )
-    # the label last and whole: cutting it would hide the values that tell variations apart
-    typer.echo(f"{'#':>3} {'RUNS':>4} {'CALLS/RUN':>9} {'USD/RUN':>9} {'USD':>10}  VARIATION")
-    total = 0.0
-    unpriced: set[str] = set()
-    for v in plan.variations:
-        est = estimate_run(v.loaded.scenario, table, model_overrides=v.model_overrides)
-        unpriced.update(r["model"] for r in est["by_model"] if not r["priced"])
-        total += est["cost_usd"] * per_run
-        typer.echo(
-            f"{v.index:>3} {per_run:>4} {est['calls']:>9} {est['cost_usd']:>9.4f} "
-            f"{est['cost_usd'] * per_run:>10.4f}  {v.name}"
-        )
+    rows = [
+        [
+            str(v.index),
+            str(v.runs),
+            str(v.calls_per_run),
+            f"{v.usd_per_run:.4f}",
+            f"{v.usd:.4f}",
+            # the label last and whole: cutting it would hide the values that tell
+            # variations apart
+            v.name,
+        ]
+        for v in plan.variations
+    ]
+    headers = [("#", "right"), ("RUNS", "right"), ("CALLS/RUN", "right"), ("USD/RUN", "right")]
+    print_table([*headers, ("USD", "right"), ("VARIATION", "left")], rows)
     budget = plan.budget_usd
     typer.echo(
-        f"estimated cost: ${total:.4f}" + (f" (budget ${budget:.4f})" if budget is not None else "")
+        f"estimated cost: ${plan.estimated_usd:.4f}"
+        + (f" (budget ${budget:.4f})" if budget is not None else "")
     )
-    if budget is not None and total > budget:
+    if budget is not None and plan.estimated_usd > budget:
         status("warning: the estimate is over the budget: the batch will stop before its end")
-    if unpriced:
-        status(f"warning: no price known for {', '.join(sorted(unpriced))}: counted as $0")
+    if plan.unpriced:
+        status(f"warning: no price known for {', '.join(plan.unpriced)}: counted as $0")
     status("dry run: nothing was written")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,9 +16,30 @@ from cli.common import (
     emit_json,
     fail,
     handle_errors,
-    open_store,
+    make_lab,
     status,
 )
+
+if TYPE_CHECKING:
+    from scenario_lab.app import SeatQuestion
+
+
+def _show(q: SeatQuestion) -> str:
+    """What the seat is shown: the prompt an AI actor would get, and for a talk or an
+    invitation the message itself and how to answer it."""
+    from cli.prompting import render_prompt
+
+    prompt = [{"role": m.role, "content": m.content} for m in q.prompt]
+    text = render_prompt(prompt) if prompt else "(no prompt recorded)"
+    if q.message is None:
+        return text
+    m = q.message
+    what = "reply to a talk" if q.kind == "reply" else "coalition answer"
+    how = "answer with --reply TEXT" if q.kind == "reply" else "answer with --accept or --reject"
+    return (
+        f"{text}\n\n{q.actor} is asked for a {what} from {m.sender} "
+        f"({m.channel}, turn {m.turn}, message {m.message_id}):\n{m.content}\n{how}"
+    )
 
 
 def decide(
@@ -51,59 +72,27 @@ def decide(
     ] = None,
 ) -> None:
     """Answer for a human actor: the situation shown is the prompt an AI actor would get."""
-    from cli.prompting import ask_action_name, render_prompt
-    from engine.play.human import declared_actions, find_message, pending_inputs, submit
-    from engine.replay import replay
+    from scenario_lab.app import SeatAnswer
 
-    with open_store(db) as store:
-        run_id = store.resolve(run_ref)
-        pending = [p for p in pending_inputs(store, run_id) if p.actor == actor]
-        unanswered = action is None and action_name is None and reply is None and accept is None
-        if pending and (show or unanswered):
-            typer.echo(
-                render_prompt(pending[0].prompt) if pending[0].prompt else "(no prompt recorded)"
+    lab = make_lab(db)
+    if show:
+        typer.echo(_show(lab.seat_question(run_ref, actor)))
+        return
+    unanswered = action is None and action_name is None and reply is None and accept is None
+    pending = lab.seat_questions(run_ref, actor) if unanswered else ()
+    if pending:
+        typer.echo(_show(pending[0]))
+        if not sys.stdin.isatty():
+            raise fail(
+                f"give the answer with --action / --action-name (or --reply / --accept / --reject) "
+                f"for {actor}",
+                2,
             )
-            if pending[0].kind != "decision":
-                # what is to be answered: the talk or invitation itself, not only its id
-                m = find_message(replay(store, run_id), pending[0].about)
-                what = "reply to a talk" if pending[0].kind == "reply" else "coalition answer"
-                typer.echo(
-                    f"\n{actor} is asked for a {what} from {m.sender} "
-                    f"({m.channel}, turn {m.turn}, message {m.message_id}):\n{m.content}"
-                    + ("\nanswer with --reply TEXT" if pending[0].kind == "reply" else "")
-                    + (
-                        "\nanswer with --accept or --reject"
-                        if pending[0].kind == "coalition"
-                        else ""
-                    )
-                )
-        if show:
-            if not pending:
-                raise fail(f"run {run_id} is not waiting for input from {actor!r}", 1)
-            return
-        if pending and unanswered:
-            if not sys.stdin.isatty():
-                raise fail(
-                    f"give the answer with --action / --action-name (or --reply / --accept / --reject) "
-                    f"for {actor}",
-                    2,
-                )
-            kind = pending[0].kind
-            if kind == "decision":
-                declared = declared_actions(replay(store, run_id), actor)
-                if declared:
-                    action_name = ask_action_name(declared, err=False)
-                action = typer.prompt("Action", default=declared.get(action_name or "", "")).strip()
-                reasoning = typer.prompt("Reasoning", default="", show_default=False)
-            elif kind == "reply":
-                reply = typer.prompt("Reply").strip()
-            else:
-                accept = typer.confirm("Join the coalition?")
-                reasoning = typer.prompt("Reason", default="", show_default=False)
-        event = submit(
-            store,
-            run_id,
-            actor,
+        action, action_name, reasoning, reply, accept = _ask(pending[0], reasoning)
+    answered = lab.answer_seat(
+        run_ref,
+        SeatAnswer(
+            actor=actor,
             action=action,
             action_name=action_name,
             reasoning=reasoning,
@@ -112,11 +101,32 @@ def decide(
             accept=accept,
             submitted_by=by or getpass.getuser(),
             via="cli",
-        )
-    status(
-        f"recorded {actor}'s {event.kind} for turn {event.turn}; "
-        f"continue with: {command(f'resume {run_id}', db)}"
+        ),
     )
+    status(
+        f"recorded {actor}'s {answered.kind} for turn {answered.turn}; "
+        f"continue with: {command(f'resume {answered.run_id}', db)}"
+    )
+
+
+def _ask(
+    q: SeatQuestion, reasoning: str
+) -> tuple[str | None, str | None, str, str | None, bool | None]:
+    """Ask at the terminal for what the seat is asked: (action, action_name, reasoning,
+    reply, accept)."""
+    from cli.prompting import ask_action_name
+
+    if q.kind == "decision":
+        declared = {c.name: c.description for c in q.choices}
+        name = ask_action_name(declared, err=False) if declared else None
+        action = typer.prompt("Action", default=declared.get(name or "", "")).strip()
+        reasoning = typer.prompt("Reasoning", default="", show_default=False)
+        return action, name, reasoning, None, None
+    if q.kind == "reply":
+        return None, None, reasoning, typer.prompt("Reply").strip(), None
+    accept = typer.confirm("Join the coalition?")
+    reasoning = typer.prompt("Reason", default="", show_default=False)
+    return None, None, reasoning, None, accept
 
 
 def audit(
@@ -125,19 +135,13 @@ def audit(
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor.")] = None,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per decision, one per line.")
+        bool, typer.Option("--json", help="One JSON object per entry, one per line.")
     ] = False,
 ) -> None:
-    """Every decision: the full prompt, raw response, parsed decision, attempts, tokens, cost."""
-    from cli.commands_log import check_actor, check_turn
-    from engine.audit.trail import audit as build
-    from engine.audit.trail import audit_markdown
+    """Every decision and talk, and every answer not used: prompts, raw answers, attempts, cost."""
+    from scenario_lab.app import AuditQuery, audit_markdown
 
-    with open_store(db) as store:
-        run_id = store.resolve(run_ref)
-        check_actor(store, run_id, actor)
-        check_turn(store, run_id, turn)
-        entries = build(store, run_id, actor=actor, turn=turn)
+    entries = make_lab(db).audit_trail(AuditQuery(run=run_ref, actor=actor, turn=turn))
     if as_json:
         for entry in entries:
             emit_json(entry)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,8 @@ from cli.common import (
     emit_json,
     fail,
     handle_errors,
-    open_store,
+    make_lab,
+    print_table,
     status,
 )
 
@@ -29,33 +30,34 @@ def runs(
     ] = None,
 ) -> None:
     """List runs, newest first, with lineage, status, turns completed and cost."""
-    from engine.summary import lineage_tree, summarize_all
+    from scenario_lab.app import ListRuns, lineage_order
 
-    with open_store(db) as store:
-        batch_id = store.batch(batch)["batch_id"] if batch is not None else None
-        rows = summarize_all(store, batch_id=batch_id)
+    listed = make_lab(db).list_runs(ListRuns(batch=batch))
     if as_json:
-        emit_json(rows)
+        emit_json(listed.runs)
         return
-    if not rows:
-        if batch_id is not None:
-            resume = command(f"batch resume {batch_id}", db)
-            status(f"batch {batch_id} has started no run yet: `{resume}`")
+    if not listed.runs:
+        if listed.batch_id is not None:
+            resume = command(f"batch resume {listed.batch_id}", db)
+            status(f"batch {listed.batch_id} has started no run yet: `{resume}`")
         else:
             status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
         return
-    ordered = lineage_tree(rows) if tree else [(0, r) for r in rows]
-    typer.echo(f"{'RUN':<16} {'SCENARIO':<22} {'STATUS':<12} {'TURNS':>5} {'COST $':>9}  LINEAGE")
+    ordered = lineage_order(listed.runs) if tree else [(0, r) for r in listed.runs]
+    rows = []
     for depth, r in ordered:
-        name = ("  " * depth + ("└ " if depth else "") + r["run_id"])[:16]
-        state = r["status"] + (f"({r['halt_reason']})" if r["halt_reason"] else "")
-        lineage = (
-            f"fork of {r['parent_run_id']} at turn {r['fork_turn']}" if r["parent_run_id"] else ""
+        rows.append(
+            [
+                "  " * depth + ("└ " if depth else "") + r.run_id,
+                (r.scenario or "?")[:22],
+                r.status + (f"({r.halt_reason})" if r.halt_reason else ""),
+                str(r.turns_completed),
+                f"{r.total_cost_usd:.4f}",
+                f"fork of {r.parent_run_id} at turn {r.fork_turn}" if r.parent_run_id else "",
+            ]
         )
-        typer.echo(
-            f"{name:<16} {(r['scenario'] or '?')[:22]:<22} {state:<12} "
-            f"{r['turns_completed']:>5} {r['total_cost_usd']:>9.4f}  {lineage}"
-        )
+    headers = [("RUN", "left"), ("SCENARIO", "left"), ("STATUS", "left"), ("TURNS", "right")]
+    print_table([*headers, ("COST $", "right"), ("LINEAGE", "left")], rows)
 
 
 def log(
@@ -71,56 +73,15 @@ def log(
     ] = False,
 ) -> None:
     """The audit trail of a run (inherited events of a fork included), one line per event."""
-    from cli.event_lines import as_json as rec_json
     from cli.event_lines import line
-    from eventstore import EVENT_TYPES, TurnOutOfRange
+    from scenario_lab.app import LogQuery
 
-    if type_ is not None and type_ not in EVENT_TYPES:
-        raise fail(f"unknown event type {type_!r} (known: {', '.join(sorted(EVENT_TYPES))})", 2)
-    with open_store(db) as store:
-        run_id = store.resolve(run)
-        check_actor(store, run_id, actor)
-        records = store.read(run_id, to_turn=turn)
-        if turn is not None:
-            last = max((r.turn for r in records), default=0)
-            if turn < 0 or not any(r.turn == turn for r in records):
-                all_turns = max((r.turn for r in store.iter_events(run_id)), default=0)
-                raise TurnOutOfRange(run_id, turn, max(last, all_turns))
-            records = [r for r in records if r.turn == turn]
-        for rec in records:
-            if actor is not None and rec.actor != actor:
-                continue
-            if type_ is not None and rec.type != type_:
-                continue
-            if as_json:
-                emit_json(rec_json(rec))
-            else:
-                typer.echo(line(rec))
-
-
-def check_actor(store: Any, run_id: str, actor: str | None) -> None:
-    """A filter on an actor the run does not have matches nothing by mistake: refuse it."""
-    if actor is None:
-        return
-    from engine.replay import replay
-    from eventstore import UsageError
-
-    actors = list(replay(store, run_id).scenario.get("actors", {}))
-    if actor not in actors:
-        raise UsageError(
-            f"run {run_id} has no actor {actor!r}", hint=f"actors: {', '.join(actors)}"
-        )
-
-
-def check_turn(store: Any, run_id: str, turn: int | None) -> None:
-    """A turn the run's timeline does not reach matches nothing by mistake: refuse it."""
-    if turn is None:
-        return
-    from eventstore import TurnOutOfRange
-
-    last = max((r.turn for r in store.iter_events(run_id)), default=0)
-    if not 0 <= turn <= last:
-        raise TurnOutOfRange(run_id, turn, last)
+    lines = make_lab(db).log(LogQuery(run=run, turn=turn, actor=actor, type=type_))
+    for rec in lines:
+        if as_json:
+            emit_json(rec)
+        else:
+            typer.echo(line(rec))
 
 
 def verify(
@@ -128,24 +89,20 @@ def verify(
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Recompute hash chains; exit 1 naming the first bad event if anything was altered."""
-    with open_store(db) as store:
-        run_ids = [store.resolve(run)] if run else [r.run_id for r in store.list_runs()]
-        bad = 0
-        for run_id in run_ids:
-            result = store.verify(run_id)
-            if result.ok:
-                typer.echo(f"{run_id}: ok ({result.checked} events)")
-            else:
-                bad += 1
-                # events missing from the end have no position to point at
-                where = (
-                    f"position {result.first_bad_position} (seq {result.first_bad_seq})"
-                    if result.first_bad_position is not None
-                    else f"seq {result.first_bad_seq}"
-                )
-                typer.echo(f"{run_id}: BROKEN at {where}: {result.reason}")
-    if bad:
-        raise fail(f"{bad} of {len(run_ids)} run(s) failed verification", 1)
+    report = make_lab(db).verify(run)
+    for result in report.results:
+        if result.ok:
+            typer.echo(f"{result.run_id}: ok ({result.checked} events)")
+            continue
+        # events missing from the end have no position to point at
+        where = (
+            f"position {result.first_bad_position} (seq {result.first_bad_seq})"
+            if result.first_bad_position is not None
+            else f"seq {result.first_bad_seq}"
+        )
+        typer.echo(f"{result.run_id}: BROKEN at {where}: {result.reason}")
+    if report.failed:
+        raise fail(f"{report.failed} of {len(report.results)} run(s) failed verification", 1)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cli.commands_run import BaseUrlOpt, ConcurrencyOpt, PricesOpt
 from cli.common import DEFAULT_DB, DbOption, fail, handle_errors, status
 
 
@@ -49,10 +50,17 @@ def serve(
         Path | None,
         typer.Option("--analytics", help="The analytics file (default: the log's .duckdb)."),
     ] = None,
+    llm_base_url: BaseUrlOpt = None,
+    prices: PricesOpt = None,
+    concurrency: ConcurrencyOpt = 8,
 ) -> None:
-    """Serve the HTTP API (runs, events, live streams, seats) over the log; prints its URL."""
+    """Serve the HTTP API (runs, events, live streams, seats) over the log; prints its URL.
+    Runs it starts call models as `run` does (the same environment variables and flags)."""
+    import os
+
     import uvicorn
 
+    from scenario_lab.app import LabSettings, LLMSettings, analytics_path
     from server import Settings, create_app, is_loopback
     from server.accounts import Accounts
 
@@ -61,9 +69,7 @@ def serve(
         if not d.is_dir():
             raise fail(f"--scenarios {d}: no such folder", 2)
     if analytics is not None:
-        from projections import check_analytics_path
-
-        check_analytics_path(db, analytics)
+        analytics_path(LabSettings(db=db, analytics=analytics))
     with Accounts.open(db) as accounts:
         has_accounts = accounts.has_principals()
     if not has_accounts and not is_loopback(host):
@@ -81,6 +87,9 @@ def serve(
         host=host,
         port=real_port,
         accounts=has_accounts,
+        llm=LLMSettings.from_env(os.environ, base_url=llm_base_url),
+        prices=prices,
+        concurrency=concurrency,
     )
     app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host

@@ -1,20 +1,25 @@
-"""What every command shares: the log's path, error mapping, and output streams.
+"""What every command shares: the log's path, the ``Lab`` over it, error mapping, output.
 
-Library errors become one line on stderr and an exit code (2 for usage mistakes, 1 for
-failures); data goes to stdout and status to stderr so commands compose in pipes.
-Heavy libraries are imported inside commands, never here, to keep start-up fast.
+Each command parses its options, makes one call to ``scenario_lab.app.Lab``, and renders
+the typed result: data to stdout, status to stderr, so commands compose in pipes.
+Library errors become one line on stderr and an exit code (``cli.errors``). Heavy
+libraries are imported inside commands, never here, to keep start-up fast.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+from cli.errors import error_line, exit_code, fail
+
+if TYPE_CHECKING:
+    from scenario_lab.app import Lab
 
 DEFAULT_DB = "scenario-lab.db"
 
@@ -30,11 +35,7 @@ DbOption = Annotated[
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one error line and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+__all__ = ["DEFAULT_DB", "DbOption", "fail"]
 
 
 def handle_errors(fn: F) -> F:
@@ -42,12 +43,12 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from eventstore import ScenarioLabError
+        from scenario_lab.app import ScenarioLabError
 
         try:
             return fn(*args, **kwargs)
         except ScenarioLabError as e:
-            raise fail(e.one_line(), e.exit_code) from None
+            raise fail(error_line(e, kwargs.get("db")), exit_code(e)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
         except BrokenPipeError:
@@ -58,20 +59,54 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_store(db: Path, *, create: bool = False) -> Any:
-    """Open the log; a missing file is an error unless the command creates runs."""
-    from eventstore import EventStore
+def make_lab(
+    db: Path,
+    *,
+    analytics: Path | None = None,
+    prices: Path | None = None,
+    concurrency: int = 8,
+    plays: bool = False,
+    llm_base_url: str | None = None,
+) -> Lab:
+    """The ``Lab`` over the log at ``db``. For a command that ``plays`` (calls models),
+    endpoints and keys come from the environment (``SCENARIO_LAB_LLM_*``,
+    ``OPENROUTER_API_KEY``, ``OLLAMA_BASE_URL``, proxies), ``--llm-base-url`` first."""
+    import os
 
-    return EventStore.open(db, create=create)
+    from scenario_lab.app import Lab, LabSettings
+
+    llm = None
+    if plays:
+        from scenario_lab.app import LLMSettings
+
+        llm = LLMSettings.from_env(os.environ, base_url=llm_base_url)
+    return Lab(
+        LabSettings(db=db, analytics=analytics, llm=llm, prices=prices, concurrency=concurrency)
+    )
 
 
-def command(args: str, db: Path) -> str:
+def command(args: str, db: Path | None) -> str:
     """``scenario-lab ARGS`` as a user should type it next: with ``--db`` when the log is
     not the default one, so a suggested command works as printed."""
     import shlex
 
-    where = "" if db == Path(DEFAULT_DB) else f" --db {shlex.quote(str(db))}"
+    where = "" if db is None or db == Path(DEFAULT_DB) else f" --db {shlex.quote(str(db))}"
     return f"scenario-lab {args}{where}"
+
+
+def decide_args(run_id: str, seat: Any) -> str:
+    """The arguments of ``decide`` that answer what a seat is asked first: a decision
+    (``--action``, with ``--action-name`` where its world's rules need one of its
+    declared actions), a reply to a talk, or a coalition invitation (``--reject``
+    declines)."""
+    args = f"decide {run_id} --actor {seat.actor}"
+    if seat.kind == "reply":
+        return args + " --reply '...'"
+    if seat.kind == "coalition":
+        return args + " --accept"
+    if seat.action_name:
+        args += f" --action-name {seat.action_name}"
+    return args + " --action '...'"
 
 
 def finite_usd(value: float | None) -> float | None:
@@ -88,4 +123,35 @@ def status(message: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+    """One JSON document on a line, the same bytes in every process; typed results
+    (msgspec Structs) as their fields."""
+    from scenario_lab.app import canonical_json
+
+    typer.echo(canonical_json(data))
+
+
+def print_table(
+    headers: list[tuple[str, str]], rows: list[list[str]], *, err: bool = False
+) -> None:
+    """A table of text: a header line, then one line per row, columns by ``(title,
+    justify)``. Piped, no cell is cut or wrapped, so lines can be parsed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for title, justify in headers:
+        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    stream = sys.stderr if err else sys.stdout
+    # cells are plain text: no markup, emoji codes or highlighting read into them
+    plain = {"highlight": False, "markup": False, "emoji": False}
+    if stream.isatty():
+        Console(file=stream, **plain).print(table)  # type: ignore[arg-type]
+        return
+    # piped: as wide as the cells need, no trailing blanks
+    console = Console(width=100_000, color_system=None, **plain)  # type: ignore[arg-type]
+    with console.capture() as captured:
+        console.print(table)
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    typer.echo(text, err=err)

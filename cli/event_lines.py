@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-from eventstore import Recorded
-
 
 def _clip(text: str, n: int = 90) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def summary(rec: Recorded) -> str:
-    """What the event says, in a few words."""
-    e: Any = rec.event
+def summary(rec: Any) -> str:
+    """What the event (a ``scenario_lab.app.EventLine``) says, in a few words."""
+    e: Any = rec.payload
     t = rec.type
     if t == "RunStarted":
         return f"{e.scenario_name} seed={e.seed} turns={e.settings.turns}"
@@ -62,29 +58,17 @@ def summary(rec: Recorded) -> str:
     if t == "ValidationRecorded":
         verdict = "passed" if e.passed else f"FAILED ({e.severity})"
         return f"{e.check}: {verdict}"
+    if t == "CallFailed":
+        return (
+            f"{e.purpose} {e.request_id} {e.error_kind} after {e.asks} ask(s): {_clip(e.error, 60)}"
+        )
     if t == "CostIncurred":
         return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok ${e.cost_usd:.5f}"
     return ""
 
 
-def line(rec: Recorded) -> str:
+def line(rec: Any) -> str:
     actor = rec.actor or "-"
     return (
         f"{rec.position:>7} {rec.seq:>5} t{rec.turn:<3} {rec.type:<24} {actor:<14} {summary(rec)}"
     )
-
-
-def as_json(rec: Recorded) -> dict[str, Any]:
-    return {
-        "position": rec.position,
-        "run_id": rec.run_id,
-        "seq": rec.seq,
-        "turn": rec.turn,
-        "type": rec.type,
-        "schema_version": rec.schema_version,
-        "actor": rec.actor,
-        "event_id": rec.event_id,
-        "recorded_at": rec.recorded_at,
-        "hash": rec.hash,
-        "payload": msgspec.to_builtins(rec.event),
-    }

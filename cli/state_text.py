@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.fold.state import metric_label
+from scenario_lab.app import metric_label
 
 
 def describe_state(state: Any) -> str:

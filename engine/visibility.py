@@ -24,8 +24,6 @@ from typing import Any
 
 import msgspec
 
-from eventstore import Recorded
-
 
 @dataclass(frozen=True)
 class Staff:
@@ -187,18 +185,24 @@ def _seat_payload(actor: str, type_: str, payload: dict[str, Any]) -> dict[str, 
     return None
 
 
-def see(viewer: Viewer, rec: Recorded) -> dict[str, Any] | None:
-    """The payload of ``rec`` as ``viewer`` may see it, or None when it may not see it.
+def see_payload(viewer: Viewer, type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """``payload`` (an event of type ``type_`` as JSON builtins) as ``viewer`` may see
+    it, or None when it may not see the event at all."""
+    if isinstance(viewer, Staff):
+        return payload
+    return _seat_payload(viewer.actor, type_, payload)
+
+
+def see(viewer: Viewer, rec: Any) -> dict[str, Any] | None:
+    """The payload of ``rec`` (a recorded event: ``.type`` and ``.event``) as ``viewer``
+    may see it, or None when it may not see it.
 
     The payload is the event's JSON form (as ``scenario-lab log --json`` prints it),
     with the fields a seat may not read left out.
     """
-    payload: dict[str, Any] = msgspec.to_builtins(rec.event)
-    if isinstance(viewer, Staff):
-        return payload
-    return _seat_payload(viewer.actor, rec.type, payload)
+    return see_payload(viewer, rec.type, msgspec.to_builtins(rec.event))
 
 
-def may_see(viewer: Viewer, rec: Recorded) -> bool:
+def may_see(viewer: Viewer, rec: Any) -> bool:
     """Whether ``viewer`` sees anything of ``rec``."""
     return see(viewer, rec) is not None

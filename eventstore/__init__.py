@@ -1,14 +1,29 @@
-"""The run log: events, the SQLite store, blobs, fork lineage and integrity."""
+"""The run log: events, the SQLite store, blobs, fork lineage and integrity.
 
-from ._codec import UPCASTERS, decode, encode, upcaster
+The event catalogue (events, codec, hashing, records, errors) is imported eagerly; the
+store and the run leases load on first use of their names. So ``engine.fold``, which
+needs only the events, imports no database driver, ``fcntl`` or SQLAlchemy
+(``tests/test_import_isolation.py`` and an import-linter contract hold that).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._codec import UPCASTERS, canonical_json, decode, encode, upcaster
 from ._collector import collector_paused
 from ._errors import (
+    CATEGORY_STATUS,
     ConcurrencyConflict,
     ForkError,
     IntegrityError,
+    InvalidRequest,
+    NotFound,
     RunLocked,
     RunNotFound,
     ScenarioLabError,
+    SeatNotWaiting,
     StoreError,
     TurnOutOfRange,
     UsageError,
@@ -17,6 +32,7 @@ from ._events import (
     EVENT_TYPES,
     AnyEvent,
     Attempt,
+    CallFailed,
     CostIncurred,
     DecisionFailed,
     DecisionMade,
@@ -44,16 +60,28 @@ from ._events import (
     event_type,
 )
 from ._hashing import blob_hash
-from ._lease import RunLease, is_held
-from ._records import AppendResult, Recorded, RunInfo, VerifyResult
-from ._store import EventStore, new_id
+from ._records import AppendResult, RawEvent, Recorded, RunInfo, TimelineFacts, VerifyResult
+
+if TYPE_CHECKING:  # the real types for mypy; at run time they load in __getattr__
+    from ._lease import RunLease, is_held
+    from ._store import EventStore, new_id
+
+# name -> module that defines it, imported when the name is first asked for
+_LAZY = {
+    "EventStore": "eventstore._store",
+    "new_id": "eventstore._store",
+    "RunLease": "eventstore._lease",
+    "is_held": "eventstore._lease",
+}
 
 __all__ = [
+    "CATEGORY_STATUS",
     "EVENT_TYPES",
     "UPCASTERS",
     "AnyEvent",
     "AppendResult",
     "Attempt",
+    "CallFailed",
     "ConcurrencyConflict",
     "CostIncurred",
     "DecisionFailed",
@@ -67,9 +95,12 @@ __all__ = [
     "HumanDecisionSubmitted",
     "HumanInputRequested",
     "IntegrityError",
+    "InvalidRequest",
     "MessageSent",
     "MetricRecorded",
     "ModelCall",
+    "NotFound",
+    "RawEvent",
     "Recorded",
     "RunCompleted",
     "RunFailed",
@@ -83,7 +114,9 @@ __all__ = [
     "RunSettings",
     "RunStarted",
     "ScenarioLabError",
+    "SeatNotWaiting",
     "StoreError",
+    "TimelineFacts",
     "TurnCompleted",
     "TurnOutOfRange",
     "TurnStarted",
@@ -92,6 +125,7 @@ __all__ = [
     "VerifyResult",
     "WorldUpdated",
     "blob_hash",
+    "canonical_json",
     "collector_paused",
     "decode",
     "encode",
@@ -101,3 +135,12 @@ __all__ = [
     "new_id",
     "upcaster",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventstore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain attribute: no second lookup
+    return value

@@ -8,6 +8,7 @@ time, before conversion: old runs stay readable after an event type changes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,13 @@ def _message_sent_v1(payload: dict[str, Any]) -> dict[str, Any]:
     payload = dict(payload)
     to = payload.pop("to", None)
     payload["recipients"] = [to] if to else []
+    return payload
+
+
+@upcaster("CostIncurred", 1)
+def _cost_incurred_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    # v2 links the call's request and answer blobs and its finish reason; a v1 cost
+    # never recorded them, so they stay unknown (None), which is what v2 omits.
     return payload
 
 
@@ -99,3 +107,28 @@ def _unreadable(type_name: str, schema_version: int, why: object) -> StoreError:
         f"a stored {type_name} v{schema_version} event cannot be decoded: {why}",
         hint="run `scenario-lab verify` on the run to find the damaged event",
     )
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text of ``value`` that is the same, byte for byte, in every process.
+
+    What every JSON the project prints or serves goes through. Keys keep the order the
+    value was built in (commands pin their key order); sets, whose iteration order
+    changes with each process's hash seed, are written sorted; structs are written as
+    their fields; anything else JSON has no form for is written as its text.
+    """
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=_sort_key)
+    if isinstance(value, msgspec.Struct):
+        # "deterministic": sets inside come out sorted, as above
+        return msgspec.to_builtins(value, order="deterministic", enc_hook=str)
+    return str(value)
+
+
+def _sort_key(item: Any) -> str:
+    """Sets may mix types; their items are ordered by their own canonical JSON."""
+    return json.dumps(item, ensure_ascii=False, sort_keys=True, default=_json_default)

@@ -15,7 +15,15 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 HaltReason = Literal[
-    "credit_limit", "budget", "validation", "human_input", "user", "max_issues", "llm_unavailable"
+    "credit_limit",
+    "budget",
+    "validation",
+    "human_input",
+    "user",
+    "max_issues",
+    "llm_unavailable",
+    # ended for good by a facilitator: resume refuses it
+    "stopped",
 ]
 
 
@@ -245,6 +253,16 @@ class ValidationRecorded(Event, tag="ValidationRecorded", frozen=True):
 
 
 class CostIncurred(Event, tag="CostIncurred", frozen=True):
+    """What one model call cost, and (from version 2) what it asked and answered.
+
+    Every call that got an answer has one, so the costs are the ledger of every call:
+    version 2 links the call's full request and raw answer (blobs) and how the answer
+    ended (``finish_reason``: ``stop``, ``length`` for one cut at the token limit), so
+    the audit shows each answer, re-asked ones included, and ``replay --check`` serves
+    each call its recorded answer. Version-1 payloads are upgraded on read with no links.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     model: str
     purpose: str  # decision, world_update, metric, validation, communication
     actor: str | None = None
@@ -252,6 +270,29 @@ class CostIncurred(Event, tag="CostIncurred", frozen=True):
     output_tokens: int = 0
     cost_usd: float = 0.0
     request_id: str | None = None
+    prompt_hash: str | None = None  # blob: the full request as sent (see ``ModelCall``)
+    response_hash: str | None = None  # blob: the raw answer text
+    finish_reason: str | None = None  # as the server said: stop, length, ...
+
+
+class CallFailed(Event, tag="CallFailed", frozen=True):
+    """A model call of the communication phase, the world update, a metric or a check
+    whose answer could not be used: no model answered, or every answer (re-asks
+    included) was unreadable or cut off at the token limit.
+
+    Recorded so reports and the audit show it instead of the answer vanishing; what the
+    run does next is the phase's (a talk stays unsaid, a metric unmeasured, a check is
+    recorded as failed, the world update halts the run). A decision's failure is a
+    ``DecisionFailed``.
+    """
+
+    purpose: str  # communication, world_update, metric, validation
+    request_id: str
+    actor: str | None = None
+    error: str = ""
+    error_kind: str = ""  # unparsable, truncated, llm_unavailable
+    asks: int = 1  # calls made for it, re-asks included
+    call: ModelCall | None = None  # the last call: its request, raw answer or failed attempts
 
 
 AnyEvent = (
@@ -274,6 +315,7 @@ AnyEvent = (
     | MetricRecorded
     | ValidationRecorded
     | CostIncurred
+    | CallFailed
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {

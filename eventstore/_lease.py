@@ -4,6 +4,13 @@ A playing process holds an exclusive ``flock`` on ``<log>.locks/<run_id>.lock``.
 drops the lock when the process dies however it dies (SIGKILL, crash, power loss), so
 "running" vs "interrupted" is read from the lock, never from a stored status that a
 dead process could not clear.
+
+The lock belongs to the log file, not to the name it was opened by: ``<log>`` is the
+real path (symlinks resolved, made absolute), so ``./x.db``, ``../dir/x.db`` and a
+symlink to it share one lock, as they share SQLite's write-ahead log. A hard link is a
+second real path with its own lock directory and its own write-ahead log (SQLite names
+both by path), so writers through two links could play one run twice and corrupt the
+log: a lease is refused on a log file with more than one link.
 """
 
 from __future__ import annotations
@@ -13,12 +20,25 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from ._errors import RunLocked
+from ._errors import RunLocked, StoreError
 
 
 def _lock_path(db_path: str | Path, run_id: str) -> Path:
-    db = Path(db_path)
+    db = Path(os.path.realpath(db_path))
     return db.with_name(db.name + ".locks") / f"{run_id}.lock"
+
+
+def _refuse_hard_links(db_path: str | Path) -> None:
+    try:
+        links = os.stat(db_path).st_nlink
+    except FileNotFoundError:
+        return  # no log yet: nothing can be linked to it
+    if links > 1:
+        raise StoreError(
+            f"the log {db_path} has {links} hard links: writers through another link "
+            "would not see this run's lock, and SQLite keeps a write-ahead log per name",
+            hint="open the log by one name (a symlink is fine) or copy it instead of linking",
+        )
 
 
 class RunLease:
@@ -26,10 +46,12 @@ class RunLease:
 
     def __init__(self, db_path: str | Path, run_id: str):
         self.run_id = run_id
+        self.db_path = db_path
         self.path = _lock_path(db_path, run_id)
         self._fd: int | None = None
 
     def acquire(self) -> RunLease:
+        _refuse_hard_links(self.db_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

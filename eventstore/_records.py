@@ -1,10 +1,20 @@
-"""What the store hands back: an event with its place in the log."""
+"""What the store hands back: events with their place in the log, runs, the results of
+appends and verification, and facts of a timeline (typed records, never raw rows)."""
 
 from __future__ import annotations
+
+from typing import TypeAlias
 
 import msgspec
 
 from ._events import Event
+
+# An event row as stored, for bulk readers that decode many payloads at once (see
+# ``EventStore.iter_raw``): (position, run_id, seq, turn, type, schema_version, actor,
+# event_id, recorded_at, payload). The payload is the event's JSON under its row's
+# schema_version; ``decode(type, schema_version, payload)`` upgrades and decodes it. (A
+# log edited by hand in SQL may hold a payload as text: bulk readers accept that too.)
+RawEvent: TypeAlias = tuple[int, str, int, int, str, int, str | None, str, str, bytes]
 
 
 class Recorded(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,3 +68,15 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     first_bad_position: int | None = None
     first_bad_seq: int | None = None
     reason: str = ""
+
+
+class TimelineFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a list of runs shows of one timeline (inherited events included), read
+    with a few aggregates instead of folding every event."""
+
+    run_id: str
+    scenario_name: str | None  # of its RunStarted
+    turns_completed: int  # the highest turn with a TurnCompleted (0 before any)
+    cost_usd: float  # every CostIncurred, inherited ones included
+    last_lifecycle: str | None  # the type of its last lifecycle event (RunStarted, ...)
+    halt_reason: str | None  # that event's reason when it is a RunHalted

@@ -9,10 +9,14 @@ in the file, the ``sql --schema`` listing and the docs together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Bump when a table or column changes: an analytics file built under another version is
 # rebuilt from the log on its next catch-up instead of being read with the wrong shape.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4  # 3: variation_stats is a table (was a view); 4: call_failures
 
 Column = tuple[str, str]  # (DuckDB type, description)
 
@@ -209,6 +213,22 @@ TABLES: dict[str, Table] = {
             "request_id": ("VARCHAR", "The request the cost belongs to."),
         },
     ),
+    "call_failures": Table(
+        "Model calls whose answer was not used (CallFailed): a talk, coalition answer, world "
+        "update, metric or check that got no usable answer (no model answered, or every "
+        "answer, re-asks included, was unreadable or cut off at the token limit). A "
+        "decision's failure is a `failed` row of `decisions`.",
+        {
+            **_TIMELINE,
+            "purpose": ("VARCHAR", "The phase: communication, world_update, metric, validation."),
+            "actor": ("VARCHAR", "The actor the call was for; null for world/metric/validation."),
+            "request_id": ("VARCHAR", "The request (its calls' costs share it in `costs`)."),
+            "error_kind": ("VARCHAR", "unparsable, truncated or llm_unavailable."),
+            "error": ("VARCHAR", "What went wrong, with the last answer's problem."),
+            "asks": ("INTEGER", "Calls made for it, re-asks included."),
+            "model": ("VARCHAR", "The model asked."),
+        },
+    ),
     "validations": Table(
         "Validation checks after each turn (ValidationRecorded).",
         {
@@ -363,6 +383,34 @@ TABLES: dict[str, Table] = {
         kind="batch",
         key=("batch_id", "run_id"),
     ),
+    "variation_stats": Table(
+        "Per batch, variation and metric: statistics of the final values of the batch's "
+        "completed runs, as `scenario-lab report --batch` shows them (computed at each "
+        "catch-up by the same code as that report, so the numbers are the same).",
+        {
+            "batch_id": ("VARCHAR", "The batch."),
+            "variation_index": ("INTEGER", "The variation's number in the matrix."),
+            "variation_name": ("VARCHAR", "The variation as the batch commands print it."),
+            "name": ("VARCHAR", "The metric."),
+            "actor": ("VARCHAR", "The actor of an actor-specific metric; null otherwise."),
+            "n": ("BIGINT", "Completed runs with a final value."),
+            "mean": ("DOUBLE", "Mean of the final values."),
+            "stddev": ("DOUBLE", "Sample standard deviation (null for one run)."),
+            "ci95_low": (
+                "DOUBLE",
+                "Lower bound of the mean's 95% confidence interval (Student's t).",
+            ),
+            "ci95_high": (
+                "DOUBLE",
+                "Upper bound of the mean's 95% confidence interval (Student's t).",
+            ),
+            "min": ("DOUBLE", "Smallest final value."),
+            "median": ("DOUBLE", "Median of the final values."),
+            "max": ("DOUBLE", "Largest final value."),
+        },
+        kind="batch",
+        key=("batch_id", "variation_index", "name", "actor"),
+    ),
     "projection_state": Table(
         "Bookkeeping: the last log position applied, written in the same transaction as "
         "the rows it covers.",
@@ -370,6 +418,19 @@ TABLES: dict[str, Table] = {
             "schema_version": ("INTEGER", "Version of this schema; another version is rebuilt."),
             "position": ("BIGINT", "The last global log position applied."),
             "event_id": ("VARCHAR", "Id of that event: tells a replaced log from this one."),
+        },
+        kind="meta",
+        key=("position",),
+    ),
+    "variation_stats_state": Table(
+        "Bookkeeping: the last log position `variation_stats` covers, written in the same "
+        "transaction as its rows.",
+        {
+            "position": (
+                "BIGINT",
+                "A catch-up recomputes the statistics of the batches whose runs have events "
+                "after this position, and of batches new to the file.",
+            ),
         },
         kind="meta",
         key=("position",),
@@ -396,55 +457,6 @@ SELECT scenario_name,
        min(value) AS min, max(value) AS max
 FROM final_metrics
 GROUP BY GROUPING SETS ((scenario_name, name, actor), (scenario_name, variation, name, actor))
-"""
-
-
-# Student's t quantile at 0.975 for df = n - 1: exact for df 1-9, above that the
-# Cornish-Fisher expansion in 1/df around the normal quantile (relative error < 4e-6
-# from df 10 on). DuckDB has no t distribution, and a view must work in any DuckDB.
-_Z = 1.959963984540054
-_T975_EXACT = (
-    12.706204736172367,
-    4.302652729749752,
-    3.1824463052844294,
-    2.776445105198036,
-    2.570581835635494,
-    2.4469118511451597,
-    2.3646242515924314,
-    2.306004135204603,
-    2.2621571627978483,
-)
-_CF = (
-    (_Z**3 + _Z) / 4,
-    (5 * _Z**5 + 16 * _Z**3 + 3 * _Z) / 96,
-    (3 * _Z**7 + 19 * _Z**5 + 17 * _Z**3 - 15 * _Z) / 384,
-    (79 * _Z**9 + 776 * _Z**7 + 1482 * _Z**5 - 1920 * _Z**3 - 945 * _Z) / 92160,
-)
-
-
-def _t975(df: str) -> str:
-    exact = " ".join(f"WHEN {i} THEN {t!r}" for i, t in enumerate(_T975_EXACT, start=1))
-    series = " + ".join(f"{c!r} / pow({df}, {k})" for k, c in enumerate(_CF, start=1))
-    return f"CASE {df} {exact} ELSE {_Z!r} + {series} END"
-
-
-_VARIATION_STATS = f"""
-WITH s AS (
-    SELECT b.batch_id, b.variation_index, any_value(b.variation_name) AS variation_name,
-           f.name, f.actor,
-           count(*) AS n, avg(f.value) AS mean, stddev_samp(f.value) AS stddev,
-           min(f.value) AS min, median(f.value) AS median, max(f.value) AS max
-    FROM batch_runs b
-    JOIN runs r USING (run_id)
-    JOIN final_metrics f USING (run_id)
-    WHERE r.status = 'completed'
-    GROUP BY b.batch_id, b.variation_index, f.name, f.actor
-)
-SELECT batch_id, variation_index, variation_name, name, actor, n, mean, stddev,
-       mean - ({_t975("n - 1")}) * stddev / sqrt(n) AS ci95_low,
-       mean + ({_t975("n - 1")}) * stddev / sqrt(n) AS ci95_high,
-       min, median, max
-FROM s
 """
 
 
@@ -497,26 +509,6 @@ VIEWS: dict[str, View] = {
             "mean": "Mean of the final values.",
             "stddev": "Sample standard deviation (null for one run).",
             "min": "Smallest final value.",
-            "max": "Largest final value.",
-        },
-    ),
-    "variation_stats": View(
-        "Per batch, variation and metric: statistics of the final values of the batch's "
-        "completed runs, as `scenario-lab report --batch` shows them.",
-        _VARIATION_STATS,
-        {
-            "batch_id": "The batch.",
-            "variation_index": "The variation's number in the matrix.",
-            "variation_name": "The variation as the batch commands print it.",
-            "name": "The metric.",
-            "actor": "The actor of an actor-specific metric; null otherwise.",
-            "n": "Completed runs with a final value.",
-            "mean": "Mean of the final values.",
-            "stddev": "Sample standard deviation (null for one run).",
-            "ci95_low": "Lower bound of the mean's 95% confidence interval (Student's t).",
-            "ci95_high": "Upper bound of the mean's 95% confidence interval (Student's t).",
-            "min": "Smallest final value.",
-            "median": "Median of the final values.",
             "max": "Largest final value.",
         },
     ),
@@ -589,6 +581,18 @@ def create_statements() -> list[str]:
     return out
 
 
-def drop_statements() -> list[str]:
-    views = [f"DROP VIEW IF EXISTS {name}" for name in reversed(VIEWS)]
-    return views + [f"DROP TABLE IF EXISTS {name}" for name in reversed(TABLES)]
+def drop_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """DDL dropping every view and table of the catalogue that ``con``'s file holds, each
+    as what it is there: a name may have been a view in an older schema version and be a
+    table now (``variation_stats`` before version 3), and DuckDB's ``DROP TABLE`` refuses
+    a view (and ``DROP VIEW`` a table)."""
+    views = {row[0] for row in con.execute(_VIEWS_HELD).fetchall()}
+    names = [*reversed(VIEWS), *reversed(TABLES)]
+    out = [f"DROP VIEW IF EXISTS {name}" for name in names if name in views]
+    return out + [f"DROP TABLE IF EXISTS {name}" for name in names if name not in views]
+
+
+_VIEWS_HELD = (
+    "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' "
+    "AND database_name = current_database()"
+)

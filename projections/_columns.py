@@ -1,6 +1,6 @@
 """Stored events to column lists: the hot path of every catch-up.
 
-Rows are read straight from the log's ``events`` table (``EventStore.connection``) in
+Rows come from the log as stored (``EventStore.iter_raw``, payloads undecoded) in
 position order: ``iter_after`` builds a ``Recorded`` and decodes each event one by one,
 which alone capped a rebuild near 110k events/s. Here the payloads of one event type
 are decoded in one call (a JSON array through a reused typed msgspec decoder) into
@@ -12,7 +12,7 @@ decoded again one by one, so the error names what is damaged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +31,9 @@ from eventstore import (
 
 from ._catalog import EVENT_TABLES, TABLES
 
-# A raw row of the log: position, run_id, seq, turn, type, schema_version, actor,
-# event_id, recorded_at, payload.
+# A raw row of the log (``eventstore.RawEvent``), indexed by the names below. Typed
+# loosely: a payload edited in SQL may come back as text (see ``_as_bytes``).
 Row = tuple[Any, ...]
-RAW_COLUMNS = (
-    "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at, payload"
-)
 P, RUN, SEQ, TURN, TYPE, VERSION, ACTOR, EID, AT, PAYLOAD = range(10)
 # Columns that are the same for every row read from the log (``source_run_id`` is the
 # run itself, ``inherited`` false; only fork copies, made in SQL, differ): filled in as
@@ -133,21 +130,6 @@ class Batch:
     count: int = 0
     last_position: int = 0
     last_event_id: str = ""
-
-
-def read_rows(conn: Any, after: int, chunk: int) -> Iterator[list[Row]]:
-    """Raw rows after ``after`` in position order, ``chunk`` at a time."""
-    while True:
-        rows = conn.execute(
-            f"SELECT {RAW_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            (after, chunk),
-        ).fetchall()
-        if not rows:
-            return
-        yield rows
-        if len(rows) < chunk:
-            return
-        after = rows[-1][P]
 
 
 def _as_bytes(payload: Any) -> bytes:
@@ -297,6 +279,18 @@ def _costs(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols["request_id"] += [e.request_id for e in evs]
 
 
+def _call_failures(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
+    cols = b.columns["call_failures"]
+    _timeline(cols, rows)
+    cols["purpose"] += [e.purpose for e in evs]
+    cols["actor"] += [e.actor for e in evs]
+    cols["request_id"] += [e.request_id for e in evs]
+    cols["error_kind"] += [e.error_kind for e in evs]
+    cols["error"] += [e.error for e in evs]
+    cols["asks"] += [e.asks for e in evs]
+    cols["model"] += [e.call.model if e.call else None for e in evs]
+
+
 def _validations(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols = b.columns["validations"]
     _timeline(cols, rows)
@@ -401,6 +395,7 @@ HANDLERS: dict[str, Handler] = {
     "WorldUpdated": _world,
     "MetricRecorded": _metrics,
     "CostIncurred": _costs,
+    "CallFailed": _call_failures,
     "ValidationRecorded": _validations,
     "ExogenousEventTriggered": _exogenous,
     **{

@@ -107,17 +107,7 @@ Lineage = dict[str, tuple[str, int, Any]]
 
 def store_lineage(store: EventStore, run_ids: Iterable[str]) -> Lineage:
     """run -> (root_run_id, depth, batch_id) from the log's runs table."""
-    run_ids = sorted(run_ids)
-    out: Lineage = {}
-    for i in range(0, len(run_ids), 500):
-        part = run_ids[i : i + 500]
-        marks = ",".join("?" * len(part))
-        for run_id, root, depth, batch in store.connection.execute(
-            f"SELECT run_id, root_run_id, depth, batch_id FROM runs WHERE run_id IN ({marks})",
-            part,
-        ):
-            out[run_id] = (root, depth, batch)
-    return out
+    return {r: (i.root_run_id, i.depth, i.batch_id) for r, i in store.run_infos(run_ids).items()}
 
 
 def _life_row(

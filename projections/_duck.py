@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pyarrow as pa
 
 from ._catalog import TABLES
 from ._errors import AnalyticsError
+from ._limits import out_of_memory
 
 LOCK_WAIT_S = 30.0
 
@@ -53,7 +56,11 @@ def _not_duckdb(path: Path) -> str | None:
 
 
 def connect(
-    path: Path, *, read_only: bool = False, external_access: bool = True
+    path: Path,
+    *,
+    read_only: bool = False,
+    external_access: bool = True,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to the analytics file; waits while another process holds it.
 
@@ -62,7 +69,8 @@ def connect(
 
     ``external_access=False`` (for a user's SQL): the connection cannot read or write
     any other file (COPY, read_csv, ATTACH, extensions), and its configuration is
-    locked so the SQL cannot switch that back on.
+    locked so the SQL cannot switch that back on, nor raise ``memory_limit`` (a DuckDB
+    size, e.g. ``2GB`` or ``25%`` of the machine's memory; None: DuckDB's default).
     """
     why = _not_duckdb(path)
     if why:
@@ -75,12 +83,16 @@ def connect(
             f"cannot create the analytics file {path}: folder {path.parent} does not exist",
             hint="create the folder or choose another --analytics path",
         )
+    if not read_only and not path.exists():
+        _create(path)
     # DuckDB settings belong to the database instance, which connections to the same
     # file in one process share: given at connect, a sandbox never changes another
     # connection's instance (DuckDB refuses to mix the two instead).
-    config: dict[str, str | bool | int | float | list[str]] = (
-        {} if external_access else {"enable_external_access": False}
-    )
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if not external_access:
+        config["enable_external_access"] = False
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
     # what to do if the file is a DuckDB file that cannot be opened: only a file
     # scenario-lab made is safe to delete, and that cannot be told from outside
     unusable = (
@@ -107,6 +119,10 @@ def connect(
             raise AnalyticsError(
                 f"cannot open the analytics file {path}: {message}", hint=hint
             ) from e
+        except duckdb.OutOfMemoryException as e:
+            if memory_limit is None:
+                raise AnalyticsError(f"cannot open the analytics file {path}: {e}") from e
+            raise out_of_memory(memory_limit) from e
         except duckdb.Error as e:
             raise AnalyticsError(
                 f"cannot open the analytics file {path}: {str(e).splitlines()[0]}",
@@ -115,12 +131,45 @@ def connect(
     try:
         # timestamps print in UTC whatever the machine's zone, so outputs are stable
         con.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws a progress bar on stdout (even into a pipe) for a query past ~2 s:
+        # it would end up inside the CSV or JSON a command prints
+        con.execute("SET enable_progress_bar = false")
         if not external_access:
             con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _create(path: Path) -> None:
+    """Make an empty analytics file at ``path`` all at once: built beside it under
+    another name, then linked into place. A full disk (or a kill) part way leaves no
+    file at ``path``, where a partial one would stop every later command ("could not
+    read enough bytes"); the next command simply tries again."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.new")
+    try:
+        try:
+            duckdb.connect(str(temp)).close()  # DuckDB writes the whole header on close
+        except duckdb.Error as e:
+            why = str(e).splitlines()[0].replace(str(temp), str(path))
+            raise AnalyticsError(
+                f"cannot create the analytics file {path}: {why}",
+                hint="nothing was left behind; free some space and run the command again",
+            ) from e
+        try:
+            os.link(temp, path)  # never replaces a file another process just made
+        except FileExistsError:
+            pass  # another command made it first: use theirs
+        except OSError:
+            # a file system without hard links: a rename that could replace a file
+            # made in the last instant beats not working at all
+            if not path.exists():
+                os.replace(temp, path)
+    finally:
+        for leftover in (temp, temp.with_name(temp.name + ".wal")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
 
 def arrow_type(sql_type: str) -> pa.DataType:

@@ -48,7 +48,7 @@ def export_tables(
         sql = f"SELECT * FROM {name}"
         if where and name == "scenarios":
             sql += f" WHERE scenario_sha256 IN (SELECT scenario_sha256 FROM runs WHERE {where})"
-        elif where and name == "batches":
+        elif where and name in ("batches", "variation_stats"):
             sql += f" WHERE batch_id IN (SELECT batch_id FROM runs WHERE {where})"
         elif where:
             sql += f" WHERE {where}"

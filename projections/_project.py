@@ -37,10 +37,11 @@ from ._catalog import (
     create_statements,
     drop_statements,
 )
-from ._columns import Batch, ForkSpec, Row, build, json_text, read_rows
+from ._columns import Batch, ForkSpec, Row, build, json_text
 from ._derived import Lineage, recompute, refine_liveness, store_lineage
 from ._duck import arrow_table, connect, insert_arrow
 from ._errors import AnalyticsError
+from ._query import one_line
 
 # At least one DuckDB row group (122,880 rows) of events per transaction: a big
 # transaction writes compressed row groups straight to the file, a small one goes
@@ -153,10 +154,7 @@ def _why_rebuild(store: EventStore, state: tuple[int, int, str] | None) -> str:
         return f"schema version {version} -> {SCHEMA_VERSION}"
     if position == 0:
         return ""
-    row = store.connection.execute(
-        "SELECT event_id FROM events WHERE position = ?", (position,)
-    ).fetchone()
-    if row is None or row[0] != event_id:
+    if store.event_id_at(position) != event_id:
         return "it was built from another log"
     return ""
 
@@ -164,12 +162,12 @@ def _why_rebuild(store: EventStore, state: tuple[int, int, str] | None) -> str:
 def _reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN")
     try:
-        for sql in drop_statements() + create_statements():
+        for sql in drop_statements(con) + create_statements():
             con.execute(sql)
         con.execute("INSERT INTO projection_state VALUES (?, 0, '')", (SCHEMA_VERSION,))
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)  # a failed COMMIT (a full disk) has already ended the transaction
         raise
 
 
@@ -381,7 +379,7 @@ def project(
 
             try:
                 span: _Span | None = None
-                for rows in read_rows(store.connection, position, chunk_events):
+                for rows in store.iter_raw(position, chunk=chunk_events):
                     tables, batch = _prepare(rows)
                     then(_insert, tables, span is None)
                     span = span or _Span()
@@ -405,6 +403,11 @@ def project(
         sync_batches(con, store)
         if check_leases:
             refine_liveness(con, store.path)
+    except duckdb.Error as e:  # e.g. a full disk: what the last commit wrote stays
+        raise AnalyticsError(
+            f"cannot update the analytics file {path}: {one_line(e)}",
+            hint="it keeps its last complete catch-up; fix the cause and run the command again",
+        ) from e
     finally:
         con.close()
     return ProjectResult(

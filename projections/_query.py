@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -19,17 +19,23 @@ from eventstore import UsageError
 from ._catalog import TABLES, VIEWS
 from ._duck import connect
 from ._errors import QueryError
+from ._limits import Deadline, QueryLimits, out_of_memory, timed_out
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 FORMATS = ("table", "csv", "json", "markdown")
 _SCHEMA_HINT = "list tables and columns with `scenario-lab sql --schema`"
 
 
 class Result:
-    """Column names and rows of one query."""
+    """Column names and rows of one query; ``truncated`` when it had more rows than its
+    ``QueryLimits.max_rows`` (the rest were never read)."""
 
-    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]]):
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]], *, truncated: bool = False):
         self.columns = columns
         self.rows = rows
+        self.truncated = truncated
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
@@ -40,11 +46,24 @@ def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     return connect(path, read_only=True)
 
 
-def open_sandboxed(path: Path) -> duckdb.DuckDBPyConnection:
+def open_sandboxed(path: Path, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only connection for SQL a person wrote: it cannot change the projection,
     nor read or write any other file (COPY ... TO, read_csv, ATTACH, extensions), nor
-    change its settings to allow that. ``export`` writes files on its own connection."""
-    return connect(path, read_only=True, external_access=False)
+    change its settings to allow that (nor raise its ``memory_limit``, a DuckDB size).
+    ``export`` writes files on its own connection.
+
+    DuckDB shares one configuration among a process's connections to a file: while one
+    is open, another with a different ``memory_limit`` is refused."""
+    return connect(path, read_only=True, external_access=False, memory_limit=memory_limit)
+
+
+def run_sql(path: Path, sql: str, limits: QueryLimits | None = None) -> Result:
+    """One statement a person wrote, on a sandboxed connection to the analytics file at
+    ``path`` (brought up to date by the caller), within ``limits`` (default: the default
+    ``QueryLimits``). Past a limit: ``QueryLimitExceeded``; the file stays as it was."""
+    limits = limits or QueryLimits()
+    with open_sandboxed(path, memory_limit=limits.memory_limit) as con:
+        return query_one(con, sql, limits)
 
 
 def one_line(error: BaseException) -> str:
@@ -53,14 +72,38 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Result:
-    """Run ``sql``; a DuckDB error becomes a one-line ``QueryError``."""
+def query(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Sequence[Any] | None = None,
+    limits: QueryLimits | None = None,
+) -> Result:
+    """Run ``sql``; a DuckDB error becomes a one-line ``QueryError``. With ``limits``, a
+    query past its time limit is interrupted, one past the connection's memory limit
+    fails, either as ``QueryLimitExceeded``, and at most ``max_rows`` rows are read
+    (the memory limit itself is the connection's: ``open_sandboxed``)."""
+    timeout = limits.timeout_s if limits else None
+    max_rows = limits.max_rows if limits else None
+    deadline = Deadline(con, timeout)
     try:
-        cur = con.execute(sql, params) if params is not None else con.execute(sql)
-        if cur.description is None:
-            return Result([], [])
-        columns = [d[0] for d in cur.description]
-        return Result(columns, cur.fetchall())
+        with deadline:
+            cur = con.execute(sql, params) if params is not None else con.execute(sql)
+            if cur.description is None:
+                return Result([], [])
+            columns = [d[0] for d in cur.description]
+            if max_rows is None:
+                return Result(columns, cur.fetchall())
+            # DuckDB streams a result: rows past the cap are never computed
+            rows = cur.fetchmany(max_rows + 1)
+            return Result(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+    except duckdb.InterruptException as e:
+        if deadline.fired and timeout is not None:
+            raise timed_out(timeout) from e
+        raise QueryError(one_line(e)) from e
+    except duckdb.OutOfMemoryException as e:
+        if limits is None:
+            raise QueryError(one_line(e)) from e
+        raise out_of_memory(limits.memory_limit) from e
     except duckdb.PermissionException as e:
         raise QueryError(
             one_line(e),
@@ -71,9 +114,12 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None
         raise QueryError(one_line(e), hint=_SCHEMA_HINT) from e
 
 
-def query_one(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
+def query_one(
+    con: duckdb.DuckDBPyConnection, sql: str, limits: QueryLimits | None = None
+) -> Result:
     """Run SQL a person wrote: exactly one statement (DuckDB would run them all and
-    keep only the last result); more is a ``UsageError``, a DuckDB error a ``QueryError``."""
+    keep only the last result); more is a ``UsageError``, a DuckDB error a ``QueryError``.
+    ``limits`` as ``query``'s."""
     try:
         count = len(con.extract_statements(sql))
     except duckdb.Error as e:
@@ -88,7 +134,7 @@ def query_one(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
             "the query has no SQL statement",
             hint='give one, e.g. scenario-lab sql "SELECT * FROM runs"',
         )
-    return query(con, sql)
+    return query(con, sql, limits=limits)
 
 
 def plain(value: Any) -> Any:
@@ -147,15 +193,63 @@ def render(result: Result, fmt: str) -> str:
     if fmt == "markdown":
         return markdown_table(result.columns, result.rows)
     if fmt == "table":
-        texts = [[cell(v).replace("\n", " ") for v in row] for row in result.rows]
-        widths = [len(c) for c in result.columns]
-        for row in texts:
-            widths = [max(w, len(t)) for w, t in zip(widths, row, strict=True)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))]
-        lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) for row in texts]
-        return "\n".join(line.rstrip() for line in lines) + "\n"
+        return _plain_text(rich_table(result, plain=True))
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def rich_table(result: Result, *, plain: bool = False) -> Table:
+    """The result as a ``rich`` table, one line per row (a cell's newlines read as
+    spaces). Cells are literal text: a value like ``[/b]`` or ``:x:`` is shown as it is,
+    never read as rich markup or an emoji code. ``plain``: ASCII, a header, a rule of
+    dashes under each column and no borders (the ``table`` format); otherwise rich's
+    default look, for a terminal."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if plain:
+        table = Table(
+            box=_plain_box(),
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),  # with the box's blank divider: two spaces apart
+            highlight=False,
+        )
+    else:
+        table = Table(box=box.HEAVY_HEAD, highlight=False)
+    for name in result.columns:
+        table.add_column(Text(name), no_wrap=plain, overflow="ignore" if plain else "fold")
+    for row in result.rows:
+        table.add_row(*(Text(cell(v).replace("\n", " ")) for v in row))
+    return table
+
+
+def _plain_box() -> Any:
+    from rich.box import Box
+
+    # the eight lines of a box: top, header, under the header, between rows, row,
+    # above a footer, footer, bottom; each: left edge, line, divider, right edge
+    return Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+
+
+def _plain_text(table: Table) -> str:
+    """A rich table as plain text: no colour or control codes, never wrapped (a pipe has
+    no width), no trailing spaces."""
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=1_000_000,
+        color_system=None,
+        force_terminal=False,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=False,
+    )
+    console.print(table)
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
 def schema_rows() -> list[tuple[str, str, str, str]]:

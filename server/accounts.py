@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from eventstore import EventStore, StoreError, UsageError
+from scenario_lab.app import LabSettings, StoreError, UsageError, prepare_log
 
 ACCOUNTS_SCHEMA_VERSION = 1
 ROLES = ("admin", "facilitator", "analyst")
@@ -170,7 +170,7 @@ class Accounts:
         """Open (creating when missing) the account tables in the log file ``db``."""
         # the log is opened first: it creates a new file, and refuses a file that is
         # not a scenario-lab log, with the same one-line errors as every command
-        EventStore.open(db, create=True).close()
+        prepare_log(LabSettings(db=db))
         engine = sa.create_engine(
             f"sqlite:///{db}", connect_args={"timeout": 30.0, "check_same_thread": False}
         )

@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
+from scenario_lab.app import Lab
 from server import problems
 from server.accounts import Accounts
 from server.bodylimit import BodyLimit
 from server.deps import Services, route_rule
-from server.lab import Lab
 from server.ratelimit import RateLimits
 from server.routes import ROUTERS
+from server.runner import Runner
 from server.settings import Settings
 from server.stream import Hub
 from server.web import router as web_router
@@ -25,14 +26,16 @@ from server.web import router as web_router
 def create_app(settings: Settings) -> FastAPI:
     """A FastAPI app serving the log at ``settings.db``."""
     accounts = Accounts.open(settings.db)
-    lab = Lab(settings)
+    lab = Lab(settings.lab_settings())
     hub = Hub(lab, poll_interval=settings.poll_interval_s, queue_size=settings.subscriber_queue)
+    runner = Runner(lab)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await runner.close()
             await hub.close()
             accounts.close()
 
@@ -47,7 +50,12 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = Services(
-        settings=settings, accounts=accounts, lab=lab, hub=hub, limits=RateLimits()
+        settings=settings,
+        accounts=accounts,
+        lab=lab,
+        hub=hub,
+        limits=RateLimits(),
+        runner=runner,
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

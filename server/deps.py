@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from engine.visibility import STAFF, Seat, Viewer
+from scenario_lab.app import STAFF, Lab, Seat, Viewer
 from server.accounts import Accounts
-from server.lab import Lab
 from server.permissions import Principal, Rule, permits
 from server.problems import Problem
 from server.ratelimit import RateLimits
+from server.runner import Runner
 from server.settings import Settings
 from server.stream import Hub
 
@@ -43,6 +43,7 @@ class Services:
     lab: Lab
     hub: Hub
     limits: RateLimits
+    runner: Runner
 
 
 def services(conn: HTTPConnection) -> Services:

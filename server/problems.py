@@ -21,48 +21,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import (
-    BudgetExceeded,
-    LLMUnavailable,
-    MissingCredentials,
-    NondeterminismError,
-    RunNotPlayable,
-    ScenarioInvalid,
-)
-from eventstore import (
-    ConcurrencyConflict,
-    ForkError,
-    IntegrityError,
-    RunLocked,
-    RunNotFound,
-    ScenarioLabError,
-    StoreError,
-    TurnOutOfRange,
-    UsageError,
-)
+from scenario_lab.app import CATEGORY_STATUS, ScenarioLabError, StoreError, error_info
 
 log = logging.getLogger("scenario_lab.server")
 MEDIA_TYPE = "application/problem+json"
 
-# class -> (HTTP status, title); the first class an error is an instance of wins, so
-# subclasses come before their bases. ``app-api`` adds stable codes to these errors.
-ERROR_STATUS: tuple[tuple[type[ScenarioLabError], int, str], ...] = (
-    (RunNotFound, 404, "Run not found"),
-    (TurnOutOfRange, 404, "Turn not found"),
-    (ForkError, 409, "Cannot fork there"),
-    (ScenarioInvalid, 422, "Scenario invalid"),
-    (MissingCredentials, 422, "Model credentials missing"),
-    (RunNotPlayable, 409, "Run not playable"),
-    (UsageError, 400, "Bad request"),
-    (ConcurrencyConflict, 409, "Concurrent change"),
-    (RunLocked, 409, "Run is being played"),
-    (BudgetExceeded, 402, "Budget exceeded"),
-    (LLMUnavailable, 503, "Model unavailable"),
-    (IntegrityError, 500, "Log integrity broken"),
-    (NondeterminismError, 500, "Replay diverged"),
-    (StoreError, 503, "Log unavailable"),
-    (ScenarioLabError, 500, "Scenario-lab error"),
-)
+# the title of each error category (its status is ``CATEGORY_STATUS``'s)
+CATEGORY_TITLE = {
+    "usage": "Bad request",
+    "invalid": "Invalid request",
+    "not-found": "Not found",
+    "conflict": "Conflict",
+    "budget": "Budget exceeded",
+    "unavailable": "Unavailable",
+    "integrity": "Log integrity broken",
+    "internal": "Scenario-lab error",
+}
 # errors whose message names a file of the server's: their detail stays generic
 _PRIVATE_DETAIL = (StoreError,)
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+[\w.@+-]*")
@@ -86,10 +60,6 @@ class Problem(Exception):
         self.detail = detail
         self.headers = dict(headers or {})
         self.extra = extra
-
-
-def _code(cls: type) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
 def problem_response(
@@ -116,17 +86,27 @@ def problem_response(
 
 
 def for_error(e: ScenarioLabError) -> JSONResponse:
-    """The response for a library error: status and title by class, the CLI's line."""
-    status, title = next((s, t) for cls, s, t in ERROR_STATUS if isinstance(e, cls))
-    detail = title if isinstance(e, _PRIVATE_DETAIL) else e.one_line()
+    """The response for a library error: status by its category, the CLI's line (the
+    message and, in parentheses, the fix), its code and what it is about."""
+    info = error_info(e)
+    status = CATEGORY_STATUS.get(info.category, 500)
+    title = CATEGORY_TITLE.get(info.category, "Scenario-lab error")
+    if isinstance(e, _PRIVATE_DETAIL):
+        detail = title
+    else:
+        detail = f"{info.message} ({info.hint})" if info.hint else info.message
     if status >= 500:
-        log.error("%s: %s", type(e).__name__, e.one_line())
-    extra: dict[str, Any] = {"code": _code(type(e)), "run_id": e.run_id}
-    problems = getattr(e, "problems", None)
-    if isinstance(e, ScenarioInvalid) and problems:
-        extra["problems"] = [str(p) for p in problems]
+        log.error("%s: %s", type(e).__name__, info.message)
     return problem_response(
-        status, title, detail, type_=f"urn:scenario-lab:error:{extra['code']}", **extra
+        status,
+        title,
+        detail,
+        type_=f"urn:scenario-lab:error:{info.code}",
+        code=info.code,
+        run_id=info.run_id,
+        turn=info.turn,
+        field=info.field,
+        problems=list(info.problems) or None,
     )
 
 

@@ -6,9 +6,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-# scenarios shipped with the project (a source checkout or an editable install)
-BUNDLED_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+from scenario_lab.app import BUNDLED_SCENARIOS, LabSettings
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,23 @@ class Settings:
     heartbeat_s: float = 15.0
     subscriber_queue: int = 1000
     bundled_scenarios: Path | None = field(default=BUNDLED_SCENARIOS)
+    # where model calls of the runs it plays go (``LLMSettings``; None: nothing set up,
+    # so only rule-driven and human seats play), a price file, calls in flight per run
+    llm: Any = None
+    prices: Path | None = None
+    concurrency: int = 8
+
+    def lab_settings(self) -> LabSettings:
+        """The application layer's settings: the bundled scenarios, then each folder."""
+        bundled = (self.bundled_scenarios,) if self.bundled_scenarios is not None else ()
+        return LabSettings(
+            db=self.db,
+            analytics=self.analytics,
+            llm=self.llm,
+            prices=self.prices,
+            concurrency=self.concurrency,
+            scenario_dirs=(*bundled, *self.scenario_dirs),
+        )
 
 
 def is_loopback(host: str) -> bool:

@@ -24,12 +24,19 @@ from dataclasses import dataclass, field
 import anyio
 from sse_starlette import ServerSentEvent
 
-from engine.visibility import Viewer
-from eventstore import Recorded
-from server.lab import Lab, event_line
+from scenario_lab.app import EventLine, Lab, LogQuery, Viewer, canonical_json, visible_line
 
 log = logging.getLogger("scenario_lab.server")
 FINAL_TYPES = frozenset({"RunCompleted", "RunFailed"})
+
+
+def is_final(line: EventLine) -> bool:
+    """Whether the run ends with ``line``: completed, failed or stopped for good."""
+    if line.type == "RunHalted":
+        return getattr(line.payload, "reason", None) == "stopped"
+    return line.type in FINAL_TYPES
+
+
 _BACKLOG_PAGE = 1000
 
 
@@ -48,7 +55,7 @@ class Message:
 
 @dataclass(eq=False)
 class _Subscriber:
-    queue: asyncio.Queue[Recorded | None]
+    queue: asyncio.Queue[EventLine | None]
     dropped: bool = False
 
 
@@ -63,6 +70,7 @@ class Hub:
 
     def __init__(self, lab: Lab, *, poll_interval: float, queue_size: int):
         self.lab = lab
+        self.tail = lab.tail()
         self.poll_interval = poll_interval
         self.queue_size = queue_size
         self._tails: dict[str, _Tail] = {}
@@ -76,7 +84,7 @@ class Hub:
     async def _subscribe(self, run_id: str) -> _Subscriber:
         tail = self._tails.get(run_id)
         if tail is None:
-            last = await anyio.to_thread.run_sync(lambda: self.lab.store().last_seq(run_id))
+            last = await anyio.to_thread.run_sync(self.tail.last_seq, run_id)
             tail = self._tails.get(run_id)  # another subscriber may have won the race
             if tail is None:
                 tail = self._tails[run_id] = _Tail(last_seq=last)
@@ -103,18 +111,18 @@ class Hub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.tail.close()
 
     # -- polling -----------------------------------------------------------------------
 
-    def _poll(self, runs: dict[str, int]) -> dict[str, list[Recorded]]:
+    def _poll(self, runs: dict[str, int]) -> dict[str, list[EventLine]]:
         """New events of each watched run since its last seq: one query when none."""
-        store = self.lab.store()
-        top = store.max_position()
+        top = self.tail.top()
         if top == self._last_max:
             return {}
         self.polls += 1
         self._last_max = top
-        return {rid: list(store.iter_events(rid, after_seq=seq)) for rid, seq in runs.items()}
+        return {rid: self.tail.after_seq(rid, seq) for rid, seq in runs.items()}
 
     async def _poll_loop(self) -> None:
         while self._tails:
@@ -133,7 +141,7 @@ class Hub:
                 for sub in list(tail.subscribers):
                     self._offer(sub, records)
 
-    def _offer(self, sub: _Subscriber, records: list[Recorded]) -> None:
+    def _offer(self, sub: _Subscriber, records: list[EventLine]) -> None:
         if sub.dropped:
             return
         for rec in records:
@@ -149,30 +157,27 @@ class Hub:
 
     # -- following ---------------------------------------------------------------------
 
-    def render(self, rec: Recorded, viewer: Viewer) -> Message | None:
+    def render(self, rec: EventLine, viewer: Viewer) -> Message | None:
         """The message of ``rec`` for ``viewer`` (None: hidden), encoded once per event
         and kind of viewer however many subscribers share them."""
         key = (rec.position, viewer)
         if key not in self._rendered:
             if len(self._rendered) > 20_000:
                 self._rendered.clear()
-            line = event_line(rec, viewer)
+            line = visible_line(rec, viewer)
             if line is None:
                 self._rendered[key] = None
             else:
-                data = json.dumps(line, ensure_ascii=False, default=str)
+                data = canonical_json(line)
                 sse = ServerSentEvent(data=data, event=rec.type, id=str(rec.position)).encode()
                 ws = f'{{"event": {json.dumps(rec.type)}, "id": {rec.position}, "data": {data}}}'
                 self._rendered[key] = Message(rec.type, rec.position, data, sse, ws)
         return self._rendered[key]
 
-    def _backlog(self, run_id: str, after: int) -> list[Recorded]:
-        out: list[Recorded] = []
-        for rec in self.lab.records_after(run_id, after):
-            out.append(rec)
-            if len(out) == _BACKLOG_PAGE:
-                break
-        return out
+    def _backlog(self, run_id: str, after: int) -> list[EventLine]:
+        return list(
+            self.lab.log_page(LogQuery(run=run_id, after=after, limit=_BACKLOG_PAGE)).events
+        )
 
     async def follow(
         self,
@@ -197,7 +202,7 @@ class Hub:
                         yield msg
                 if len(page) < _BACKLOG_PAGE:
                     break
-            if await anyio.to_thread.run_sync(self.lab.finished, run_id):
+            if await anyio.to_thread.run_sync(self.finished, run_id):
                 # its last events may have landed after the backlog was read
                 for rec in await anyio.to_thread.run_sync(self._backlog, run_id, sent):
                     msg = self._message(rec, viewer)
@@ -219,11 +224,16 @@ class Hub:
                 msg = self._message(item, viewer)
                 if msg is not None:
                     yield msg
-                if item.type in FINAL_TYPES:
+                if is_final(item):
                     yield Message("end")
                     return
         finally:
             self._unsubscribe(run_id, sub)
 
-    def _message(self, rec: Recorded, viewer: Viewer) -> Message | None:
+    def finished(self, run_id: str) -> bool:
+        """Whether the run has ended (completed, failed or stopped): its stream can end."""
+        summary = self.lab.summary(run_id)
+        return summary.status in ("completed", "failed") or summary.halt_reason == "stopped"
+
+    def _message(self, rec: EventLine, viewer: Viewer) -> Message | None:
         return self.render(rec, viewer)

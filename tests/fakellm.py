@@ -14,11 +14,15 @@ How a chat request is answered, first match wins:
 
 1. a queued fault (:meth:`FakeLLMServer.fail_next`), for any path;
 2. a scripted reply queued for the request's model, then a global one (:meth:`script`);
-3. ``responder(request_json)``, if set and it returns a string;
+3. ``responder(request_json)``, if set and it returns a reply (text, or a dict as
+   :meth:`~FakeLLMServer.script` takes);
 4. schema mode: with ``response_format`` of type ``json_schema``, a valid instance of it;
 5. a default decision as JSON.
 
-Everything may be changed while the server runs. As a process::
+Everything may be changed while the server runs. Replies can go out gzip-compressed
+(``gzip``, to clients that accept it) and in chunks (``chunked``); with ``tls`` (a
+server-side ``ssl.SSLContext``, e.g. from ``trustme``) the server speaks HTTPS.
+:attr:`FakeLLMServer.replies` records how each reply was sent. As a process::
 
     python -m tests.fakellm --port 0 [--latency S] [--script FILE.json]
 
@@ -34,10 +38,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import gzip
 import hashlib
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -50,7 +56,8 @@ from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import Any
 
-Responder = Callable[[dict[str, Any]], "str | None"]
+# A reply's text, or a dict as :meth:`FakeLLMServer.script` takes (``finish_reason``...).
+Responder = Callable[[dict[str, Any]], "str | dict[str, Any] | None"]
 
 # Kinds `fail_next` understands; any other three-digit string is sent as that status.
 FAULT_KINDS = (
@@ -62,6 +69,7 @@ FAULT_KINDS = (
     "reject_response_format",
     "connection",
     "redirect",
+    "bad_gzip",
 )
 
 DEFAULT_DECISION = {
@@ -185,6 +193,14 @@ class _HTTPServer(ThreadingMixIn, HTTPServer):
 
     fake: FakeLLMServer
 
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        tls = self.fake.tls
+        if tls is not None:
+            # the handshake happens in the handler's thread (setup), not in accept's
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out or hung up is part of the scenarios we play.
         exc = sys.exc_info()[1]
@@ -198,6 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # a client that refuses the certificate ends here
         super().setup()
         # Headers and body go out as two writes; with Nagle on, the body waits for the
         # peer's delayed ACK (~40 ms a request).
@@ -276,16 +294,42 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- writing ------------------------------------------------------------------------
 
-    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send_bytes(
+        self,
+        status: int,
+        data: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        encoded: bool = False,
+    ) -> None:
+        """Send ``data`` (already gzip-encoded if ``encoded``), compressed and in chunks
+        as the server's ``gzip`` and ``chunked`` settings say."""
+        fake = self.server.fake
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        accepts = "gzip" in self.headers.get("Accept-Encoding", "")
+        if encoded or (fake.gzip and accepts):
+            data = data if encoded else gzip.compress(data)
+            sent["Content-Encoding"] = "gzip"
+        if fake.chunked:
+            sent["Transfer-Encoding"] = "chunked"
+        else:
+            sent["Content-Length"] = str(len(data))
         self._await_latency()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
+        for key, value in sent.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        if fake.chunked:
+            step = max(1, len(data) // 3)  # three chunks or so, each its own write
+            for start in range(0, len(data), step):
+                piece = data[start : start + step]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.wfile.write(data)
         self.wfile.flush()
+        fake._record_reply({"status": status, "headers": sent, "size": len(data)})
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), headers)
@@ -350,6 +394,9 @@ class _Handler(BaseHTTPRequestHandler):
             # 307 keeps the method and body; to ``message``, else this path under /moved
             location = message or "/moved" + self.path
             self._send_error(307, "moved", "redirect", {"Location": location})
+        elif kind == "bad_gzip":
+            # says gzip, is not: the client cannot decode the body
+            self._send_bytes(200, b"\x1f\x8b not gzip at all", encoded=True)
         elif kind == "connection":
             # Hang up without a status line: the client sees a dropped connection.
             self._await_latency()
@@ -366,13 +413,16 @@ class FakeLLMServer:
 
     Args:
         latency_s: seconds from a request's arrival to its answer (the fake's work inside).
-        responder: ``request_json -> reply text`` (``None`` falls through).
+        responder: ``request_json -> reply`` (text or a script dict; ``None`` falls through).
         schema_mode: answer ``response_format: json_schema`` with an instance of it.
         include_usage: send a ``usage`` block (a scripted reply may override it).
         api_key: if set, any other bearer key gets a 401.
         stall_s: how long a ``"stall"`` fault holds the request (close() ends it).
         models: the ``GET /models`` list (OpenRouter shape, prices per token).
         port: 0 picks a free port.
+        tls: a server-side SSL context: serve HTTPS (``base_url`` says ``https``).
+        gzip: compress replies for clients that send ``Accept-Encoding: gzip``.
+        chunked: send replies with ``Transfer-Encoding: chunked``, in several chunks.
     """
 
     def __init__(
@@ -386,6 +436,9 @@ class FakeLLMServer:
         stall_s: float = 30.0,
         models: list[dict[str, Any]] | None = None,
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        gzip: bool = False,
+        chunked: bool = False,
     ) -> None:
         self.latency_s = latency_s
         self.responder = responder
@@ -393,10 +446,14 @@ class FakeLLMServer:
         self.include_usage = include_usage
         self.api_key = api_key
         self.stall_s = stall_s
+        self.tls = tls
+        self.gzip = gzip
+        self.chunked = chunked
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._models = copy.deepcopy(DEFAULT_MODELS if models is None else models)
         self._requests: list[dict[str, Any]] = []
+        self._replies: list[dict[str, Any]] = []
         self._faults: deque[tuple[str, str | None]] = deque()
         self._script: deque[dict[str, Any]] = deque()
         self._script_by_model: dict[str, deque[dict[str, Any]]] = {}
@@ -451,7 +508,8 @@ class FakeLLMServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/v1"
 
     # -- controls ------------------------------------------------------------------------
 
@@ -490,6 +548,7 @@ class FakeLLMServer:
         """Forget recorded requests and drop queued faults and replies."""
         with self._lock:
             self._requests.clear()
+            self._replies.clear()
             self._faults.clear()
             self._script.clear()
             self._script_by_model.clear()
@@ -500,6 +559,14 @@ class FakeLLMServer:
         ``auth_fingerprint`` (see :func:`key_fingerprint`)."""
         with self._lock:
             return copy.deepcopy(self._requests)
+
+    @property
+    def replies(self) -> list[dict[str, Any]]:
+        """How each reply went out: ``status``, ``headers`` (as sent, so with
+        ``Content-Encoding`` / ``Transfer-Encoding`` when used) and ``size`` (bytes of
+        body, compressed)."""
+        with self._lock:
+            return copy.deepcopy(self._replies)
 
     @property
     def request_count(self) -> int:
@@ -531,6 +598,10 @@ class FakeLLMServer:
         with self._lock:
             self._requests.append(entry)
 
+    def _record_reply(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._replies.append(entry)
+
     def _pop_fault(self) -> tuple[str, str | None] | None:
         with self._lock:
             return self._faults.popleft() if self._faults else None
@@ -549,9 +620,9 @@ class FakeLLMServer:
                 return self._with_usage(self._script.popleft())
         responder = self.responder
         if responder is not None:
-            text = responder(request)
-            if text is not None:
-                return self._with_usage({"content": text})
+            reply = responder(request)
+            if reply is not None:
+                return self._with_usage(_as_reply(reply))
         return self._with_usage({"content": self._synthetic_reply(request)})
 
     def _synthetic_reply(self, request: dict[str, Any]) -> str:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from engine.batch.report import batch_report_markdown
 from engine.batch.stats import batch_stats
 from eventstore import EventStore
+from projections import batch_report_markdown
 from tests.engine_helpers import llm_env
 from tests.fakellm import FakeLLMServer
 from tests.test_batch_helpers import BATCHES, batch_process, batch_rows, bcli, last_line
@@ -86,8 +86,8 @@ def test_an_llm_batch_plays_every_variation_in_one_process(
         assert all(store.verify(r.run_id).ok for r in store.list_runs(batch_id=batch_id))
         stats = batch_stats(store, batch_id)
         report = batch_report_markdown(store, batch_id)
-    assert set(stats["metrics"]) >= {"cooperation"}
-    assert [v["metrics"]["cooperation"]["n"] for v in stats["variations"]] == [3, 3]
+    assert set(stats.metrics) >= {"cooperation"}
+    assert [v.metrics["cooperation"].n for v in stats.variations] == [3, 3]
     assert "techco.model=test/large" in report and "## Cost per variation" in report
 
 

@@ -18,14 +18,16 @@ import pytest
 from engine.batch.config import load_batch
 from engine.batch.plan import batch_plan, record_batch
 from engine.batch.play import continue_fork, start_variation
-from engine.batch.report import batch_report_markdown
-from engine.batch.stats import batch_stats, t_quantile
+from engine.batch.sample_stats import t_quantile
+from engine.batch.stats import batch_stats
 from engine.llm import PriceTable
 from engine.play.player import RunPlayer
 from engine.play.session import start_run
 from engine.rng import derive_seed
 from engine.scenario.load import load_scenario
 from eventstore import EventStore
+from projections import batch_report_markdown
+from projections._numbers import num, pct
 from tests.engine_helpers import cli
 from tests.test_batch_helpers import BATCHES, ENGINE_DATA, batch_rows, bcli, last_line
 
@@ -110,23 +112,23 @@ def test_statistics_agree_with_the_log_read_independently(rule_batch: tuple[Path
             groups.setdefault(f["variation"], {}).setdefault(name, []).append(value)
     with EventStore.open(db) as store:
         stats = batch_stats(store, batch_id)
-    assert stats["metrics"] == ["tension", "trade"]
+    assert stats.metrics == ("tension", "trade")
     means: dict[tuple[int, str], list[float]] = {}
-    for v in stats["variations"]:
-        mine = groups[json.dumps(v["label"], sort_keys=True)]
+    for v in stats.variations:
+        mine = groups[json.dumps(v.label, sort_keys=True)]
         for metric in ("tension", "trade"):
-            values, got = mine[metric], v["metrics"][metric]
-            means[(v["index"], metric)] = values
+            values, got = mine[metric], v.metrics[metric]
+            means[(v.index, metric)] = values
             sd = statistics.stdev(values)
             mean = sum(values) / len(values)
             half = T_975_DF3 * sd / math.sqrt(len(values))
-            assert got["n"] == len(values) == 4
-            assert got["mean"] == pytest.approx(mean)
-            assert got["stddev"] == pytest.approx(sd)
-            assert got["ci95"] == pytest.approx([mean - half, mean + half], rel=1e-5)
-            assert got["min"] == min(values) and got["max"] == max(values)
-            assert got["median"] == pytest.approx(sorted(values)[1] / 2 + sorted(values)[2] / 2)
-        assert v["cost_usd"] == 0
+            assert got.n == len(values) == 4
+            assert got.mean == pytest.approx(mean)
+            assert got.stddev == pytest.approx(sd)
+            assert got.ci95 == pytest.approx((mean - half, mean + half), rel=1e-5)
+            assert got.min == min(values) and got.max == max(values)
+            assert got.median == pytest.approx(sorted(values)[1] / 2 + sorted(values)[2] / 2)
+    assert all(v.cost_usd == 0 for v in stats.status.variations)
     # significant pairs: Welch's t computed here, compared with the |t| of p = 0.05
     expected = set()
     for metric in ("tension", "trade"):
@@ -137,10 +139,10 @@ def test_statistics_agree_with_the_log_read_independently(rule_batch: tuple[Path
             df = (va + vb) ** 2 / ((va**2 + vb**2) / 3)
             if abs(t) > t_quantile(0.975, df):
                 expected.add((metric, a, b))
-    assert {(p["metric"], p["a"], p["b"]) for p in stats["significant"]} == expected
-    assert stats["tests"] == 12
+    assert {(p.metric, p.a, p.b) for p in stats.significant} == expected
+    assert stats.tests == 12
     # Holm: never below the raw p, never above it times the number of tests
-    assert all(p["p"] <= p["p_holm"] <= min(1, 12 * p["p"]) for p in stats["significant"])
+    assert all(p.p <= p.p_holm <= min(1, 12 * p.p) for p in stats.significant)
 
 
 def test_a_batch_is_reproducible(rule_batch: tuple[Path, str], tmp_path: Path) -> None:
@@ -175,10 +177,7 @@ def test_the_report_has_matrix_statistics_charts_costs_and_tests(
     ):
         assert heading in md  # fmt: skip
     assert md.count("```mermaid\nxychart-beta") == 2
-    means = ", ".join(
-        f"{v['metrics']['tension']['mean']:.3f}".rstrip("0").rstrip(".")
-        for v in stats["variations"]
-    )
+    means = ", ".join(num(v.metrics["tension"].mean) for v in stats.variations)
     assert f"bar [{means}]" in md
     assert '"0: 2 / -0.5"' in md  # the values of variation 0, in the file's order
     assert "Welch's two-sided t-test" in md and "None: every planned run completed." in md
@@ -278,15 +277,15 @@ def test_continuations_fork_a_run_many_times_as_one_batch(tmp_path: Path) -> Non
         batch_id = continue_fork(store, parent, 2, 5, parallel=2)
         stats = batch_stats(store, batch_id)
         forks = store.list_runs(batch_id=batch_id)
-    assert stats["kind"] == "continuations" and stats["counts"]["completed"] == 5
+    assert stats.status.kind == "continuations" and stats.status.counts["completed"] == 5
     assert {f.parent_run_id for f in forks} == {parent} and {f.fork_turn for f in forks} == {2}
     forked = {
         p["seed"] for _r, events in batch_rows(db, batch_id) for t, p in events if t == "RunForked"
     }
     assert forked == {derive_seed(4, i, "continue") for i in range(5)}
-    [v] = stats["variations"]
-    assert v["label"] == {"fork_of": parent, "fork_turn": 2}
-    assert v["metrics"]["tension"]["n"] == 5
+    [v] = stats.variations
+    assert v.label == {"fork_of": parent, "fork_turn": 2}
+    assert v.metrics["tension"].n == 5
     # where the original run ended among its continuations, checked against the log
     # (each branch played turns after the fork, so its own events hold its last values)
     branch_tension = [
@@ -295,23 +294,22 @@ def test_continuations_fork_a_run_many_times_as_one_batch(tmp_path: Path) -> Non
         if any(t == "RunCompleted" for t, _p in events)
     ]
     mine = _latest(_own_rows(db, parent))["tension"]
-    original = stats["original"]
-    assert original["run_id"] == parent and original["status"] == "completed"
+    original = stats.original
+    assert original is not None
+    assert original.run_id == parent and original.status == "completed"
     expected = (
         sum(x < mine for x in branch_tension) + 0.5 * sum(x == mine for x in branch_tension)
     ) / len(branch_tension)
-    assert original["metrics"]["tension"] == {
-        "value": pytest.approx(mine),
-        "branches": 5,
-        "below": pytest.approx(expected),
-    }
+    placed = original.metrics["tension"]
+    assert placed.value == pytest.approx(mine) and placed.branches == 5
+    assert placed.below == pytest.approx(expected)
     with EventStore.open(db) as store:
         md = batch_report_markdown(store, batch_id)
     assert "## The original run among its continuations" in md
     [row] = [line for line in md.splitlines() if line.startswith("| tension | ")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert float(cells[1]) == pytest.approx(mine, abs=1e-3)
-    assert cells[3:] == ["5", f"{100 * expected:.0f}%"]
+    assert cells[1] == num(mine)
+    assert cells[3:] == ["5", pct(expected)]
 
 
 def test_the_original_is_placed_at_the_turn_its_continuations_end(tmp_path: Path) -> None:
@@ -325,11 +323,12 @@ def test_the_original_is_placed_at_the_turn_its_continuations_end(tmp_path: Path
         longer_md = batch_report_markdown(store, longer_id)
     # branches that stop at turn 3 meet the original's values at turn 3, not its end
     at_3 = _latest([(t, p) for t, p in _own_rows(db, parent) if p.get("turn", 0) <= 3])
-    assert shorter["original"]["horizon"] == 3
-    assert shorter["original"]["metrics"]["tension"]["value"] == pytest.approx(at_3["tension"])
+    assert shorter.original is not None and shorter.original.horizon == 3
+    assert shorter.original.metrics["tension"].value == pytest.approx(at_3["tension"])
     assert at_3["tension"] != _latest(_own_rows(db, parent))["tension"]
     # branches that go on past the original's end have nothing of it to meet
-    assert longer["original"]["horizon"] == 6 and longer["original"]["metrics"] == {}
+    assert longer.original is not None
+    assert longer.original.horizon == 6 and longer.original.metrics == {}
     assert "It stopped before turn 6, where the branches end" in longer_md
 
 

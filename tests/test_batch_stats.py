@@ -6,13 +6,22 @@ independent route to the same numbers."""
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.batch.stats import betainc, describe, holm, t_quantile, t_two_sided_p, welch
+from engine.batch.sample_stats import (
+    Summary,
+    betainc,
+    describe,
+    holm,
+    t_quantile,
+    t_two_sided_p,
+    welch,
+)
 
 # two-sided 95% critical values of Student's t (any printed table)
 T_975 = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 9: 2.2622, 10: 2.2281,
@@ -95,12 +104,26 @@ def test_describe() -> None:
     d = describe(values)
     sd = statistics.stdev(values)
     half = T_975[4] * sd / math.sqrt(5)
-    assert d["n"] == 5 and d["mean"] == 5.0 and d["median"] == 4.0
-    assert d["min"] == 2.0 and d["max"] == 10.0 and d["stddev"] == pytest.approx(sd)
-    assert d["ci95"] == pytest.approx([5.0 - half, 5.0 + half], abs=1e-3)
+    assert d.n == 5 and d.mean == 5.0 and d.median == 4.0
+    assert d.min == 2.0 and d.max == 10.0 and d.stddev == pytest.approx(sd)
+    assert d.ci95 == pytest.approx((5.0 - half, 5.0 + half), abs=1e-3)
     one = describe([3.0])
-    assert one["n"] == 1 and one["mean"] == 3.0 and one["stddev"] is None and one["ci95"] is None
-    assert describe([])["mean"] is None
+    assert one == Summary(n=1, mean=3.0, stddev=None, ci95=None, min=3.0, median=3.0, max=3.0)
+    assert describe([]) == Summary(
+        n=0, mean=None, stddev=None, ci95=None, min=None, median=None, max=None
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e9, 1e9), min_size=0, max_size=30), st.randoms())
+def test_describe_does_not_depend_on_the_order_of_the_values(
+    values: list[float], rnd: random.Random
+) -> None:
+    # the analytics table and the report gather a variation's values in different
+    # orders; the same set must give the very same numbers
+    shuffled = list(values)
+    rnd.shuffle(shuffled)
+    assert describe(shuffled) == describe(values)
 
 
 def test_holm_adjusts_each_p_by_its_rank_and_keeps_the_order() -> None:

@@ -184,12 +184,12 @@ def test_validate_lists_every_problem(tmp_path: Path) -> None:
     assert result.exit_code == 1
     out = result.stdout
     assert (
-        "scenario.yaml: actors: lists 'ghost' but no actor file has that short_name (files present: broker, north, south)"
+        "scenario.yaml:8: actors.3: lists 'ghost', which is neither an actor's short_name nor a file in actors/"
         in out
     )
-    assert "scenario.yaml: turn_duration:" in out and "'N unit'" in out
-    assert "warning: scenario.yaml: colour: unknown field" in out
-    assert "actors/north.yaml: control:" in out
+    assert "scenario.yaml:5: turn_duration:" in out and "'N unit'" in out
+    assert "warning: scenario.yaml:6: colour: unknown field" in out
+    assert "actors/north.yaml:4: control:" in out
     run = cli("run", broken, "--db", tmp_path / "x.db")
     _one_line_error(run, 2, "turn_duration", "and 2 more", "scenario-lab validate")
     assert not (tmp_path / "x.db").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine.audit.check import check_run
 from engine.llm import PriceTable
 from engine.play.player import RunPlayer
 from engine.play.session import prepare_resume, start_run
@@ -195,6 +196,9 @@ def test_credit_limit_halts_before_crossing_and_resume_raises_it(
     [summary] = runs_json(db)
     assert summary["status"] == "completed" and summary["turns_completed"] == 3
     assert cli("verify", run_id, "--db", db).exit_code == 0
+    # halted mid-round by the limit, resumed with a higher one: checked as played
+    check = cli("replay", run_id, "--db", db, "--check")
+    assert check.exit_code == 0, check.output
 
 
 def test_missing_credentials_fail_before_anything_is_written(
@@ -394,3 +398,6 @@ def test_a_decision_no_model_answered_halts_the_run_and_resume_asks_again(
     assert {(e.turn, e.error_kind) for e in failed} == {(1, "llm_unavailable")}
     # each turn-1 decision was asked again and made, once
     assert sorted(a for t, a in made if t == 1) == ["ngo", "regulator", "techco"]
+    # the outage is re-created from the log (the failures it recorded), then the resume
+    with EventStore.open(db) as store:
+        assert check_run(store, run_id) == len(events)

@@ -212,7 +212,7 @@ def test_grouped_exogenous_layout_is_converted(tmp_path: Path) -> None:
     result = cli("validate", root)
     assert (
         result.exit_code == 1
-        and "exogenous-events.yaml: surprises: is not a known group" in result.stdout
+        and "exogenous-events.yaml:1: surprises: is not a known group" in result.stdout
     )
 
 

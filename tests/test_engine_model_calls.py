@@ -221,6 +221,10 @@ async def test_a_call_is_priced_recorded_and_stored() -> None:
         output_tokens=250,
         cost_usd=result.cost.cost_usd,
         request_id="d3-east",
+        # the cost links the call's request and raw answer, and how the answer ended
+        prompt_hash=result.call.prompt_hash,
+        response_hash=result.call.response_hash,
+        finish_reason="stop",
     )
     assert result.cost.cost_usd == pytest.approx(expected)
     assert result.call.cost_usd == result.cost.cost_usd

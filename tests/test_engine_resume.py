@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from eventstore import EventStore
+from tests.check_helpers import consistent, wait_for_events
 from tests.engine_helpers import (
     HUMAN3,
     LLM3,
@@ -28,21 +28,6 @@ def _recorded_calls(db: Path, run_id: str) -> int:
     return sum(1 for _t, ty, _p in payloads(db, run_id) if ty == "CostIncurred")
 
 
-def _wait_for_events(db: Path, n: int, proc: object, timeout: float = 30.0) -> None:
-    """Block until the log holds at least ``n`` events (the kill point)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    if conn.execute("SELECT count(*) FROM events").fetchone()[0] >= n:
-                        return
-            except sqlite3.OperationalError:
-                pass  # the schema is being created
-        time.sleep(0.01)
-    raise AssertionError(f"the run never reached {n} events")
-
-
 # kill points: right after setup; mid turn 1 (requests recorded, answers in flight);
 # mid turn 2; at the last turn
 @pytest.mark.parametrize("kill_at_events", [2, 6, 24, 45])
@@ -53,7 +38,7 @@ def test_sigkill_then_resume_completes_without_paying_twice(
     with FakeLLMServer(latency_s=0.15) as fake:
         env = llm_env(fake.base_url)
         proc = subprocess_cli("run", LLM3, "--db", db, "--seed", "2", env=env)
-        _wait_for_events(db, kill_at_events, proc)
+        wait_for_events(db, kill_at_events, proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
         assert proc.returncode == -signal.SIGKILL
@@ -79,6 +64,7 @@ def test_sigkill_then_resume_completes_without_paying_twice(
         assert [ty for t, ty, _p in rows if t == turn].count("WorldUpdated") == 1
         assert [ty for t, ty, _p in rows if t == turn].count("TurnCompleted") == 1
     assert cli("verify", run_id, "--db", db).exit_code == 0
+    consistent(db, run_id)  # checked as played: killed, then resumed
 
 
 def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -> None:
@@ -86,7 +72,7 @@ def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -
     with FakeLLMServer(latency_s=0.3) as fake:
         env = llm_env(fake.base_url)
         proc = subprocess_cli("run", LLM3, "--db", db, "--seed", "2", env=env)
-        _wait_for_events(db, 6, proc)  # mid turn 1, answers in flight
+        wait_for_events(db, 6, proc)  # mid turn 1, answers in flight
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130
@@ -101,6 +87,7 @@ def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -
         assert resumed.exit_code == 0, resumed.output
     assert runs_json(db)[0]["status"] == "completed"
     assert cli("verify", run_id, "--db", db).exit_code == 0
+    consistent(db, run_id)
 
 
 def test_a_running_run_shows_as_running(tmp_path: Path) -> None:
@@ -175,6 +162,7 @@ def test_human_seat_filled_from_a_second_process(tmp_path: Path) -> None:
     entry = json.loads(audit.stdout.splitlines()[0])
     assert entry["brain"] == "human" and entry["submitted_by"] == "alice"
     assert "PLAYER-ONLY-SECRET" in json.dumps(entry["prompt"])
+    consistent(db, run_id)  # halted for the human, answered from another process, resumed
 
 
 def test_interactive_run_asks_inline(tmp_path: Path) -> None:
@@ -190,3 +178,4 @@ def test_interactive_run_asks_inline(tmp_path: Path) -> None:
         ]
     assert [s.action for s in subs] == ["Hold the line."] * 3
     assert all(s.submitted_via == "interactive" for s in subs)
+    consistent(db, summary["run_id"])  # the answers typed at the prompt are given again

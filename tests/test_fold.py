@@ -21,6 +21,7 @@ from engine.fold.state import (
 )
 from engine.replay import decode_state, encode_state
 from eventstore import (
+    CallFailed,
     CostIncurred,
     DecisionFailed,
     DecisionMade,
@@ -523,12 +524,20 @@ def test_costs():
     assert c.by_turn == {1: 0.875, 2: 1.0}
     assert c.by("turn") == {"1": 0.875, "2": 1.0}
     assert c.by("actor") == c.by_actor
-    assert s.turn_progress.call_ids == frozenset()  # a new turn
+    assert s.turn_progress.call_ids == ()  # a new turn
     mid = fold(
         CostIncurred(turn=1, model="m", purpose="communication", request_id="plan:1:a"),
         state=in_turn(),
     )
-    assert mid.turn_progress.call_ids == {"plan:1:a"}
+    assert mid.turn_progress.call_ids == ("plan:1:a",)
+    # a talk whose answer could not be used is done too; twice is still once
+    failed = fold(
+        CallFailed(turn=1, purpose="communication", request_id="reply:1:m1", error_kind="x"),
+        CostIncurred(turn=1, model="m", purpose="communication", request_id="reply:1:m1"),
+        CallFailed(turn=1, purpose="metric", request_id="m1-x-"),
+        state=mid,
+    )
+    assert failed.turn_progress.call_ids == ("plan:1:a", "reply:1:m1")
 
 
 # -- values ----------------------------------------------------------------------------

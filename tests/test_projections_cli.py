@@ -178,7 +178,7 @@ def test_export_writes_one_file_per_table(db: Path, tmp_path: Path, fmt: str) ->
     result = run("export", "branch-b", "--db", db, "--format", fmt, "--out", out)
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in out.iterdir())
-    assert f"runs.{fmt}" in files and f"events.{fmt}" in files and len(files) == 15
+    assert f"runs.{fmt}" in files and f"events.{fmt}" in files and len(files) == 16
     reader = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}[fmt]
     con = duckdb.connect()
     try:

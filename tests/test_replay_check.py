@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.audit.check import check_run
 from engine.errors import NondeterminismError
-from eventstore import CostIncurred, DecisionMade, EventStore, MessageSent
-from tests.engine_helpers import LLM3, cli, last_line, llm_env
-from tests.fakellm import DEFAULT_DECISION, FakeLLMServer
+from eventstore import CallFailed, CostIncurred, DecisionMade, EventStore, MessageSent
+from tests.check_helpers import TALKERS, talker, talks_scenario
+from tests.engine_helpers import cli, last_line, llm_env
+from tests.fakellm import FakeLLMServer
 from tests.recorded import import_run
+from tests.store_helpers import raw_connection
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -52,14 +49,13 @@ def test_divergent_recording_names_the_first_differing_step(tmp_path: Path) -> N
 def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path) -> None:
     db, run_id = _load("recorded-llm3.jsonl", tmp_path)
     # a scenario edit that changes what actors are told: the recorded answers no longer fit
-    with EventStore.open(db) as store:
-        conn = store.connection
+    with raw_connection(db) as conn:
         conn.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'Careful', 'Reckless') AS BLOB) "
             "WHERE type = 'RunStarted'"
         )
-        with pytest.raises(NondeterminismError) as caught:
-            check_run(store, run_id)
+    with EventStore.open(db) as store, pytest.raises(NondeterminismError) as caught:
+        check_run(store, run_id)
     err = caught.value
     assert "does not contain" in str(err) and err.step == "decision"
     # named like any other difference: run, turn, actor and step
@@ -71,69 +67,17 @@ def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path
 
 # -- runs with a communication phase ---------------------------------------------------
 #
-# Communication calls are logged as their messages plus a CostIncurred, with no
-# ModelCall naming their request and answer. A check that served only answers found by
-# a ModelCall's prompt hash failed on the first talk of any such run.
-
-TALKERS = ("techco", "regulator", "ngo")
-
-
-def _talks_scenario(tmp_path: Path) -> Path:
-    """llm3 with every channel open and room for three communications per actor."""
-    root = tmp_path / "talks3"
-    shutil.copytree(LLM3, root)
-    yaml = root / "scenario.yaml"
-    text = yaml.read_text()
-    for channel in ("bilateral_communication", "coalition_formation", "public_statements"):
-        text = text.replace(f"enable_{channel}: false", f"enable_{channel}: true")
-    yaml.write_text(text + "max_communications_per_turn: 3\n")
-    return root
-
-
-def _talker(request: dict[str, Any]) -> str | None:
-    """Answers that use every channel: techco and regulator talk, ngo says nothing readable.
-
-    techco writes to regulator, regulator to ngo (each is answered), both speak in public;
-    techco proposes a coalition, regulator joins, ngo declines; in turn 2 both members
-    write to the coalition.
-    """
-    schema = request.get("response_format", {}).get("json_schema", {}).get("name")
-    prompt = json.dumps(request["messages"])
-    me = next((a for a in TALKERS if f"SECRET-{a}-PRIVATE" in prompt), None)
-    if me is None:
-        return None
-    if schema == "decision":  # each decision its own answer, so one can be changed alone
-        digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
-        return json.dumps({**DEFAULT_DECISION, "action": f"{me} acts ({digest})"})
-    if schema not in ("talkplan", "reply", "coalitionanswer"):
-        return None
-    if schema == "reply":
-        return json.dumps({"reply": f"{me} answers"})
-    if schema == "coalitionanswer":
-        return json.dumps({"accept": me == "regulator", "reason": f"{me} has reasons"})
-    if me == "ngo":
-        return "Nothing to say this turn."  # unreadable: the plan sends nothing
-    messages = [{"to": TALKERS[TALKERS.index(me) + 1], "content": f"{me} writes privately"}]
-    coalition = re.search(r"`to`: (m\d+-[a-z]+-\d+)", prompt)
-    if coalition:
-        messages.append({"to": coalition.group(1), "content": f"{me} writes to the coalition"})
-    proposes = me == "techco" and coalition is None
-    return json.dumps(
-        {
-            "messages": messages,
-            "coalition_members": ["regulator", "ngo"] if proposes else [],
-            "coalition_purpose": "common export rules" if proposes else "",
-            "public_statement": f"{me} speaks in public",
-        }
-    )
+# Communication calls are logged as their messages (each naming its call) plus a
+# CostIncurred linking the request and raw answer; an answer that cannot be used is a
+# CallFailed after a re-ask.
 
 
 def _record_talks(tmp_path: Path) -> tuple[Path, str]:
     db = tmp_path / "log.db"
-    with FakeLLMServer(responder=_talker) as fake:
+    with FakeLLMServer(responder=talker) as fake:
         result = cli(
             "run",
-            _talks_scenario(tmp_path),
+            talks_scenario(tmp_path),
             "--db",
             db,
             "--turns",
@@ -175,8 +119,18 @@ def test_a_run_with_talks_replays_consistently(tmp_path: Path) -> None:
         (2, "bilateral", "reply"),
     } <= kinds
     assert not any(m.sender == "ngo" and m.kind in ("talk", "statement") for m in sent)
-    assert any(c.request_id == "talk:1:ngo" for c in costs)  # a call that sent nothing
-    assert all(m.call is None for m in sent)  # the log names no request or answer blob
+    # ngo's plan stayed unreadable after a re-ask: two paid calls and a recorded failure
+    assert [c.request_id for c in costs].count("talk:1:ngo") == 2
+    with EventStore.open(db) as store:
+        failed = [e for e in store.read_events(run_id) if isinstance(e, CallFailed)]
+        # every message names the call it came from, so its raw answer is in the log
+        assert all(m.call is not None and m.call.response_hash for m in sent)
+        raw = store.get_blob(sent[0].call.response_hash or "").decode()
+        assert sent[0].content in raw
+    assert {(f.turn, f.request_id, f.error_kind, f.asks) for f in failed} == {
+        (1, "talk:1:ngo", "unparsable", 2),
+        (2, "talk:2:ngo", "unparsable", 2),
+    }
 
 
 def test_a_changed_decision_answer_in_a_run_with_talks_is_detected(tmp_path: Path) -> None:
@@ -188,48 +142,50 @@ def test_a_changed_decision_answer_in_a_run_with_talks_is_detected(tmp_path: Pat
             if isinstance(e, DecisionMade) and e.turn == 2 and e.actor == "regulator"
         )
         assert target.call is not None and target.call.response_hash is not None
-        changed = store.connection.execute(
-            "UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'regulator acts', "
-            "'regulator retreats') AS BLOB) WHERE sha256 = ?",
-            (target.call.response_hash,),
-        ).rowcount
+        with raw_connection(db) as conn:  # edited as someone with the file could
+            changed = conn.execute(
+                "UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'regulator acts', "
+                "'regulator retreats') AS BLOB) WHERE sha256 = ?",
+                (target.call.response_hash,),
+            ).rowcount
         assert changed == 1
         with pytest.raises(NondeterminismError) as caught:
             check_run(store, run_id)
     err = caught.value
-    assert err.run_id == run_id and err.turn == 2 and err.step == "DecisionMade"
-    assert err.actor == "regulator" and "action differs" in str(err)
+    # the answer no longer matches the hash its call recorded: named before it is used
+    assert err.run_id == run_id and err.turn == 2 and err.step == "decision"
+    assert err.actor == "regulator" and "d2-regulator" in str(err) and "was changed" in str(err)
 
 
 def test_a_changed_message_in_a_run_with_talks_is_detected(tmp_path: Path) -> None:
     db, run_id = _record_talks(tmp_path)
     # ngo's reply to regulator in turn 1, as if the model had answered otherwise: the
-    # engine derives it again, but regulator's next prompt quotes it
-    with EventStore.open(db) as store:
-        changed = store.connection.execute(
+    # engine derives it again from the raw answer its call recorded
+    with raw_connection(db) as conn:
+        changed = conn.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'ngo answers', "
             "'ngo refuses') AS BLOB) WHERE type = 'MessageSent' AND turn = 1 AND run_id = ? "
             "AND CAST(payload AS TEXT) LIKE '%ngo answers%'",
             (run_id,),
         ).rowcount
-        assert changed == 1
-        with pytest.raises(NondeterminismError) as caught:
-            check_run(store, run_id)
+    assert changed == 1
+    with EventStore.open(db) as store, pytest.raises(NondeterminismError) as caught:
+        check_run(store, run_id)
     err = caught.value
-    assert err.turn == 1 and err.actor == "regulator" and err.step == "decision"
-    assert "turn 1" in str(err) and "regulator" in str(err) and "does not contain" in str(err)
+    assert err.turn == 1 and err.actor == "ngo" and err.step == "MessageSent"
+    assert "turn 1" in str(err) and "field content differs" in str(err)
 
 
 def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path: Path) -> None:
     db, run_id = _record_talks(tmp_path)
-    with EventStore.open(db) as store:
-        store.connection.execute(
+    with raw_connection(db) as conn:
+        conn.execute(
             "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'Careful', 'Reckless') AS BLOB) "
             "WHERE type = 'RunStarted' AND run_id = ?",
             (run_id,),
         )
-        with pytest.raises(NondeterminismError) as caught:
-            check_run(store, run_id)
+    with EventStore.open(db) as store, pytest.raises(NondeterminismError) as caught:
+        check_run(store, run_id)
     err = caught.value
     assert err.run_id == run_id and err.turn == 1 and err.step == "communication"
     assert err.actor in TALKERS
@@ -240,9 +196,9 @@ def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path
 
 def test_a_branch_replays_consistently_from_its_fork(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
-    with FakeLLMServer(responder=_talker) as fake:
+    with FakeLLMServer(responder=talker) as fake:
         env = llm_env(fake.base_url)
-        scenario = _talks_scenario(tmp_path)
+        scenario = talks_scenario(tmp_path)
         run = cli("run", scenario, "--db", db, "--turns", "2", "--seed", "5", env=env)
         assert run.exit_code == 0, run.output
         parent = last_line(run.stdout)

@@ -21,6 +21,7 @@ from eventstore import (
     TurnStarted,
     WorldUpdated,
 )
+from tests.store_helpers import raw_connection
 from tests.test_fold import started
 from tests.test_fold_properties import runs
 
@@ -113,22 +114,24 @@ def test_a_fork_up_to_its_fork_turn_equals_its_parent(
     assert whole.last_completed_turn == at and whole.status == "running"
 
 
+def _snapshot_turns(store: EventStore) -> set[tuple[str, int]]:
+    """(run, turn) of every snapshot in the log, read from the file."""
+    with raw_connection(store.path) as conn:
+        return {(run, turn) for run, turn in conn.execute("SELECT run_id, turn FROM snapshots")}
+
+
 def test_a_branch_plays_on_from_the_cache_of_its_parent(store: EventStore):
     events = list(replay_events_source())
     parent = record(store, events)
     assert replay(store, parent, 6, snapshot_every=3).last_completed_turn == 6
-    cached = {
-        (run, turn) for run, turn in store.connection.execute("SELECT run_id, turn FROM snapshots")
-    }
+    cached = _snapshot_turns(store)
     assert cached == {(parent, 3), (parent, 6)}
     branch = store.fork(parent, 4, changes={"injections": ("flood",)})
     seq = store.last_seq(branch)
     store.append(branch, plain_turns(5, 9), expected_seq=seq)
     plain = replay(store, branch, use_snapshots=False)
     assert replay(store, branch, snapshot_every=3) == plain
-    owners = {
-        (run, turn) for run, turn in store.connection.execute("SELECT run_id, turn FROM snapshots")
-    }
+    owners = _snapshot_turns(store)
     assert (branch, 9) in owners and (branch, 6) in owners  # the branch's own turns
     assert (branch, 3) not in owners  # turn 3 is the parent's, cached once for all branches
     assert replay(store, branch, snapshot_every=3) == plain

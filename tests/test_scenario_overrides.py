@@ -92,7 +92,7 @@ BAD_PATHS: dict[str, tuple[dict[str, Any], str]] = {
     "unknown actor field": (
         {"actors.hawk.llm_modle": "x"},
         "override 'actors.hawk.llm_modle': no field 'llm_modle' at actors.hawk (valid: actions, "
-        "communication_style, constraints, control, decision_style,",
+        "communication_style, constraints, context_window_tokens, control, decision_style,",
     ),
     "unknown variable": (
         {"variables.morale.initial": 3},

@@ -173,8 +173,8 @@ def test_unexpected_errors_leak_no_traceback_path_or_secret(world: World) -> Non
 def test_a_library_error_reads_as_the_cli_line(world: World) -> None:
     with live(world.settings) as srv, srv.client(headers=bearer(world.keys["analyst"])) as c:
         body = assert_problem(c.get("/api/v1/runs/nope"), 404)
-        assert body["code"] == "run_not_found" and body["run_id"] == "nope"
-        assert body["type"] == "urn:scenario-lab:error:run_not_found"
+        assert body["code"] == "run-not-found" and body["run_id"] == "nope"
+        assert body["type"] == "urn:scenario-lab:error:run-not-found"
         assert body["detail"] == "no run 'nope' in the log (list the runs with `scenario-lab runs`)"
 
 

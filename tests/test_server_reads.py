@@ -66,9 +66,14 @@ def test_runs_list_filters_and_pages_with_a_cursor(tmp_path: Path) -> None:
         one = c.get("/api/v1/runs", params={"status": "halted", "limit": 1}).json()
         assert [r["run_id"] for r in one["runs"]] == [w.tabletop]
         assert c.get("/api/v1/runs", params={"parent": w.strait}).json()["runs"] == []
-        assert c.get("/api/v1/runs", params={"batch": "none"}).status_code == 200
+        # a filter that names no batch is refused, not an empty page that looks right
+        assert (
+            "none" in assert_problem(c.get("/api/v1/runs", params={"batch": "none"}), 400)["detail"]
+        )
         assert_problem(c.get("/api/v1/runs", params={"status": "sleeping"}), 422)
-        assert_problem(c.get("/api/v1/runs", params={"cursor": "!!"}), 400)
+        assert (
+            assert_problem(c.get("/api/v1/runs", params={"cursor": "!!"}), 422)["field"] == "cursor"
+        )
 
 
 def test_a_run_shows_status_turn_cost_lineage_and_pending_seats(tmp_path: Path) -> None:
@@ -80,7 +85,14 @@ def test_a_run_shows_status_turn_cost_lineage_and_pending_seats(tmp_path: Path) 
         run = c.get(f"/api/v1/runs/{w.tabletop}").json()
         assert run["status"] == "halted" and run["halt_reason"] == "human_input"
         assert run["turn"] == 1 and run["turns"] == 5 and run["total_cost_usd"] == 0
-        assert run["seats_pending"] == [{"actor": "grid-operator", "kind": "decision", "turn": 1}]
+        assert run["seats_pending"] == [
+            {
+                "actor": "grid-operator",
+                "kind": "decision",
+                "turn": 1,
+                "action_name": "manual_restoration",
+            }
+        ]
         b = c.get(f"/api/v1/runs/{branch}").json()
         assert [x["run_id"] for x in b["lineage"]] == [w.strait, branch]
         parent = c.get(f"/api/v1/runs/{w.strait}").json()
@@ -159,7 +171,7 @@ def test_the_seat_view_asks_in_words_not_json(world: World) -> None:
     with live(world.settings) as srv, srv.client(headers=bearer(world.keys["facilitator"])) as c:
         assert_problem(c.get(f"/api/v1/runs/{world.tabletop}/seat"), 400)
         body = assert_problem(
-            c.get(f"/api/v1/runs/{world.tabletop}/seat", params={"actor": "nobody"}), 400
+            c.get(f"/api/v1/runs/{world.tabletop}/seat", params={"actor": "nobody"}), 404
         )
         assert "has no actor 'nobody'" in body["detail"]
         other = c.get(f"/api/v1/runs/{world.tabletop}/seat", params={"actor": "government"}).json()
@@ -195,7 +207,7 @@ def test_scenarios_bundled_and_configured_by_folder_name(tmp_path: Path, world: 
         assert listed["broken"]["valid"] is False and listed["broken"]["problems"]
         one = c.get("/api/v1/scenarios/tabletop-human").json()
         assert one["scenario"]["actors"]["grid-operator"]["control"] == "human"
-        body = assert_problem(c.get("/api/v1/scenarios/nope"), 400)
+        body = assert_problem(c.get("/api/v1/scenarios/nope"), 404)
         assert body["detail"].startswith("no scenario 'nope'")
         assert_problem(c.get("/api/v1/scenarios/..%2F..%2Fetc"), 404)
         assert str(tmp_path) not in json.dumps(listed)

@@ -23,7 +23,7 @@ from eventstore import (
     is_held,
 )
 from eventstore._schema import SCHEMA_VERSION
-from tests.store_helpers import build_run
+from tests.store_helpers import build_run, raw_connection
 
 # -- opening --------------------------------------------------------------------------
 
@@ -31,8 +31,9 @@ from tests.store_helpers import build_run
 def test_a_new_log_is_created_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with EventStore.open(path) as store:
-        assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         run = store.create_run()
+        with raw_connection(path) as conn:  # WAL mode is a property of the file
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with EventStore.open(path, create=False) as again:
         assert [r.run_id for r in again.list_runs()] == [run]
 
@@ -270,8 +271,10 @@ def test_a_scratch_log_keeps_no_wal_and_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "scratch.db"
     EventStore.open(path).close()  # made like a worker's template: a WAL log
     with EventStore.open(path, create=False, scratch=True) as store:
-        mode = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
+        # the journal mode is the connection's own: ask the store's (white-box)
+        mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
         run = build_run(store, turns=2)
+        assert not (tmp_path / "scratch.db-wal").exists()  # a WAL log has one while open
         assert store.verify(run).ok
         events = store.read_events(run)
     assert mode == "memory"

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.batch.plan import BatchPlan, Variation, plan_runs, with_overrides
 from engine.errors import ScenarioInvalid
+from engine.scenario.limits import YAML_ERRORS, InputRefused, ReadBudget, load_yaml, yaml_problem
 from engine.scenario.load import LoadedScenario, apply_overrides, load_scenario
 
 # Scenario Lab fields that mean nothing here: accepted, with a warning saying why.
@@ -57,30 +57,124 @@ class _Strict(BaseModel):
 
 
 class BatchConfig(_Strict):
-    """The fields of a batch file (variations as written; see ``Dimension``)."""
+    """A batch file: an experiment over a base scenario (variations as written; see
+    ``Dimension``)."""
 
-    experiment_name: str = Field(min_length=1)
-    description: str = ""
-    base_scenario: str = Field(min_length=1)
-    runs_per_variation: int = Field(default=1, ge=1)
-    max_parallel: int | None = Field(default=None, ge=1)
-    budget_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    cost_per_run_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    seed: int = 0
-    variations: list[dict[str, Any]] = Field(default_factory=list)
+    experiment_name: str = Field(
+        min_length=1, description="The batch's name.", examples=["Strait crisis sweep"]
+    )
+    description: str = Field(default="", description="What the experiment asks.")
+    base_scenario: str = Field(
+        min_length=1,
+        description="The scenario folder (or its scenario.yaml), relative to the batch "
+        "file's folder; then, as Scenario Lab wrote it, to the working directory (with a "
+        "warning).",
+        examples=["strait-crisis", "../scenarios/strait-crisis"],
+    )
+    runs_per_variation: int = Field(
+        default=1, ge=1, description="How many runs play each variation.", examples=[10]
+    )
+    max_parallel: int | None = Field(
+        default=None, ge=1, description="Runs played at once (`--parallel` overrides it)."
+    )
+    budget_limit: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="USD for the whole batch: no run starts and no call is made once spent.",
+        examples=[10.0],
+    )
+    cost_per_run_limit: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="USD each run may spend (its credit limit).",
+        examples=[0.5],
+    )
+    seed: int = Field(
+        default=0, description="Every run's seed derives from it and the run's number."
+    )
+    variations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What varies; every combination of the values is one variation (the "
+        "Cartesian product).",
+    )
 
 
-class _ActorModel(_Strict):
-    type: Literal["actor_model"]
-    actor: str = Field(min_length=1)
-    values: list[str]
+class ActorModelVariation(_Strict):
+    """`actor_model`: an AI actor's model takes each value in turn."""
+
+    type: Literal["actor_model"] = Field(description="`actor_model`.")
+    actor: str = Field(
+        min_length=1, description="The actor's short_name (a control: ai actor).", examples=["hawk"]
+    )
+    values: list[str] = Field(
+        description="The models.", examples=[["openai/gpt-4o-mini", "openai/gpt-4o"]]
+    )
 
 
-class _Parameter(_Strict):
-    type: Literal["scenario_parameter", "actor_parameter"]
-    parameter: str = Field(min_length=1)
-    actor: str | None = None  # actor_parameter: `parameter` is then relative to the actor
-    values: list[Any]
+class ParameterVariation(_Strict):
+    """`scenario_parameter` or `actor_parameter`: a value in the scenario takes each value
+    in turn. The path follows the loaded scenario's layout: scenario.yaml's fields at the
+    top, each actor under `actors.<short_name>`, list items by index."""
+
+    type: Literal["scenario_parameter", "actor_parameter"] = Field(
+        description="`scenario_parameter` (any path) or `actor_parameter` (a path into an "
+        "actor: `actors.<actor>.<field>`, or just `<field>` with `actor:`)."
+    )
+    parameter: str = Field(
+        min_length=1,
+        description="A dotted path, e.g. `turns`, `variables.tension.initial`, "
+        "`actors.hawk.preferences.tension` (a number or an expression), "
+        "`actors.hawk.actions.0.effects.tension`, `actors.hawk.rule_temperature`.",
+        examples=["variables.tension.initial", "actors.hawk.preferences.tension"],
+    )
+    actor: str | None = Field(
+        default=None,
+        description="actor_parameter: the actor, when `parameter` is relative to it.",
+        examples=["hawk"],
+    )
+    values: list[Any] = Field(description="The values, each checked against the scenario.")
+
+
+class VariationsByKind(_Strict):
+    """Scenario Lab's mapping form of variations: each kind maps targets to values."""
+
+    actor_models: dict[str, list[str]] = Field(
+        default_factory=dict, description="Actor short_name -> models."
+    )
+    scenario_parameters: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Dotted path -> values."
+    )
+    actor_parameters: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Dotted path `actors.<actor>.<field>` -> values."
+    )
+
+
+Variations = list[ActorModelVariation | ParameterVariation | VariationsByKind] | VariationsByKind
+
+
+class BatchFile(BatchConfig):
+    """A batch file as written: an experiment over a base scenario."""
+
+    variations: Variations = Field(  # type: ignore[assignment]
+        default_factory=list,
+        description="What varies: a list of variations (or Scenario Lab's mapping form); "
+        "every combination of the values is one variation (the Cartesian product).",
+    )
+    output_dir: str | None = Field(default=None, description=f"Ignored: {_IGNORED['output_dir']}.")
+    save_individual_runs: bool | None = Field(
+        default=None, description=f"Ignored: {_IGNORED['save_individual_runs']}."
+    )
+    aggregate_metrics: bool | None = Field(
+        default=None, description=f"Ignored: {_IGNORED['aggregate_metrics']}."
+    )
+    timeout_per_run: float | None = Field(
+        default=None, description=f"Ignored: {_IGNORED['timeout_per_run']}."
+    )
+    resume_from: str | None = Field(
+        default=None, description=f"Ignored: {_IGNORED['resume_from']}."
+    )
 
 
 @dataclass(frozen=True)
@@ -161,7 +255,7 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
         p.pydantic("", e)
         config = None
     base_dir = _scenario_dir(path, raw.get("base_scenario"), p)
-    base = _base_scenario(base_dir, p)
+    base = _base_scenario(raw.get("base_scenario"), base_dir, p)
     dims = _dimensions(variations, base, p)
     if budget_usd is not None:
         if budget_usd <= 0:
@@ -187,7 +281,8 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
         runs=runs,
         base=base,
         source=str(path),
-        warnings=p.warnings + list(base.warnings),
+        # the scenario's warnings name files inside it: say which scenario
+        warnings=p.warnings + [f"{base_dir}/{w}" for w in base.warnings],
     )
 
 
@@ -195,20 +290,20 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
 
 
 def _read(path: Path, p: _Problems) -> dict[str, Any] | None:
+    # the same bounded safe YAML as scenario files: size, depth and aliases are limited
+    budget = ReadBudget()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = load_yaml(
+            budget.read(path, budget.limits.yaml_file_bytes, "a batch file needs a few KB"), budget
+        )
     except FileNotFoundError:
         p.error("", "no such batch file", "check the path")
         return None
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError) as e:  # first: a UnicodeDecodeError is a ValueError
         p.error("", f"cannot be read: {e}")
         return None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        p.error("", f"is not valid YAML{line}: {getattr(e, 'problem', None) or e}")
+    except (InputRefused, *YAML_ERRORS) as e:
+        p.error("", yaml_problem(e), getattr(e, "hint", ""))
         return None
     if not isinstance(data, dict):
         p.error("", "must be a mapping of fields", "start with experiment_name: and base_scenario:")
@@ -216,12 +311,18 @@ def _read(path: Path, p: _Problems) -> dict[str, Any] | None:
     return data
 
 
+def _folder(value: str) -> Path:
+    """The scenario folder a base_scenario names (a path to its scenario.yaml means its folder)."""
+    given = Path(value).expanduser()
+    return given.parent if given.name in ("scenario.yaml", "scenario.yml") else given
+
+
 def _scenario_dir(batch_file: Path, value: Any, p: _Problems) -> Path | None:
-    """The base scenario: relative to the batch file; Scenario Lab's files were written
-    relative to the working directory, so that is tried second (with a warning)."""
+    """The base scenario: relative to the batch file's folder first; then, as Scenario Lab
+    resolved it, to the working directory (with a warning)."""
     if not isinstance(value, str) or not value:
         return None
-    given = Path(value).expanduser()
+    given = _folder(value)
     if given.is_absolute():
         return given
     beside = Path(os.path.normpath(batch_file.parent / given))
@@ -235,14 +336,18 @@ def _scenario_dir(batch_file: Path, value: Any, p: _Problems) -> Path | None:
     return given
 
 
-def _base_scenario(where: Path | None, p: _Problems) -> LoadedScenario | None:
+def _base_scenario(value: Any, where: Path | None, p: _Problems) -> LoadedScenario | None:
     if where is None:
         return None  # reported by the model: required, must be a string
     if not where.is_dir():
+        given = _folder(str(value))
         p.error(
             "base_scenario",
-            f"no scenario directory at {where}",
-            "the path is relative to the batch file's folder",
+            f"no scenario directory at {where}"
+            if given.is_absolute()
+            else f"{value!r} is a scenario directory neither beside the batch file ({where}) "
+            f"nor in the working directory ({Path.cwd() / given})",
+            "give the scenario's folder, relative to the batch file's folder",
         )
         return None
     try:
@@ -335,10 +440,10 @@ def _dimension(
     if not isinstance(values, list):
         spec = {**spec, "values": [values]}  # a single value is a one-value list
     try:
-        parsed: _ActorModel | _Parameter = (
-            _ActorModel.model_validate(spec)
+        parsed: ActorModelVariation | ParameterVariation = (
+            ActorModelVariation.model_validate(spec)
             if kind == "actor_model"
-            else _Parameter.model_validate(spec)
+            else ParameterVariation.model_validate(spec)
         )
     except ValidationError as e:
         p.pydantic(where, e)
@@ -351,13 +456,13 @@ def _dimension(
             "give each value once; runs_per_variation sets the repeats",
         )
         return None
-    if isinstance(parsed, _ActorModel):
+    if isinstance(parsed, ActorModelVariation):
         return _actor_model(where, parsed, base, p)
     return _parameter(where, parsed, base, p)
 
 
 def _actor_model(
-    where: str, spec: _ActorModel, base: LoadedScenario | None, p: _Problems
+    where: str, spec: ActorModelVariation, base: LoadedScenario | None, p: _Problems
 ) -> Dimension | None:
     if base is not None:
         actors = base.scenario.actors
@@ -379,7 +484,7 @@ def _actor_model(
 
 
 def _parameter(
-    where: str, spec: _Parameter, base: LoadedScenario | None, p: _Problems
+    where: str, spec: ParameterVariation, base: LoadedScenario | None, p: _Problems
 ) -> Dimension | None:
     path = spec.parameter
     if spec.type == "actor_parameter":

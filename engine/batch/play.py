@@ -19,33 +19,44 @@ processes (``engine.batch.workers``).
 
 from __future__ import annotations
 
-import time
+import functools
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from engine.batch.heap import frozen_heap
+from engine.batch.outcomes import (
+    BatchProgress,
+    BatchResult,
+    RunOutcome,
+    budget_left,
+    failed_outcome,
+    is_batch_budget,
+    outcome_of,
+    own_costs,
+    run_ends,
+    skipped_outcome,
+)
 from engine.batch.plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
+from engine.batch.runs import BatchLease, start_variation
 from engine.errors import ScenarioInvalid
-from engine.fold.state import RunState
 from engine.llm import LLMClient, PriceTable
 from engine.play.calls import Budget
 from engine.play.player import Progress, RunPlayer
-from engine.play.session import fork_run, prepare_resume, start_run
+from engine.play.session import fork_run, prepare_resume
 from engine.replay import replay
 from engine.rng import derive_seed
 from engine.summary import summarize
 from eventstore import (
     EventStore,
-    RunFailed,
-    RunHalted,
     RunLease,
     RunLocked,
     RunNotFound,
     ScenarioLabError,
-    decode,
     new_id,
 )
 
@@ -54,109 +65,16 @@ DEFAULT_WORKERS = 2  # worker processes (rule-driven batches)
 DEFAULT_CALL_LIMIT = 16  # concurrent model calls across the whole batch
 
 
-@dataclass
-class BatchProgress:
-    """Counters a progress display reads while a batch plays (this session's runs)."""
-
-    batch_id: str = ""
-    total: int = 0  # runs this session will try to play
-    done: int = 0
-    running: int = 0
-    events: int = 0  # appended by this session
-    cost_usd: float = 0.0  # of the whole batch, earlier sessions included
-    budget_usd: float | None = None
-    partial: float = 0.0  # the running runs' completed fraction, summed
-    started_at: float = field(default_factory=time.monotonic)
-
-    def eta_s(self) -> float | None:
-        """Seconds left at the pace so far; None before anything finished."""
-        progressed = self.done + self.partial
-        if progressed <= 0 or self.total <= 0:
-            return None
-        elapsed = time.monotonic() - self.started_at
-        return max(0.0, elapsed * (self.total - progressed) / progressed)
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How one run of the batch ended in this session."""
-
-    index: int
-    run_id: str
-    variation: int
-    status: str  # completed, halted, failed, or skipped (not played by this session)
-    reason: str | None = None  # the halt reason, or the error type of a failure
-    detail: str = ""
-    events: int = 0  # appended by this session
-    cost_usd: float = 0.0  # the run's own cost so far
-
-    @property
-    def batch_budget(self) -> bool:
-        """Halted because the next call would have crossed the batch budget."""
-        return self.status == "halted" and is_batch_budget(self.reason, self.detail)
-
-
-@dataclass
-class BatchResult:
-    batch_id: str
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    not_started: list[PlannedRun] = field(default_factory=list)  # the budget was spent
-    budget_spent: bool = False
-
-
-def is_batch_budget(reason: str | None, detail: str) -> bool:
-    """Whether a halt came from the batch budget (not the run's own credit limit)."""
-    return reason == "budget" or (reason == "credit_limit" and "batch budget" in detail)
-
-
-class BatchLease(RunLease):
-    """A run's lease held from before the run exists until the batch is done with it.
-
-    ``RunPlayer.play`` enters and exits the lease it is given; this one stays held
-    through that exit (the batch may still have to write the run) until ``release``.
-    """
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-def own_costs(store: EventStore, batch_id: str) -> dict[str, float]:
-    """Each batch run's own spending (a fork's inherited calls are its parent's)."""
-    rows = store.connection.execute(
-        "SELECT e.run_id, total(json_extract(CAST(e.payload AS TEXT), '$.cost_usd')) "
-        "FROM events e JOIN runs r ON r.run_id = e.run_id "
-        "WHERE r.batch_id = ? AND e.type = 'CostIncurred' GROUP BY e.run_id",
-        (batch_id,),
-    )
-    return {str(r[0]): float(r[1] or 0.0) for r in rows}
-
-
-def run_ends(store: EventStore, batch_id: str) -> dict[str, tuple[str | None, str]]:
-    """Why each batch run that is halted or failed now stopped: (reason or error type,
-    detail). A halt the run was later resumed from does not count."""
-    rows = store.connection.execute(
-        "SELECT e.run_id, e.type, e.schema_version, e.payload FROM events e "
-        "JOIN runs r ON r.run_id = e.run_id WHERE r.batch_id = ? "
-        "AND e.type IN ('RunHalted', 'RunFailed', 'RunResumed', 'RunCompleted') "
-        "ORDER BY e.position",
-        (batch_id,),
-    )
-    out: dict[str, tuple[str | None, str]] = {}
-    for run_id, type_name, version, payload in rows:
-        event = decode(type_name, version, payload)
-        if isinstance(event, RunHalted):
-            out[run_id] = (event.reason, event.detail)
-        elif isinstance(event, RunFailed):
-            out[run_id] = (event.error_type, event.error)
-        else:
-            out.pop(run_id, None)
-    return out
-
-
 # -- playing ---------------------------------------------------------------------------
 
 
-def run_batch(
+def run_batch(db_path: str | Path, batch_ref: str, **options: Any) -> BatchResult:
+    """``play_batch`` (same options) on an event loop of its own, for callers that have
+    none."""
+    return anyio.run(functools.partial(play_batch, db_path, batch_ref, **options))
+
+
+async def play_batch(
     db_path: str | Path,
     batch_ref: str,
     *,
@@ -169,11 +87,12 @@ def run_batch(
 ) -> BatchResult:
     """Play every run of the batch that is not finished; ``batch resume`` is this again.
 
-    ``client`` is closed when the batch ends (it lives on the batch's event loop). With
+    ``client`` is closed when the batch ends (it lives on the caller's event loop). With
     no client the runs call no model and play in ``parallel`` worker processes (default
-    2); otherwise ``parallel`` runs play at once in this process (default: the file's
-    max_parallel, else 8) with at most ``call_limit`` model calls in flight.
-    ``budget_usd`` replaces the recorded budget for this session.
+    2; this waits for them in a worker thread); otherwise ``parallel`` runs play at once
+    on this event loop (default: the file's max_parallel, else 8) with at most
+    ``call_limit`` model calls in flight. ``budget_usd`` replaces the recorded budget for
+    this session.
     """
     progress = progress or BatchProgress()
     with EventStore.open(db_path, create=False) as store:
@@ -188,14 +107,14 @@ def run_batch(
             message=f"batch {batch_id} is being played by another live process",
         ) from None
     try:
-        return _run_batch(
+        return await _play_batch(
             db_path, batch_id, plan, client, prices, parallel, call_limit, budget_usd, progress
         )
     finally:
         hold.release()
 
 
-def _run_batch(
+async def _play_batch(
     db_path: str | Path,
     batch_id: str,
     plan: BatchPlan,
@@ -238,13 +157,47 @@ def _run_batch(
         )
         n = parallel or plan.max_parallel or DEFAULT_PARALLEL
         with frozen_heap():
-            anyio.run(session.play_all, local, n, call_limit)
+            await session.play_all(local, n, call_limit)
     if pooled:
-        from engine.batch.workers import play_in_workers
-
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
-        play_in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
+        await _in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
     return result
+
+
+async def _in_workers(
+    db_path: Path,
+    batch_id: str,
+    plan: BatchPlan,
+    todo: list[PlannedRun],
+    workers: int,
+    budget: Budget,
+    progress: BatchProgress,
+    result: BatchResult,
+) -> None:
+    """``play_in_workers`` waited for in a worker thread, so the event loop stays free.
+
+    Cancelled (Ctrl-C, a stopped batch), it stops feeding the pool as a spent budget
+    does: the runs in flight finish and are recorded, the others stay unstarted for
+    ``batch resume``; then the cancellation goes on.
+    """
+    from engine.batch.workers import play_in_workers
+
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            play_in_workers(db_path, batch_id, plan, todo, workers, budget, progress, result)
+        finally:
+            finished.set()
+
+    try:
+        await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        result.stopped = True
+        with anyio.CancelScope(shield=True):
+            while not finished.is_set():
+                await anyio.sleep(0.05)
+        raise
 
 
 def _todo(
@@ -259,41 +212,11 @@ def _todo(
         if info is None:
             out.append((pr, "start"))
             continue
-        status = summarize(store, info)["status"]
+        status = summarize(store, info).status
         if status == "interrupted" or (status == "halted" and pr.run_id in reopen):
             out.append((pr, "resume"))
         # running: another live process plays it; anything else is finished
     return out
-
-
-def has_played(store: EventStore, run_id: str) -> bool:
-    """Whether the run played any turn of its own (a fresh fork or setup has not)."""
-    row = store.connection.execute(
-        "SELECT 1 FROM events WHERE run_id = ? AND type = 'TurnStarted' LIMIT 1", (run_id,)
-    ).fetchone()
-    return row is not None
-
-
-def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> RunOutcome:
-    status = state.status if state.status != "running" else "halted"
-    return RunOutcome(
-        index=pr.index,
-        run_id=pr.run_id,
-        variation=pr.variation,
-        status=status,
-        reason=state.halt_reason,
-        detail=state.halt_detail,
-        events=events,
-        cost_usd=cost,
-    )
-
-
-def budget_left(budget: Budget, result: BatchResult) -> bool:
-    if budget.limit_usd is None:
-        return True
-    if budget.spent_usd + budget.reserved_usd >= budget.limit_usd - 1e-12:
-        result.budget_spent = True
-    return not result.budget_spent
 
 
 @dataclass
@@ -360,7 +283,7 @@ class _Session:
     ) -> RunOutcome:
         lease = BatchLease(store.path, pr.run_id)
         try:
-            if action == "resume" and has_played(store, pr.run_id):
+            if action == "resume" and store.has_own_event(pr.run_id, "TurnStarted"):
                 prepare_resume(store, pr.run_id)
             lease.acquire()
         except (RunLocked, ScenarioLabError) as e:
@@ -407,7 +330,7 @@ class _Session:
                 return failed_outcome(pr, e, player.seq - first)
         finally:
             del self.live[pr.run_id]
-        return outcome_of(pr, state, player.seq - first, own_costs_of(store, pr.run_id))
+        return outcome_of(pr, state, player.seq - first, store.own_cost(pr.run_id))
 
     async def _tick(self) -> None:
         while True:
@@ -424,42 +347,6 @@ class _Session:
         self.progress.events = events
         self.progress.partial = partial
         self.progress.cost_usd = self.budget.spent_usd
-
-
-def start_variation(store: EventStore, batch_id: str, plan: BatchPlan, pr: PlannedRun) -> str:
-    """Record a planned run's setup: its variation's scenario, models, seed and limits."""
-    variation: Variation = plan.variations[pr.variation]
-    if variation.loaded is None:
-        raise ScenarioInvalid(f"batch {batch_id}: run {pr.run_id} has no scenario to start from")
-    return start_run(
-        store,
-        variation.loaded,
-        seed=pr.seed,
-        credit_limit_usd=plan.cost_per_run_usd,
-        model_overrides=variation.model_overrides,
-        batch_id=batch_id,
-        variation=variation.label,
-        run_id=pr.run_id,
-    )
-
-
-def own_costs_of(store: EventStore, run_id: str) -> float:
-    row = store.connection.execute(
-        "SELECT total(json_extract(CAST(payload AS TEXT), '$.cost_usd')) FROM events "
-        "WHERE run_id = ? AND type = 'CostIncurred'",
-        (run_id,),
-    ).fetchone()
-    return float(row[0] or 0.0)
-
-
-def skipped_outcome(pr: PlannedRun, why: Exception | str) -> RunOutcome:
-    detail = why.one_line() if isinstance(why, ScenarioLabError) else str(why)
-    return RunOutcome(pr.index, pr.run_id, pr.variation, "skipped", None, detail)
-
-
-def failed_outcome(pr: PlannedRun, e: Exception, events: int) -> RunOutcome:
-    detail = e.one_line() if isinstance(e, ScenarioLabError) else str(e) or repr(e)
-    return RunOutcome(pr.index, pr.run_id, pr.variation, "failed", type(e).__name__, detail, events)
 
 
 # -- Monte-Carlo continuations ------------------------------------------------------------
@@ -482,15 +369,54 @@ def continue_fork(
     budget_usd: float | None = None,
     progress: BatchProgress | None = None,
 ) -> str:
-    """Fork ``run_id`` at ``at_turn`` ``count`` times and play the branches as a batch.
+    """Fork ``run_id`` at ``at_turn`` ``count`` times and play the branches as a batch
+    (``record_continuations``, then ``run_batch``). ``client`` is closed when done.
+    Returns the batch id."""
+    batch_id = record_continuations(
+        store,
+        run_id,
+        at_turn,
+        count,
+        seed=seed,
+        turns=turns,
+        model_overrides=model_overrides,
+        credit_limit_usd=credit_limit_usd,
+        budget_usd=budget_usd,
+    )
+    run_batch(
+        store.path,
+        batch_id,
+        client=client,
+        prices=prices,
+        parallel=parallel,
+        call_limit=call_limit,
+        progress=progress,
+    )
+    return batch_id
+
+
+def record_continuations(
+    store: EventStore,
+    run_id: str,
+    at_turn: int,
+    count: int,
+    *,
+    seed: int | None = None,
+    turns: int | None = None,
+    model_overrides: Mapping[str, str] | None = None,
+    credit_limit_usd: float | None = None,
+    budget_usd: float | None = None,
+) -> str:
+    """Fork ``run_id`` at ``at_turn`` ``count`` times and record the branches as a batch
+    of continuations (played by ``play_batch``); returns the batch id.
 
     Branch ``i`` gets the seed ``derive_seed(seed, i, "continue")``, ``seed`` defaulting
     to the run's own, so the continuations are reproducible and differ from each other.
     The forks and the batch are recorded before any is played, so ``batch resume``
-    finishes them after a crash. ``client`` is closed when done. Returns the batch id.
+    finishes them after a crash.
     """
     if count < 1:
-        raise ScenarioInvalid(f"--count {count} must be at least 1")
+        raise ScenarioInvalid("{count} {n} must be at least 1", field="count", values={"n": count})
     run_id = store.resolve(run_id)
     base_seed = seed if seed is not None else replay(store, run_id, to_turn=at_turn).seed
     label = {"fork_of": run_id, "fork_turn": at_turn}
@@ -532,13 +458,4 @@ def continue_fork(
         source=f"run {run_id} at turn {at_turn}",
     )
     record_batch(store, plan, batch_id=batch_id)
-    run_batch(
-        store.path,
-        batch_id,
-        client=client,
-        prices=prices,
-        parallel=parallel,
-        call_limit=call_limit,
-        progress=progress,
-    )
     return batch_id

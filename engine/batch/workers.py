@@ -32,9 +32,7 @@ from typing import Any
 
 import anyio
 
-from engine.batch.plan import BatchPlan, PlannedRun, plan_from_document
-from engine.batch.play import (
-    BatchLease,
+from engine.batch.outcomes import (
     BatchProgress,
     BatchResult,
     RunOutcome,
@@ -42,8 +40,9 @@ from engine.batch.play import (
     failed_outcome,
     outcome_of,
     skipped_outcome,
-    start_variation,
 )
+from engine.batch.plan import BatchPlan, PlannedRun, plan_from_document
+from engine.batch.runs import BatchLease, start_variation
 from engine.llm import PriceTable
 from engine.play.calls import Budget
 from engine.play.player import RunPlayer
@@ -211,10 +210,7 @@ def play_planned(index: int) -> RunOutcome:
                     if state.status != "failed":  # not recorded as RunFailed: nothing to keep
                         raise
                 events = private.read_events(pr.run_id)
-                blobs = {
-                    str(sha): bytes(data)
-                    for sha, data in private.connection.execute("SELECT sha256, data FROM blobs")
-                }
+                blobs = private.all_blobs()
             store.create_run(pr.run_id, batch_id=batch_id, events=events, blobs=blobs or None)
         finally:
             for leftover in (

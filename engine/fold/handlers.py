@@ -24,6 +24,7 @@ from engine.fold.parts import (
     actor_after,
     decision_of,
     messages_after,
+    with_call_ids,
     with_item,
     world_after,
 )
@@ -40,6 +41,7 @@ from engine.fold.state import (
 )
 from engine.fold.stretch import HOT, fold_stretch
 from eventstore import (
+    CallFailed,
     CostIncurred,
     DecisionFailed,
     DecisionMade,
@@ -467,9 +469,23 @@ def _cost(s: RunState, e: CostIncurred) -> RunState:
     if e.purpose == "communication" and e.request_id is not None:
         tp = s.turn_progress
         return replace(
-            s, costs=costs, turn_progress=replace(tp, call_ids=tp.call_ids | {e.request_id})
+            s,
+            costs=costs,
+            turn_progress=replace(tp, call_ids=with_call_ids(tp.call_ids, (e.request_id,))),
         )
     return replace(s, costs=costs)
+
+
+def _call_failed(s: RunState, e: CallFailed) -> RunState:
+    # A talk whose answer could not be used is done all the same: a resume must not ask
+    # again (an unreachable model records no cost, so the failure is what says so). The
+    # other phases record their own outcome beside it (a metric without a value, a
+    # failed check) or halt (the world update), and that is what their resume reads.
+    if e.purpose != "communication":
+        return s
+    tp = s.turn_progress
+    ids = with_call_ids(tp.call_ids, (e.request_id,))
+    return s if ids is tp.call_ids else replace(s, turn_progress=replace(tp, call_ids=ids))
 
 
 HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
@@ -492,6 +508,7 @@ HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     MetricRecorded: _metric,
     ValidationRecorded: _validation,
     CostIncurred: _cost,
+    CallFailed: _call_failed,
 }
 
 

@@ -64,6 +64,12 @@ def with_item(d: dict[Any, Any], key: Any, value: Any) -> dict[Any, Any]:
     return out
 
 
+def with_call_ids(ids: tuple[str, ...], new: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``ids`` with the request ids of ``new`` not yet among them, in log order."""
+    added = tuple(i for i in dict.fromkeys(new) if i not in ids)
+    return (*ids, *added) if added else ids
+
+
 def messages_after(msgs: MessagesState, e: MessageSent) -> MessagesState:
     """The messages once ``e`` is sent: kept as recent, and a coalition proposed or
     answered by it."""

@@ -21,7 +21,7 @@ from eventstore import RunSettings
 
 # Bump when a field of any struct below changes: snapshots are stored under
 # f"runstate-v{STATE_VERSION}", so an older layout misses the cache instead of failing.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 DEFAULT_WINDOW = 3
 
@@ -313,9 +313,11 @@ class TurnProgress(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     human_requested: dict[str, str] = {}  # key -> request_id
     human_submitted: dict[str, str] = {}  # key -> request_id answered
     messages: tuple[str, ...] = ()  # message ids sent this turn
-    # Request ids of this turn's communication calls: a talk plan that said nothing
-    # leaves no message, so its cost event is what tells a resume not to ask again.
-    call_ids: frozenset[str] = frozenset()
+    # Request ids of this turn's communication calls, in log order: a talk plan that said
+    # nothing leaves no message, so its cost (or its ``CallFailed``) is what tells a
+    # resume not to ask again. A tuple, not a set: a state's JSON must not depend on
+    # the process's hash seed, and a turn has a handful of calls.
+    call_ids: tuple[str, ...] = ()
     world_updated: bool = False
     metrics: tuple[MetricKey, ...] = ()  # (name, actor) recorded this turn
     validations: tuple[str, ...] = ()  # checks recorded this turn

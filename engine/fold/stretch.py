@@ -26,6 +26,7 @@ from engine.fold.parts import (
     actor_after,
     decision_of,
     messages_after,
+    with_call_ids,
     world_after,
 )
 from engine.fold.state import ActorState, Costs, Decision, MetricKey, RunState, Series
@@ -154,7 +155,7 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
         changes["world"] = world
         progress["world_updated"] = True
     if call_ids:
-        progress["call_ids"] = tp.call_ids | frozenset(call_ids)
+        progress["call_ids"] = with_call_ids(tp.call_ids, call_ids)
     if history is not None:
         changes["metrics"] = replace(
             m,

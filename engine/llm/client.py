@@ -2,10 +2,9 @@
 
 Each attempt becomes an :class:`eventstore.Attempt` in the log. Raw responses are read
 and checked here, so a 200 whose body is not chat-completions JSON counts as a failed
-("malformed") attempt. The HTTP itself is :class:`~engine.llm.http.ConnectionPool`
-(h11 over anyio; why not the ``openai`` SDK is measured there) with one pool per origin
-and 307/308 redirects followed (:mod:`engine.llm.origins`), or httpx when the endpoint
-is reached through a proxy (:mod:`engine.llm.proxy`).
+("malformed") attempt. The HTTP itself is httpx (:mod:`engine.llm.transport`: one
+pooled client, shared by a router's endpoints; proxies and CA certificates from the
+environment; 307/308 redirects followed).
 """
 
 from __future__ import annotations
@@ -15,23 +14,22 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import httpx
 import msgspec
 
 from eventstore import Attempt
 
 from .errors import LLMCallFailed
-from .http import HTTPError, HTTPTimeout, Reply
-from .origins import HTTPClient
-from .proxy import ProxiedTransport
 from .retry import backoff_delay, is_retryable_status, retry_after_seconds
+from .transport import http_client, send, tls_context
 from .types import ChatRequest, ChatResponse
 
-# Local servers (Ollama, llama.cpp, vLLM) ignore the bearer token, but the SDK insists on
-# one (pricing.py still uses it); this placeholder is what Ollama's own docs use.
+# Local servers (Ollama, llama.cpp, vLLM) ignore the bearer token; OpenAI-style servers
+# want the header all the same. This placeholder is what Ollama's own docs use.
 NO_KEY = "no-key"
 
 _KEY_HINT = "check SCENARIO_LAB_LLM_API_KEY / OPENROUTER_API_KEY"
@@ -76,7 +74,9 @@ class OpenAICompatibleClient:
     If the server rejects ``response_format`` for a model, the call is repeated once
     without it and the client stops sending it for that model.
 
-    ``proxy`` (an ``http://`` URL) sends the calls through that proxy, by httpx.
+    ``http`` is the pooled httpx client to send with (a :class:`~engine.llm.Router`
+    shares one among its endpoints); without it the client makes its own
+    (:func:`~engine.llm.transport.http_client`) and closes it in :meth:`aclose`.
     """
 
     def __init__(
@@ -90,7 +90,7 @@ class OpenAICompatibleClient:
         backoff_max_s: float = 20.0,
         rng: random.Random | None = None,
         default_headers: Mapping[str, str] | None = None,
-        proxy: str | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -104,23 +104,33 @@ class OpenAICompatibleClient:
         self._rng = rng if rng is not None else random.Random()
         self._secret = api_key or ""
         self._no_schema_models: set[str] = set()
-        self._url = self.base_url + "/chat/completions"
+        # parsed once: httpx parses a URL string on every request (~60 µs)
+        self._url = _url(self.base_url + "/chat/completions")
         self._headers = {
             "Content-Type": "application/json",
             "Authorization": f"Bearer {api_key or NO_KEY}",
             **dict(default_headers or {}),
         }
-        self._http: _Transport
-        if proxy:
-            self._http = ProxiedTransport(proxy, timeout_s=timeout_s)
-        else:
-            self._http = HTTPClient()
+        self._shared_http = http
+        self._own_http: httpx.AsyncClient | None = None
+        # made now, when a missing CA bundle can fail before any call; shared per process
+        self._tls = None if http is not None else tls_context()
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleClient({self.base_url!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Close this client's own httpx client (a shared one is its owner's to close)."""
+        own, self._own_http = self._own_http, None
+        if own is not None:
+            await own.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._shared_http is not None:
+            return self._shared_http
+        if self._own_http is None:  # made on first use, so a closed client can be reused
+            self._own_http = http_client(timeout_s=self.timeout_s, tls=self._tls)
+        return self._own_http
 
     async def __aenter__(self) -> OpenAICompatibleClient:
         return self
@@ -197,20 +207,31 @@ class OpenAICompatibleClient:
         # bytes cannot hold a call past timeout_s.
         with anyio.move_on_after(self.timeout_s) as deadline:
             try:
-                reply = await self._http.request("POST", self._url, self._headers, body)
-            except HTTPTimeout:
+                http = self._http()
+                request = http.build_request(
+                    "POST", self._url, headers=self._headers, content=body, timeout=self.timeout_s
+                )
+                reply = await send(http, request)
+            except httpx.TimeoutException:
                 return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
-            except HTTPError as e:
-                return _Outcome("connection", elapsed(), self._redact(str(e)))
+            except httpx.DecodingError as e:  # e.g. a gzip body cut short
+                return _Outcome("malformed", elapsed(), self._redact(f"body not decodable: {e}"))
+            except httpx.LocalProtocolError:
+                # h11's message quotes the offending header, which may be the Authorization one
+                detail = "LocalProtocolError: a request header is not valid HTTP (a line break in a key?)"
+                return _Outcome("connection", elapsed(), detail)
+            except (httpx.HTTPError, httpx.InvalidURL) as e:
+                detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                return _Outcome("connection", elapsed(), self._redact(detail))
         if deadline.cancelled_caught:
             return _Outcome("timeout", elapsed(), f"no answer within {self.timeout_s}s")
-        text = reply.body.decode("utf-8", errors="replace")
-        if not 200 <= reply.status < 300:
+        text = reply.content.decode("utf-8", errors="replace")
+        if not 200 <= reply.status_code < 300:
             return _Outcome(
-                f"http_{reply.status}",
+                f"http_{reply.status_code}",
                 elapsed(),
                 self._redact(_error_message(_json_or_text(text))),
-                status=reply.status,
+                status=reply.status_code,
                 retry_after_s=retry_after_seconds(reply.headers),
             )
         body_json, problem = _read_completion(text)
@@ -307,15 +328,16 @@ class OpenAICompatibleClient:
         return text[:500]
 
 
-class _Transport(Protocol):
-    async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
-    ) -> Reply: ...
-
-    async def aclose(self) -> None: ...
-
-
 _encoder = msgspec.json.Encoder()
+
+
+def _url(text: str) -> httpx.URL | str:
+    """``text`` as an httpx URL, or as it is if it is not one (the attempt then fails as
+    a connection problem, as a refused connection would)."""
+    try:
+        return httpx.URL(text)
+    except httpx.InvalidURL:
+        return text
 
 
 def _encode(params: dict[str, Any]) -> bytes:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import anyio
-import openai
-from openai import AsyncOpenAI
+import httpx
 
 from eventstore import UsageError
 
 from .client import NO_KEY
+from .transport import http_client, send
 
 
 class ModelPrice(NamedTuple):
@@ -91,7 +91,7 @@ def read_price_file(path: Path) -> dict[str, tuple[float, float]]:
     """A user's price file: model -> (input, output) USD per 1M tokens."""
     try:
         data = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: deep nesting
         raise UsageError(
             f"cannot read price file {path}: {e}",
             hint="give a JSON object of model -> {input, output} USD per 1M tokens",
@@ -126,19 +126,25 @@ async def fetch_openrouter_prices(
 ) -> dict[str, tuple[float, float]]:
     """Current prices from OpenRouter's ``/models`` list, per 1M tokens.
 
-    Optional by design: any failure (network, status, body) returns ``{}`` and the
-    shipped table stands. Entries with a negative (variable) price are left out.
+    Optional by design: any failure (network, status, body, a CA bundle that does not
+    load) returns ``{}`` and the shipped table stands. Entries with a negative
+    (variable) price are left out. One GET, through the same kind of httpx client as
+    the model calls (:mod:`engine.llm.transport`), closed before returning.
     """
-    sdk = AsyncOpenAI(base_url=base_url, api_key=api_key or NO_KEY, max_retries=0)
+    url = base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key or NO_KEY}"}
     try:
-        with anyio.move_on_after(timeout_s):
-            raw = await sdk.models.with_raw_response.list()
-            return _parse_models(json.loads(raw.text))
+        async with http_client(timeout_s=timeout_s) as http:
+            with anyio.move_on_after(timeout_s):
+                reply = await send(http, http.build_request("GET", url, headers=headers))
+                if reply.status_code != 200:
+                    return {}
+                return _parse_models(json.loads(reply.content))
         return {}
-    except (openai.OpenAIError, ValueError, TypeError, KeyError, AttributeError):
+    except (httpx.HTTPError, httpx.InvalidURL, UsageError):
         return {}
-    finally:
-        await sdk.close()
+    except (ValueError, TypeError, KeyError, AttributeError):  # not the list we know
+        return {}
 
 
 def _parse_models(body: Any) -> dict[str, tuple[float, float]]:

@@ -6,11 +6,12 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import httpx
 import msgspec
 
 from ..errors import MissingCredentials
 from .client import OpenAICompatibleClient
-from .proxy import PROXY_VARIABLES, proxy_for
+from .transport import http_client, tls_context
 from .types import ChatRequest, ChatResponse
 
 OLLAMA_PREFIX = "ollama/"
@@ -21,7 +22,14 @@ _ELSEWHERE = (
 
 @dataclass(frozen=True)
 class LLMSettings:
-    """Where model calls go. Built by the CLI from its flags and the environment.
+    """Where model calls go, and how. Built by the CLI from its flags and the environment.
+
+    ``ca_bundle`` is a PEM file of CA certificates to check HTTPS endpoints against
+    instead of ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` / certifi's bundle.
+    ``max_connections`` caps the HTTP connections (set it to the cap on calls in
+    flight; None opens one per call in flight, which the engine's limiter bounds).
+    Proxies are not settings: httpx reads ``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY`` and ``NO_PROXY`` from the process environment, as curl does.
 
     Keys are left out of ``repr`` so that settings can be logged.
     """
@@ -33,16 +41,16 @@ class LLMSettings:
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     timeout_s: float = 60.0
     max_retries: int = 4
-    # The proxy variables of the environment (HTTPS_PROXY, NO_PROXY, ...), as pairs.
-    proxy_env: tuple[tuple[str, str], ...] = ()
+    ca_bundle: str | None = None
+    max_connections: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, base_url: str | None = None) -> LLMSettings:
         """Settings from ``SCENARIO_LAB_LLM_BASE_URL``, ``SCENARIO_LAB_LLM_API_KEY``,
         ``OPENROUTER_API_KEY`` and ``OLLAMA_BASE_URL`` in ``env`` (the CLI passes
         ``os.environ``); an explicit ``base_url`` (``--llm-base-url``) wins. Empty
-        values count as unset. ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and
-        ``NO_PROXY`` (either case) are honoured as curl and httpx do."""
+        values count as unset. (Proxy and CA variables are read by httpx from the
+        process environment: see the class docstring.)"""
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
@@ -54,9 +62,6 @@ class LLMSettings:
             api_key=get("SCENARIO_LAB_LLM_API_KEY"),
             openrouter_api_key=get("OPENROUTER_API_KEY"),
             ollama_base_url=get("OLLAMA_BASE_URL") or defaults.ollama_base_url,
-            proxy_env=tuple(
-                sorted((k, v) for k, v in env.items() if k.lower() in PROXY_VARIABLES and v)
-            ),
         )
 
 
@@ -78,8 +83,12 @@ class Router:
 
     With ``settings.base_url`` every call goes there, the model name unchanged.
     Otherwise ``ollama/<name>`` goes to Ollama as ``<name>`` (no key), and anything
-    else to OpenRouter with ``OPENROUTER_API_KEY``. One HTTP client per endpoint is
-    made on first use and reused.
+    else to OpenRouter with ``OPENROUTER_API_KEY``. One client per endpoint is made on
+    first use and reused; all of them send through one pooled httpx client
+    (:mod:`engine.llm.transport`), made on first use and closed by :meth:`aclose`.
+
+    Raises :class:`~eventstore.UsageError` at once if the CA certificates
+    (``settings.ca_bundle`` or ``SSL_CERT_FILE``) cannot be loaded.
     """
 
     def __init__(
@@ -95,6 +104,8 @@ class Router:
         self._backoff_max_s = backoff_max_s
         self._rng = rng
         self._clients: dict[tuple[str, str | None], OpenAICompatibleClient] = {}
+        self._tls = tls_context(settings.ca_bundle)  # fails here, before anything runs
+        self._http: httpx.AsyncClient | None = None
 
     def endpoint_for(self, model: str) -> Endpoint:
         """The endpoint that serves ``model`` (its key may be missing; see
@@ -139,7 +150,7 @@ class Router:
                 backoff_base_s=self._backoff_base_s,
                 backoff_max_s=self._backoff_max_s,
                 rng=self._rng,
-                proxy=proxy_for(endpoint.base_url, dict(self.settings.proxy_env)),
+                http=self._http_client(),
             )
             self._clients[key] = client
         return client, endpoint.model
@@ -153,9 +164,22 @@ class Router:
         return msgspec.structs.replace(response, model=request.model)
 
     async def aclose(self) -> None:
+        """Close the HTTP connections; the router may be used again afterwards."""
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = http_client(
+                timeout_s=self.settings.timeout_s,
+                max_connections=self.settings.max_connections,
+                tls=self._tls,
+            )
+        return self._http
 
     async def __aenter__(self) -> Router:
         return self

@@ -2,7 +2,8 @@
 
 Every brain ends in the same ``DecisionMade`` event (or ``DecisionFailed``), so replay,
 forks, projections and reports treat LLM, rule, scripted and counterfactual decisions
-alike. An LLM answer that cannot be parsed gets one re-ask, then ``DecisionFailed``.
+alike. An LLM answer that cannot be used (unreadable, or cut off at the token limit)
+gets a re-ask (``answers``), then ``DecisionFailed``.
 """
 
 from __future__ import annotations
@@ -10,22 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import LLMUnavailable
-from engine.llm import (
-    ChatRequest,
-    DecisionOut,
-    LLMCallFailed,
-    ParseError,
-    json_schema_for,
-    parse_decision,
-)
+from engine.errors import BudgetExceeded, LLMUnavailable
+from engine.llm import ChatRequest, DecisionOut, LLMCallFailed, json_schema_for
+from engine.play.answers import MAX_ASKS, Unusable, read_decision, reask, with_method
 from engine.play.calls import ModelCaller
 from eventstore import DecisionFailed, DecisionMade, Event, ModelCall
 
-REASK = (
-    "Your answer could not be read ({error}). Reply again with only one JSON object with "
-    "the keys long_term_goals, short_term_priorities, reasoning, action, action_name."
-)
+# What a re-ask names as the answer's keys.
+DECISION_KEYS = "long_term_goals, short_term_priorities, reasoning, action, action_name"
 
 
 @dataclass
@@ -34,6 +27,7 @@ class Outcome:
 
     events: list[Event] = field(default_factory=list)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    refused: BudgetExceeded | None = None  # a re-ask the budget refused: halt once recorded
 
 
 def _script_entry(actor: Any, turn: int) -> Any:
@@ -124,13 +118,15 @@ async def ai_decision(
     request_id: str,
     action_names: list[str],
 ) -> Outcome:
-    """Ask the model; re-ask once if unreadable. Raises BudgetExceeded before a call."""
+    """Ask the model; re-ask while the answer cannot be used (``answers.MAX_ASKS``).
+
+    Raises ``BudgetExceeded`` when the first call does not fit; a re-ask that does not
+    fit leaves ``Outcome.refused`` set, so what was paid for is recorded before the run
+    halts.
+    """
     out = Outcome()
-    attempts = 0
     current = request
-    last_error = ""
-    while attempts < 2:
-        attempts += 1
+    for asks in range(1, MAX_ASKS + 1):
         try:
             result = await caller.call(current, turn=turn, actor=actor, request_id=request_id)
         except LLMUnavailable as e:
@@ -148,46 +144,33 @@ async def ai_decision(
                 )
             )
             return out
+        except BudgetExceeded as e:
+            if asks == 1:
+                raise
+            out.refused = e
+            return out
         out.events.append(result.cost)
         out.blobs.update(result.blobs)
         try:
-            parsed, method = parse_decision(result.response.text)
-            if action_names and parsed.action_name not in action_names:
-                raise ParseError(
-                    f"action_name {parsed.action_name!r} is not one of {', '.join(action_names)}"
-                )
-        except ParseError as e:
-            last_error = str(e)
-            if attempts < 2:
-                current = ChatRequest(
-                    model=request.model,
-                    messages=[
-                        *request.messages,
-                        {"role": "assistant", "content": result.response.text},
-                        {"role": "user", "content": REASK.format(error=last_error)},
-                    ],
-                    temperature=request.temperature,
-                    seed=request.seed,
-                    max_tokens=request.max_tokens,
-                    json_schema=request.json_schema,
-                    schema_name=request.schema_name,
-                    purpose="decision",
-                )
+            parsed, method = read_decision(result.response, action_names)
+        except Unusable as problem:
+            if asks < MAX_ASKS:
+                current = reask(request, result.response.text, problem, DECISION_KEYS)
                 continue
             out.events.append(
                 DecisionFailed(
                     turn=turn,
                     actor=actor,
                     request_id=request_id,
-                    error=f"unparsable after a re-ask: {last_error}",
-                    error_kind="unparsable",
-                    call=_with_method(result.call, "unparsable"),
+                    error=f"{problem.kind} after a re-ask: {problem.message}",
+                    error_kind=problem.kind,
+                    call=with_method(result.call, problem.kind),
                 )
             )
             return out
         if result.response.schema_enforced and method == "json":
             method = "json_schema"
-        if attempts > 1:
+        if asks > 1:
             method = f"reask:{method}"
         out.events.append(
             DecisionMade(
@@ -203,14 +186,8 @@ async def ai_decision(
                 action_name=parsed.action_name if action_names else None,
                 brain="ai",
                 parse_method=method,
-                call=_with_method(result.call, method),
+                call=with_method(result.call, method),
             )
         )
         return out
-    raise AssertionError("unreachable: the loop returns")  # pragma: no cover
-
-
-def _with_method(call: ModelCall, method: str) -> ModelCall:
-    import msgspec
-
-    return msgspec.structs.replace(call, parse_method=method)
+    raise AssertionError("unreachable: the last ask returns")  # pragma: no cover

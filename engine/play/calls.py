@@ -5,7 +5,8 @@ Every call goes through :class:`ModelCaller`, which
 - refuses a call that could cross the credit limit (``BudgetExceeded``) *before* it is
   made, counting calls already in flight,
 - stores the full request and the raw response as blobs, and
-- returns a ``ModelCall`` record plus the matching ``CostIncurred`` event.
+- returns a ``ModelCall`` record plus the matching ``CostIncurred`` event, which links
+  both blobs: every answered call is in the log's ledger of costs, with its answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import anyio
 
 from engine.errors import BudgetExceeded
 from engine.llm import ChatRequest, ChatResponse, LLMClient, PriceTable
-from eventstore import CostIncurred, ModelCall, blob_hash
+from eventstore import Attempt, CostIncurred, ModelCall, blob_hash
 
 # Output tokens assumed for a call when checking the credit limit beforehand.
 EXPECTED_OUTPUT_TOKENS = 600
@@ -147,37 +148,71 @@ class ModelCaller:
         # bookkeeping (blobs here, the log append after): when many replies land at once,
         # the slots refill first. Shielded: the answer is paid for and must be recorded.
         await anyio.lowlevel.cancel_shielded_checkpoint()
-        prompt_blob = request_blob(request)
-        response_blob = response.text.encode()
-        prompt_hash, response_hash = blob_hash(prompt_blob), blob_hash(response_blob)
-        call = ModelCall(
-            model=request.model,
-            prompt_hash=prompt_hash,
-            response_hash=response_hash,
-            temperature=request.temperature,
-            seed=request.seed,
-            input_tokens=response.input_tokens,
-            output_tokens=response.output_tokens,
-            cost_usd=actual,
-            latency_ms=response.latency_ms,
-            attempts=tuple(response.attempts),
-        )
-        cost = CostIncurred(
-            turn=turn,
-            model=request.model,
-            purpose=request.purpose,
-            actor=actor,
-            input_tokens=response.input_tokens,
-            output_tokens=response.output_tokens,
-            cost_usd=actual,
-            request_id=request_id,
-        )
-        return CallResult(
-            response=response,
-            call=call,
-            cost=cost,
-            blobs={prompt_hash: prompt_blob, response_hash: response_blob},
-        )
+        return call_result(request, response, actual, turn=turn, actor=actor, request_id=request_id)
+
+
+def call_result(
+    request: ChatRequest,
+    response: ChatResponse,
+    cost_usd: float,
+    *,
+    turn: int,
+    actor: str | None,
+    request_id: str,
+) -> CallResult:
+    """What the log keeps of an answered call: its ``ModelCall``, its ``CostIncurred``
+    (which links the request and the raw answer), and the two blobs."""
+    prompt_blob = request_blob(request)
+    response_blob = response.text.encode()
+    prompt_hash, response_hash = blob_hash(prompt_blob), blob_hash(response_blob)
+    call = ModelCall(
+        model=request.model,
+        prompt_hash=prompt_hash,
+        response_hash=response_hash,
+        temperature=request.temperature,
+        seed=request.seed,
+        input_tokens=response.input_tokens,
+        output_tokens=response.output_tokens,
+        cost_usd=cost_usd,
+        latency_ms=response.latency_ms,
+        attempts=tuple(response.attempts),
+    )
+    cost = CostIncurred(
+        turn=turn,
+        model=request.model,
+        purpose=request.purpose,
+        actor=actor,
+        input_tokens=response.input_tokens,
+        output_tokens=response.output_tokens,
+        cost_usd=cost_usd,
+        request_id=request_id,
+        prompt_hash=prompt_hash,
+        response_hash=response_hash,
+        finish_reason=response.finish_reason or None,
+    )
+    return CallResult(
+        response=response,
+        call=call,
+        cost=cost,
+        blobs={prompt_hash: prompt_blob, response_hash: response_blob},
+    )
+
+
+def failed_call(
+    request: ChatRequest, attempts: tuple[Attempt, ...] = ()
+) -> tuple[ModelCall, dict[str, bytes]]:
+    """The audit record of a call no model answered (what was asked, each attempt),
+    and the request's blob."""
+    prompt_blob = request_blob(request)
+    prompt_hash = blob_hash(prompt_blob)
+    call = ModelCall(
+        model=request.model,
+        prompt_hash=prompt_hash,
+        temperature=request.temperature,
+        seed=request.seed,
+        attempts=attempts,
+    )
+    return call, {prompt_hash: prompt_blob}
 
 
 def request_blob(request: ChatRequest) -> bytes:

@@ -21,6 +21,9 @@ from eventstore import (
     EventStore,
     HumanDecisionSubmitted,
     HumanInputRequested,
+    InvalidRequest,
+    NotFound,
+    SeatNotWaiting,
     UsageError,
 )
 
@@ -78,30 +81,26 @@ def submit(
     ``action_name``: its effects are what moves the world's variables.
     """
     state = replay(store, run_id)
+    check_actor(state, run_id, actor)
     actors = state.scenario.get("actors", {})
-    if actor not in actors:
-        raise UsageError(
-            f"run {run_id} has no actor {actor!r}",
-            hint=f"actors: {', '.join(actors)}",
-            run_id=run_id,
-        )
     control = state.control_overrides.get(actor) or actors[actor].get("control", "ai")
     if control != "human":
-        raise UsageError(
-            f"{actor!r} is not a human seat in run {run_id} (its control is {control})",
-            hint=f"fork the run with --human {actor} to take that seat",
+        raise SeatNotWaiting(
+            "{actor!r} is not a human seat in run {run} (its control is {control})",
+            hint="fork the run with {humans} {actor} to take that seat",
             run_id=run_id,
+            values={"actor": actor, "run": run_id, "control": control},
         )
     pending = [p for p in pending_inputs(store, run_id) if p.actor == actor]
     if not pending:
         if state.turn_open and actor in state.turn_progress.decided:
-            raise UsageError(
+            raise SeatNotWaiting(
                 f"{actor} already decided turn {state.turn} of run {run_id}",
                 hint="a decision is recorded once; fork the run to try another",
                 run_id=run_id,
             )
         waiting = sorted({p.actor for p in pending_inputs(store, run_id)})
-        raise UsageError(
+        raise SeatNotWaiting(
             f"run {run_id} is not waiting for input from {actor!r}",
             hint=f"it waits for: {', '.join(waiting)}" if waiting else "no human input is pending",
             run_id=run_id,
@@ -117,7 +116,13 @@ def submit(
         if not action and action_name is not None:
             action = declared[action_name]
         if not action:
-            raise UsageError(f"{actor} must decide turn {want.turn}", hint="pass --action TEXT")
+            raise InvalidRequest(
+                f"{actor} must decide turn {want.turn}",
+                hint="pass {action} TEXT",
+                run_id=run_id,
+                field="action",
+                values={},
+            )
         event = HumanDecisionSubmitted(
             turn=want.turn,
             actor=actor,
@@ -135,8 +140,12 @@ def submit(
         message = find_message(state, want.about)
         if want.kind == "reply":
             if not reply:
-                raise UsageError(
-                    f"{actor} is asked to reply to a private talk", hint="pass --reply TEXT"
+                raise InvalidRequest(
+                    f"{actor} is asked to reply to a private talk",
+                    hint="pass {reply} TEXT",
+                    run_id=run_id,
+                    field="reply",
+                    values={},
                 )
             event = HumanDecisionSubmitted(
                 turn=want.turn,
@@ -150,9 +159,12 @@ def submit(
             events += [event, reply_event(want.turn, message, actor, reply)]
         else:
             if accept is None:
-                raise UsageError(
+                raise InvalidRequest(
                     f"{actor} is invited to a coalition",
-                    hint="pass --accept or --reject (with --reasoning)",
+                    hint="pass {accept} or {reject} (with {reasoning})",
+                    run_id=run_id,
+                    field="accept",
+                    values={},
                 )
             event = HumanDecisionSubmitted(
                 turn=want.turn,
@@ -175,6 +187,19 @@ def submit(
             run_id=run_id,
         ) from e
     return event
+
+
+def check_actor(state: RunState, run_id: str, actor: str) -> None:
+    """Refuse an actor the run does not have (a filter on it would match nothing, an
+    answer for it could not be recorded)."""
+    actors = state.scenario.get("actors", {})
+    if actor not in actors:
+        raise NotFound(
+            f"run {run_id} has no actor {actor!r}",
+            hint=f"actors: {', '.join(actors)}",
+            run_id=run_id,
+            field="actor",
+        )
 
 
 def find_message(state: Any, message_id: str | None) -> Any:
@@ -201,22 +226,27 @@ def _check_action_name(
 ) -> str | None:
     if not declared:
         if action_name is not None:
-            raise UsageError(
-                f"{actor} declares no actions in run {run_id}, so --action-name has no effect",
-                hint="describe the decision with --action TEXT alone",
+            raise InvalidRequest(
+                "{actor} declares no actions in run {run}, so {action_name} has no effect",
+                hint="describe the decision with {action} TEXT alone",
                 run_id=run_id,
+                field="action_name",
+                values={"actor": actor, "run": run_id},
             )
         return None
     if action_name is None:
-        raise UsageError(
-            f"{actor} must choose one of its declared actions (their effects move the world)",
-            hint=f"pass --action-name with one of: {', '.join(declared)}",
+        raise InvalidRequest(
+            "{actor} must choose one of its declared actions (their effects move the world)",
+            hint="pass {action_name} with one of: {actions}",
             run_id=run_id,
+            field="action_name",
+            values={"actor": actor, "actions": ", ".join(declared)},
         )
     if action_name not in declared:
-        raise UsageError(
+        raise InvalidRequest(
             f"{action_name!r} is not one of {actor}'s actions",
             hint=f"choose one of: {', '.join(declared)}",
             run_id=run_id,
+            field="action_name",
         )
     return action_name

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.play.talks import Channels
 
 Message = dict[str, str]
 
@@ -243,3 +246,44 @@ def validation_messages(
         {"role": "system", "content": "You check a scenario simulation for quality problems."},
         {"role": "user", "content": body},
     ]
+
+
+# -- the communication phase: an actor is shown what it sees when deciding, and one of
+# these tasks in place of the decision's
+
+
+def plan_instructions(ch: Channels, actor_id: str, others: list[str], coalitions: list[str]) -> str:
+    """The task of an actor planning its talks: only the channels open, and the cap."""
+    allowed = []
+    if ch.bilateral:
+        allowed.append(f"private messages to one actor each (`to`: one of {', '.join(others)})")
+    if ch.coalition and coalitions:
+        allowed.append(f"messages to a coalition you belong to (`to`: {', '.join(coalitions)})")
+    if ch.coalition:
+        allowed.append(
+            "a coalition proposal to 2 or more others (coalition_members, coalition_purpose)"
+        )
+    if ch.public:
+        allowed.append("a public statement everyone sees (public_statement)")
+    return (
+        "Before decisions, you may communicate. Allowed: " + "; ".join(allowed) + ". "
+        f"At most {ch.cap} communications in total. Answer with one JSON object: messages (list of "
+        "{to, content}), coalition_members (list, empty for none), coalition_purpose (string, empty "
+        "for none), public_statement (string, empty for none). Say nothing if nothing helps you."
+    )
+
+
+def reply_task(sender: str, content: str) -> str:
+    """The task of an actor answering a private talk from ``sender``."""
+    return (
+        f'{sender} wrote to you privately: "{content}". Reply to {sender}. Answer with one '
+        "JSON object: reply (string)."
+    )
+
+
+def coalition_task(proposer: str, members: str, purpose: str) -> str:
+    """The task of an actor invited by ``proposer`` into a coalition with ``members``."""
+    return (
+        f'{proposer} proposes a coalition with {members} for this purpose: "{purpose}". '
+        "Do you join? Answer with one JSON object: accept (boolean), reason (string)."
+    )

@@ -8,11 +8,12 @@ of every rule variable, and ``TurnCompleted(0)``, so a fork at turn 0 restarts t
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from engine.errors import RunNotPlayable, ScenarioInvalid
+from engine.errors import HumanInputPending, RunNotPlayable, ScenarioInvalid, SeatAsk
 from engine.replay import replay
 from engine.scenario.dates import simulated_date
 from engine.scenario.load import LoadedScenario
@@ -38,39 +39,50 @@ def tool_version() -> str:
 
 
 def check_overrides(scenario: Scenario, model_overrides: Mapping[str, str]) -> None:
+    """Refuse a model override for an actor the scenario does not have."""
     for actor in model_overrides:
         if actor not in scenario.actors:
             raise ScenarioInvalid(
-                f"--model names actor {actor!r}, which the scenario does not have",
-                hint=f"actors: {', '.join(scenario.actors)}",
+                "{models} names actor {actor!r}, which the scenario does not have",
+                hint="actors: {actors}",
+                field="models",
+                values={"actor": actor, "actors": ", ".join(scenario.actors)},
             )
 
 
-MAX_TURNS = 100_000  # a run longer than this is a mistyped --turns, not an exercise
+MAX_TURNS = 100_000  # a run longer than this is a mistyped turn count, not an exercise
 
 
-def check_turns(scenario: Scenario, turns: int, flag: str = "--turns") -> None:
+def check_turns(scenario: Scenario, turns: int) -> None:
     """Refuse a turn count no run can play: under 1, absurdly many, or one whose last
     turn's simulated date falls off the calendar (it would fail hours into the run)."""
     if not 1 <= turns <= MAX_TURNS:
         raise ScenarioInvalid(
-            f"{flag} {turns} is out of range", hint=f"choose from 1 to {MAX_TURNS} turns"
+            "{turns} {n} is out of range",
+            hint="choose from 1 to {most} turns",
+            field="turns",
+            values={"n": turns, "most": MAX_TURNS},
         )
     try:
         simulated_date(scenario, turns)
     except (ValueError, OverflowError):
         raise ScenarioInvalid(
-            f"{flag} {turns}: turn {turns} would fall past the year 9999 "
-            f"(turn_duration {scenario.turn_duration!r} from start_date {scenario.start_date})",
+            "{turns} {n}: turn {n} would fall past the year 9999 "
+            "(turn_duration {duration!r} from start_date {start})",
             hint="choose fewer turns",
+            field="turns",
+            values={"n": turns, "duration": scenario.turn_duration, "start": scenario.start_date},
         ) from None
 
 
 def check_credit_limit(limit_usd: float | None) -> None:
-    """Refuse a negative credit limit (the CLI refuses it too; library callers reach here)."""
-    if limit_usd is not None and limit_usd < 0:
+    """Refuse a credit limit that is negative or not a number (no limit at all)."""
+    if limit_usd is not None and not (limit_usd >= 0 and math.isfinite(limit_usd)):
         raise ScenarioInvalid(
-            f"--credit-limit {limit_usd} is negative", hint="give a limit in USD, >= 0"
+            "{credit_limit} {usd} is not an amount of USD >= 0",
+            hint="give a limit in USD, >= 0",
+            field="credit_limit",
+            values={"usd": limit_usd},
         )
 
 
@@ -125,23 +137,18 @@ def start_run(
     return store.create_run(run_id, batch_id=batch_id, events=events)
 
 
-def decide_args(state: Any, run_id: str, actor: str) -> str:
-    """The arguments of ``scenario-lab decide`` that answer what ``actor`` is asked
-    first: a decision (``--action``, with ``--action-name`` where its world's rules need
-    one of its declared actions, the first given as the example), a reply to a talk
-    (``--reply``) or a coalition invitation (``--accept``; ``--reject`` declines)."""
-    args = f"decide {run_id} --actor {actor}"
+def seat_ask(state: Any, actor: str) -> SeatAsk:
+    """What ``actor``'s seat is asked first: a decision (with an example of its declared
+    actions where its world's rules need one), a reply to a talk, or a coalition answer."""
     pending = state.pending_human.get(actor, ())
     kind = pending[0].kind if pending else "decision"
-    if kind == "reply":
-        return args + " --reply '...'"
-    if kind == "coalition":
-        return args + " --accept"
+    if kind != "decision":
+        return SeatAsk(actor, kind)
     scenario = Scenario.from_resolved(state.scenario)
     seat = scenario.actors.get(actor)
     if scenario.variables and seat is not None and seat.actions:
-        args += f" --action-name {seat.actions[0].name}"
-    return args + " --action '...'"
+        return SeatAsk(actor, kind, seat.actions[0].name)
+    return SeatAsk(actor, kind)
 
 
 def prepare_resume(
@@ -170,6 +177,12 @@ def prepare_resume(
             hint="wait for it, or stop that process first",
             run_id=run_id,
         )
+    if state.status == "halted" and state.halt_reason == "stopped":
+        raise RunNotPlayable(
+            f"run {run_id} was stopped for good",
+            hint=f"fork it at turn {max(state.last_completed_turn, 0)} to go on from there",
+            run_id=run_id,
+        )
     if state.status == "failed":
         raise RunNotPlayable(
             f"run {run_id} failed ({state.halt_detail})",
@@ -178,25 +191,24 @@ def prepare_resume(
         )
     if state.status == "completed" and (turns is None or turns <= state.last_completed_turn):
         raise RunNotPlayable(
-            f"run {run_id} already completed {state.last_completed_turn} turns",
-            hint="pass --turns N with more turns to extend it, or fork it",
+            "run {run} already completed {done} turns",
+            hint="pass {turns} N with more turns to extend it, or fork it",
             run_id=run_id,
+            field="turns",
+            values={"run": run_id, "done": state.last_completed_turn},
         )
     if turns is not None and turns < state.last_completed_turn:
         raise RunNotPlayable(
-            f"run {run_id} already completed {state.last_completed_turn} turns; --turns {turns} is fewer",
+            "run {run} already completed {done} turns; {turns} {n} is fewer",
             hint="fork it at an earlier turn instead",
             run_id=run_id,
+            field="turns",
+            values={"run": run_id, "done": state.last_completed_turn, "n": turns},
         )
     if state.status == "halted" and state.halt_reason == "human_input" and not interactive:
         missing = [a for a in state.pending_human if a not in state.turn_progress.decided]
         if missing:
-            raise RunNotPlayable(
-                f"run {run_id} waits for human input from {', '.join(missing)}",
-                hint=f"submit with `scenario-lab {decide_args(state, run_id, missing[0])}`, "
-                "or resume with --interactive to answer here",
-                run_id=run_id,
-            )
+            raise HumanInputPending(run_id, tuple(seat_ask(state, a) for a in missing))
     if (
         state.status == "halted"
         and state.halt_reason == "credit_limit"
@@ -204,10 +216,11 @@ def prepare_resume(
     ):
         limit = state.settings.credit_limit_usd
         raise RunNotPlayable(
-            f"run {run_id} halted at its credit limit of ${limit:.4f} "
-            f"(spent ${state.costs.total_usd:.4f})",
-            hint="resume with a higher --credit-limit",
+            "run {run} halted at its credit limit of ${limit:.4f} (spent ${spent:.4f})",
+            hint="resume with a higher {credit_limit}",
             run_id=run_id,
+            field="credit_limit",
+            values={"run": run_id, "limit": limit, "spent": state.costs.total_usd},
         )
     detail = {"halted": f"after halt ({state.halt_reason})", "completed": "extending the run"}.get(
         state.status, "after interruption"
@@ -244,22 +257,30 @@ def fork_run(
     """Create a branch at ``at_turn`` recording what it changes; returns the branch id."""
     state = replay(store, run_id, to_turn=at_turn)
     scenario = Scenario.from_resolved(state.scenario)
-    for label, names in (
-        ("--model", model_overrides or {}),
-        ("--decision", forced_decisions or {}),
-        ("--human/--ai", control_changes or {}),
+    for label, field, names in (
+        ("{models}", "models", model_overrides or {}),
+        ("{decisions}", "decisions", forced_decisions or {}),
+        ("{humans}/{ais}", "humans", control_changes or {}),
     ):
         for actor in names:
             if actor not in scenario.actors:
                 raise ScenarioInvalid(
-                    f"{label} names actor {actor!r}, which run {run_id} does not have",
-                    hint=f"actors: {', '.join(scenario.actors)}",
+                    label + " names actor {actor!r}, which run {run} does not have",
+                    hint="actors: {actors}",
+                    field=field,
+                    run_id=run_id,
+                    values={"actor": actor, "run": run_id, "actors": ", ".join(scenario.actors)},
                 )
     if turns is not None:
         check_turns(scenario, turns)
     check_credit_limit(credit_limit_usd)
     if any(not text.strip() for text in injections):
-        raise ScenarioInvalid("--inject needs the event's text", hint='--inject "What happens."')
+        raise ScenarioInvalid(
+            "{inject} needs the event's text",
+            hint='{inject} "What happens."',
+            field="inject",
+            values={},
+        )
     if scenario.variables:
         for actor, text in (forced_decisions or {}).items():
             declared = [a.name for a in scenario.actors[actor].actions]
@@ -267,8 +288,11 @@ def fork_run(
             # would silently become free text with no effects
             if declared and " " not in text.strip() and text.strip() not in declared:
                 raise ScenarioInvalid(
-                    f"--decision {actor}={text}: {text!r} is not one of {actor}'s actions",
-                    hint=f"actions: {', '.join(declared)}; a free-text decision is a sentence",
+                    "{decisions} {actor}={text}: {text!r} is not one of {actor}'s actions",
+                    hint="actions: {actions}; a free-text decision is a sentence",
+                    field="decisions",
+                    run_id=run_id,
+                    values={"actor": actor, "text": text, "actions": ", ".join(declared)},
                 )
     changes: dict[str, Any] = {
         "seed": seed,

@@ -1,6 +1,7 @@
-"""The communication phase: private talks, coalition proposals and public statements.
+"""What the communication phase asks models for and records: private talks, coalition
+proposals and public statements (the phase itself is ``phase_talks``).
 
-Three rounds per turn, each resumable from the log: (1) every AI actor says whom it
+Three kinds of call per turn, each resumable from the log: (1) every AI actor says whom it
 wants to talk to, what coalition it proposes and what it states publicly; (2) each
 addressee of a private talk replies; (3) each invitee of a coalition accepts or rejects.
 Each model call's ``CostIncurred`` carries a request id made of the round, the turn and
@@ -15,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.play.prompts import plan_instructions as plan_instructions  # its home is prompts
 from eventstore import Event, MessageSent
 
 
@@ -77,26 +79,6 @@ def channels(scenario: Any) -> Channels:
         coalition=bool(scenario.enable_coalition_formation),
         public=bool(scenario.enable_public_statements),
         cap=2 if cap is None else max(0, int(cap)),  # 0 means no messages, not the default
-    )
-
-
-def plan_instructions(ch: Channels, actor_id: str, others: list[str], coalitions: list[str]) -> str:
-    allowed = []
-    if ch.bilateral:
-        allowed.append(f"private messages to one actor each (`to`: one of {', '.join(others)})")
-    if ch.coalition and coalitions:
-        allowed.append(f"messages to a coalition you belong to (`to`: {', '.join(coalitions)})")
-    if ch.coalition:
-        allowed.append(
-            "a coalition proposal to 2 or more others (coalition_members, coalition_purpose)"
-        )
-    if ch.public:
-        allowed.append("a public statement everyone sees (public_statement)")
-    return (
-        "Before decisions, you may communicate. Allowed: " + "; ".join(allowed) + ". "
-        f"At most {ch.cap} communications in total. Answer with one JSON object: messages (list of "
-        "{to, content}), coalition_members (list, empty for none), coalition_purpose (string, empty "
-        "for none), public_statement (string, empty for none). Say nothing if nothing helps you."
     )
 
 

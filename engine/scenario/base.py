@@ -12,9 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 SHORT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week|month|year)s?\s*$", re.IGNORECASE)
@@ -77,8 +86,41 @@ def str_list(value: Any) -> Any:
     return value
 
 
+# Free text that a file may also write as a list or mapping (made bullet lines), and a
+# list of strings that may be one string: the JSON Schema says so, for editors.
+Text = Annotated[
+    str,
+    BeforeValidator(text_field),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}]}),
+]
+StrList = Annotated[
+    list[str],
+    BeforeValidator(str_list),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+# A safe expression (engine.scenario.expressions), checked when the scenario loads.
+Expr = Annotated[str, WithJsonSchema({"type": "string", "format": "expression"})]
+# A rule actor's preference weight: a number, or an expression computing one.
+Weight = Annotated[float, Field(allow_inf_nan=False)] | Expr
+
+
+def _schema_aliases(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Add each field's other accepted names to the model's JSON Schema properties."""
+    properties = schema.get("properties", {})
+    for name, info in model.model_fields.items():
+        if name not in properties or not isinstance(info.validation_alias, AliasChoices):
+            continue
+        for alias in info.validation_alias.choices:
+            if isinstance(alias, str) and alias != name:
+                properties[alias] = {
+                    **properties[name],
+                    "description": f"Another name for `{name}`; give only one of them.",
+                }
+
+
 class ScenarioPart(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_schema_aliases)
 
     def _own_issues(self) -> list[Issue]:
         return []

@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engine.scenario.base import SHORT_NAME
+from engine.scenario.limits import LIMITS, InputLimits, InputRefused, ReadBudget
 from engine.scenario.model import Actor, ExogenousEvent, Metric, ScenarioSettings, ValidationConfig
-from engine.scenario.yamlfile import FAILED, Problem, read_yaml, strip_unknown
+from engine.scenario.yamlfile import FAILED, Lines, Problem, read_yaml, strip_unknown
 
 COMPONENTS = ("actors", "metrics", "validation", "exogenous_events", "background")
 OPTIONAL_FILES = ("metrics", "validation-rules", "exogenous-events")
@@ -45,6 +46,7 @@ class RawScenario:
     background: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # "metrics" -> "metrics.yaml"
     metrics_unreadable: bool = False  # so conditions on its metrics are not misreported
+    lines: Lines = field(default_factory=dict)  # where each field is, for problems
 
     def data(self) -> dict[str, Any]:
         """The input of ``Scenario.model_validate``."""
@@ -105,20 +107,21 @@ def _scenario_file(raw: dict[str, Any], rel: str, problems: list[Problem]) -> di
 
 
 def _read_actors(
-    root: Path, main: str, listed: Any, problems: list[Problem]
+    root: Path, main: str, listed: Any, problems: list[Problem], budget: ReadBudget, lines: Lines
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     files: dict[str, tuple[str, dict[str, Any]]] = {}
+    by_file: dict[str, str] = {}  # file name, with and without its suffix -> short_name
     unreadable: set[str] = set()
     paths = [*(root / "actors").glob("*.yaml"), *(root / "actors").glob("*.yml")]
     for path in sorted(paths):
         rel = f"actors/{path.name}"
-        data = read_yaml(path, rel, problems)
+        data = read_yaml(path, rel, problems, budget, lines)
         if data is FAILED or not isinstance(data, dict):
             if data is not FAILED:
                 problems.append(
                     Problem(rel, "", "must be a mapping of fields (name, short_name, ...)")
                 )
-            unreadable.add(path.stem)
+            unreadable.update((path.stem, path.name))
             continue
         data = strip_unknown(data, Actor, rel, [], problems)
         # the file name stands in for a missing short_name, as in Scenario Lab
@@ -133,7 +136,7 @@ def _read_actors(
                     "without `short_name:` the file name is used" if defaulted else "",
                 )
             )
-            unreadable.update((short, path.stem))  # its listing is not a second error
+            unreadable.update((short, path.stem, path.name))  # its listing is not a second error
             continue
         if short in files:
             problems.append(
@@ -141,6 +144,7 @@ def _read_actors(
             )
             continue
         files[short] = (rel, data)
+        by_file.update({path.stem: short, path.name: short})
     if listed is None:
         listed = list(files)
         if files:
@@ -166,25 +170,24 @@ def _read_actors(
         )
         listed = []
     actors: dict[str, tuple[str, dict[str, Any]]] = {}
-    for i, short in enumerate(listed):
-        if not isinstance(short, str):
-            problems.append(Problem(main, f"actors.{i}", f"{short!r} is not a short name"))
-        elif short in actors:
-            problems.append(Problem(main, "actors", f"lists {short!r} twice"))
-        elif short in files:
-            actors[short] = files[short]
-        elif short not in unreadable:
-            present = ", ".join(files) or "none"
-            problems.append(
-                Problem(
-                    main,
-                    "actors",
-                    f"lists {short!r} but no actor file has that short_name",
-                    f"files present: {present}",
-                )
-            )
+    for i, entry in enumerate(listed):
+        if not isinstance(entry, str):
+            problems.append(Problem(main, f"actors.{i}", f"{entry!r} is not a short name"))
+            continue
+        # Scenario Lab's own examples list file names (`tech-company` for a file whose
+        # short_name is `techco`): a short_name is looked up first, then a file name
+        name = entry.removeprefix("actors/")
+        found = name if name in files else by_file.get(name)
+        if found is None:
+            if name not in unreadable:
+                problems.append(_unknown_actor(main, i, entry, files))
+        elif found in actors:
+            again = f" (as {entry!r})" if entry != found else ""
+            problems.append(Problem(main, f"actors.{i}", f"lists {found!r} twice{again}"))
+        else:
+            actors[found] = files[found]
     for short, (rel, _data) in files.items():
-        if short not in listed:
+        if short not in actors:
             problems.append(
                 Problem(
                     rel,
@@ -197,12 +200,28 @@ def _read_actors(
     return actors
 
 
-def _read_optional(root: Path, stem: str, problems: list[Problem]) -> tuple[str, Any]:
+def _unknown_actor(
+    main: str, i: int, entry: str, files: dict[str, tuple[str, dict[str, Any]]]
+) -> Problem:
+    present = ", ".join(
+        f"{rel.removeprefix('actors/')} (short_name {short})" for short, (rel, _d) in files.items()
+    )
+    return Problem(
+        main,
+        f"actors.{i}",
+        f"lists {entry!r}, which is neither an actor's short_name nor a file in actors/",
+        f"actor files: {present}" if present else "actors/ has no actor files",
+    )
+
+
+def _read_optional(
+    root: Path, stem: str, problems: list[Problem], budget: ReadBudget, lines: Lines
+) -> tuple[str, Any]:
     """(file name, data); data is ``FAILED`` when the file exists but cannot be read."""
     path = _find(root, stem)
     if path is None:
         return f"{stem}.yaml", None
-    data = read_yaml(path, path.name, problems)
+    data = read_yaml(path, path.name, problems, budget, lines)
     if data is None:
         problems.append(Problem(path.name, "", "is empty, ignored", severity="warning"))
     return path.name, data
@@ -273,16 +292,27 @@ def _events(rel: str, data: Any, problems: list[Problem]) -> tuple[list[Any], li
                 Problem(rel, str(key), "is not a known group of events", FLAT_EVENTS_HINT)
             )
             continue
-        if not isinstance(value, list):
-            problems.append(Problem(rel, key, "must be a list of events"))
-            continue
         kind = GROUPED_EVENTS.get(key)
+        # A grouped list is a layout Scenario Lab never reads, so what does not fit there
+        # is skipped with a warning (load.py does the same for events that fail validation)
+        severity: Literal["error", "warning"] = "error" if kind is None else "warning"
+        skipped = "" if kind is None else ", so it is skipped"
+        if not isinstance(value, list):
+            problems.append(
+                Problem(rel, key, f"must be a list of events{skipped}", severity=severity)
+            )
+            continue
         for i, item in enumerate(value):
             origin = f"{key}.{i}"
             if kind is not None:
                 if not isinstance(item, dict):
                     problems.append(
-                        Problem(rel, origin, "must be a mapping (name, description, ...)")
+                        Problem(
+                            rel,
+                            origin,
+                            f"must be a mapping (name, description, ...){skipped}",
+                            severity=severity,
+                        )
                     )
                     continue
                 given = item.get("type")
@@ -291,8 +321,10 @@ def _events(rel: str, data: Any, problems: list[Problem]) -> tuple[list[Any], li
                         Problem(
                             rel,
                             f"{origin}.type",
-                            f"is {given!r} but the event is listed under {key} ({kind} events)",
+                            f"is {given!r} but the event is listed under {key} ({kind} "
+                            f"events){skipped}",
                             f"remove `type:` or move the event; {FLAT_EVENTS_HINT}",
+                            severity,
                         )
                     )
                     continue
@@ -302,7 +334,7 @@ def _events(rel: str, data: Any, problems: list[Problem]) -> tuple[list[Any], li
     return events, origins
 
 
-def _background(root: Path, problems: list[Problem]) -> dict[str, str]:
+def _background(root: Path, problems: list[Problem], budget: ReadBudget) -> dict[str, str]:
     folder = root / "background"
     out: dict[str, str] = {}
     if not folder.is_dir():
@@ -315,7 +347,12 @@ def _background(root: Path, problems: list[Problem]) -> dict[str, str]:
             problems.append(Problem(rel, "", "is not a .md file, ignored", severity="warning"))
             continue
         try:
-            out[path.name] = path.read_text(encoding="utf-8")
+            out[path.name] = budget.read(
+                path, budget.limits.background_file_bytes, "split it or shorten it"
+            )
+        except InputRefused as e:
+            if not e.quiet:
+                problems.append(Problem(rel, "", e.message, e.hint))
         except (OSError, UnicodeDecodeError) as e:
             problems.append(Problem(rel, "", f"cannot be read: {e}", "save it as UTF-8 text"))
     return out
@@ -332,8 +369,13 @@ def _stray_files(root: Path, problems: list[Problem]) -> None:
             )
 
 
-def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None:
-    """The directory in the canonical layout; None when scenario.yaml is unusable."""
+def read_scenario_dir(
+    root: Path, problems: list[Problem], limits: InputLimits = LIMITS
+) -> RawScenario | None:
+    """The directory in the canonical layout; None when scenario.yaml is unusable.
+
+    ``limits`` bounds each file and the directory in total (see ``engine.scenario.limits``).
+    """
     if not root.is_dir():
         problems.append(
             Problem(
@@ -352,7 +394,9 @@ def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None
             )
         )
         return None
-    raw = read_yaml(main, main.name, problems)
+    budget = ReadBudget(limits)
+    lines: Lines = {}
+    raw = read_yaml(main, main.name, problems, budget, lines)
     if raw is FAILED:
         return None
     if not isinstance(raw, dict):
@@ -361,10 +405,10 @@ def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None
         )
         return None
     top = _scenario_file(raw, main.name, problems)
-    actors = _read_actors(root, main.name, top.pop("actors"), problems)
-    metrics_rel, metrics = _read_optional(root, "metrics", problems)
-    validation_rel, validation = _read_optional(root, "validation-rules", problems)
-    events_rel, events = _read_optional(root, "exogenous-events", problems)
+    actors = _read_actors(root, main.name, top.pop("actors"), problems, budget, lines)
+    metrics_rel, metrics = _read_optional(root, "metrics", problems, budget, lines)
+    validation_rel, validation = _read_optional(root, "validation-rules", problems, budget, lines)
+    events_rel, events = _read_optional(root, "exogenous-events", problems, budget, lines)
     flat, origins = _events(events_rel, events, problems)
     _stray_files(root, problems)
     return RawScenario(
@@ -374,8 +418,9 @@ def read_scenario_dir(root: Path, problems: list[Problem]) -> RawScenario | None
         validation=_validation(validation_rel, validation, problems),
         events=flat,
         event_origins=origins,
-        background=_background(root, problems),
+        background=_background(root, problems, budget),
         metrics_unreadable=metrics is FAILED,
+        lines=lines,
         files={
             "scenario": main.name,
             "metrics": metrics_rel,

@@ -35,7 +35,7 @@ from engine.scenario.model import (
     cross_issues,
 )
 from engine.scenario.overrides import apply_overrides
-from engine.scenario.yamlfile import Problem, describe_error
+from engine.scenario.yamlfile import Problem, describe_error, with_line
 
 __all__ = [
     "LoadedScenario",
@@ -159,12 +159,16 @@ def _resolve(raw: RawScenario, problems: list[Problem]) -> dict[str, Any] | None
     if raw.validation is not None:
         problems += _part(where, ("validation",), ValidationConfig, raw.validation)[1]
     events: dict[int, ExogenousEvent] = {}
+    skipped: dict[int, list[Problem]] = {}  # grouped events that do not fit: their errors
     for i, data in enumerate(raw.events):
         event, found = _part(where, ("exogenous_events", i), ExogenousEvent, data)
+        if _grouped(raw, i) and any(p.severity == "error" for p in found):
+            skipped[i] = found
+            continue
         problems += found
         if event is not None:
             events[i] = event
-    problems += where.issues(
+    cross = where.issues(
         (),
         cross_issues(
             variables=[str(name) for name in variables],
@@ -177,6 +181,13 @@ def _resolve(raw: RawScenario, problems: list[Problem]) -> dict[str, Any] | None
             turns=base.turns if base is not None else None,
         ),
     )
+    for problem in cross:
+        index = _event_index(raw, problem)
+        if index is not None and _grouped(raw, index) and problem.severity == "error":
+            skipped.setdefault(index, []).append(problem)
+        else:
+            problems.append(problem)
+    problems += _skip(raw, skipped)
     if any(p.severity == "error" for p in problems):
         return None
     try:
@@ -188,8 +199,50 @@ def _resolve(raw: RawScenario, problems: list[Problem]) -> dict[str, Any] | None
     return resolved
 
 
+def _grouped(raw: RawScenario, i: int) -> bool:
+    """Whether event ``i`` came from a grouped list (``random_events:`` ...), a layout
+    Scenario Lab itself never reads: its users expect an event there that does not fit
+    to be skipped, not to stop the run."""
+    return i < len(raw.event_origins) and not raw.event_origins[i].startswith("exogenous_events.")
+
+
+def _event_index(raw: RawScenario, problem: Problem) -> int | None:
+    if problem.file != raw.files["exogenous_events"]:
+        return None
+    head = problem.field.split(".")[:2]
+    origin = ".".join(head)
+    return raw.event_origins.index(origin) if origin in raw.event_origins else None
+
+
+def _skip(raw: RawScenario, skipped: dict[int, list[Problem]]) -> list[Problem]:
+    """A warning for each skipped event (its first error as the reason); the events go."""
+    out: list[Problem] = []
+    for i, found in sorted(skipped.items()):
+        origin = raw.event_origins[i]
+        errors = [p for p in found if p.severity == "error"]
+        first = errors[0]
+        inner = first.field.removeprefix(origin).lstrip(".")
+        reason = f"{inner}: {first.message}" if inner else first.message
+        more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
+        out += [p for p in found if p.severity == "warning"]
+        out.append(
+            Problem(
+                first.file,
+                origin,
+                f"does not match the event schema ({reason}{more}), so it is skipped",
+                "fix it to play it; `scenario-lab schema exogenous` prints the schema",
+                "warning",
+            )
+        )
+    keep = [i for i in range(len(raw.events)) if i not in skipped]
+    raw.events = [raw.events[i] for i in keep]
+    raw.event_origins = [raw.event_origins[i] for i in keep]
+    return out
+
+
 def _ordered(raw: RawScenario, problems: list[Problem]) -> list[Problem]:
-    """File by file (scenario, actors as listed, metrics, ...), then in field order."""
+    """File by file (scenario, actors as listed, metrics, ...), then in field order, then
+    by line."""
     files = [
         raw.files["scenario"],
         *(f for f, _data in raw.actors.values()),
@@ -200,13 +253,15 @@ def _ordered(raw: RawScenario, problems: list[Problem]) -> list[Problem]:
     fields = {raw.files["scenario"]: list(Scenario.model_fields)}
     fields.update({f: list(Actor.model_fields) for f, _data in raw.actors.values()})
 
-    def key(p: Problem) -> tuple[int, int]:
+    def key(p: Problem) -> tuple[int, int, int]:
         order = fields.get(p.file, [])
         head = p.field.split(".")[0]
-        # anything not ranked (unlisted actor files, background) keeps its found order
+        # then by line; anything not ranked (unlisted actor files, background) keeps its
+        # found order
         return (
             files.index(p.file) if p.file in files else len(files),
             order.index(head) if head in order else len(order),
+            p.line or 0,
         )
 
     return sorted(problems, key=key)
@@ -218,7 +273,7 @@ def _read(path: str | Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     if raw is None:
         return None, problems
     resolved = _resolve(raw, problems)
-    return resolved, _ordered(raw, problems)
+    return resolved, _ordered(raw, [with_line(p, raw.lines) for p in problems])
 
 
 def validate_scenario(path: str | Path) -> list[Problem]:

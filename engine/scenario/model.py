@@ -9,7 +9,7 @@ cross-field :class:`Issue` mechanism, in ``scenario_base``. All are importable f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -21,13 +21,18 @@ from engine.scenario.base import (
     DURATION_HINT,
     SHORT_NAME,
     Control,
+    Expr,
     Issue,
     IssuePath,
     ScenarioPart,
+    StrList,
+    Text,
+    Weight,
     plain,
     str_list,
-    text_field,
 )
+from engine.scenario.cross import cross_issues
+from engine.scenario.expressions import SYNTAX_HINT, ExpressionError, parse_expression
 from engine.scenario.parts import Check, ExogenousEvent, Extraction, Metric, ValidationConfig
 
 __all__ = [
@@ -52,12 +57,23 @@ __all__ = [
 class Variable(ScenarioPart):
     """A numeric world variable of a rule-driven scenario, clamped to [min, max]."""
 
-    initial: float
-    min: float
-    max: float
-    drift: float = 0.0  # added every turn
-    noise: float = Field(default=0.0, ge=0)  # std dev of the seeded gaussian noise per turn
-    description: str = ""
+    initial: float = Field(description="The value at the start of the run.", examples=[6])
+    min: float = Field(description="The lowest value; the rules clamp to it.", examples=[0])
+    max: float = Field(description="The highest value; the rules clamp to it.", examples=[10])
+    drift: float = Field(
+        default=0.0, description="Added every turn, before the noise.", examples=[0.1]
+    )
+    noise: float = Field(
+        default=0.0,
+        ge=0,
+        description="Standard deviation of the seeded gaussian noise added every turn.",
+        examples=[0.25],
+    )
+    description: str = Field(
+        default="",
+        description="What the number measures; shown to actors and in reports.",
+        examples=["Military and diplomatic tension (10 is open conflict)"],
+    )
 
     def _own_issues(self) -> list[Issue]:
         if self.min >= self.max:
@@ -70,62 +86,127 @@ class Variable(ScenarioPart):
 
 
 class RuleAction(ScenarioPart):
-    """A declared move: chosen by name, it applies ``effects`` to the rule variables."""
+    """A declared move: chosen by name, it applies `effects` to the rule variables."""
 
-    name: str
-    description: str = ""
-    effects: dict[str, float] = Field(default_factory=dict)
-    narrative: str = ""  # "{actor} ..." ({actor_name} too) for the world narrative
+    name: str = Field(
+        description="The action's name, unique within the actor; in expressions it counts "
+        "how many actors chose it last turn.",
+        examples=["naval_patrols"],
+    )
+    description: str = Field(
+        default="",
+        description="What the move is; listed to AI and human actors choosing by name.",
+        examples=["Expand naval patrols across the strait"],
+    )
+    effects: dict[str, float] = Field(
+        default_factory=dict,
+        description="Variable -> change applied when the action is chosen.",
+        examples=[{"tension": 1.0, "trade_flow": -3}],
+    )
+    narrative: str = Field(
+        default="",
+        description="The sentence for the world narrative; {actor} (or {actor_name}) is "
+        "replaced by the actor's name.",
+        examples=["{actor} expands naval patrols across the strait."],
+    )
+    when: Expr | None = Field(
+        default=None,
+        description="control: rules only: an expression; the action can be chosen only in "
+        "turns where it holds (is not 0). When no action's condition holds, every action can.",
+        examples=["tension >= 7", "naval_patrols and turn > 2"],
+    )
 
 
 class ScriptEntry(ScenarioPart):
-    """One scripted turn; a plain string in the file is its ``action``."""
+    """One scripted turn; a plain string in the file is its `action`."""
 
-    action: str
-    reasoning: str = ""
-    goals: list[str] = Field(default_factory=list)
-    action_name: str | None = None  # a declared action whose effects apply
-
-    _goals = field_validator("goals", mode="before")(str_list)
+    action: str = Field(
+        description="The decision, as a sentence.",
+        examples=["Offers to host talks between the two powers."],
+    )
+    reasoning: str = Field(default="", description="Why, as the log records it.")
+    goals: StrList = Field(default_factory=list, description="The goals recorded with it.")
+    action_name: str | None = Field(
+        default=None,
+        description="One of the actor's declared actions, whose effects then apply.",
+        examples=["host_talks"],
+    )
 
 
 class Actor(ScenarioPart):
-    """One actor file. ``control`` says who decides: a model, a human, a script or rules."""
+    """One actor file. `control` says who decides: a model, a human, a script or rules."""
 
-    name: str
-    short_name: str
-    control: Control = "ai"
-    llm_model: str | None = Field(default=None, validation_alias=AliasChoices("llm_model", "model"))
-    role: str = ""
-    description: str = ""
-    system_prompt: str = ""
-    goals: list[str] = Field(default_factory=list)
-    constraints: list[str] = Field(default_factory=list)
-    expertise: list[str] | dict[str, str] = Field(default_factory=list)
-    decision_style: str = Field(
-        default="", validation_alias=AliasChoices("decision_style", "decision_making_style")
+    name: str = Field(description="The actor's display name.", examples=["Eastern Power"])
+    short_name: str = Field(
+        description="The actor's id in runs, commands and reports: lowercase letters, digits "
+        "and hyphens. Without it, the file name is used.",
+        examples=["eastern-power"],
     )
-    private_information: str = ""
-    personality_traits: list[str] = Field(default_factory=list)
-    communication_style: str = ""
-    actions: list[RuleAction] = Field(default_factory=list)
-    # control: rules weighs each action's effects by these (variable -> weight)
-    preferences: dict[str, float] = Field(default_factory=dict)
-    rule_temperature: float = Field(default=1.0, gt=0)  # softmax temperature of rule choices
-    # control: scripted, one entry per turn (index 0 = turn 1); a script shorter than the
-    # run repeats its last entry, so a one-entry script is a fixed policy
-    script: list[ScriptEntry] = Field(default_factory=list)
-
-    _lists = field_validator("goals", "constraints", "personality_traits", mode="before")(str_list)
-    _texts = field_validator(
-        "role",
-        "description",
-        "system_prompt",
-        "decision_style",
-        "private_information",
-        "communication_style",
-        mode="before",
-    )(text_field)
+    control: Control = Field(
+        default="ai",
+        description="Who decides: `ai` (a model), `human`, `scripted` (the `script:`) or "
+        "`rules` (a seeded choice among `actions` by `preferences`).",
+    )
+    llm_model: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("llm_model", "model"),
+        description="The model of a control: ai actor.",
+        examples=["openai/gpt-4o-mini"],
+    )
+    context_window_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Tokens the actor's model takes in (prompt and answer), checked before a "
+        "run; needed for a model the project does not know, e.g. a local one.",
+        examples=[32768],
+    )
+    role: Text = Field(default="", description="The actor's role, in a line.")
+    description: Text = Field(default="", description="Who the actor is.")
+    system_prompt: Text = Field(
+        default="", description="Added to the scenario's system prompt for this actor."
+    )
+    goals: StrList = Field(default_factory=list, description="What the actor wants.")
+    constraints: StrList = Field(default_factory=list, description="What limits it.")
+    expertise: list[str] | dict[str, str] = Field(
+        default_factory=list,
+        description="Areas of expertise: a list, or area -> level.",
+        examples=[{"naval_operations": "expert"}],
+    )
+    decision_style: Text = Field(
+        default="",
+        validation_alias=AliasChoices("decision_style", "decision_making_style"),
+        description="How it decides, for the prompt.",
+    )
+    private_information: Text = Field(
+        default="", description="What only this actor knows; never shown to the others."
+    )
+    personality_traits: StrList = Field(default_factory=list, description="For the prompt.")
+    communication_style: Text = Field(default="", description="For the prompt.")
+    actions: list[RuleAction] = Field(
+        default_factory=list,
+        description="Declared moves. A rules actor chooses among them; in a scenario with "
+        "`variables`, AI and human actors choose one by name too, and its effects apply.",
+    )
+    preferences: dict[str, Weight] = Field(
+        default_factory=dict,
+        description="control: rules: variable -> weight of that variable's change. An "
+        "action's utility is the sum of weight x effect (per tenth of the variable's range). "
+        "A weight is a number or an expression over the variables (their values at the "
+        "start of the turn), last turn's actions (each action name counts the actors that "
+        "chose it) and `turn`.",
+        examples=[{"tension": "-1.5 if tension >= 7 else -0.3", "trade_flow": 0.5}],
+    )
+    rule_temperature: float = Field(
+        default=1.0,
+        gt=0,
+        description="control: rules: softmax temperature; lower picks the best action more often.",
+        examples=[0.8],
+    )
+    script: list[ScriptEntry] = Field(
+        default_factory=list,
+        description="control: scripted: one entry per turn (the first is turn 1), each a "
+        "sentence or a mapping; a script shorter than the run repeats its last entry.",
+    )
 
     @field_validator("short_name")
     @classmethod
@@ -213,111 +294,100 @@ class Actor(ScenarioPart):
                     "warning",
                 )
             )
-        return out
+        return out + self._expression_issues()
 
+    def expressions(self) -> list[tuple[IssuePath, str]]:
+        """(path, text) of every expression in the actor: weights and `when:` conditions."""
+        found: list[tuple[IssuePath, str]] = [
+            (("preferences", var), w) for var, w in self.preferences.items() if isinstance(w, str)
+        ]
+        found += [
+            (("actions", i, "when"), a.when)
+            for i, a in enumerate(self.actions)
+            if a.when is not None
+        ]
+        return found
 
-def cross_issues(
-    *,
-    variables: Collection[str],
-    metric_names: Iterable[str | None] | None,
-    actors: Mapping[str, Actor],
-    events: Mapping[int, ExogenousEvent],
-    world_state_model: str | None,
-    turns: int | None,
-) -> list[Issue]:
-    """Issues between parts (actors, metrics, events against the declared variables).
-
-    Takes the parts that validated on their own, so the loader can report these even
-    while other parts have errors; paths are from the scenario root. ``metric_names``
-    None means metrics.yaml could not be read: names in conditions are then not checked.
-    """
-    out: list[Issue] = []
-    declared = ", ".join(variables) or "none"
-    undeclared = "which scenario.yaml does not declare under `variables:`"
-
-    def names_vars(path: IssuePath, names: Iterable[str]) -> None:
-        for var in names:
-            if var not in variables:
-                out.append(Issue(path, f"names {var!r}, {undeclared}", f"declared: {declared}"))
-
-    if not variables and world_state_model in (None, "", "rules"):
-        out.append(
-            Issue(
-                ("world_state_model",),
-                "is required when the scenario declares no `variables:`",
-                "name the adjudicator model, e.g. openai/gpt-4o-mini, "
-                "or declare variables for rule adjudication",
-            )
-        )
-    for key, actor in actors.items():
-        if actor.short_name != key:
-            out.append(
-                Issue(("actors", key, "short_name"), f"{actor.short_name!r} is listed as {key!r}")
-            )
-        for i, action in enumerate(actor.actions):
-            names_vars(("actors", key, "actions", i, "effects"), action.effects)
-        names_vars(("actors", key, "preferences"), actor.preferences)
-    metrics: list[str] = []
-    for i, name in enumerate(metric_names or ()):
-        if name is None:
-            continue
-        if name in metrics:
-            out.append(Issue(("metrics", i, "name"), f"{name!r} is defined twice"))
-        if name in variables:
-            out.append(
-                Issue(
-                    ("metrics", i, "name"),
-                    f"{name!r} is also a variable; variables are recorded as metrics already",
-                    "rename the metric or remove it",
-                )
-            )
-        metrics.append(name)
-    known = ", ".join(sorted({*metrics, *variables})) or "none"
-    for i, ev in events.items():
-        names_vars(("exogenous_events", i, "effects"), ev.effects)
-        for name in ev.conditions or {}:
-            if metric_names is not None and name not in metrics and name not in variables:
-                out.append(
-                    Issue(
-                        ("exogenous_events", i, "conditions"),
-                        f"names {name!r}, which is neither a metric in metrics.yaml "
-                        "nor a variable in scenario.yaml",
-                        f"known: {known}",
+    def _expression_issues(self) -> list[Issue]:
+        out = []
+        for path, text in self.expressions():
+            try:
+                parse_expression(text)
+            except ExpressionError as e:
+                out.append(Issue(path, str(e), f"an expression may use {SYNTAX_HINT}"))
+        if self.control != "rules":
+            for i, action in enumerate(self.actions):
+                if action.when is not None:
+                    out.append(
+                        Issue(
+                            ("actions", i, "when"),
+                            f"is used only by control: rules, not {self.control!r}; ignored",
+                            "other brains see every declared action",
+                            "warning",
+                        )
                     )
-                )
-        if turns is not None and ev.type == "scheduled" and ev.turn and ev.turn > turns:
-            out.append(
-                Issue(
-                    ("exogenous_events", i, "turn"),
-                    f"{ev.turn} is after the last turn ({turns}), so the event never fires",
-                    severity="warning",
-                )
-            )
-    return out
+        return out
 
 
 class ScenarioSettings(ScenarioPart):
     """The fields of scenario.yaml itself (its `actors:` list aside)."""
 
-    name: str
-    description: str = ""
-    system_prompt: str = ""
-    initial_world_state: str = ""
-    turn_duration: str | None = None  # "N unit", normalised to e.g. "2 weeks"
-    start_date: str | None = None  # ISO date (or date-time) of the initial world state
-    turns: int = Field(ge=1, validation_alias=AliasChoices("turns", "num_turns"))
-    world_state_model: str | None = None  # None or "rules": the rule adjudicator alone
-    context_window_size: int = Field(
-        default=3, ge=1, validation_alias=AliasChoices("context_window_size", "context_window")
+    name: str = Field(description="The scenario's title.", examples=["Strait Crisis"])
+    description: Text = Field(
+        default="", description="What the scenario is about; shown in reports."
     )
-    enable_bilateral_communication: bool = False
-    enable_coalition_formation: bool = False
-    enable_public_statements: bool = False
-    max_communications_per_turn: int = Field(default=2, ge=0)
-    variables: dict[str, Variable] = Field(default_factory=dict)
-
-    _texts = field_validator("description", "system_prompt", "initial_world_state", mode="before")(
-        text_field
+    system_prompt: Text = Field(
+        default="", description="The system prompt every model call of the run starts with."
+    )
+    initial_world_state: Text = Field(
+        default="", description="The situation at turn 0, as the actors first read it."
+    )
+    turn_duration: str | None = Field(
+        default=None,
+        description="Simulated time per turn: 'N unit', unit second, minute, hour, day, "
+        "week, month or year.",
+        examples=["1 month", "2 weeks"],
+    )
+    start_date: str | None = Field(
+        default=None,
+        description="ISO date (or date-time) of the initial world state; with "
+        "turn_duration, each turn gets a simulated date.",
+        examples=["2031-03-01"],
+    )
+    turns: int = Field(
+        ge=1,
+        validation_alias=AliasChoices("turns", "num_turns"),
+        description="How many turns a run plays (`run --turns` overrides it).",
+        examples=[10],
+    )
+    world_state_model: str | None = Field(
+        default=None,
+        description="The model that writes the world update. Empty or `rules`: the rule "
+        "adjudicator alone (needs `variables`).",
+        examples=["openai/gpt-4o-mini", "rules"],
+    )
+    context_window_size: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=AliasChoices("context_window_size", "context_window"),
+        description="How many past turns prompts show in full; older ones in one line each.",
+    )
+    enable_bilateral_communication: bool = Field(
+        default=False, description="Actors may talk privately in pairs before deciding."
+    )
+    enable_coalition_formation: bool = Field(
+        default=False, description="Actors may propose coalitions and accept or reject them."
+    )
+    enable_public_statements: bool = Field(
+        default=False, description="Actors may make a public statement each turn."
+    )
+    max_communications_per_turn: int = Field(
+        default=2, ge=0, description="Messages each actor may send per turn."
+    )
+    variables: dict[str, Variable] = Field(
+        default_factory=dict,
+        description="Numeric world variables, by name: with them the world is rule-driven "
+        "(actions' effects, drift and noise move them), and each is recorded as a metric.",
     )
 
     @field_validator("turn_duration", mode="before")
@@ -351,11 +421,19 @@ class ScenarioSettings(ScenarioPart):
 class Scenario(ScenarioSettings):
     """A whole scenario: scenario.yaml's settings and every other file's content."""
 
-    actors: dict[str, Actor] = Field(min_length=1)  # by short_name, in scenario.yaml's order
-    metrics: list[Metric] = Field(default_factory=list)
-    validation: ValidationConfig | None = None
-    exogenous_events: list[ExogenousEvent] = Field(default_factory=list)
-    background: dict[str, str] = Field(default_factory=dict)  # file name -> markdown
+    actors: dict[str, Actor] = Field(
+        min_length=1, description="By short_name, in scenario.yaml's order."
+    )
+    metrics: list[Metric] = Field(default_factory=list, description="metrics.yaml's metrics.")
+    validation: ValidationConfig | None = Field(
+        default=None, description="validation-rules.yaml, when there is one."
+    )
+    exogenous_events: list[ExogenousEvent] = Field(
+        default_factory=list, description="exogenous-events.yaml's events, flattened."
+    )
+    background: dict[str, str] = Field(
+        default_factory=dict, description="background/*.md: file name -> markdown."
+    )
 
     def _own_issues(self) -> list[Issue]:
         return cross_issues(

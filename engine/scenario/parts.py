@@ -7,20 +7,45 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.scenario.base import Issue, ScenarioPart, str_list
+from engine.scenario.base import Issue, ScenarioPart, StrList
 from engine.scenario.conditions import parse_condition
 
 
 class Extraction(ScenarioPart):
-    type: Literal["llm", "keyword", "pattern"]
-    prompt: str | None = None  # llm; defaults to the metric's description
-    model: str | None = None  # llm; defaults to the world-state model
-    keywords: list[str] = Field(default_factory=list)
-    scoring: Literal["count", "presence", "density"] = "count"
-    pattern: str | None = None  # a regex searched case-insensitively
-    group: int | str | None = None  # the group holding the number (default: the first)
+    """How a metric's value is read from each turn's world update."""
 
-    _keywords = field_validator("keywords", mode="before")(str_list)
+    type: Literal["llm", "keyword", "pattern"] = Field(
+        description="`llm`: a model reads the value; `keyword`: counts keywords; "
+        "`pattern`: a regex captures a number."
+    )
+    prompt: str | None = Field(
+        default=None,
+        description="llm: the question to the model; defaults to the metric's description.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="llm: the model; defaults to the world-state model.",
+        examples=["openai/gpt-4o-mini"],
+    )
+    keywords: StrList = Field(
+        default_factory=list,
+        description="keyword: the words or phrases to look for.",
+        examples=[["sanction", "embargo"]],
+    )
+    scoring: Literal["count", "presence", "density"] = Field(
+        default="count",
+        description="keyword: how many matches (`count`), any at all as 1 or 0 "
+        "(`presence`), or matches per 1,000 words (`density`).",
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="pattern: a regex searched case-insensitively in the narrative.",
+        examples=["tension at (\\d+(?:\\.\\d+)?)"],
+    )
+    group: int | str | None = Field(
+        default=None,
+        description="pattern: the group (number or name) holding the number; default the first.",
+    )
 
     def _own_issues(self) -> list[Issue]:
         if self.type == "keyword" and not self.keywords:
@@ -48,14 +73,29 @@ class Extraction(ScenarioPart):
 
 
 class Metric(ScenarioPart):
-    name: str
-    description: str = ""
-    type: Literal["continuous", "categorical", "boolean"] = "continuous"
-    range: tuple[float, float] | None = None
-    categories: list[str] = Field(default_factory=list)
-    unit: str = ""
-    actor_specific: bool = False  # one value per actor rather than one for the world
-    extraction: Extraction
+    """One measured quantity, recorded every turn."""
+
+    name: str = Field(
+        description="The metric's name in tables, reports and conditions.",
+        examples=["cooperation"],
+    )
+    description: str = Field(default="", description="What it measures.")
+    type: Literal["continuous", "categorical", "boolean"] = Field(
+        default="continuous", description="A number, one of `categories`, or true/false."
+    )
+    range: tuple[float, float] | None = Field(
+        default=None,
+        description="[min, max] of a continuous metric; a model-judged one needs it.",
+        examples=[[0, 10]],
+    )
+    categories: StrList = Field(
+        default_factory=list, description="categorical: the values it may take."
+    )
+    unit: str = Field(default="", description="Shown after values.", examples=["%"])
+    actor_specific: bool = Field(
+        default=False, description="One value per actor rather than one for the world."
+    )
+    extraction: Extraction = Field(description="How the value is read.")
 
     def _own_issues(self) -> list[Issue]:
         out = []
@@ -76,18 +116,37 @@ class Metric(ScenarioPart):
 
 
 class Check(ScenarioPart):
-    enabled: bool = True
-    description: str = ""
-    prompt: str | None = None
-    severity: Literal["low", "medium", "high"] = "medium"  # high counts as critical
+    """One check a model makes of each turn's decisions and world update."""
+
+    enabled: bool = Field(default=True, description="false: the check is skipped.")
+    description: str = Field(default="", description="What the check looks for.")
+    prompt: str | None = Field(
+        default=None, description="The question to the model; defaults to the description."
+    )
+    severity: Literal["low", "medium", "high"] = Field(
+        default="medium", description="How serious a failure is; `high` counts as critical."
+    )
 
 
 class ValidationConfig(ScenarioPart):
-    validation_model: str | None = None  # defaults to the world-state model
-    checks: dict[str, Check] = Field(default_factory=dict)
-    run_after_each_turn: bool = True
-    halt_on_critical: bool = False
-    max_issues_before_halt: int | None = Field(default=None, ge=1)
+    """validation-rules.yaml: checks run by a model after each turn."""
+
+    validation_model: str | None = Field(
+        default=None,
+        description="The model that checks; defaults to the world-state model.",
+        examples=["openai/gpt-4o-mini"],
+    )
+    checks: dict[str, Check] = Field(
+        default_factory=dict,
+        description="Check name -> check; the file may also list checks, each with a `name:`.",
+    )
+    run_after_each_turn: bool = Field(default=True, description="false: no checks are run.")
+    halt_on_critical: bool = Field(
+        default=False, description="Halt the run when a `high` severity check fails."
+    )
+    max_issues_before_halt: int | None = Field(
+        default=None, ge=1, description="Halt the run after this many failed checks."
+    )
 
 
 _EVENT_NEEDS = {
@@ -99,16 +158,44 @@ _EVENT_NEEDS = {
 
 
 class ExogenousEvent(ScenarioPart):
-    name: str
-    description: str = ""
-    type: Literal["scheduled", "random", "conditional", "trend"]
-    turn: int | None = Field(default=None, ge=1)
-    probability: float | None = Field(default=None, ge=0, le=1)
-    conditions: dict[str, str] | None = None  # metric or variable -> ">= 7" (all must hold)
-    frequency: int | None = Field(default=None, ge=1)
-    turn_range: tuple[int, int] | None = None  # inclusive
-    once: bool = False  # default set by type: scheduled/conditional fire once
-    effects: dict[str, float] = Field(default_factory=dict)  # variable -> delta, for rule scenarios
+    """Something that happens to the world, not decided by an actor."""
+
+    name: str = Field(description="The event's name.", examples=["Tanker collision"])
+    description: str = Field(
+        default="", description="What happens; the world update and the actors see it."
+    )
+    type: Literal["scheduled", "random", "conditional", "trend"] = Field(
+        description="`scheduled` at `turn`; `random` with `probability` each turn; "
+        "`conditional` when `conditions` hold; `trend` every `frequency` turns. Events "
+        "listed under a group (e.g. `random_events:`) take the group's type."
+    )
+    turn: int | None = Field(default=None, ge=1, description="scheduled: the turn it happens.")
+    probability: float | None = Field(
+        default=None, ge=0, le=1, description="random: the chance each turn (seeded)."
+    )
+    conditions: dict[str, str] | None = Field(
+        default=None,
+        description="conditional: metric or variable -> comparison, all of which must hold.",
+        examples=[{"tension": ">= 8"}],
+    )
+    frequency: int | None = Field(
+        default=None, ge=1, description="trend: every how many turns it recurs."
+    )
+    turn_range: tuple[int, int] | None = Field(
+        default=None,
+        description="[first, last] turns (inclusive) in which it may happen.",
+        examples=[[2, 10]],
+    )
+    once: bool = Field(
+        default=False,
+        description="Happens at most once; the default is true for scheduled and "
+        "conditional events, false for the others.",
+    )
+    effects: dict[str, float] = Field(
+        default_factory=dict,
+        description="Variable -> change when it happens (rule-driven scenarios).",
+        examples=[{"trade_flow": -8}],
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -10,12 +10,20 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel
+
+from engine.scenario.limits import (
+    YAML_ERRORS,
+    BoundedLoader,
+    InputRefused,
+    ReadBudget,
+    yaml_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -27,20 +35,66 @@ class Problem:
     message: str
     hint: str = ""
     severity: Literal["error", "warning"] = "error"
+    line: int | None = None  # of the field in the file, where known
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.field}: " if self.field else f"{self.file}: "
+        file = f"{self.file}:{self.line}" if self.line else self.file
+        where = f"{file}: {self.field}: " if self.field else f"{file}: "
         return where + self.message + (f" ({self.hint})" if self.hint else "")
+
+
+# file -> dotted path in the file as written ("actions.0.when") -> the line it starts on
+Lines = dict[str, dict[str, int]]
+
+
+def with_line(problem: Problem, lines: Lines) -> Problem:
+    """The problem with the line of its field (or of the nearest enclosing one) in its file."""
+    known = lines.get(problem.file)
+    if problem.line is not None or not problem.field or not known:
+        return problem
+    parts = problem.field.split(".")
+    while parts:
+        line = known.get(".".join(parts))
+        if line is not None:
+            return replace(problem, line=line)
+        parts.pop()
+    return problem
+
+
+def line_map(node: Any, limit: int) -> dict[str, int]:
+    """Dotted path -> line, for every key and list item of a composed YAML document.
+
+    At most ``limit`` entries: an alias repeats what it stands for, and the document was
+    already bounded by the value budget, so this only guards the walk.
+    """
+    out: dict[str, int] = {}
+    stack: list[tuple[Any, str]] = [(node, "")]
+    while stack and len(out) < limit:
+        current, path = stack.pop()
+        children: list[tuple[str, Any, Any]] = []  # (key, node whose line it is, value)
+        if isinstance(current, yaml.MappingNode):
+            children = [
+                (str(k.value), k, v)
+                for k, v in current.value
+                if isinstance(k, yaml.ScalarNode) and not k.tag.endswith(":merge")
+            ]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [(str(i), item, item) for i, item in enumerate(current.value)]
+        for key, at, child in children:
+            here = f"{path}.{key}" if path else key
+            out.setdefault(here, at.start_mark.line + 1)
+            stack.append((child, here))
+    return out
 
 
 # -- YAML --------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that notes duplicate keys (PyYAML silently keeps the last one)."""
+class _Loader(BoundedLoader):
+    """Bounded safe YAML that notes duplicate keys (PyYAML silently keeps the last one)."""
 
-    def __init__(self, stream: str):
-        super().__init__(stream)
+    def __init__(self, stream: str, budget: ReadBudget):
+        super().__init__(stream, budget)
         self.duplicates: list[tuple[str, int, int]] = []  # key, first line, repeated line
 
 
@@ -61,23 +115,36 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 FAILED = object()  # read_yaml's answer for a file it could not read
 
 
-def read_yaml(path: Path, rel: str, problems: list[Problem]) -> Any:
-    """The file's data, or ``FAILED`` after recording why it could not be read."""
+def read_yaml(
+    path: Path, rel: str, problems: list[Problem], budget: ReadBudget, lines: Lines | None = None
+) -> Any:
+    """The file's data, or ``FAILED`` after recording why it could not be read.
+
+    ``budget`` bounds the file and the directory it is part of (see ``limits``); the
+    line of each field goes into ``lines[rel]`` when given.
+    """
     try:
-        loader = _Loader(path.read_text(encoding="utf-8"))
+        text = budget.read(
+            path, budget.limits.yaml_file_bytes, "move long texts into background/*.md"
+        )
+    except InputRefused as e:
+        if not e.quiet:
+            problems.append(Problem(rel, "", e.message, e.hint))
+        return FAILED
     except (OSError, UnicodeDecodeError) as e:
         problems.append(Problem(rel, "", f"cannot be read: {e}"))
         return FAILED
+    loader = _Loader(text, budget)
     try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        what = getattr(e, "problem", None) or str(e)
-        problems.append(Problem(rel, "", f"is not valid YAML{line}: {what}"))
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    except (InputRefused, *YAML_ERRORS) as e:
+        problems.append(Problem(rel, "", yaml_problem(e), getattr(e, "hint", "")))
         return FAILED
     finally:
         loader.dispose()
+    if lines is not None and node is not None:
+        lines[rel] = line_map(node, budget.limits.yaml_values)
     for key, first, again in loader.duplicates:
         problems.append(
             Problem(

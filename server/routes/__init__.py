@@ -1,13 +1,27 @@
 """The API's routes, one module per resource; each route declares its rule with
 ``allow(Rule.X)`` and stays a few lines over ``server.lab``."""
 
-from server.routes import docs, health, runs, scenarios, seat, session, streams
+from server.routes import (
+    analytics,
+    batches,
+    control,
+    docs,
+    health,
+    runs,
+    scenarios,
+    seat,
+    session,
+    streams,
+)
 
 ROUTERS = (
     health.router,
     docs.router,
     session.router,
     runs.router,
+    control.router,
+    analytics.router,
+    batches.router,
     streams.router,
     scenarios.router,
     seat.router,

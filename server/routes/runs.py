@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
+from scenario_lab.app import AuditQuery, ListRuns, state_document
 from server.deps import allow, services, viewer_of
 from server.permissions import Principal, Rule
+from server.render import json_response
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 Status = Literal["running", "halted", "interrupted", "completed", "failed"]
+
+
+def run_json(detail: Any) -> dict[str, Any]:
+    """A run's detail as the API shows it: the listing's fields, then where it stands."""
+    out: dict[str, Any] = msgspec.to_builtins(detail.summary)
+    out.update(
+        turn=detail.turn,
+        turns=detail.turns,
+        lineage=msgspec.to_builtins(detail.lineage),
+        children=msgspec.to_builtins(detail.children),
+        seats_pending=msgspec.to_builtins(detail.seats_pending),
+    )
+    return out
 
 
 @router.get("", dependencies=[allow(Rule.ANALYST)])
@@ -24,25 +40,32 @@ def list_runs(
     parent: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> Response:
     """Runs, newest first, a page at a time: pass ``next_cursor`` back as ``cursor``."""
-    return services(request).lab.list_runs(
-        status=status, scenario=scenario, batch=batch, parent=parent, cursor=cursor, limit=limit
+    query = ListRuns(
+        status=status,
+        scenario=scenario,
+        batch=batch,
+        parent=parent,
+        cursor=cursor,
+        limit=limit,
     )
+    listed = services(request).lab.list_runs(query)
+    return json_response({"runs": listed.runs, "next_cursor": listed.next_cursor})
 
 
 @router.get("/{run_id}", dependencies=[allow(Rule.ANALYST)])
-def get_run(request: Request, run_id: str) -> dict[str, Any]:
+def get_run(request: Request, run_id: str) -> Response:
     """Status, turn, cost, lineage and the human seats the run waits for."""
-    return services(request).lab.run(run_id)
+    return json_response(run_json(services(request).lab.run(run_id)))
 
 
 @router.get("/{run_id}/state", dependencies=[allow(Rule.ANALYST)])
 def get_state(
     request: Request, run_id: str, turn: Annotated[int | None, Query()] = None
-) -> dict[str, Any]:
-    """The folded state at the end of ``turn`` (default: the latest)."""
-    return services(request).lab.state(run_id, turn)
+) -> Response:
+    """The folded state at the end of ``turn`` (default: the latest), as ``replay --json``."""
+    return json_response(state_document(services(request).lab.state(run_id, turn)))
 
 
 @router.get("/{run_id}/events")
@@ -52,22 +75,23 @@ def get_events(
     who: Annotated[Principal, allow(Rule.RUN_VIEWER)],
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-) -> dict[str, Any]:
+) -> Response:
     """Events after log position ``after`` as ``log --json`` lines (a seat: only what
     it may see); ask again with ``after=next_after`` for the next page."""
-    return services(request).lab.events(run_id, viewer_of(who), after=after, limit=limit)
+    page = services(request).lab.visible_page(run_id, viewer_of(who), after=after, limit=limit)
+    return json_response(page)
 
 
 @router.get("/{run_id}/audit", dependencies=[allow(Rule.ANALYST)])
-def get_audit(request: Request, run_id: str) -> list[dict[str, Any]]:
-    """Every decision with its prompt, raw answer, parse, attempts, tokens and cost."""
-    return services(request).lab.audit(run_id)
+def get_audit(request: Request, run_id: str) -> Response:
+    """Every model call with its prompt, raw answers, parse, attempts, tokens and cost."""
+    return json_response(services(request).lab.audit_trail(AuditQuery(run=run_id)))
 
 
 @router.get("/{run_id}/verify", dependencies=[allow(Rule.ANALYST)])
-def get_verify(request: Request, run_id: str) -> dict[str, Any]:
+def get_verify(request: Request, run_id: str) -> Response:
     """The run's hash chain recomputed: ok, or the first changed event."""
-    return services(request).lab.verify(run_id)
+    return json_response(services(request).lab.verify(run_id).results[0])
 
 
 @router.get(

@@ -43,7 +43,7 @@ async def stream(
     heartbeats as comments; ``event: end`` after a completed or failed run."""
     svc = services(request)
     start = _resume_from(request.headers.get("last-event-id"), after)
-    await anyio.to_thread.run_sync(svc.lab.check_run, run_id)
+    await anyio.to_thread.run_sync(svc.lab.summary, run_id)
     viewer = viewer_of(who)
 
     async def messages() -> AsyncIterator[ServerSentEvent | bytes]:
@@ -71,7 +71,7 @@ async def websocket(
     ``data`` is the event's JSON line, ``{"event": "heartbeat"}`` when idle and
     ``{"event": "end"}`` after a completed or failed run."""
     svc = services(ws)
-    await anyio.to_thread.run_sync(svc.lab.check_run, run_id)  # a 404 before the handshake
+    await anyio.to_thread.run_sync(svc.lab.summary, run_id)  # a 404 before the handshake
     await ws.accept()
     follow = svc.hub.follow(run_id, viewer_of(who), after or 0, heartbeat=svc.settings.heartbeat_s)
     try:

@@ -1,0 +1,75 @@
+"""How the CLI reports the library's errors: one line on stderr, and an exit code.
+
+The library names request fields (``turns``, ``models``...); ``FLAGS`` is the one table
+that turns them into this CLI's options when a message is printed. Usage errors exit 2,
+every other failure 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+# request field -> what a user of this CLI types for it
+FLAGS = {
+    "accept": "--accept",
+    "action": "--action",
+    "action_name": "--action-name",
+    "actor": "--actor",
+    "ais": "--ai",
+    "at_turn": "--at-turn",
+    "budget": "--budget",
+    "concurrency": "--concurrency",
+    "count": "--count",
+    "credit_limit": "--credit-limit",
+    "decisions": "--decision",
+    "format": "--format",
+    "humans": "--human",
+    "inject": "--inject",
+    "interactive": "--interactive",
+    "llm_base_url": "--llm-base-url",
+    "memory_limit": "--memory-limit SIZE (or SCENARIO_LAB_SQL_MEMORY), e.g. 8GB",
+    "models": "--model",
+    "parallel": "--parallel",
+    "play": "--play",
+    "prices": "--prices",
+    "reasoning": "--reasoning",
+    "reject": "--reject",
+    "reply": "--reply",
+    "schema": "--schema",
+    "seed": "--seed",
+    "statement": "query",
+    "timeout_s": "--timeout SECONDS (or SCENARIO_LAB_SQL_TIMEOUT; 0: no limit)",
+    "turn": "--turn",
+    "turns": "--turns",
+    "type": "--type",
+    "world_model": "--world-model",
+}
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def exit_code(e: Any) -> int:
+    """2 for a usage mistake (``UsageError``), 1 for any other failure."""
+    from scenario_lab.app import UsageError
+
+    return 2 if isinstance(e, UsageError) else 1
+
+
+def error_line(e: Any, db: Path | None) -> str:
+    """The one line the CLI prints for library error ``e``."""
+    from scenario_lab.app import HumanInputPending
+
+    if isinstance(e, HumanInputPending) and e.seats:
+        from cli.common import command, decide_args
+
+        first = command(decide_args(e.run_id or "", e.seats[0]), db)
+        hint = f"submit with `{first}`, or resume with --interactive to answer here"
+        return f"{e.message_for(FLAGS)} ({hint})"
+    return str(e.one_line(FLAGS))

@@ -1,0 +1,119 @@
+"""The LLM layer's HTTP: one pooled ``httpx.AsyncClient``, and how a request goes out.
+
+Every outbound call of :mod:`engine.llm` (chat completions, OpenRouter's price list)
+goes through a client made by :func:`http_client`:
+
+- HTTP/1.1 with keep-alive (HTTP/2 off: one request per connection is what the
+  chat endpoints and the loopback fake serve best); ``httpx.Limits`` caps the
+  connections at ``max_connections`` (the caller's cap on calls in flight; None lets
+  the pool open as many as there are calls in flight, which the engine's limiter
+  bounds) and keeps idle ones ``KEEPALIVE_S``;
+- proxies from the environment, read by httpx itself (``trust_env``):
+  ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``, either case;
+- certificates checked against :func:`tls_context`: a given CA bundle, else
+  ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` from the environment, else certifi's bundle;
+- replies read whole and decoded (gzip and deflate, chunked bodies joined);
+- the pool's request assignment replaced by :mod:`engine.llm.pool` (httpcore's own
+  cost 10+ ms of CPU a call at 64 connections).
+
+:func:`send` follows 307 and 308 redirects only: they keep a POST a POST with its body
+(301/302/303 turn it into a GET, which no chat endpoint answers), at most
+``MAX_REDIRECTS`` times. httpx builds the next request, and drops the
+``Authorization`` header when the redirect leaves the origin: a key must not be handed
+to whatever host a redirect names.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+
+import httpx
+
+from eventstore import UsageError
+
+from .pool import tune_pools
+
+USER_AGENT = "scenario-lab"
+KEEPALIVE_S = 5.0
+MAX_REDIRECTS = 5
+_FOLLOWED = frozenset({307, 308})
+
+
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """The certificates HTTPS peers are checked against: ``ca_bundle`` (a PEM file),
+    else what httpx would use (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi).
+
+    Loading a bundle costs ~50 ms, so one context per source serves the process.
+    Raises :class:`~eventstore.UsageError` naming the file when it cannot be loaded.
+    """
+    env = os.environ
+    return _tls_context(ca_bundle, env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(
+    ca_bundle: str | None, cert_file: str | None, cert_dir: str | None
+) -> ssl.SSLContext:
+    try:
+        if ca_bundle:
+            return ssl.create_default_context(cafile=ca_bundle)
+        return httpx.create_ssl_context(trust_env=True)
+    except (OSError, ssl.SSLError) as e:
+        reason = e.strerror or str(e)  # "No such file or directory", not the errno tuple
+        if ca_bundle:
+            where, hint = (
+                ca_bundle,
+                "give the LLM settings' ca_bundle a PEM file of CA certificates",
+            )
+        else:
+            where = f"SSL_CERT_FILE={cert_file}" if cert_file else f"SSL_CERT_DIR={cert_dir}"
+            hint = "point it at PEM CA certificates, or unset it to use certifi's bundle"
+        raise UsageError(f"cannot load CA certificates from {where}: {reason}", hint=hint) from e
+
+
+def http_client(
+    *,
+    timeout_s: float,
+    max_connections: int | None = None,
+    tls: ssl.SSLContext | None = None,
+    keepalive_s: float = KEEPALIVE_S,
+) -> httpx.AsyncClient:
+    """A pooled client as described above; ``timeout_s`` bounds each connect, read,
+    write and wait for a pooled connection (callers bound the whole call too)."""
+    if max_connections is not None and max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+    client = httpx.AsyncClient(
+        verify=tls if tls is not None else tls_context(),
+        http1=True,
+        http2=False,
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_s,
+        ),
+        timeout=httpx.Timeout(timeout_s),
+        follow_redirects=False,  # send() follows the two kinds that keep a POST
+        trust_env=True,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+    )
+    tune_pools(client)
+    return client
+
+
+async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """Send ``request`` and read its reply, following 307/308 (see the module docstring).
+
+    Raises httpx's errors: :class:`httpx.TimeoutException`, :class:`httpx.TransportError`,
+    :class:`httpx.DecodingError`, and :class:`httpx.TooManyRedirects` after
+    ``MAX_REDIRECTS``.
+    """
+    response = await client.send(request)
+    for _ in range(MAX_REDIRECTS):
+        if response.status_code not in _FOLLOWED or response.next_request is None:
+            return response
+        response = await client.send(response.next_request)
+    if response.status_code in _FOLLOWED and response.next_request is not None:
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+    return response

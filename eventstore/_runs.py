@@ -1,0 +1,156 @@
+"""The runs table: identity and lineage of every run, and the segments of a timeline.
+
+``Runs`` is the base of the store's parts (``EventStore`` combines them): it holds the
+connection and the caches the others share. Status, cost and progress are never stored
+here; they come from the events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ._errors import RunNotFound, UsageError
+from ._ids import check_ref
+from ._records import RunInfo
+
+RUN_COLS = "run_id, parent_run_id, fork_seq, fork_turn, root_run_id, depth, created_at, batch_id"
+
+# A segment of a timeline: events of `run_id` with lo < seq <= hi (hi None: no bound).
+Segment = tuple[str, int, int | None]
+
+# Ids per `IN (...)` list: well under SQLite's bound on host parameters.
+_IDS_PER_QUERY = 500
+
+
+def now() -> str:
+    """The time recorded with a write: UTC, ISO 8601, microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_id() -> str:
+    """A fresh run or batch id: short enough to type, long enough not to collide."""
+    return uuid.uuid4().hex[:12]
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching values that start with ``prefix``."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def run_info_row(row: tuple[Any, ...]) -> RunInfo:
+    """A RunInfo from a row of ``RUN_COLS``."""
+    return RunInfo(
+        run_id=row[0],
+        parent_run_id=row[1],
+        fork_seq=row[2],
+        fork_turn=row[3],
+        root_run_id=row[4],
+        depth=row[5],
+        created_at=row[6],
+        batch_id=row[7],
+    )
+
+
+class Runs:
+    """Runs and their lineage; the connection and caches every part of the store uses."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self._conn = conn
+        self._lineage_cache: dict[str, list[RunInfo]] = {}
+        self._tips: dict[str, tuple[int, str]] = {}  # run -> (last seq, its hash)
+
+    def run_info(self, run_id: str) -> RunInfo:
+        """The run's identity and lineage; ``RunNotFound`` when there is no such run."""
+        row = self._conn.execute(
+            f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return run_info_row(row)
+
+    def run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
+        """The RunInfo of each of ``run_ids`` that exists, by id (a few queries in all)."""
+        ids = sorted(set(run_ids))
+        out: dict[str, RunInfo] = {}
+        for i in range(0, len(ids), _IDS_PER_QUERY):
+            part = ids[i : i + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(part))
+            for row in self._conn.execute(
+                f"SELECT {RUN_COLS} FROM runs WHERE run_id IN ({marks})", part
+            ):
+                out[row[0]] = run_info_row(row)
+        return out
+
+    def resolve(self, prefix: str) -> str:
+        """The run id that is ``prefix`` or the only one starting with it."""
+        check_ref(prefix, "run")
+        # The exact id sorts first: with LIMIT 3, ids sharing the prefix must not push
+        # it out (without ORDER BY that held only by the index's scan order).
+        rows = self._conn.execute(
+            "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
+            "ORDER BY run_id = ? DESC, run_id LIMIT 3",
+            (prefix, like_prefix(prefix), prefix),
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        if prefix in ids:
+            return prefix
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise RunNotFound(prefix)
+        raise UsageError(
+            f"run id prefix {prefix!r} is ambiguous ({', '.join(ids)}, ...)",
+            hint="give more characters of the run id",
+        )
+
+    def list_runs(self, *, batch_id: str | None = None) -> list[RunInfo]:
+        """Every run, newest first."""
+        sql = f"SELECT {RUN_COLS} FROM runs"
+        params: tuple[Any, ...] = ()
+        if batch_id is not None:
+            sql += " WHERE batch_id = ?"
+            params = (batch_id,)
+        sql += " ORDER BY created_at DESC, rowid DESC"
+        return [run_info_row(r) for r in self._conn.execute(sql, params)]
+
+    def children(self, run_id: str) -> list[RunInfo]:
+        """The run's direct forks, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {RUN_COLS} FROM runs WHERE parent_run_id = ? ORDER BY created_at",
+            (run_id,),
+        )
+        return [run_info_row(r) for r in rows]
+
+    def lineage(self, run_id: str) -> list[RunInfo]:
+        """The run's ancestry, root first, the run itself last."""
+        cached = self._lineage_cache.get(run_id)
+        if cached is not None:
+            return cached
+        chain: list[RunInfo] = []
+        current: str | None = run_id
+        while current is not None:
+            info = self.run_info(current)
+            chain.append(info)
+            current = info.parent_run_id
+        chain.reverse()
+        self._lineage_cache[run_id] = chain  # lineage never changes once written
+        return chain
+
+    def segments(self, run_id: str) -> list[Segment]:
+        """The (run, lo, hi] seq ranges that make up a run's timeline, root first."""
+        out: list[Segment] = []
+        bound: int | None = None
+        for info in reversed(self.lineage(run_id)):
+            lo = info.fork_seq or 0
+            if bound is None or bound > lo:
+                out.append((info.run_id, lo, bound))
+            bound = lo if bound is None else min(bound, lo)
+        out.reverse()
+        return out

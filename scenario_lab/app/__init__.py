@@ -1,0 +1,262 @@
+"""The application API: every user operation of scenario-lab, typed, in one place.
+
+The CLI and the HTTP server are thin front ends over it: they parse, call one method of
+``Lab``, and render the typed result (msgspec Structs: ``msgspec.to_builtins`` or
+``msgspec.json.encode`` give their JSON). Checks of a request live here or in the
+engine, so every front end gets the same ones; errors are the one tree of
+``ScenarioLabError`` (see ``scenario_lab.app.errors``), whose messages name request
+fields, never a front end's flags.
+
+    lab = Lab(LabSettings(db=Path("scenario-lab.db"), llm=LLMSettings.from_env(os.environ)))
+    created = lab.create_run(StartRun(scenario="scenarios/strait-crisis", seed=7))
+    outcome = anyio.run(lab.play_run, created.run_id)        # RunOutcome
+    lab.list_runs(ListRuns(status="completed")).runs         # RunSummary, newest first
+    lab.state(created.run_id, turn=3)                         # RunState at the end of turn 3
+    lab.fork_run(ForkRun(run=created.run_id, at_turn=2, decisions={"a": "Withdraws."}))
+
+Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
+``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
+``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
+``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
+``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
+
+``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
+``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
+with them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from engine.batch.results import RunStatus as BatchRunStatus
+from engine.batch.results import VariationStatus
+from engine.fold.state import metric_label
+from engine.play.estimate import Estimate, ModelEstimate
+from engine.summary import RunSummary
+from eventstore import canonical_json  # every JSON a front end prints or serves
+
+from .analytics import (
+    EXPORT_FORMATS,
+    REPORT_FORMATS,
+    SQL_FORMATS,
+    Comparison,
+    ExportRequest,
+    ExportResult,
+    ProjectOutcome,
+    QueryResult,
+    SqlRequest,
+    analytics_path,
+    check_report_format,
+    compare_document,
+    compare_markdown,
+    render,
+    rich_table,
+)
+from .audit import AuditEntry, AuditQuery, CheckResult, audit_markdown
+from .batches import (
+    BatchCreated,
+    BatchPlanView,
+    BatchResume,
+    BatchRunRequest,
+    BatchStatus,
+    VariationEstimate,
+)
+from .errors import (
+    CATEGORY_STATUS,
+    BudgetExceeded,
+    ConcurrencyConflict,
+    ErrorInfo,
+    ForkError,
+    HumanInputPending,
+    IntegrityError,
+    InvalidRequest,
+    LLMUnavailable,
+    MissingCredentials,
+    NondeterminismError,
+    NotFound,
+    RunLocked,
+    RunNotFound,
+    RunNotPlayable,
+    ScenarioInvalid,
+    ScenarioLabError,
+    SeatAsk,
+    SeatNotWaiting,
+    StoreError,
+    TurnOutOfRange,
+    UsageError,
+    error_info,
+)
+from .lab import Lab
+from .reads import (
+    EventLine,
+    ListRuns,
+    LogPage,
+    LogQuery,
+    RunDetail,
+    RunLink,
+    RunList,
+    VerifyReport,
+    lineage_order,
+    state_document,
+)
+from .runs import (
+    ForkCreated,
+    ForkRun,
+    PendingSeat,
+    PlayHooks,
+    ResumeRun,
+    RunCreated,
+    RunOutcome,
+    StartRun,
+)
+from .scenarios import (
+    EstimateRequest,
+    ScenarioDetail,
+    ScenarioEntry,
+    ScenarioProblem,
+    Validation,
+    init_scenario,
+    json_schema,
+)
+from .seats import SeatAnswer, SeatAnswered, SeatQuestion
+from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .store import prepare_log
+from .tail import LogTail
+from .visibility import (
+    STAFF,
+    Seat,
+    SeatPrompt,
+    SeatView,
+    Staff,
+    Viewer,
+    VisiblePage,
+    visible_line,
+)
+
+_LAZY = {
+    # the analytics layer's errors: importing it loads DuckDB
+    "AnalyticsError": "projections",
+    "QueryError": "projections",
+    "Document": "projections",  # a report: markdown, chart files or an HTML page
+    "Progress": "engine.play.player",
+    "BatchProgress": "engine.batch.play",
+    "LLMSettings": "engine.llm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scenario_lab.app' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "BUNDLED_SCENARIOS",
+    "CATEGORY_STATUS",
+    "DEFAULT_DB",
+    "EXPORT_FORMATS",
+    "REPORT_FORMATS",
+    "SQL_FORMATS",
+    "STAFF",
+    "AnalyticsError",
+    "AuditEntry",
+    "AuditQuery",
+    "BatchCreated",
+    "BatchPlanView",
+    "BatchProgress",
+    "BatchResume",
+    "BatchRunRequest",
+    "BatchRunStatus",
+    "BatchStatus",
+    "BudgetExceeded",
+    "CheckResult",
+    "Comparison",
+    "ConcurrencyConflict",
+    "Document",
+    "ErrorInfo",
+    "Estimate",
+    "EstimateRequest",
+    "EventLine",
+    "ExportRequest",
+    "ExportResult",
+    "ForkCreated",
+    "ForkError",
+    "ForkRun",
+    "HumanInputPending",
+    "IntegrityError",
+    "InvalidRequest",
+    "LLMSettings",
+    "LLMUnavailable",
+    "Lab",
+    "LabSettings",
+    "ListRuns",
+    "LogPage",
+    "LogQuery",
+    "LogTail",
+    "MissingCredentials",
+    "ModelEstimate",
+    "NondeterminismError",
+    "NotFound",
+    "PendingSeat",
+    "PlayHooks",
+    "Progress",
+    "ProjectOutcome",
+    "QueryError",
+    "QueryResult",
+    "ResumeRun",
+    "RunCreated",
+    "RunDetail",
+    "RunLink",
+    "RunList",
+    "RunLocked",
+    "RunNotFound",
+    "RunNotPlayable",
+    "RunOutcome",
+    "RunSummary",
+    "ScenarioDetail",
+    "ScenarioEntry",
+    "ScenarioInvalid",
+    "ScenarioLabError",
+    "ScenarioProblem",
+    "Seat",
+    "SeatAnswer",
+    "SeatAnswered",
+    "SeatAsk",
+    "SeatNotWaiting",
+    "SeatPrompt",
+    "SeatQuestion",
+    "SeatView",
+    "SqlRequest",
+    "Staff",
+    "StartRun",
+    "StoreError",
+    "TurnOutOfRange",
+    "UsageError",
+    "Validation",
+    "VariationEstimate",
+    "VariationStatus",
+    "VerifyReport",
+    "Viewer",
+    "VisiblePage",
+    "analytics_path",
+    "audit_markdown",
+    "canonical_json",
+    "check_report_format",
+    "compare_document",
+    "compare_markdown",
+    "error_info",
+    "init_scenario",
+    "json_schema",
+    "lineage_order",
+    "metric_label",
+    "prepare_log",
+    "render",
+    "rich_table",
+    "state_document",
+    "visible_line",
+]

@@ -1,0 +1,305 @@
+"""``Lab``: one method per user operation, the entry point of every front end.
+
+Short reads and writes are plain methods that open the log for the call (safe to call
+from worker threads); playing a run or a batch is ``async``. A ``Lab`` remembers the
+runs it is playing, so ``halt`` can stop them at a step boundary, and the lease of a run
+it created until that run is played (``close`` lets go of any left).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from .analytics import (
+    Comparison,
+    ExportRequest,
+    ExportResult,
+    ProjectOutcome,
+    QueryResult,
+    SqlRequest,
+)
+from .audit import AuditEntry, AuditQuery, CheckResult
+from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
+from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
+from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
+from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
+from .seats import SeatAnswer, SeatAnswered, SeatQuestion
+from .settings import LabSettings
+from .tail import LogTail
+from .visibility import SeatView, Viewer, VisiblePage
+
+if TYPE_CHECKING:
+    import anyio
+
+    from engine.batch.play import BatchProgress
+    from engine.fold.state import RunState
+    from engine.play.estimate import Estimate
+    from engine.summary import RunSummary
+    from eventstore import RunLease
+    from projections import Document
+
+
+class Lab:
+    """The application API over one log (see ``LabSettings``)."""
+
+    def __init__(self, settings: LabSettings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._leases: dict[str, RunLease] = {}  # created here, not played yet
+        self._playing: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+
+    def close(self) -> None:
+        """Let go of the leases of runs created here and never played."""
+        with self._lock:
+            leases, self._leases = list(self._leases.values()), {}
+        for lease in leases:
+            lease.release()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- scenarios -----------------------------------------------------------------------
+
+    def validate(self, path: str | Path) -> Validation:
+        """Every problem of a scenario directory, with file, field and fix."""
+        return scenarios.validate(path)
+
+    def validate_files(self, files: Mapping[str, str]) -> Validation:
+        """Every problem of a scenario given as its files (path -> text), with lines."""
+        return scenarios.validate_files(files)
+
+    def estimate(self, request: EstimateRequest) -> Estimate:
+        """Expected model calls, tokens and cost of a run, by model."""
+        return scenarios.estimate(self.settings, request)
+
+    def list_scenarios(self) -> list[ScenarioEntry]:
+        """The scenarios offered by folder name (``LabSettings.scenario_dirs``)."""
+        return scenarios.list_scenarios(self.settings)
+
+    def scenario(self, name: str) -> ScenarioDetail:
+        """One offered scenario, resolved."""
+        return scenarios.scenario_detail(self.settings, name)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def create_run(self, request: StartRun) -> RunCreated:
+        """Check and record a new run (its setup); play it with ``play_run``."""
+        from eventstore import RunLease, new_id
+
+        lease = RunLease(self.settings.db, new_id())
+        created = runs.create_run(self.settings, request, lease)
+        with self._lock:
+            self._leases[created.run_id] = lease
+        return created
+
+    def resume_run(self, request: ResumeRun) -> str:
+        """Make a halted, interrupted or finished-early run playable again; its id."""
+        return runs.resume_run(self.settings, request)
+
+    def fork_run(self, request: ForkRun) -> ForkCreated:
+        """Record a branch of a run at a turn (``count`` asks ``create_continuations``)."""
+        return runs.fork_run(self.settings, request)
+
+    async def play_run(self, run_id: str, hooks: PlayHooks | None = None) -> RunOutcome:
+        """Play a recorded run until it completes, halts (``halt`` too) or fails."""
+        import anyio
+
+        with self._lock:
+            lease = self._leases.pop(run_id, None)
+            if run_id in self._playing:
+                from eventstore import RunLocked
+
+                if lease is not None:
+                    self._leases[run_id] = lease
+                raise RunLocked(run_id, message=f"run {run_id} is being played here already")
+            scope, done = anyio.CancelScope(), anyio.Event()
+            self._playing[run_id] = (scope, done)
+        try:
+            return await runs.play_run(self.settings, run_id, hooks, lease=lease, scope=scope)
+        finally:
+            with self._lock:
+                self._playing.pop(run_id, None)
+            done.set()
+
+    async def halt(self, run_ref: str) -> RunOutcome:
+        """Halt a run (reason ``user``): one this ``Lab`` plays stops at its next step
+        boundary; one nobody plays is marked halted; one another process plays is
+        refused (``RunLocked``). ``resume_run`` + ``play_run`` go on."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = self._playing.get(run_id)
+        if playing is None:
+            return runs.halt_idle(self.settings, run_id)
+        scope, done = playing
+        scope.cancel()
+        await done.wait()
+        return runs.outcome_of(run_id, reads.state_at(self.settings, run_id))
+
+    async def stop(self, run_ref: str) -> RunOutcome:
+        """End a run for good: halted with reason ``stopped``, which ``resume_run``
+        refuses (a fork of it may still go on). One this ``Lab`` plays stops at its
+        next step boundary first; one another process plays is refused (``RunLocked``)."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = self._playing.get(run_id)
+        if playing is not None:
+            scope, done = playing
+            scope.cancel()
+            await done.wait()
+        return runs.stop_idle(self.settings, run_id)
+
+    def playing(self) -> tuple[str, ...]:
+        """The runs this ``Lab`` is playing now."""
+        with self._lock:
+            return tuple(self._playing)
+
+    def list_runs(self, query: ListRuns | None = None) -> RunList:
+        """Runs, newest first, filtered and paged."""
+        return reads.list_runs(self.settings, query or ListRuns())
+
+    def summary(self, run_ref: str) -> RunSummary:
+        """One run's status, cost and lineage ids, without folding its events."""
+        return reads.run_summary(self.settings, run_ref)
+
+    def scenario_path(self, name: str) -> Path:
+        """The directory of the offered scenario ``name``."""
+        return scenarios.scenario_path(self.settings, name)
+
+    def run(self, run_ref: str) -> RunDetail:
+        """One run: status, turn, cost, lineage, the seats it waits for."""
+        return reads.run_detail(self.settings, run_ref)
+
+    def state(self, run_ref: str, turn: int | None = None) -> RunState:
+        """The folded state at the end of ``turn`` (default: now), no model called."""
+        return reads.state_at(self.settings, run_ref, turn)
+
+    def log(self, query: LogQuery) -> Iterator[EventLine]:
+        """The matching events of a run's timeline, streamed."""
+        return reads.log_lines(self.settings, query)
+
+    def log_page(self, query: LogQuery) -> LogPage:
+        """A page of the matching events and where the next page starts."""
+        return reads.log_page(self.settings, query)
+
+    def verify(self, run_ref: str | None = None) -> VerifyReport:
+        """Recompute the hash chain of one run, or of every run."""
+        return reads.verify(self.settings, run_ref)
+
+    # -- human seats ---------------------------------------------------------------------
+
+    def seat_questions(self, run_ref: str, actor: str | None = None) -> tuple[SeatQuestion, ...]:
+        """What the run waits for from human seats (only ``actor``'s, if given)."""
+        return seats.seat_questions(self.settings, run_ref, actor)
+
+    def seat_question(self, run_ref: str, actor: str) -> SeatQuestion:
+        """What the run asks ``actor`` first (``SeatNotWaiting`` if nothing)."""
+        return seats.seat_question(self.settings, run_ref, actor)
+
+    def answer_seat(self, run_ref: str, answer: SeatAnswer) -> SeatAnswered:
+        """Record a human seat's answer (decision, reply or coalition answer)."""
+        return seats.answer(self.settings, run_ref, answer)
+
+    def seat_view(self, run_ref: str, actor: str) -> SeatView:
+        """What the person at ``actor``'s seat is shown: briefing, what it may see of
+        the run, and what it is asked, in words (never an AI's instructions)."""
+        return visibility.seat_view(self.settings, run_ref, actor)
+
+    def visible_page(
+        self, run_ref: str, viewer: Viewer, *, after: int = 0, limit: int = 1000
+    ) -> VisiblePage:
+        """A page of the run's events as ``viewer`` may see them (``log --json`` lines)."""
+        return visibility.visible_page(self.settings, run_ref, viewer, after=after, limit=limit)
+
+    def tail(self) -> LogTail:
+        """A follower of the log's end, for live streams (close it when done)."""
+        return LogTail(self.settings)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit_trail(self, query: AuditQuery) -> tuple[AuditEntry, ...]:
+        """Every decision with its prompt, calls, raw answers, parsing, tokens, cost."""
+        return audit.audit(self.settings, query)
+
+    def check_run(self, run_ref: str) -> CheckResult:
+        """Re-execute a run offline against its recorded answers (``replay --check``)."""
+        return audit.check(self.settings, run_ref)
+
+    # -- analytics -----------------------------------------------------------------------
+
+    def project(self, *, rebuild: bool = False) -> ProjectOutcome:
+        """Bring the analytics file up to date with the log (or rebuild it)."""
+        return analytics.project(self.settings, rebuild=rebuild)
+
+    def sql(self, request: SqlRequest) -> QueryResult:
+        """One read-only SQL statement over the analytics tables (or their schema)."""
+        return analytics.sql(self.settings, request)
+
+    def report(self, run_ref: str) -> str:
+        """A run's markdown report."""
+        return analytics.report(self.settings, run_ref)
+
+    def report_document(self, run_ref: str) -> Document:
+        """A run's report with its charts: as markdown, SVG files or one HTML page."""
+        return analytics.report_document(self.settings, run_ref)
+
+    def compare(self, run_refs: tuple[str, ...]) -> Comparison:
+        """Two or more runs compared."""
+        return analytics.compare(self.settings, run_refs)
+
+    def export(self, request: ExportRequest) -> ExportResult:
+        """The analytics tables written as files."""
+        return analytics.export(self.settings, request)
+
+    def batch_report(self, batch_ref: str) -> str:
+        """A batch's markdown report (statistics per variation)."""
+        return analytics.batch_report(self.settings, batch_ref)
+
+    def batch_report_document(self, batch_ref: str) -> Document:
+        """A batch's report with its charts: as markdown, SVG files or one HTML page."""
+        return analytics.batch_report_document(self.settings, batch_ref)
+
+    # -- batches -------------------------------------------------------------------------
+
+    def plan_batch(self, request: BatchRunRequest) -> BatchPlanView:
+        """The dry run of a batch file: its matrix and estimated cost; writes nothing."""
+        return batches.plan_batch(self.settings, request)
+
+    def create_batch(self, request: BatchRunRequest) -> BatchCreated:
+        """Check and record a batch file's runs; play them with ``play_batch``."""
+        return batches.create_batch(self.settings, request)
+
+    def create_continuations(self, request: ForkRun) -> BatchCreated:
+        """Record ``count`` continuations of a run as a batch (``fork --count``)."""
+        return batches.create_continuations(self.settings, request)
+
+    def prepare_batch_resume(self, request: BatchResume) -> BatchCreated:
+        """Find a batch to finish and check what finishing it needs."""
+        return batches.prepare_batch_resume(self.settings, request)
+
+    async def play_batch(
+        self,
+        batch_id: str,
+        *,
+        parallel: int | None = None,
+        budget: float | None = None,
+        progress: BatchProgress | None = None,
+    ) -> BatchStatus:
+        """Play the batch's unfinished runs; its status after."""
+        return await batches.play_batch(
+            self.settings, batch_id, parallel=parallel, budget=budget, progress=progress
+        )
+
+    def batch_status(self, batch_ref: str) -> BatchStatus:
+        """A batch's status per variation, and its runs cut short with why."""
+        return batches.batch_status(self.settings, batch_ref)
+
+    def list_batches(self) -> tuple[BatchStatus, ...]:
+        """Every batch, newest first."""
+        return batches.list_batches(self.settings)

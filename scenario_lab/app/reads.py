@@ -1,0 +1,306 @@
+"""Reading runs: the list, one run in detail, its state at a turn, its log, its hash chain.
+
+Each call opens the log for itself (see ``store.py``). Filters that would silently match
+nothing (an actor the run does not have, a turn it does not reach, an unknown event
+type) are refused with the reason instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from engine.summary import RunSummary
+from eventstore import Event, InvalidRequest, TurnOutOfRange, VerifyResult
+
+from .runs import PendingSeat, pending_seats
+from .settings import LabSettings
+from .store import open_store
+
+if TYPE_CHECKING:
+    from engine.fold.state import RunState
+    from eventstore import EventStore, Recorded
+
+
+class ListRuns(msgspec.Struct, frozen=True, kw_only=True):
+    """Which runs to list, newest first: filters, and a page (``cursor`` is the id of
+    the last run of the previous page; ``limit`` None lists them all)."""
+
+    batch: str | None = None  # a batch id or a unique prefix
+    status: str | None = None
+    scenario: str | None = None
+    parent: str | None = None
+    cursor: str | None = None
+    limit: int | None = None
+
+
+class RunList(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of runs; ``next_cursor`` asks for the next one (None: this was the last);
+    ``batch_id`` is the batch the list was filtered by, resolved."""
+
+    runs: tuple[RunSummary, ...]
+    next_cursor: str | None = None
+    batch_id: str | None = None
+
+
+class RunLink(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    fork_turn: int | None
+
+
+class RunDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """One run: its summary, where it stands, its lineage and the seats it waits for."""
+
+    summary: RunSummary
+    turn: int  # the current turn, or the last one started
+    turns: int  # how many it plays
+    lineage: tuple[RunLink, ...]  # root first, this run last
+    children: tuple[RunLink, ...]  # its direct branches
+    seats_pending: tuple[PendingSeat, ...]
+
+
+class LogQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which events of a run's timeline (inherited events of a fork included): only
+    ``turn``, only about ``actor``, only of event ``type``, only after log position
+    ``after``; at most ``limit``."""
+
+    run: str
+    turn: int | None = None
+    actor: str | None = None
+    type: str | None = None
+    after: int = 0
+    limit: int | None = None
+
+
+class EventLine(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as the log holds it (the ``log --json`` line): where it is, its hash,
+    and the event itself as ``payload``."""
+
+    position: int
+    run_id: str
+    seq: int
+    turn: int
+    type: str
+    schema_version: int
+    actor: str | None
+    event_id: str
+    recorded_at: str
+    hash: str
+    payload: Event
+
+
+class LogPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Events of a log query, and the position to ask ``after`` for the next page."""
+
+    run_id: str
+    events: tuple[EventLine, ...]
+    next_after: int
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The hash chain of each run checked; ``failed`` counts the broken ones."""
+
+    results: tuple[VerifyResult, ...]
+    failed: int
+
+
+def _summarize(settings: LabSettings, store: EventStore, info: Any) -> RunSummary:
+    from engine.summary import summarize
+
+    return summarize(store, info, settings.db)
+
+
+def list_runs(settings: LabSettings, query: ListRuns) -> RunList:
+    """A page of runs matching ``query``, newest first."""
+    with open_store(settings) as store:
+        batch_id = store.batch(query.batch)["batch_id"] if query.batch is not None else None
+        infos = store.list_runs(batch_id=batch_id)
+        if query.parent is not None:
+            infos = [i for i in infos if i.parent_run_id == query.parent]
+        start = 0
+        if query.cursor is not None:
+            ids = [i.run_id for i in infos]
+            if query.cursor not in ids:
+                raise InvalidRequest(
+                    f"cursor {query.cursor!r} names no run of this listing", field="cursor"
+                )
+            start = ids.index(query.cursor) + 1
+        page: list[RunSummary] = []
+        seen = start
+        for seen, info in enumerate(infos[start:], start + 1):  # noqa: B007
+            row = _summarize(settings, store, info)
+            if query.status is not None and row.status != query.status:
+                continue
+            if query.scenario is not None and row.scenario != query.scenario:
+                continue
+            page.append(row)
+            if query.limit is not None and len(page) == query.limit:
+                break
+    more = query.limit is not None and len(page) == query.limit and seen < len(infos)
+    return RunList(
+        runs=tuple(page), next_cursor=page[-1].run_id if more else None, batch_id=batch_id
+    )
+
+
+def run_summary(settings: LabSettings, run_ref: str) -> RunSummary:
+    """One run's line of the listing (status, cost...), without folding its events."""
+    with open_store(settings) as store:
+        return _summarize(settings, store, store.run_info(store.resolve(run_ref)))
+
+
+def lineage_order(runs: tuple[RunSummary, ...]) -> list[tuple[int, RunSummary]]:
+    """Runs in tree order (each root, then its branches depth-first) with their depth."""
+    from engine.summary import lineage_tree
+
+    return lineage_tree(list(runs))
+
+
+def run_detail(settings: LabSettings, run_ref: str) -> RunDetail:
+    """A run's status, turn, cost, lineage and the seats it waits for."""
+    from engine.replay import replay
+
+    with open_store(settings) as store:
+        run_id = store.resolve(run_ref)
+        state = replay(store, run_id)
+        return RunDetail(
+            summary=_summarize(settings, store, store.run_info(run_id)),
+            turn=state.turn,
+            turns=state.settings.turns,
+            lineage=tuple(
+                RunLink(run_id=i.run_id, fork_turn=i.fork_turn) for i in store.lineage(run_id)
+            ),
+            children=tuple(
+                RunLink(run_id=c.run_id, fork_turn=c.fork_turn) for c in store.children(run_id)
+            ),
+            seats_pending=pending_seats(state),
+        )
+
+
+def state_at(settings: LabSettings, run_ref: str, turn: int | None = None) -> RunState:
+    """The folded state at the end of ``turn`` (default: after every event), no model
+    call made. ``state_document`` turns it into the JSON ``replay --json`` prints."""
+    from engine.replay import replay
+
+    with open_store(settings) as store:
+        run_id = store.resolve(run_ref)
+        if turn is not None:
+            done = store.completed_turns(run_id)
+            last = done[-1] if done else 0
+            if turn < 0 or turn > last:
+                raise TurnOutOfRange(run_id, turn, last)
+        return replay(store, run_id, to_turn=turn)
+
+
+def state_document(state: RunState) -> dict[str, Any]:
+    """The state as JSON-ready builtins, without the resolved scenario (which is in the
+    run's ``RunStarted`` event)."""
+    from engine.fold.state import to_builtins
+
+    data = to_builtins(state)
+    data.pop("scenario", None)
+    return data
+
+
+def check_actor(store: EventStore, run_id: str, actor: str | None) -> None:
+    """A filter on an actor the run does not have matches nothing by mistake: refuse it."""
+    if actor is None:
+        return
+    from engine.play.human import check_actor as check
+    from engine.replay import replay
+
+    check(replay(store, run_id), run_id, actor)
+
+
+def check_turn(store: EventStore, run_id: str, turn: int | None) -> None:
+    """A turn the run's timeline does not reach matches nothing by mistake: refuse it."""
+    if turn is None:
+        return
+    last = max((r.turn for r in store.iter_events(run_id)), default=0)
+    if not 0 <= turn <= last:
+        raise TurnOutOfRange(run_id, turn, last)
+
+
+def check_event_type(type_name: str | None) -> None:
+    from eventstore import EVENT_TYPES
+
+    if type_name is not None and type_name not in EVENT_TYPES:
+        raise InvalidRequest(
+            "unknown event type {name!r} (known: {known})",
+            field="type",
+            values={"name": type_name, "known": ", ".join(sorted(EVENT_TYPES))},
+        )
+
+
+def event_line(rec: Recorded) -> EventLine:
+    return EventLine(
+        position=rec.position,
+        run_id=rec.run_id,
+        seq=rec.seq,
+        turn=rec.turn,
+        type=rec.type,
+        schema_version=rec.schema_version,
+        actor=rec.actor,
+        event_id=rec.event_id,
+        recorded_at=rec.recorded_at,
+        hash=rec.hash,
+        payload=rec.event,
+    )
+
+
+def _checked(store: EventStore, query: LogQuery) -> str:
+    check_event_type(query.type)
+    run_id = store.resolve(query.run)
+    check_actor(store, run_id, query.actor)
+    check_turn(store, run_id, query.turn)
+    return run_id
+
+
+def _matching(store: EventStore, run_id: str, query: LogQuery) -> Iterator[Recorded]:
+    for rec in store.iter_events(run_id, to_turn=query.turn):
+        if rec.position <= query.after:
+            continue
+        if query.turn is not None and rec.turn != query.turn:
+            continue
+        if query.actor is not None and rec.actor != query.actor:
+            continue
+        if query.type is not None and rec.type != query.type:
+            continue
+        yield rec
+
+
+def log_lines(settings: LabSettings, query: LogQuery) -> Iterator[EventLine]:
+    """Every event matching ``query``, streamed (the filters are checked first)."""
+    with open_store(settings) as store:
+        run_id = _checked(store, query)
+
+    def lines() -> Iterator[EventLine]:
+        with open_store(settings) as store:
+            for n, rec in enumerate(_matching(store, run_id, query)):
+                if query.limit is not None and n >= query.limit:
+                    return
+                yield event_line(rec)
+
+    return lines()
+
+
+def log_page(settings: LabSettings, query: LogQuery) -> LogPage:
+    """Up to ``query.limit`` events matching ``query`` and where the next page starts."""
+    with open_store(settings) as store:
+        run_id = _checked(store, query)
+        events: list[EventLine] = []
+        for rec in _matching(store, run_id, query):
+            if query.limit is not None and len(events) >= query.limit:
+                break
+            events.append(event_line(rec))
+    last = events[-1].position if events else query.after
+    return LogPage(run_id=run_id, events=tuple(events), next_after=last)
+
+
+def verify(settings: LabSettings, run_ref: str | None = None) -> VerifyReport:
+    """Recompute the hash chain of one run, or of every run."""
+    with open_store(settings) as store:
+        run_ids = [store.resolve(run_ref)] if run_ref else [r.run_id for r in store.list_runs()]
+        results = tuple(store.verify(run_id) for run_id in run_ids)
+    return VerifyReport(results=results, failed=sum(1 for r in results if not r.ok))
