@@ -28,7 +28,7 @@ PAGES = (
     "/login",
     "/runs",
     "/runs/{run_id}",
-    "/seat/{run_id}",
+    "/join/{run_id}",
     "/scenarios",
     "/scenarios/{name}",
     "/compare",

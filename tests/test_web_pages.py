@@ -185,7 +185,7 @@ def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tm
         ctx = chromium.new_context(base_url=srv.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page = ctx.new_page()
         console = ConsoleLog(page)
-        page.goto(f"/seat/{w.tabletop}#token={w.seat}")
+        page.goto(f"/join/{w.tabletop}#token={w.seat}")
         page.get_by_role("heading", name="Your move").wait_for()
         text = page.locator("main").inner_text()
         assert "National Grid Operator" in text
@@ -213,7 +213,7 @@ def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tm
         assert ctx.request.get(f"/api/v1/runs/{w.tabletop}/seat?actor=government", headers=auth).status == 403
         # ...and the app says so on another run's seat page, without showing anything
         other = ctx.new_page()
-        other.goto(f"/seat/{w.strait}#token={w.seat}")
+        other.goto(f"/join/{w.strait}#token={w.seat}")
         other.get_by_role("alert").wait_for()
         assert "Forbidden" in other.get_by_role("alert").inner_text()
         assert other.get_by_text("Your briefing").count() == 0
@@ -229,9 +229,9 @@ def test_seat_link_without_a_token_or_with_a_revoked_one_says_what_to_do(chromiu
     with live(w.settings) as srv:
         ctx = chromium.new_context(base_url=srv.url)
         page = ctx.new_page()
-        page.goto(f"/seat/{w.tabletop}")
+        page.goto(f"/join/{w.tabletop}")
         assert "has no seat token" in page.get_by_role("alert").inner_text()
-        page.goto(f"/seat/{w.tabletop}#token=st_nope_nope")
+        page.goto(f"/join/{w.tabletop}#token=st_nope_nope")
         page.reload()
         page.get_by_role("alert").filter(has_text="not valid any more").wait_for()
         ctx.close()

@@ -85,7 +85,7 @@ function App() {
 function Pages() {
   const { path } = useLocation();
   // a seat is not signed in: its page must not ask who is
-  if (path.startsWith("/seat/")) {
+  if (path.startsWith("/join/")) {
     return <SeatPage runId={decodeURIComponent(path.split("/")[2] ?? "")} />;
   }
   return <Shell />;
