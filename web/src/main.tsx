@@ -11,6 +11,8 @@ import { LoginPage } from "./pages/Login";
 import { RunsPage } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
 import { SeatPage } from "./pages/Seat";
+import { ScenariosPage } from "./pages/Scenarios";
+import { ComparePage } from "./pages/Compare";
 import { NotFound } from "./pages/NotFound";
 import "./style.css";
 
@@ -66,6 +68,9 @@ function Shell() {
             <Route path="/" component={RunsPage} />
             <Route path="/runs" component={RunsPage} />
             <Route path="/runs/:id" component={RunPage} />
+            <Route path="/scenarios" component={ScenariosPage} />
+            <Route path="/scenarios/:name" component={ScenariosPage} />
+            <Route path="/compare" component={ComparePage} />
             <Route default component={NotFound} />
           </Router>
         </ErrorBoundary>

@@ -34,7 +34,8 @@ export function LineChart({ title, x, series, bands, xLabel = "turn", height = 2
       width: Math.max(280, el.clientWidth),
       height,
       scales: { x: { time: false } },
-      axes: [{ label: xLabel }, {}],
+      // turns are whole numbers: no tick at 0.25
+      axes: [{ label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, {}],
       series: [
         { label: xLabel },
         ...series.map((s, i) => ({

@@ -10,7 +10,7 @@ export interface ForkProps {
   turn: number;
   actors: { short_name: string; name: string }[];
   onClose: () => void;
-  onForked: (runIds: string[]) => void;
+  onForked: (made: { runId?: string; batchId?: string }) => void;
 }
 
 export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps) {
@@ -30,15 +30,17 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
     e.preventDefault();
     setBusy(true);
     setError(null);
-    const body: Record<string, unknown> = { at_turn: turn, play, count };
+    const body: Record<string, unknown> = { at_turn: turn, play };
+    // several branches are plain continuations (a batch): the server refuses edits there
+    if (count > 1) body.count = count;
     if (actor && decision.trim()) body.decisions = { [actor]: decision.trim() };
     if (inject.trim()) body.inject = [inject.trim()];
     if (modelActor && model.trim()) body.models = { [modelActor]: model.trim() };
     if (human.length) body.humans = human;
     if (seed.trim()) body.seed = Number(seed);
     try {
-      const out = await api<{ run_id?: string; run_ids?: string[] }>(`/api/v1/runs/${runId}/fork`, { method: "POST", body });
-      onForked(out.run_ids ?? (out.run_id ? [out.run_id] : []));
+      const out = await api<{ run_id?: string; batch_id?: string }>(`/api/v1/runs/${runId}/fork`, { method: "POST", body });
+      onForked(out.run_id ? { runId: out.run_id } : { batchId: out.batch_id });
     } catch (err) {
       setError((err as Error).message);
     } finally {
@@ -109,12 +111,15 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
           </label>
           <label>
             Branches
-            <input type="number" min={1} max={100} value={count} onInput={(e) => setCount(Number(e.currentTarget.value) || 1)} />
+            <input type="number" min={1} max={1000} value={count} aria-describedby="count-note" onInput={(e) => setCount(Number(e.currentTarget.value) || 1)} />
           </label>
           <label class="inline">
             <input type="checkbox" checked={play} onChange={(e) => setPlay(e.currentTarget.checked)} /> Play now
           </label>
         </div>
+        <p id="count-note" class="muted small">
+          More than one branch plays plain continuations with new seeds, as a batch (no edits).
+        </p>
         {error && (
           <p class="error" role="alert">
             {error}

@@ -98,7 +98,10 @@ export function RunPage() {
     const variables = events
       .filter((e) => e.type === "WorldUpdated")
       .flatMap((e) => Object.entries((e.payload.variables ?? {}) as Record<string, number>).map(([name, value]) => ({ turn: e.turn, name, value })));
-    return { metrics: byTurn(metrics), variables: byTurn(variables) };
+    // a rule scenario records its variables as metrics too: chart them once
+    const metricNames = new Set(metrics.map((m) => m.name));
+    const extra = variables.filter((v) => !metricNames.has(v.name));
+    return { metrics: byTurn(metrics), variables: byTurn(extra) };
   }, [events.length]);
 
   const openAudit = useCallback(
@@ -238,10 +241,11 @@ export function RunPage() {
           turn={forkAt}
           actors={actors}
           onClose={() => setForkAt(null)}
-          onForked={(ids) => {
+          onForked={(made) => {
             setForkAt(null);
             loadInfo();
-            if (ids.length === 1) route(`/runs/${ids[0]}`);
+            if (made.runId) route(`/runs/${made.runId}`);
+            else if (made.batchId) route(`/batches/${made.batchId}`);
           }}
         />
       )}
