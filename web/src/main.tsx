@@ -4,7 +4,7 @@
 
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ErrorBoundary, LocationProvider, Route, Router, useLocation } from "preact-iso";
+import { ErrorBoundary, LocationProvider, Route, Router, lazy, useLocation } from "preact-iso";
 import { ApiError, type Me, atLeast, signOut, whoAmI } from "./api";
 import { MeContext } from "./me";
 import { LoginPage } from "./pages/Login";
@@ -13,8 +13,12 @@ import { RunPage } from "./pages/Run";
 import { SeatPage } from "./pages/Seat";
 import { ScenariosPage } from "./pages/Scenarios";
 import { ComparePage } from "./pages/Compare";
+import { SqlPage } from "./pages/Sql";
 import { NotFound } from "./pages/NotFound";
 import "./style.css";
+
+// CodeMirror is most of the bundle: it loads with the editor page only
+const EditorPage = lazy(() => import("./pages/Editor").then((m) => m.EditorPage));
 
 
 function Shell() {
@@ -71,6 +75,8 @@ function Shell() {
             <Route path="/scenarios" component={ScenariosPage} />
             <Route path="/scenarios/:name" component={ScenariosPage} />
             <Route path="/compare" component={ComparePage} />
+            <Route path="/editor" component={EditorPage} />
+            <Route path="/sql" component={SqlPage} />
             <Route default component={NotFound} />
           </Router>
         </ErrorBoundary>

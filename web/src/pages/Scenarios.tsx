@@ -39,6 +39,7 @@ const isModelDriven = (a: Actor) => !a.control || a.control === "ai" || a.contro
 function EstimateLine({ e }: { e: Estimate | null | undefined }) {
   if (e === undefined) return <span class="muted small">estimating…</span>;
   if (e === null) return <span class="muted small">no estimate</span>;
+  if (e.calls === 0) return <span class="small">no model calls: plays offline, free</span>;
   return (
     <span class="small">
       {e.calls} model calls · ~{(e.input_tokens + e.output_tokens).toLocaleString()} tokens · ~{usd(e.cost_usd)}
