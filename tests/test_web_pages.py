@@ -254,3 +254,41 @@ def test_pages_are_served_with_a_strict_policy_and_unknown_paths_are_404(tmp_pat
         assert c.get("/assets/nothing.js").status_code == 404
         assert c.get("/no-such-page").status_code == 404
         assert c.get("/api/v1/no-such-route").status_code in (401, 404)
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def test_a_50_turn_run_page_is_interactive_within_a_second_and_every_control_is_labelled(
+    chromium: Any, tmp_path: Path
+) -> None:
+    w = off_loop(make_world, tmp_path)
+    got = off_loop(cli, "run", "scenarios/strait-crisis", "--seed", "5", "--turns", "50", "--db", str(w.db))
+    assert got.exit_code == 0, got.output
+    run_id = last_line(got.stdout)
+    with live(w.settings) as srv:
+        ctx = sign_in(chromium, srv.url)
+        page = ctx.new_page()
+        page.goto(f"/runs/{run_id}")  # a first visit loads and caches the assets
+        page.locator("section.turn[data-turn='50']").wait_for()
+        timings = []
+        for _ in range(3):
+            page.goto(f"/runs/{run_id}")
+            page.locator("section.turn[data-turn='50']").wait_for()
+            page.locator(".chart canvas").first.wait_for()
+            timings.append(page.evaluate("performance.now()"))
+        assert page.locator("section.turn").count() == 51
+        print(f"50-turn run page ready after {[round(t) for t in timings]} ms")
+        assert min(timings) < 1000, timings
+        # every visible control has a name a screen reader can say
+        assert page.evaluate(UNLABELLED) == []
+        for path in ("/runs", "/scenarios/strait-crisis", "/sql", "/compare"):
+            page.goto(path)
+            page.locator("main h1").wait_for()
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate(UNLABELLED) == [], path
+        ctx.close()

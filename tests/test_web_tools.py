@@ -92,3 +92,23 @@ def test_sql_page_runs_a_query_downloads_csv_and_explains_a_refusal(signed_in: t
     assert page.locator("table.results").count() == 0
     # the refusal is a 4xx the app shows, not a page error
     assert [e for e in console.errors if "status of 4" not in e] == []
+
+
+def test_fork_into_a_batch_and_follow_it_on_the_batch_page(signed_in: tuple[Any, Any]) -> None:
+    ctx, w = signed_in
+    page = ctx.new_page()
+    console = ConsoleLog(page)
+    page.goto(f"/runs/{w.strait}")
+    page.get_by_role("button", name="Fork here after turn 5").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Branches").fill("4")
+    dialog.get_by_role("button", name="Fork").click()
+    page.wait_for_function("() => location.pathname.startsWith('/batches/')")
+    page.get_by_text("4 of 4 runs completed").wait_for(timeout=60_000)
+    # a fan chart per metric, drawn from the four runs
+    page.locator(".chart canvas").first.wait_for()
+    assert page.locator(".chart").count() >= 3
+    # the server's statistics, once every run has ended
+    page.locator(".markdown table").first.wait_for(timeout=30_000)
+    shot(page, "batch", full_page=True)
+    assert console.errors == []

@@ -125,3 +125,14 @@ export const ROLE_RANK = { player: 0, analyst: 1, facilitator: 2, admin: 3 } as 
 export function atLeast(me: Me | null, role: keyof typeof ROLE_RANK): boolean {
   return me !== null && ROLE_RANK[me.role] >= ROLE_RANK[role];
 }
+
+let schema: Promise<Set<string>> | null = null;
+
+/** Whether this server offers a route (``"POST /api/v1/runs/{run_id}/inject"``), from its
+ * OpenAPI document: pages show a tool only when the server can do it. */
+export async function offers(route: string): Promise<boolean> {
+  schema ??= api<{ paths: Record<string, Record<string, unknown>> }>("/api/v1/openapi.json")
+    .then((doc) => new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))))
+    .catch(() => new Set<string>());
+  return (await schema).has(route);
+}

@@ -14,6 +14,7 @@ import { SeatPage } from "./pages/Seat";
 import { ScenariosPage } from "./pages/Scenarios";
 import { ComparePage } from "./pages/Compare";
 import { SqlPage } from "./pages/Sql";
+import { BatchPage } from "./pages/Batch";
 import { NotFound } from "./pages/NotFound";
 import "./style.css";
 
@@ -77,6 +78,7 @@ function Shell() {
             <Route path="/compare" component={ComparePage} />
             <Route path="/editor" component={EditorPage} />
             <Route path="/sql" component={SqlPage} />
+            <Route path="/batches/:id" component={BatchPage} />
             <Route default component={NotFound} />
           </Router>
         </ErrorBoundary>

@@ -1,10 +1,11 @@
 // A facilitator's controls on a run: pause, resume, stop, seat links for human players
 // and live injects.
 
-import { useState } from "preact/hooks";
-import { api } from "../api";
+import { useEffect, useState } from "preact/hooks";
+import { api, offers } from "../api";
 import type { RunInfo } from "../pages/Run";
 import { Drawer } from "./Drawer";
+import { Report } from "./Report";
 
 interface Props {
   info: RunInfo;
@@ -17,6 +18,13 @@ export function Controls({ info, actors, onChanged, onError }: Props) {
   const [busy, setBusy] = useState(false);
   const [seats, setSeats] = useState(false);
   const [inject, setInject] = useState(false);
+  const [canInject, setCanInject] = useState(false);
+  const [afterAction, setAfterAction] = useState(false);
+  const [canAfterAction, setCanAfterAction] = useState(false);
+  useEffect(() => {
+    offers("POST /api/v1/runs/{run_id}/inject").then(setCanInject);
+    offers("GET /api/v1/runs/{run_id}/after-action").then(setCanAfterAction);
+  }, []);
   const done = ["completed", "failed", "stopped"].includes(info.status);
   const act = async (what: "halt" | "resume" | "stop") => {
     if (what === "stop" && !window.confirm(`Stop run ${info.run_id} for good?`)) return;
@@ -44,9 +52,21 @@ export function Controls({ info, actors, onChanged, onError }: Props) {
       <button type="button" disabled={done} onClick={() => setSeats(true)}>
         Seat links
       </button>
-      <button type="button" disabled={done} onClick={() => setInject(true)}>
-        Inject event
-      </button>
+      {canInject && (
+        <button type="button" disabled={done} onClick={() => setInject(true)}>
+          Inject event
+        </button>
+      )}
+      {canAfterAction && (
+        <button type="button" class="secondary" onClick={() => setAfterAction(true)}>
+          After-action report
+        </button>
+      )}
+      {afterAction && (
+        <Drawer title={`After-action report of ${info.run_id}`} onClose={() => setAfterAction(false)}>
+          <Report runId={info.run_id} path="after-action" />
+        </Drawer>
+      )}
       {seats && <SeatLinks runId={info.run_id} actors={actors} onClose={() => setSeats(false)} />}
       {inject && (
         <InjectDialog
