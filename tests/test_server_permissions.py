@@ -98,6 +98,7 @@ def _call(srv: Any, client: httpx.Client, route: Any, url: str, headers: dict[st
 
 def _urls(world: World, path: str) -> list[tuple[str, bool]]:
     """Concrete URLs of a route path: on the player's own run and on another one."""
+    path = path.replace("{batch_id}", "nope").replace("{kind}", "metrics")
     if "{run_id}" not in path:
         filled = path.replace("{name}", "swagger-ui.css" if "assets" in path else "strait-crisis")
         return [(filled, False)]
