@@ -4,6 +4,7 @@
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, idempotencyKey } from "../api";
+import { num } from "../format";
 import { follow, type StreamState } from "../stream";
 
 interface Question {
@@ -115,8 +116,10 @@ export function SeatPage({ runId }: { runId: string }) {
   const name = (a: string) => view.briefing.actors?.[a]?.name ?? a;
   const finished = ["completed", "failed", "stopped"].includes(view.status);
   const lastTurn = Math.max(0, ...view.history.filter((h) => h.type === "WorldUpdated").map((h) => h.turn ?? 0));
-  const recap = view.history.filter((h) => (h.turn ?? 0) === lastTurn && lastTurn > 0);
-  const myRecap = view.own.filter((h) => (h.turn ?? 0) === lastTurn && lastTurn > 0);
+  const inLast = (h: Record<string, any>) => lastTurn > 0 && (h.turn ?? 0) === lastTurn;
+  const recap = view.history.filter((h) => inLast(h) && RECAP_TYPES.has(h.type));
+  const metrics = view.history.filter((h) => inLast(h) && h.type === "MetricRecorded" && typeof h.value === "number");
+  const myRecap = view.own.filter((h) => inLast(h) && DECISIONS.has(h.type) && (h.action || h.accept !== undefined));
 
   return (
     <main id="main" class="seat">
@@ -167,6 +170,15 @@ export function SeatPage({ runId }: { runId: string }) {
               </li>
             ))}
           </ul>
+          {metrics.length > 0 && (
+            <p class="small">
+              {metrics.map((m, i) => (
+                <span key={i} class="chip">
+                  {m.name.replace(/_/g, " ")}: {num(m.value)}
+                </span>
+              ))}
+            </p>
+          )}
         </section>
       )}
 
@@ -240,6 +252,10 @@ export function SeatPage({ runId }: { runId: string }) {
   );
 }
 
+// what a person reads in the recap (bookkeeping events such as TurnStarted are not news)
+const DECISIONS = new Set(["DecisionMade", "HumanDecisionSubmitted"]);
+const RECAP_TYPES = new Set(["WorldUpdated", "ExogenousEventTriggered", "MessageSent", ...DECISIONS]);
+
 function RecapLine({ h, name }: { h: Record<string, any>; name: (a: string) => string }) {
   switch (h.type) {
     case "WorldUpdated":
@@ -257,8 +273,12 @@ function RecapLine({ h, name }: { h: Record<string, any>; name: (a: string) => s
           <strong>{name(h.actor)}</strong>: {h.action}
         </>
       );
-    default:
-      return <>{h.description ?? h.narrative ?? h.type}</>;
+    default: // a public message
+      return (
+        <>
+          <strong>{name(h.sender)}</strong> (public): {h.content}
+        </>
+      );
   }
 }
 
