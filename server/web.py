@@ -60,9 +60,7 @@ def _shell() -> HTMLResponse:
     index = WEBAPP / "index.html"
     if not index.is_file():
         return HTMLResponse(NOT_BUILT, status_code=503, headers=_HEADERS)
-    return HTMLResponse(
-        index.read_text("utf-8"), headers={**_HEADERS, "Cache-Control": "no-cache"}
-    )
+    return HTMLResponse(index.read_text("utf-8"), headers={**_HEADERS, "Cache-Control": "no-cache"})
 
 
 for _page in PAGES:

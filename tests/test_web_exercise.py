@@ -47,11 +47,15 @@ def test_facilitator_and_player_play_a_turn_fork_and_compare(chromium: Any, tmp_
         join = link.input_value()
         assert "/join/" in join and "#token=st_" in join
         page.get_by_role("link", name="Open the run").click()
-        page.get_by_test_id("waiting").filter(has_text="National Grid Operator").wait_for(timeout=30_000)
+        page.get_by_test_id("waiting").filter(has_text="National Grid Operator").wait_for(
+            timeout=30_000
+        )
         run_id = page.url.rsplit("/", 1)[1]
 
         # the player, on a phone, with nothing but the link
-        player = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        player = chromium.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
         seat = player.new_page()
         seat_console = ConsoleLog(seat)
         seat.goto(join)
@@ -66,13 +70,18 @@ def test_facilitator_and_player_play_a_turn_fork_and_compare(chromium: Any, tmp_
 
         # the facilitator's page followed without a reload
         page.locator("section.turn[data-turn='2']").wait_for(timeout=30_000)
-        assert "Crews restore hospitals first." in page.locator("section.turn[data-turn='1']").inner_text()
+        assert (
+            "Crews restore hospitals first."
+            in page.locator("section.turn[data-turn='1']").inner_text()
+        )
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
         # fork after turn 1 from the timeline
         page.get_by_role("button", name="Fork here after turn 1").click()
         dialog = page.get_by_role("dialog")
-        dialog.get_by_label("Inject an event into turn 2").fill("A second wave of the attack hits the water utilities")
+        dialog.get_by_label("Inject an event into turn 2").fill(
+            "A second wave of the attack hits the water utilities"
+        )
         shot(page, "fork-dialog")
         dialog.get_by_role("button", name="Fork").click()
         page.wait_for_function(f"() => !location.pathname.endsWith('/{run_id}')")

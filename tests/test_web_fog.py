@@ -33,7 +33,9 @@ def chromium() -> Iterator[Any]:
         yield b
 
 
-def test_the_seat_page_beside_ai_actors_shows_nothing_of_theirs(chromium: Any, tmp_path: Path) -> None:
+def test_the_seat_page_beside_ai_actors_shows_nothing_of_theirs(
+    chromium: Any, tmp_path: Path
+) -> None:
     w = off_loop(make_world, tmp_path)
     with FakeLLMServer() as fake:
         fake.responder = _decision
@@ -41,16 +43,26 @@ def test_the_seat_page_beside_ai_actors_shows_nothing_of_theirs(chromium: Any, t
         settings = replace(w.settings, scenario_dirs=(DATA,), llm=llm, user_rate_per_min=None)
         with live(settings) as srv:
             fac = chromium.new_context(base_url=srv.url, viewport={"width": 1280, "height": 900})
-            assert fac.request.post("/api/v1/session", data={"name": "fay", "password": PASSWORD}).ok
+            assert fac.request.post(
+                "/api/v1/session", data={"name": "fay", "password": PASSWORD}
+            ).ok
             csrf = fac.request.get("/api/v1/me").json()["csrf_token"]
             head = {"X-CSRF-Token": csrf}
-            started = fac.request.post("/api/v1/runs", data={"scenario": "llm3", "turns": 2, "humans": ["ngo"]}, headers=head)
+            started = fac.request.post(
+                "/api/v1/runs",
+                data={"scenario": "llm3", "turns": 2, "humans": ["ngo"]},
+                headers=head,
+            )
             assert started.status == 201, started.text()
             run_id = started.json()["run_id"]
-            seat = fac.request.post(f"/api/v1/runs/{run_id}/seats", data={"actor": "ngo"}, headers=head)
+            seat = fac.request.post(
+                f"/api/v1/runs/{run_id}/seats", data={"actor": "ngo"}, headers=head
+            )
             join = seat.json()["url"]
 
-            player = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            player = chromium.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
             page = player.new_page()
             console = ConsoleLog(page)
             page.goto(join)

@@ -51,14 +51,29 @@ def log_count(db: Path, run_id: str, *types: str) -> int:
 def decide_and_resume(w: World, actor: str = "grid-operator") -> None:
     """What a seat's answer does: the human decision, then the run plays on to the next
     halt (the CLI, in this process, on the same log)."""
-    got = off_loop(cli, "decide", w.tabletop, "--actor", actor, "--action-name", "manual_restoration",
-              "--action", "Crews restore hospitals first.", "--by", "test", "--db", str(w.db))
+    got = off_loop(
+        cli,
+        "decide",
+        w.tabletop,
+        "--actor",
+        actor,
+        "--action-name",
+        "manual_restoration",
+        "--action",
+        "Crews restore hospitals first.",
+        "--by",
+        "test",
+        "--db",
+        str(w.db),
+    )
     assert got.exit_code == 0, got.output
     got = off_loop(cli, "resume", w.tabletop, "--db", str(w.db))
     assert got.exit_code == 0, got.output
 
 
-def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(chromium: Any, tmp_path: Path) -> None:
+def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(
+    chromium: Any, tmp_path: Path
+) -> None:
     w = off_loop(make_world, tmp_path)
     fork = off_loop(cli, "fork", w.strait, "--at-turn", "4", "--db", str(w.db))
     assert fork.exit_code == 0, fork.output
@@ -144,7 +159,9 @@ def test_run_page_audit_state_diff_and_report(chromium: Any, tmp_path: Path) -> 
         page.get_by_role("status").filter(has_text="finished").wait_for()
         assert page.locator("section.turn").count() == 11  # setup and ten turns
         assert page.locator(".chart canvas").count() >= 1
-        page.get_by_role("button", name=re.compile("Audit Eastern Power's decision in turn 3")).click()
+        page.get_by_role(
+            "button", name=re.compile("Audit Eastern Power's decision in turn 3")
+        ).click()
         drawer = page.get_by_role("dialog")
         drawer.get_by_text("Parsed decision").wait_for()
         assert "eastern-power" in drawer.inner_text()
@@ -178,11 +195,15 @@ def _private_texts(scenario: Path, but: str) -> list[str]:
     return out
 
 
-def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tmp_path: Path) -> None:
+def test_seat_page_shows_only_its_actor_and_no_ai_instructions(
+    chromium: Any, tmp_path: Path
+) -> None:
     w = off_loop(make_world, tmp_path)
     decide_and_resume(w)  # a recap of the last turn to show
     with live(w.settings) as srv:
-        ctx = chromium.new_context(base_url=srv.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        ctx = chromium.new_context(
+            base_url=srv.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
         page = ctx.new_page()
         console = ConsoleLog(page)
         page.goto(f"/join/{w.tabletop}#token={w.seat}")
@@ -190,7 +211,10 @@ def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tm
         text = page.locator("main").inner_text()
         assert "National Grid Operator" in text
         assert "Turn 2 of 5" in text
-        assert "offline backups from last week are intact" in page.get_by_test_id("private").inner_text()
+        assert (
+            "offline backups from last week are intact"
+            in page.get_by_test_id("private").inner_text()
+        )
         assert "What happened in turn 1" in text
         # the question in plain words, the declared actions as choices
         assert page.get_by_role("radio").count() == 4
@@ -201,7 +225,14 @@ def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tm
         html = page.content()
         for secret in others:
             assert secret not in html, secret
-        for ai in ("JSON", "json", '{"', "long_term_goals", "short_term_priorities", "respond with"):
+        for ai in (
+            "JSON",
+            "json",
+            '{"',
+            "long_term_goals",
+            "short_term_priorities",
+            "respond with",
+        ):
             assert ai not in text, ai
         # phone-sized: nothing wider than the screen
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -210,7 +241,10 @@ def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tm
         auth = {"Authorization": f"Bearer {w.seat}"}
         assert ctx.request.get(f"/api/v1/runs/{w.tabletop}", headers=auth).status == 403
         assert ctx.request.get(f"/api/v1/runs/{w.strait}/seat", headers=auth).status == 403
-        assert ctx.request.get(f"/api/v1/runs/{w.tabletop}/seat?actor=government", headers=auth).status == 403
+        assert (
+            ctx.request.get(f"/api/v1/runs/{w.tabletop}/seat?actor=government", headers=auth).status
+            == 403
+        )
         # ...and the app says so on another run's seat page, without showing anything
         other = ctx.new_page()
         other.goto(f"/join/{w.strait}#token={w.seat}")
@@ -224,7 +258,9 @@ def test_seat_page_shows_only_its_actor_and_no_ai_instructions(chromium: Any, tm
         ctx.close()
 
 
-def test_seat_link_without_a_token_or_with_a_revoked_one_says_what_to_do(chromium: Any, tmp_path: Path) -> None:
+def test_seat_link_without_a_token_or_with_a_revoked_one_says_what_to_do(
+    chromium: Any, tmp_path: Path
+) -> None:
     w = off_loop(make_world, tmp_path)
     with live(w.settings) as srv:
         ctx = chromium.new_context(base_url=srv.url)
@@ -242,7 +278,7 @@ def test_pages_are_served_with_a_strict_policy_and_unknown_paths_are_404(tmp_pat
     w = off_loop(make_world, tmp_path)
     with live(w.settings) as srv, srv.client() as c:
         page = c.get("/runs/abc")
-        assert page.status_code == 200 and "<div id=\"app\">" in page.text
+        assert page.status_code == 200 and '<div id="app">' in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]
         # every asset the shell names is served from here: nothing from a CDN
         for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
@@ -267,7 +303,9 @@ def test_a_50_turn_run_page_is_interactive_within_a_second_and_every_control_is_
     chromium: Any, tmp_path: Path
 ) -> None:
     w = off_loop(make_world, tmp_path)
-    got = off_loop(cli, "run", "scenarios/strait-crisis", "--seed", "5", "--turns", "50", "--db", str(w.db))
+    got = off_loop(
+        cli, "run", "scenarios/strait-crisis", "--seed", "5", "--turns", "50", "--db", str(w.db)
+    )
     assert got.exit_code == 0, got.output
     run_id = last_line(got.stdout)
     with live(w.settings) as srv:

@@ -30,7 +30,9 @@ def chromium() -> Iterator[Any]:
 def signed_in(chromium: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     w = off_loop(make_world, tmp_path)
     with live(w.settings) as srv:
-        ctx = chromium.new_context(base_url=srv.url, viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        ctx = chromium.new_context(
+            base_url=srv.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
         assert ctx.request.post("/api/v1/session", data={"name": "fay", "password": PASSWORD}).ok
         yield ctx, w
         ctx.close()
@@ -65,7 +67,9 @@ def test_editor_marks_a_bad_field_within_a_second(signed_in: tuple[Any, Any]) ->
     assert console.errors == []
 
 
-def test_sql_page_runs_a_query_downloads_csv_and_explains_a_refusal(signed_in: tuple[Any, Any]) -> None:
+def test_sql_page_runs_a_query_downloads_csv_and_explains_a_refusal(
+    signed_in: tuple[Any, Any],
+) -> None:
     ctx, w = signed_in
     page = ctx.new_page()
     console = ConsoleLog(page)
