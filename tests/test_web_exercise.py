@@ -6,23 +6,17 @@ timeline, finds the branch in the runs tree and compares it with its parent."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.server_helpers import PASSWORD, live, make_world
-from tests.web_helpers import ConsoleLog, browser, ensure_built, off_loop, shot
+from tests.web_helpers import ConsoleLog, off_loop, shot
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    ensure_built()
-    with browser() as b:
-        yield b
+# the `chromium` fixture: one headless browser per module
+pytest_plugins = ("tests.web_helpers",)
 
 
 def test_facilitator_and_player_play_a_turn_fork_and_compare(chromium: Any, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ be seen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,14 @@ from tests.engine_helpers import DATA, llm_env
 from tests.fakellm import FakeLLMServer
 from tests.server_helpers import PASSWORD, live, make_world
 from tests.test_server_fog import OTHERS, _decision, _leaks
-from tests.web_helpers import ConsoleLog, browser, ensure_built, off_loop, shot
+from tests.web_helpers import ConsoleLog, off_loop, shot
 
 pytestmark = pytest.mark.slow
+# the `chromium` fixture: one headless browser per module
+pytest_plugins = ("tests.web_helpers",)
 
 # what the AI actors are told about answering, never meant for a person
 AI_INSTRUCTIONS = ("JSON", "json", "long_term_goals", "short_term_priorities", '{"', "schema")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    ensure_built()
-    with browser() as b:
-        yield b
 
 
 def test_the_seat_page_beside_ai_actors_shows_nothing_of_theirs(

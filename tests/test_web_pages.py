@@ -5,7 +5,6 @@ middle), its audit and state drawers, and a human seat's page and what it never 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from tests.server_helpers import PASSWORD, TABLETOP, World, live, make_world
 from tests.web_helpers import (
     ConsoleLog,
     DropProxy,
-    browser,
     ensure_built,
     off_loop,
     shot,
@@ -26,13 +24,8 @@ from tests.web_helpers import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    ensure_built()
-    with browser() as b:
-        yield b
+# the `chromium` fixture: one headless browser per module
+pytest_plugins = ("tests.web_helpers",)
 
 
 def sign_in(b: Any, url: str, name: str = "fay") -> Any:

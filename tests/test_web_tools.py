@@ -14,16 +14,11 @@ from typing import Any
 import pytest
 
 from tests.server_helpers import PASSWORD, live, make_world
-from tests.web_helpers import ConsoleLog, browser, ensure_built, off_loop, shot
+from tests.web_helpers import ConsoleLog, off_loop, shot
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    ensure_built()
-    with browser() as b:
-        yield b
+# the `chromium` fixture: one headless browser per module
+pytest_plugins = ("tests.web_helpers",)
 
 
 @pytest.fixture

@@ -62,6 +62,14 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test module, over the current build of the app."""
+    ensure_built()
+    with browser() as b:
+        yield b
+
+
 class ConsoleLog:
     """Console errors and uncaught exceptions of a page (the app must have none)."""
 

@@ -25,3 +25,13 @@ export function StatusBadge({ status, reason }: { status: string; reason?: strin
     </span>
   );
 }
+
+/** A failure to show: announced to screen readers, nothing when there is none. */
+export function ErrorLine({ error }: { error: string | null }) {
+  if (!error) return null;
+  return (
+    <p class="error" role="alert">
+      {error}
+    </p>
+  );
+}

@@ -6,6 +6,7 @@ import { api, offers } from "../api";
 import type { RunInfo } from "../pages/Run";
 import { Drawer } from "./Drawer";
 import { Report } from "./Report";
+import { ErrorLine } from "../format";
 
 interface Props {
   info: RunInfo;
@@ -97,11 +98,7 @@ function SeatLinks({ runId, actors, onClose }: { runId: string; actors: { short_
   return (
     <Drawer title="Seat links" onClose={onClose}>
       <p>A link lets one person play one actor of this run from any device, without an account. It is shown once: copy it now.</p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <ul class="plain seat-links">
         {actors.map((a) => (
           <li key={a.short_name}>
@@ -163,11 +160,7 @@ function InjectDialog({ runId, onClose, onDone }: { runId: string; onClose: () =
             <option value="private">the facilitators only</option>
           </select>
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit">Inject</button>
       </form>
     </Drawer>

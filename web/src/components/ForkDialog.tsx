@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Drawer } from "./Drawer";
+import { ErrorLine } from "../format";
 
 export interface ForkProps {
   runId: string;
@@ -53,17 +54,7 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
       <form class="stack" onSubmit={submit}>
         <fieldset>
           <legend>Change a decision in turn {turn + 1}</legend>
-          <label>
-            Actor
-            <select value={actor} onChange={(e) => setActor(e.currentTarget.value)}>
-              <option value="">none</option>
-              {actors.map((a) => (
-                <option key={a.short_name} value={a.short_name}>
-                  {a.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ActorPick actors={actors} value={actor} onChange={setActor} />
           <label>
             Their action instead
             <textarea rows={2} value={decision} onInput={(e) => setDecision(e.currentTarget.value)} />
@@ -75,17 +66,7 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
         </label>
         <fieldset>
           <legend>Swap a model</legend>
-          <label>
-            Actor
-            <select value={modelActor} onChange={(e) => setModelActor(e.currentTarget.value)}>
-              <option value="">none</option>
-              {actors.map((a) => (
-                <option key={a.short_name} value={a.short_name}>
-                  {a.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ActorPick actors={actors} value={modelActor} onChange={setModelActor} />
           <label>
             Model
             <input value={model} placeholder="provider/model" onInput={(e) => setModel(e.currentTarget.value)} />
@@ -120,15 +101,27 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
         <p id="count-note" class="muted small">
           More than one branch plays plain continuations with new seeds, as a batch (no edits).
         </p>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit" disabled={busy}>
           {busy ? "Forking…" : "Fork"}
         </button>
       </form>
     </Drawer>
+  );
+}
+
+function ActorPick({ actors, value, onChange }: { actors: ForkProps["actors"]; value: string; onChange: (v: string) => void }) {
+  return (
+    <label>
+      Actor
+      <select value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        <option value="">none</option>
+        {actors.map((a) => (
+          <option key={a.short_name} value={a.short_name}>
+            {a.name}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

@@ -3,6 +3,7 @@
 import diff from "microdiff";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
+import { ErrorLine } from "../format";
 
 type State = Record<string, unknown>;
 
@@ -42,11 +43,7 @@ export function StateAtTurn({ runId, turn, maxTurn, onTurn }: { runId: string; t
         <input type="number" min={0} max={maxTurn} value={turn} onChange={(e) => onTurn(Math.max(0, Math.min(maxTurn, Number(e.currentTarget.value))))} />
       </label>{" "}
       of {maxTurn}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {now && (
         <>
           <h3>{turn > 0 ? `Changes since turn ${turn - 1}` : "The state before the first turn"}</h3>

@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { api } from "../api";
 import { LineChart, PALETTE } from "../components/Chart";
-import { num, usd } from "../format";
+import { ErrorLine, num, usd } from "../format";
 import type { LogEvent } from "../stream";
 
 interface Comparison {
@@ -99,11 +99,7 @@ export function ComparePage() {
         <button type="submit">Compare</button>
       </form>
       {ids.length < 2 && <p class="muted">Name two or more runs, or use "compare" on a run page.</p>}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {cmp && (
         <>
           <p data-testid="shared">

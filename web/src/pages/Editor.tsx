@@ -9,6 +9,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { api } from "../api";
 import { scenarioFiles } from "../scenarioFiles";
+import { ErrorLine } from "../format";
 
 interface Problem {
   severity: "error" | "warning";
@@ -139,11 +140,7 @@ export function EditorPage() {
           </p>
         )}
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {files && (
         <div class="editor-grid">
           <nav aria-label="Scenario files">

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { type Me, signIn, whoAmI } from "../api";
+import { ErrorLine } from "../format";
 
 export function LoginPage({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
   const { query, route } = useLocation();
@@ -45,11 +46,7 @@ export function LoginPage({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
             onInput={(e) => setPassword(e.currentTarget.value)}
           />
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>

@@ -12,7 +12,7 @@ import { Controls } from "../components/Controls";
 import { Report } from "../components/Report";
 import { StateAtTurn } from "../components/StateDiff";
 import { Timeline } from "../components/Timeline";
-import { StatusBadge, usd } from "../format";
+import { ErrorLine, StatusBadge, usd } from "../format";
 import { useMe } from "../me";
 import { follow, type LogEvent, type StreamState } from "../stream";
 
@@ -130,11 +130,7 @@ export function RunPage() {
           {live === "live" ? "● live" : live === "reconnecting" ? "reconnecting…" : live === "ended" ? "finished" : "connecting…"}
         </span>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {info && (
         <dl class="facts inline-facts">
           <dt>Scenario</dt>

@@ -3,7 +3,7 @@
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, atLeast } from "../api";
-import { StatusBadge, usd, when } from "../format";
+import { ErrorLine, StatusBadge, usd, when } from "../format";
 import { useMe } from "../me";
 
 export interface RunRow {
@@ -201,11 +201,7 @@ export function RunsPage() {
           <input value={text} placeholder="part of an id" onInput={(e) => setText(e.currentTarget.value)} />
         </label>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {runs === null ? (
         <p class="muted">Loading runs…</p>
       ) : shown.length === 0 ? (

@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { useRoute } from "preact-iso";
 import { api, atLeast } from "../api";
-import { usd } from "../format";
+import { ErrorLine, usd } from "../format";
 import { useMe } from "../me";
 
 interface Actor {
@@ -70,11 +70,7 @@ export function ScenariosPage() {
   return (
     <section>
       <h1>Scenarios</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {list === null && !error && <p class="muted">Loading…</p>}
       <div class="scenario-grid">
         <ul class="plain scenario-list" aria-label="Offered scenarios">
@@ -247,11 +243,7 @@ function StartForm({ s }: { s: Scenario }) {
         </button>{" "}
         {estimate !== null && <EstimateLine e={estimate} />}
       </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <button type="submit" disabled={busy}>
         {busy ? "Starting…" : "Start the run"}
       </button>

@@ -4,7 +4,7 @@
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, idempotencyKey } from "../api";
-import { num } from "../format";
+import { ErrorLine, num } from "../format";
 import { follow, type StreamState } from "../stream";
 
 interface Question {
@@ -135,11 +135,7 @@ export function SeatPage({ runId }: { runId: string }) {
           </span>
         </p>
       </header>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
 
       <section aria-labelledby="now">
         <h2 id="now">{view.pending.length ? "Your move" : finished ? "The exercise is over" : "Waiting"}</h2>
@@ -338,11 +334,7 @@ function QuestionCard({ q, runId, token, name, onAnswered }: { q: Question; runI
           {hasChoices ? "In your words (optional)" : "What you do"}
           <textarea rows={3} value={text} onInput={(e) => setText(e.currentTarget.value)} />
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit" disabled={busy}>
           {busy ? "Sending…" : "Send my decision"}
         </button>
@@ -371,22 +363,14 @@ function QuestionCard({ q, runId, token, name, onAnswered }: { q: Question; runI
             Your reply
             <textarea rows={3} value={text} onInput={(e) => setText(e.currentTarget.value)} />
           </label>
-          {error && (
-            <p class="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorLine error={error} />
           <button type="submit" disabled={busy}>
             Reply
           </button>
         </form>
       ) : (
         <>
-          {error && (
-            <p class="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorLine error={error} />
           <div class="row">
             <button type="button" disabled={busy} onClick={() => send("accept", {})}>
               Accept

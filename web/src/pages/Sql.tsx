@@ -3,6 +3,7 @@
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api";
+import { ErrorLine } from "../format";
 
 interface Result {
   columns: string[];
@@ -126,11 +127,7 @@ export function SqlPage() {
               )}
             </div>
           </form>
-          {error && (
-            <p class="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorLine error={error} />
           {result && (
             <div class="scroll">
               <table class="small results">
