@@ -64,6 +64,12 @@ def run(
     concurrency: CallsOpt = 16,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
+    allow_long_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long-prompts", help="Send prompts longer than the model's context window."
+        ),
+    ] = False,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
@@ -71,7 +77,7 @@ def run(
     lab = make_lab(
         db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
     )
-    request = BatchRunRequest(file=str(path), budget=budget)
+    request = BatchRunRequest(file=str(path), budget=budget, allow_long_prompts=allow_long_prompts)
     try:
         if dry_run:
             _dry_run(lab.plan_batch(request))

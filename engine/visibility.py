@@ -150,6 +150,8 @@ def briefing(scenario: dict[str, Any], actor: str) -> dict[str, Any]:
 
 
 def _seat_payload(actor: str, type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    if type_ == "ExogenousEventTriggered" and actor not in (payload.get("visible_to") or (actor,)):
+        return None  # a live inject only some actors learn of
     if type_ in _PUBLIC_FIELDS:
         return _keep(payload, _PUBLIC_FIELDS[type_])
     if type_ == "RunStarted":

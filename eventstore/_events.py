@@ -24,6 +24,8 @@ HaltReason = Literal[
     "llm_unavailable",
     # ended for good by a facilitator: resume refuses it
     "stopped",
+    # the world update waits for a facilitator's review (white-cell mode)
+    "white_cell",
 ]
 
 
@@ -78,6 +80,8 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     context_window: int | None = None
     batch_id: str | None = None
     variation: dict[str, Any] = {}
+    # white-cell mode: each world update waits for a facilitator to approve or edit it
+    white_cell: bool = False
 
 
 # -- run lifecycle ---------------------------------------------------------------------
@@ -148,6 +152,21 @@ class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered", frozen=True)
     kind: Literal["scheduled", "random", "conditional", "trend", "injected"]
     source_index: int | None = None  # position in exogenous-events.yaml
     effects: dict[str, float] = {}
+    inject_id: str | None = None  # the live inject (InjectQueued) it delivers
+    visible_to: tuple[str, ...] = ()  # actors who learn of it; empty: everyone
+
+
+class InjectQueued(Event, tag="InjectQueued", frozen=True):
+    """A facilitator's live inject, recorded when given; the engine delivers it as an
+    ``ExogenousEventTriggered`` (kind ``injected``) at the run's next phase boundary.
+    ``injected_by`` names who gave it (a user, key or token id, never a secret)."""
+
+    inject_id: str
+    name: str
+    description: str
+    effects: dict[str, float] = {}
+    visible_to: tuple[str, ...] = ()
+    injected_by: str = ""
 
 
 class MessageSent(Event, tag="MessageSent", frozen=True):
@@ -233,6 +252,30 @@ class WorldUpdated(Event, tag="WorldUpdated", frozen=True):
     call: ModelCall | None = None
 
 
+class WorldUpdateProposed(Event, tag="WorldUpdateProposed", frozen=True):
+    """The adjudicator's world update in white-cell mode: recorded as proposed, it
+    applies once a facilitator approved or edited it (``WorldUpdateReviewed``)."""
+
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    source: str = "llm"
+    call: ModelCall | None = None
+
+
+class WorldUpdateReviewed(Event, tag="WorldUpdateReviewed", frozen=True):
+    """A facilitator's review of the turn's proposed world update: the version that
+    applies (the proposal itself when ``edited`` is false) and who reviewed it."""
+
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    edited: bool = False
+    reviewed_by: str = ""
+
+
 class MetricRecorded(Event, tag="MetricRecorded", frozen=True):
     name: str
     value: float | None = None
@@ -305,6 +348,7 @@ AnyEvent = (
     | TurnStarted
     | TurnCompleted
     | ExogenousEventTriggered
+    | InjectQueued
     | MessageSent
     | DecisionRequested
     | DecisionMade
@@ -312,6 +356,8 @@ AnyEvent = (
     | HumanInputRequested
     | HumanDecisionSubmitted
     | WorldUpdated
+    | WorldUpdateProposed
+    | WorldUpdateReviewed
     | MetricRecorded
     | ValidationRecorded
     | CostIncurred

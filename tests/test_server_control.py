@@ -209,3 +209,143 @@ def test_start_refusals_are_problems(tmp_path: Path, fake: FakeLLMServer) -> Non
         body = assert_problem(c.post("/api/v1/runs", json={"scenario": "llm3"}), 422)
         assert body["code"] == "credentials-missing"
         assert len(c.get("/api/v1/runs").json()["runs"]) == 2
+
+
+def _injected(db: Path, run_id: str) -> tuple[list[Any], list[Any]]:
+    rows = payloads(db, run_id)
+    queued = [p for _t, ty, p in rows if ty == "InjectQueued"]
+    delivered = [
+        p for _t, ty, p in rows if ty == "ExogenousEventTriggered" and p["kind"] == "injected"
+    ]
+    return queued, delivered
+
+
+def test_live_injects_reach_the_next_phase_with_who_gave_them(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    from tests.engine_helpers import cli
+
+    w = _world(tmp_path, fake)
+    fake.latency_s = 0.3
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
+        # into a run the server plays: delivered at its next phase boundary
+        run_id = c.post("/api/v1/runs", json={"scenario": "llm3", "turns": 2}).json()["run_id"]
+        wait_run(c, run_id, lambda r: r["turn"] >= 1)
+        r = c.post(
+            f"/api/v1/runs/{run_id}/inject",
+            json={"description": "A leaked memo surfaces.", "visibility": ["ngo"]},
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["delivery"] == "next phase"
+        fake.latency_s = 0.01
+        assert wait_run(c, run_id, ended)["status"] == "completed"
+        # into a run waiting for a seat: recorded now, delivered when it plays on
+        held = c.post(
+            "/api/v1/runs",
+            json={"scenario": "strait-crisis", "turns": 1, "humans": ["western-power"]},
+        ).json()["run_id"]
+        wait_run(c, held, ended)
+        body = {"description": "A tanker runs aground.", "effects": {"tension": 2.0}}
+        r = c.post(f"/api/v1/runs/{held}/inject", json=body)
+        assert r.status_code == 202 and r.json()["delivery"] == "when the run plays on"
+        # refusals: unknown variable or actor, empty text, an ended run
+        bad = {"description": "x", "effects": {"nope": 1}}
+        assert (
+            assert_problem(c.post(f"/api/v1/runs/{held}/inject", json=bad), 422)["field"]
+            == "effects"
+        )
+        bad = {"description": "x", "visibility": ["ghost"]}
+        assert (
+            assert_problem(c.post(f"/api/v1/runs/{held}/inject", json=bad), 422)["field"]
+            == "visible_to"
+        )
+        assert_problem(c.post(f"/api/v1/runs/{held}/inject", json={"description": ""}), 422)
+        assert_problem(c.post(f"/api/v1/runs/{w.strait}/inject", json={"description": "x"}), 409)
+        token = c.post(f"/api/v1/runs/{run_id}/seats", json={"actor": "regulator"}).json()["token"]
+    queued, delivered = _injected(w.db, run_id)
+    assert [q["injected_by"] for q in queued] == ["key:facilitator-key"]
+    assert [d["inject_id"] for d in delivered] == [queued[0]["inject_id"]]
+    assert delivered[0]["visible_to"] == ["ngo"]
+    # a seat the inject was not shown to does not see it; the replay check accepts it
+    with live(w.settings) as srv, srv.client(headers=bearer(token)) as p:
+        assert "leaked memo" not in p.get(f"/api/v1/runs/{run_id}/events").text
+    check = cli("replay", run_id, "--db", w.db, "--check")
+    assert check.exit_code == 0, check.output
+    queued, delivered = _injected(w.db, held)
+    assert len(queued) == 1 and delivered == []  # not played on yet
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
+        assert len(c.get(f"/api/v1/runs/{held}").json()["seats_pending"]) == 1
+        view = c.get(f"/api/v1/runs/{held}/seat", params={"actor": "western-power"}).json()
+        answer = {"actor": "western-power", "action_name": view["pending"][0]["choices"][0]["name"]}
+        r = c.post(f"/api/v1/runs/{held}/seat/decision", json=answer)
+        assert r.status_code == 200 and r.json()["run_continues"] is True, r.text
+        assert wait_run(c, held, ended)["status"] == "completed"
+    queued, delivered = _injected(w.db, held)
+    assert [d["inject_id"] for d in delivered] == [queued[0]["inject_id"]]
+    assert delivered[0]["effects"] == {"tension": 2.0} and delivered[0]["turn"] == 1
+    # the hotwash names the inject, who gave it, what moved, and the human's decision
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["analyst"])) as c:
+        review = c.get(f"/api/v1/runs/{held}/after-action").json()
+        [inj] = review["injects"]
+        assert inj["turn"] == 1 and inj["injected_by"] == "key:facilitator-key"
+        assert inj["effects"] == {"tension": 2.0}
+        [mine] = review["decisions"]["western-power"]
+        assert mine["by"] == "human (key:facilitator-key)" and mine["turn"] == 1
+        assert set(review["decisions"]) >= {"eastern-power", "western-power"}
+        assert review["status"] == "completed" and review["turns_completed"] == 1
+        md = c.get(f"/api/v1/runs/{held}/after-action", params={"format": "markdown"})
+        assert md.headers["content-type"].startswith("text/markdown")
+        for heading in ("## Key decisions", "## Turning points", "## Injects", "## Cost"):
+            assert heading in md.text
+        assert "A tanker runs aground." in md.text
+        strait = c.get(f"/api/v1/runs/{w.strait}/after-action").json()
+        assert strait["turning_points"] and strait["injects"] == []
+        moves = [abs(m["change"]) for m in strait["turning_points"]]
+        assert moves == sorted(moves, reverse=True)
+        assert_problem(c.get("/api/v1/runs/nope/after-action"), 404)
+        assert_problem(c.get(f"/api/v1/runs/{held}/after-action", params={"format": "pdf"}), 422)
+
+
+def test_white_cell_review_holds_each_world_update_for_a_facilitator(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    from tests.engine_helpers import cli
+
+    w = _world(tmp_path, fake)
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
+        body = {"scenario": "strait-crisis", "turns": 2, "white_cell": True}
+        run_id = c.post("/api/v1/runs", json=body).json()["run_id"]
+        run = wait_run(c, run_id, ended)
+        assert run["halt_reason"] == "white_cell" and run["turn"] == 1
+        waiting = c.get(f"/api/v1/runs/{run_id}/world-update").json()
+        proposed = waiting["proposal"]
+        assert proposed["turn"] == 1 and proposed["variables"] and waiting["review"] is None
+        # it does not go on unreviewed
+        body = assert_problem(c.post(f"/api/v1/runs/{run_id}/resume"), 409)
+        assert "waits for a review" in body["detail"]
+        # turn 1: edited (a variable and the narrative); turn 2: approved as proposed
+        edit = {"narrative": "The white cell rules: calm returns.", "variables": {"tension": 1.0}}
+        r = c.post(f"/api/v1/runs/{run_id}/world-update", json=edit)
+        assert r.status_code == 200, r.text
+        assert r.json()["review"]["edited"] is True
+        wait_run(c, run_id, lambda r: r["turn"] == 2 and ended(r))
+        assert_problem(
+            c.post(f"/api/v1/runs/{run_id}/world-update", json={"variables": {"nope": 1}}), 422
+        )
+        assert c.post(f"/api/v1/runs/{run_id}/world-update").status_code == 200
+        assert wait_run(c, run_id, ended)["status"] == "completed"
+        assert c.get(f"/api/v1/runs/{run_id}/world-update").json()["proposal"] is None
+        assert_problem(c.post(f"/api/v1/runs/{run_id}/world-update"), 409)
+    rows = payloads(w.db, run_id)
+    kinds = [ty for _t, ty, _p in rows]
+    assert kinds.count("WorldUpdateProposed") == 2 and kinds.count("WorldUpdateReviewed") == 2
+    applied = [p for _t, ty, p in rows if ty == "WorldUpdated"]
+    assert applied[0]["narrative"] == "The white cell rules: calm returns."
+    assert applied[0]["variables"]["tension"] == 1.0 and applied[0]["source"] == "white_cell"
+    reviews = [p for _t, ty, p in rows if ty == "WorldUpdateReviewed"]
+    assert [r["reviewed_by"] for r in reviews] == ["key:facilitator-key"] * 2
+    # the proposal of turn 2 is what applied in turn 2
+    proposals = [p for _t, ty, p in rows if ty == "WorldUpdateProposed"]
+    assert applied[1]["narrative"] == proposals[1]["narrative"]
+    check = cli("replay", run_id, "--db", w.db, "--check")
+    assert check.exit_code == 0, check.output

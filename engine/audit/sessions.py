@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from eventstore import (
     Event,
     HumanDecisionSubmitted,
+    InjectQueued,
     MessageSent,
     RunCompleted,
     RunFailed,
     RunForked,
     RunHalted,
     RunResumed,
+    WorldUpdateReviewed,
 )
 
 # Halts whose cause is outside the log (money, the network): their detail text (amounts
@@ -65,7 +67,7 @@ class Session:
 def is_external(events: Sequence[Event], i: int) -> bool:
     """Whether ``events[i]`` came from outside the engine (see the module docstring)."""
     e = events[i]
-    if isinstance(e, RunResumed | RunForked | RunFailed):
+    if isinstance(e, RunResumed | RunForked | RunFailed | InjectQueued | WorldUpdateReviewed):
         return True
     if isinstance(e, RunHalted):
         return e.reason in ("user", "stopped")  # halted or stopped by a person

@@ -100,6 +100,7 @@ def start_run(
     batch_id: str | None = None,
     variation: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    white_cell: bool = False,
 ) -> str:
     """Record a new run's setup (turn 0) and return its id; play it with ``RunPlayer``."""
     scenario = loaded.scenario
@@ -117,6 +118,7 @@ def start_run(
         context_window=scenario.context_window_size,
         batch_id=batch_id,
         variation=dict(variation or {}),
+        white_cell=white_cell,
     )
     events: list[Event] = [
         RunStarted(
@@ -177,6 +179,14 @@ def prepare_resume(
             hint="wait for it, or stop that process first",
             run_id=run_id,
         )
+    if state.status == "halted" and state.halt_reason == "white_cell":
+        review = state.world_review
+        if review is None or review.turn != state.turn:
+            raise RunNotPlayable(
+                f"the world update of turn {state.turn} of run {run_id} waits for a review",
+                hint="approve or edit it first (white-cell mode)",
+                run_id=run_id,
+            )
     if state.status == "halted" and state.halt_reason == "stopped":
         raise RunNotPlayable(
             f"run {run_id} was stopped for good",

@@ -39,6 +39,7 @@ from engine.play.estimate import Estimate, ModelEstimate
 from engine.summary import RunSummary
 from eventstore import canonical_json  # every JSON a front end prints or serves
 
+from .after_action import AfterAction, after_action_markdown
 from .analytics import (
     EXPORT_FORMATS,
     REPORT_FORMATS,
@@ -106,12 +107,16 @@ from .reads import (
 from .runs import (
     ForkCreated,
     ForkRun,
+    Inject,
+    InjectQueuedResult,
     PendingSeat,
     PlayHooks,
     ResumeRun,
     RunCreated,
     RunOutcome,
     StartRun,
+    WorldProposal,
+    WorldReview,
 )
 from .scenarios import (
     EstimateRequest,
@@ -163,6 +168,7 @@ __all__ = [
     "REPORT_FORMATS",
     "SQL_FORMATS",
     "STAFF",
+    "AfterAction",
     "AnalyticsError",
     "AuditEntry",
     "AuditQuery",
@@ -188,6 +194,8 @@ __all__ = [
     "ForkError",
     "ForkRun",
     "HumanInputPending",
+    "Inject",
+    "InjectQueuedResult",
     "IntegrityError",
     "InvalidRequest",
     "LLMSettings",
@@ -243,6 +251,9 @@ __all__ = [
     "VerifyReport",
     "Viewer",
     "VisiblePage",
+    "WorldProposal",
+    "WorldReview",
+    "after_action_markdown",
     "analytics_path",
     "audit_markdown",
     "canonical_json",

@@ -8,12 +8,14 @@ it created until that run is played (``close`` lets go of any left).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from . import after_action, analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from .after_action import AfterAction
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -24,8 +26,21 @@ from .analytics import (
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
+from .errors import ScenarioLabError
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
-from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
+from .runs import (
+    ForkCreated,
+    ForkRun,
+    Inject,
+    InjectQueuedResult,
+    PlayHooks,
+    ResumeRun,
+    RunCreated,
+    RunOutcome,
+    StartRun,
+    WorldProposal,
+    WorldReview,
+)
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
@@ -39,7 +54,7 @@ if TYPE_CHECKING:
     from engine.fold.state import RunState
     from engine.play.estimate import Estimate
     from engine.summary import RunSummary
-    from eventstore import RunLease
+    from eventstore import InjectQueued, RunLease
     from projections import Document
 
 
@@ -51,6 +66,7 @@ class Lab:
         self._lock = threading.Lock()
         self._leases: dict[str, RunLease] = {}  # created here, not played yet
         self._playing: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._inboxes: dict[str, list[InjectQueued]] = {}  # live injects of runs played here
 
     def close(self) -> None:
         """Let go of the leases of runs created here and never played."""
@@ -122,11 +138,56 @@ class Lab:
             scope, done = anyio.CancelScope(), anyio.Event()
             self._playing[run_id] = (scope, done)
         try:
-            return await runs.play_run(self.settings, run_id, hooks, lease=lease, scope=scope)
+            return await runs.play_run(
+                self.settings,
+                run_id,
+                hooks,
+                lease=lease,
+                scope=scope,
+                inbox=lambda: self._take_injects(run_id),
+            )
         finally:
             with self._lock:
                 self._playing.pop(run_id, None)
+                left = self._inboxes.pop(run_id, [])
+            for q in left:  # given while the run was ending: recorded, delivered on resume
+                with contextlib.suppress(ScenarioLabError):  # unless the run has ended
+                    runs.inject_idle(
+                        self.settings,
+                        run_id,
+                        runs.Inject(
+                            description=q.description,
+                            name=q.name,
+                            effects=dict(q.effects),
+                            visible_to=q.visible_to,
+                            injected_by=q.injected_by,
+                        ),
+                    )
             done.set()
+
+    def _take_injects(self, run_id: str) -> list[InjectQueued]:
+        with self._lock:
+            return self._inboxes.pop(run_id, [])
+
+    def inject(self, run_ref: str, inject: Inject) -> InjectQueuedResult:
+        """A live inject: into a run played here it is recorded and delivered at its next
+        phase boundary; into a run nobody plays it is recorded now and delivered when the
+        run plays on; a run another process plays is refused (``RunLocked``)."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = run_id in self._playing
+        if not playing:
+            return runs.inject_idle(self.settings, run_id, inject)
+        state = reads.state_at(self.settings, run_id)
+        runs.check_inject(state, run_id, inject)
+        event = runs.queued(inject, state.turn)
+        with self._lock:
+            if run_id in self._playing:
+                self._inboxes.setdefault(run_id, []).append(event)
+                return InjectQueuedResult(
+                    run_id=run_id, inject_id=event.inject_id, delivery="next phase"
+                )
+        return runs.inject_idle(self.settings, run_id, inject)
 
     async def halt(self, run_ref: str) -> RunOutcome:
         """Halt a run (reason ``user``): one this ``Lab`` plays stops at its next step
@@ -154,6 +215,14 @@ class Lab:
             scope.cancel()
             await done.wait()
         return runs.stop_idle(self.settings, run_id)
+
+    def world_proposal(self, run_ref: str) -> WorldProposal:
+        """The world update the run waits to have reviewed (white-cell mode), if any."""
+        return runs.world_proposal(self.settings, run_ref)
+
+    def review_world(self, run_ref: str, review: WorldReview) -> WorldProposal:
+        """Approve or edit the waiting world update; ``resume_run`` then applies it."""
+        return runs.review_world(self.settings, run_ref, review)
 
     def playing(self) -> tuple[str, ...]:
         """The runs this ``Lab`` is playing now."""
@@ -240,6 +309,11 @@ class Lab:
     def sql(self, request: SqlRequest) -> QueryResult:
         """One read-only SQL statement over the analytics tables (or their schema)."""
         return analytics.sql(self.settings, request)
+
+    def after_action(self, run_ref: str) -> AfterAction:
+        """The hotwash of a run: key decisions, turning points, injects, failed checks,
+        cost (``after_action_markdown`` renders it)."""
+        return after_action.after_action(self.settings, run_ref)
 
     def report(self, run_ref: str) -> str:
         """A run's markdown report."""

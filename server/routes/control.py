@@ -3,16 +3,16 @@ the server process (``server/runner.py``) under the same lease as the CLI's."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from scenario_lab.app import ForkRun, ResumeRun, StartRun
+from scenario_lab.app import ForkRun, Inject, ResumeRun, StartRun, WorldReview
 from server.deps import allow, services
-from server.permissions import Rule
+from server.permissions import Principal, Rule
 from server.render import json_response
 
 router = APIRouter(prefix="/api/v1/runs", tags=["control"])
@@ -27,6 +27,9 @@ class StartBody(BaseModel):
     models: Models = {}
     credit_limit: float | None = Field(default=None, description="USD; halts before crossing")
     humans: list[str] = Field(default=[], description="Actors played by people (seats).")
+    white_cell: bool = Field(
+        default=False, description="Each world update waits for a facilitator's review."
+    )
 
 
 class ResumeBody(BaseModel):
@@ -63,6 +66,7 @@ def start_run(body: StartBody, request: Request) -> Response:
             models=body.models,
             credit_limit=body.credit_limit,
             humans=tuple(body.humans),
+            white_cell=body.white_cell,
         )
     )
     anyio.from_thread.run_sync(svc.runner.start, created.run_id)
@@ -128,3 +132,77 @@ def fork(request: Request, run_id: str, body: ForkBody) -> Response:
     return json_response(
         created, status=201, headers={"Location": f"/api/v1/runs/{created.run_id}"}
     )
+
+
+class InjectBody(BaseModel):
+    description: str = Field(min_length=1, max_length=20_000)
+    name: str = Field(default="Inject", max_length=200)
+    effects: dict[str, float] = Field(default={}, description="variable -> change")
+    visibility: Literal["public"] | list[str] = Field(
+        default="public", description='"public", or the actors who learn of it'
+    )
+
+
+@router.post("/{run_id}/inject", status_code=202)
+def inject(
+    request: Request,
+    run_id: str,
+    body: InjectBody,
+    who: Annotated[Principal, allow(Rule.FACILITATOR)],
+) -> Response:
+    """A live inject: an event added to the exercise at its next phase boundary, like an
+    exogenous event, recorded with who injected it."""
+    visible_to = () if body.visibility == "public" else tuple(body.visibility)
+    queued = services(request).lab.inject(
+        run_id,
+        Inject(
+            description=body.description,
+            name=body.name,
+            effects=body.effects,
+            visible_to=visible_to,
+            injected_by=f"{who.kind}:{who.name}",
+        ),
+    )
+    return json_response(queued, status=202)
+
+
+class WorldReviewBody(BaseModel):
+    """Approve the proposal as it is (an empty body), or give the fields that replace it."""
+
+    narrative: str | None = Field(default=None, max_length=100_000)
+    key_changes: list[str] | None = None
+    consequences: list[str] | None = None
+    variables: dict[str, float] | None = None
+
+
+@router.get("/{run_id}/world-update", dependencies=[allow(Rule.FACILITATOR)])
+def get_world_update(request: Request, run_id: str) -> Response:
+    """White-cell mode: the adjudicator's proposed world update the run waits on (and
+    its review once given); ``proposal`` is null when none waits."""
+    return json_response(services(request).lab.world_proposal(run_id))
+
+
+@router.post("/{run_id}/world-update")
+def review_world_update(
+    request: Request,
+    run_id: str,
+    who: Annotated[Principal, allow(Rule.FACILITATOR)],
+    body: WorldReviewBody | None = None,
+) -> Response:
+    """Approve or edit the proposed world update; the run then goes on here with the
+    reviewed version. Both versions and the reviewer are in the log."""
+    svc = services(request)
+    body = body or WorldReviewBody()
+    reviewed = svc.lab.review_world(
+        run_id,
+        WorldReview(
+            narrative=body.narrative,
+            key_changes=tuple(body.key_changes) if body.key_changes is not None else None,
+            consequences=tuple(body.consequences) if body.consequences is not None else None,
+            variables=body.variables,
+            reviewed_by=f"{who.kind}:{who.name}",
+        ),
+    )
+    resumed = svc.lab.resume_run(ResumeRun(run=run_id))
+    anyio.from_thread.run_sync(svc.runner.start, resumed)
+    return json_response(reviewed)

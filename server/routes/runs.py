@@ -8,7 +8,7 @@ import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from scenario_lab.app import AuditQuery, ListRuns, state_document
+from scenario_lab.app import AuditQuery, ListRuns, after_action_markdown, state_document
 from server.deps import allow, services, viewer_of
 from server.permissions import Principal, Rule
 from server.render import json_response
@@ -16,6 +16,7 @@ from server.render import json_response
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 Status = Literal["running", "halted", "interrupted", "completed", "failed"]
+Format = Literal["json", "markdown"]
 
 
 def run_json(detail: Any) -> dict[str, Any]:
@@ -104,3 +105,20 @@ def get_report(request: Request, run_id: str) -> PlainTextResponse:
     """The run's markdown report (from the analytics file, brought up to date first)."""
     text = services(request).lab.report(run_id)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+@router.get(
+    "/{run_id}/after-action",
+    dependencies=[allow(Rule.ANALYST)],
+    responses={200: {"content": {"application/json": {}, "text/markdown": {}}}},
+)
+def get_after_action(request: Request, run_id: str, format: Format = "json") -> Response:
+    """The hotwash: key decisions per actor, turning points where metrics moved most,
+    injects and what moved when they landed, failed validation checks, cost. JSON, or
+    markdown with ``?format=markdown``."""
+    review = services(request).lab.after_action(run_id)
+    if format == "markdown":
+        return PlainTextResponse(
+            after_action_markdown(review), media_type="text/markdown; charset=utf-8"
+        )
+    return json_response(review)
