@@ -17,11 +17,10 @@ from tests.engine_helpers import DATA, llm_env
 from tests.fakellm import FakeLLMServer
 from tests.server_helpers import PASSWORD, live, make_world
 from tests.test_server_fog import OTHERS, _decision, _leaks
-from tests.web_helpers import ConsoleLog, off_loop, shot
+from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot
 
 pytestmark = pytest.mark.slow
-# the `chromium` fixture: one headless browser per module
-pytest_plugins = ("tests.web_helpers",)
+chromium = browser_fixture()  # one headless Chromium for the module
 
 # what the AI actors are told about answering, never meant for a person
 AI_INSTRUCTIONS = ("JSON", "json", "long_term_goals", "short_term_priorities", '{"', "schema")

@@ -17,6 +17,7 @@ from tests.server_helpers import PASSWORD, TABLETOP, World, live, make_world
 from tests.web_helpers import (
     ConsoleLog,
     DropProxy,
+    browser_fixture,
     ensure_built,
     off_loop,
     shot,
@@ -24,8 +25,7 @@ from tests.web_helpers import (
 )
 
 pytestmark = pytest.mark.slow
-# the `chromium` fixture: one headless browser per module
-pytest_plugins = ("tests.web_helpers",)
+chromium = browser_fixture()  # one headless Chromium for the module
 
 
 def sign_in(b: Any, url: str, name: str = "fay") -> Any:
@@ -168,7 +168,7 @@ def test_run_page_audit_state_diff_and_report(chromium: Any, tmp_path: Path) -> 
         drawer.get_by_text("Changes since turn 2").wait_for()
         shot(page, "run-state")
         page.keyboard.press("Escape")
-        page.get_by_role("button", name="Report").click()
+        page.get_by_role("button", name="Report", exact=True).click()
         drawer.locator(".markdown h1, .markdown h2").first.wait_for(timeout=30_000)
         assert console.errors == []
         ctx.close()

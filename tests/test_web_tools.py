@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from tests.server_helpers import PASSWORD, live, make_world
-from tests.web_helpers import ConsoleLog, off_loop, shot
+from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot
 
 pytestmark = pytest.mark.slow
-# the `chromium` fixture: one headless browser per module
-pytest_plugins = ("tests.web_helpers",)
+chromium = browser_fixture()  # one headless Chromium for the module
 
 
 @pytest.fixture

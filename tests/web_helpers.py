@@ -62,12 +62,17 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One headless Chromium per test module, over the current build of the app."""
-    ensure_built()
-    with browser() as b:
-        yield b
+def browser_fixture() -> Any:
+    """A module's ``chromium`` fixture (``chromium = browser_fixture()``): one headless
+    Chromium per test module, over the current build of the app."""
+
+    @pytest.fixture(scope="module")
+    def chromium() -> Iterator[Any]:
+        ensure_built()
+        with browser() as b:
+            yield b
+
+    return chromium
 
 
 class ConsoleLog:

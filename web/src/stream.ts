@@ -21,7 +21,8 @@ export type StreamState = "connecting" | "live" | "reconnecting" | "ended";
 export interface FollowOptions {
   runId: string;
   bearer?: string | null;
-  onEvents: (events: LogEvent[]) => void;
+  /** ``live``: false for the history read first, true for what the stream brings */
+  onEvents: (events: LogEvent[], live: boolean) => void;
   onState: (state: StreamState) => void;
   onError?: (message: string) => void;
 }
@@ -37,11 +38,11 @@ export function follow(opts: FollowOptions): () => void {
   const ctl = new AbortController();
   let last = 0;
   let retries = 0;
-  const take = (events: LogEvent[]) => {
+  const take = (events: LogEvent[], live: boolean) => {
     const fresh = events.filter((e) => e.position > last);
     if (fresh.length === 0) return;
     last = fresh[fresh.length - 1].position;
-    opts.onEvents(fresh);
+    opts.onEvents(fresh, live);
   };
 
   (async () => {
@@ -53,11 +54,13 @@ export function follow(opts: FollowOptions): () => void {
           `/api/v1/runs/${encodeURIComponent(opts.runId)}/events?after=${cursor}&limit=${PAGE}`,
           { bearer: opts.bearer, signal: ctl.signal },
         );
-        take(out.events);
+        take(out.events, false);
         // no progress: the log is read to its end (a seat's pages may be short and still
         // not the last, since the server scans a bounded window of events it may not see)
         if (out.next_after <= cursor) break;
         cursor = out.next_after;
+        // staff see every event: a short page is the last one (saves a round trip)
+        if (!opts.bearer && out.events.length < PAGE) break;
       }
       last = Math.max(last, cursor);
     } catch (e) {
@@ -97,7 +100,7 @@ export function follow(opts: FollowOptions): () => void {
         }
         if (!msg.data) return;
         const ev = JSON.parse(msg.data) as LogEvent;
-        take([ev]);
+        take([ev], true);
       },
       onclose() {
         // the server closed a stream that had not ended: reconnect from `last`

@@ -26,7 +26,8 @@ export function Controls({ info, actors, onChanged, onError }: Props) {
     offers("POST /api/v1/runs/{run_id}/inject").then(setCanInject);
     offers("GET /api/v1/runs/{run_id}/after-action").then(setCanAfterAction);
   }, []);
-  const done = ["completed", "failed", "stopped"].includes(info.status);
+  // a stopped run is halted for good: resume refuses it
+  const done = ["completed", "failed", "stopped"].includes(info.status) || info.halt_reason === "stopped";
   const act = async (what: "halt" | "resume" | "stop") => {
     if (what === "stop" && !window.confirm(`Stop run ${info.run_id} for good?`)) return;
     setBusy(true);
@@ -65,13 +66,14 @@ export function Controls({ info, actors, onChanged, onError }: Props) {
       )}
       {afterAction && (
         <Drawer title={`After-action report of ${info.run_id}`} onClose={() => setAfterAction(false)}>
-          <Report runId={info.run_id} path="after-action" />
+          <Report runId={info.run_id} path="after-action?format=markdown" />
         </Drawer>
       )}
       {seats && <SeatLinks runId={info.run_id} actors={actors} onClose={() => setSeats(false)} />}
       {inject && (
         <InjectDialog
           runId={info.run_id}
+          actors={actors}
           onClose={() => setInject(false)}
           onDone={() => {
             setInject(false);
@@ -117,10 +119,11 @@ function SeatLinks({ runId, actors, onClose }: { runId: string; actors: { short_
   );
 }
 
-function InjectDialog({ runId, onClose, onDone }: { runId: string; onClose: () => void; onDone: () => void }) {
+function InjectDialog({ runId, actors, onClose, onDone }: { runId: string; actors: Props["actors"]; onClose: () => void; onDone: () => void }) {
+  const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [effects, setEffects] = useState("");
-  const [visibility, setVisibility] = useState("public");
+  const [audience, setAudience] = useState<string[]>([]); // none chosen: public
   const [error, setError] = useState<string | null>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -135,7 +138,8 @@ function InjectDialog({ runId, onClose, onDone }: { runId: string; onClose: () =
       parsed[m[1]] = Number(m[2]);
     }
     try {
-      await api(`/api/v1/runs/${runId}/inject`, { method: "POST", body: { description, effects: parsed, visibility } });
+      const body = { name: name.trim() || "Inject", description, effects: parsed, visibility: audience.length ? audience : "public" };
+      await api(`/api/v1/runs/${runId}/inject`, { method: "POST", body });
       onDone();
     } catch (err) {
       setError((err as Error).message);
@@ -146,6 +150,10 @@ function InjectDialog({ runId, onClose, onDone }: { runId: string; onClose: () =
       <form class="stack" onSubmit={submit}>
         <p class="muted">The event enters the running exercise at the next phase boundary, recorded with your name.</p>
         <label>
+          Title
+          <input value={name} placeholder="Inject" onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        <label>
           What happens
           <textarea required rows={3} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         </label>
@@ -153,13 +161,19 @@ function InjectDialog({ runId, onClose, onDone }: { runId: string; onClose: () =
           Effects on variables (optional)
           <input value={effects} placeholder="tension +2, trade_flow -1.5" onInput={(e) => setEffects(e.currentTarget.value)} />
         </label>
-        <label>
-          Who learns of it
-          <select value={visibility} onChange={(e) => setVisibility(e.currentTarget.value)}>
-            <option value="public">everyone</option>
-            <option value="private">the facilitators only</option>
-          </select>
-        </label>
+        <fieldset>
+          <legend>Who learns of it (none ticked: everyone)</legend>
+          {actors.map((a) => (
+            <label key={a.short_name} class="inline">
+              <input
+                type="checkbox"
+                checked={audience.includes(a.short_name)}
+                onChange={(e) => setAudience(e.currentTarget.checked ? [...audience, a.short_name] : audience.filter((x) => x !== a.short_name))}
+              />{" "}
+              {a.name}
+            </label>
+          ))}
+        </fieldset>
         <ErrorLine error={error} />
         <button type="submit">Inject</button>
       </form>

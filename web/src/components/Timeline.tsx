@@ -168,6 +168,21 @@ function EventItem({ e, onAudit, name }: { e: LogEvent; onAudit?: (id: string) =
       );
     case "MetricRecorded":
       return null; // charted, and summed up in the turn's metric line
+    case "InjectQueued":
+      return (
+        <Item kind="exo" title={<>Inject queued: {p.name} <span class="muted small">by {p.injected_by || "?"}{p.visible_to?.length ? `, for ${p.visible_to.map(name).join(", ")}` : ", public"}</span></>}>
+          <p>{p.description}</p>
+          <Effects effects={p.effects} />
+        </Item>
+      );
+    case "WorldUpdateProposed":
+      return (
+        <Item kind="wait" title={<>World update proposed <span class="muted small">({p.source}), for the white cell to review</span></>}>
+          <p>{p.narrative}</p>
+        </Item>
+      );
+    case "WorldUpdateReviewed":
+      return <Item kind="ok" title={<>World update {p.edited ? "edited and approved" : "approved as proposed"} by {p.reviewed_by || "?"}</>} />;
     case "ValidationRecorded":
       return (
         <Item kind={p.passed ? "ok" : "fail"} title={<>Check {p.check}: {p.passed ? "passed" : `failed (${p.severity})`}</>}>

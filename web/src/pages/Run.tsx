@@ -12,6 +12,7 @@ import { Controls } from "../components/Controls";
 import { Report } from "../components/Report";
 import { StateAtTurn } from "../components/StateDiff";
 import { Timeline } from "../components/Timeline";
+import { WorldReview } from "../components/WorldReview";
 import { ErrorLine, StatusBadge, usd } from "../format";
 import { useMe } from "../me";
 import { follow, type LogEvent, type StreamState } from "../stream";
@@ -33,7 +34,7 @@ export interface RunInfo {
 }
 
 // events that change what GET runs/{id} says (status, turn, seats, cost)
-const RUN_CHANGES = new Set(["RunHalted", "RunResumed", "RunCompleted", "RunFailed", "TurnCompleted", "HumanInputRequested", "HumanDecisionSubmitted", "RunStopped"]);
+const RUN_CHANGES = new Set(["WorldUpdateProposed", "WorldUpdateReviewed", "RunHalted", "RunResumed", "RunCompleted", "RunFailed", "TurnCompleted", "HumanInputRequested", "HumanDecisionSubmitted", "RunStopped"]);
 
 export function RunPage() {
   const { params } = useRoute();
@@ -65,9 +66,10 @@ export function RunPage() {
     loadInfo();
     const stop = follow({
       runId,
-      onEvents: (fresh) => {
+      onEvents: (fresh, isLive) => {
         setEvents((old) => old.concat(fresh));
-        if (fresh.some((e) => RUN_CHANGES.has(e.type))) {
+        // the history is what GET runs/RUN already says; live changes need a new look
+        if (isLive && fresh.some((e) => RUN_CHANGES.has(e.type))) {
           clearTimeout(refresh.current);
           refresh.current = window.setTimeout(loadInfo, 150);
         }
@@ -190,6 +192,7 @@ export function RunPage() {
         </dl>
       )}
       {canControl && info && <Controls info={info} actors={actors} onChanged={loadInfo} onError={setError} />}
+      {canControl && info?.halt_reason === "white_cell" && <WorldReview key={events.filter((e) => e.type === "WorldUpdateProposed").length} runId={runId} onReviewed={loadInfo} />}
       <div class="run-grid">
         <div class="charts">
           {charts.metrics.series.length > 0 && <LineChart title="Metrics" x={charts.metrics.x} series={charts.metrics.series} />}

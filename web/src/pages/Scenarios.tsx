@@ -117,6 +117,7 @@ function StartForm({ s }: { s: Scenario }) {
   const [turns, setTurns] = useState(String(s.turns));
   const [models, setModels] = useState<Record<string, string>>({});
   const [credit, setCredit] = useState("");
+  const [whiteCell, setWhiteCell] = useState(false);
   const [humans, setHumans] = useState<string[]>(s.actors.filter((a) => a.control === "human").map((a) => a.short_name));
   const [estimate, setEstimate] = useState<Estimate | null | undefined>(null);
   const [error, setError] = useState<string | null>(null);
@@ -141,6 +142,7 @@ function StartForm({ s }: { s: Scenario }) {
     try {
       const body: Record<string, unknown> = { scenario: s.name, seed: Number(seed) || 0, turns: Number(turns) || undefined, models: chosenModels(), humans };
       if (credit.trim()) body.credit_limit = Number(credit);
+      if (whiteCell) body.white_cell = true;
       const out = await api<{ run_id: string }>("/api/v1/runs", { method: "POST", body });
       const links: Record<string, string> = {};
       for (const actor of humans) {
@@ -199,6 +201,9 @@ function StartForm({ s }: { s: Scenario }) {
           <input inputMode="decimal" placeholder="none" value={credit} onInput={(e) => setCredit(e.currentTarget.value)} />
         </label>
       </div>
+      <label class="inline">
+        <input type="checkbox" checked={whiteCell} onChange={(e) => setWhiteCell(e.currentTarget.checked)} /> White cell: each world update waits for a facilitator's review
+      </label>
       <fieldset>
         <legend>Actors</legend>
         <table class="small">
