@@ -156,7 +156,7 @@ export function RunsPage() {
   const tree = useMemo(() => buildTree(shown), [shown]);
   const scenarios = useMemo(() => [...new Set((runs ?? []).map((r) => r.scenario))].sort(), [runs]);
   const batchIds = useMemo(() => [...new Set((runs ?? []).map((r) => r.batch_id).filter(Boolean))] as string[], [runs]);
-  const statuses = ["running", "halted", "interrupted", "completed", "failed", "stopped"];
+  const statuses = ["running", "halted", "interrupted", "completed", "failed"];
 
   return (
     <section>

@@ -290,7 +290,9 @@ function QuestionCard({ q, runId, token, name, onAnswered }: { q: Question; runI
     setBusy(true);
     setError(null);
     try {
-      await api(`/api/v1/runs/${runId}/seat/${path}`, { method: "POST", body, bearer: token, headers: { "Idempotency-Key": key.current } });
+      // the question answered: an answer to a question that moved on gets 409, not applied
+      const answer = { ...body, request_id: q.request_id };
+      await api(`/api/v1/runs/${runId}/seat/${path}`, { method: "POST", body: answer, bearer: token, headers: { "Idempotency-Key": key.current } });
       onAnswered();
     } catch (e) {
       const err = e as ApiError;
