@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.server_helpers import PASSWORD, live, make_world
-from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot
+from tests.server_helpers import live, make_world
+from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot, sign_in
 
 pytestmark = pytest.mark.slow
 chromium = browser_fixture()  # one headless Chromium for the module
@@ -21,8 +21,7 @@ chromium = browser_fixture()  # one headless Chromium for the module
 def test_facilitator_and_player_play_a_turn_fork_and_compare(chromium: Any, tmp_path: Path) -> None:
     w = off_loop(make_world, tmp_path)
     with live(w.settings) as srv:
-        fac = chromium.new_context(base_url=srv.url, viewport={"width": 1280, "height": 900})
-        assert fac.request.post("/api/v1/session", data={"name": "fay", "password": PASSWORD}).ok
+        fac = sign_in(chromium, srv.url)
         page = fac.new_page()
         console = ConsoleLog(page)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.server_helpers import PASSWORD, live, make_world
-from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot
+from tests.server_helpers import live, make_world
+from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot, sign_in
 
 pytestmark = pytest.mark.slow
 chromium = browser_fixture()  # one headless Chromium for the module
@@ -19,8 +19,7 @@ chromium = browser_fixture()  # one headless Chromium for the module
 def test_white_cell_review_inject_stop_and_after_action(chromium: Any, tmp_path: Path) -> None:
     w = off_loop(make_world, tmp_path)
     with live(w.settings) as srv:
-        ctx = chromium.new_context(base_url=srv.url, viewport={"width": 1280, "height": 900})
-        assert ctx.request.post("/api/v1/session", data={"name": "fay", "password": PASSWORD}).ok
+        ctx = sign_in(chromium, srv.url)
         page = ctx.new_page()
         console = ConsoleLog(page)
         page.goto("/scenarios/strait-crisis")

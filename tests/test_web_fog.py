@@ -15,9 +15,9 @@ import pytest
 from scenario_lab.app import LLMSettings
 from tests.engine_helpers import DATA, llm_env
 from tests.fakellm import FakeLLMServer
-from tests.server_helpers import PASSWORD, live, make_world
+from tests.server_helpers import live, make_world
 from tests.test_server_fog import OTHERS, _decision, _leaks
-from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot
+from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot, sign_in
 
 pytestmark = pytest.mark.slow
 chromium = browser_fixture()  # one headless Chromium for the module
@@ -35,10 +35,7 @@ def test_the_seat_page_beside_ai_actors_shows_nothing_of_theirs(
         llm = LLMSettings.from_env(llm_env(fake.base_url))
         settings = replace(w.settings, scenario_dirs=(DATA,), llm=llm, user_rate_per_min=None)
         with live(settings) as srv:
-            fac = chromium.new_context(base_url=srv.url, viewport={"width": 1280, "height": 900})
-            assert fac.request.post(
-                "/api/v1/session", data={"name": "fay", "password": PASSWORD}
-            ).ok
+            fac = sign_in(chromium, srv.url)
             csrf = fac.request.get("/api/v1/me").json()["csrf_token"]
             head = {"X-CSRF-Token": csrf}
             started = fac.request.post(

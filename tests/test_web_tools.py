@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.server_helpers import PASSWORD, live, make_world
-from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot
+from tests.server_helpers import live, make_world
+from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot, sign_in
 
 pytestmark = pytest.mark.slow
 chromium = browser_fixture()  # one headless Chromium for the module
@@ -24,10 +24,7 @@ chromium = browser_fixture()  # one headless Chromium for the module
 def signed_in(chromium: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     w = off_loop(make_world, tmp_path)
     with live(w.settings) as srv:
-        ctx = chromium.new_context(
-            base_url=srv.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
-        )
-        assert ctx.request.post("/api/v1/session", data={"name": "fay", "password": PASSWORD}).ok
+        ctx = sign_in(chromium, srv.url, accept_downloads=True)
         yield ctx, w
         ctx.close()
 

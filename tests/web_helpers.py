@@ -75,6 +75,17 @@ def browser_fixture() -> Any:
     return chromium
 
 
+def sign_in(b: Any, url: str, name: str = "fay", **context: Any) -> Any:
+    """A browser context signed in as ``name`` through the API (the cookie the login
+    form sets), at a laptop's size."""
+    from tests.server_helpers import PASSWORD
+
+    ctx = b.new_context(base_url=url, viewport={"width": 1280, "height": 900}, **context)
+    r = ctx.request.post("/api/v1/session", data={"name": name, "password": PASSWORD})
+    assert r.ok, r.text()
+    return ctx
+
+
 class ConsoleLog:
     """Console errors and uncaught exceptions of a page (the app must have none)."""
 

@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, offers } from "../api";
 import type { RunInfo } from "../pages/Run";
+import { ActorChecks } from "./ActorPicks";
 import { Drawer } from "./Drawer";
 import { Report } from "./Report";
 import { ErrorLine } from "../format";
@@ -161,19 +162,7 @@ function InjectDialog({ runId, actors, onClose, onDone }: { runId: string; actor
           Effects on variables (optional)
           <input value={effects} placeholder="tension +2, trade_flow -1.5" onInput={(e) => setEffects(e.currentTarget.value)} />
         </label>
-        <fieldset>
-          <legend>Who learns of it (none ticked: everyone)</legend>
-          {actors.map((a) => (
-            <label key={a.short_name} class="inline">
-              <input
-                type="checkbox"
-                checked={audience.includes(a.short_name)}
-                onChange={(e) => setAudience(e.currentTarget.checked ? [...audience, a.short_name] : audience.filter((x) => x !== a.short_name))}
-              />{" "}
-              {a.name}
-            </label>
-          ))}
-        </fieldset>
+        <ActorChecks legend="Who learns of it (none ticked: everyone)" actors={actors} chosen={audience} onChange={setAudience} />
         <ErrorLine error={error} />
         <button type="submit">Inject</button>
       </form>

@@ -3,6 +3,7 @@
 
 import { useState } from "preact/hooks";
 import { api } from "../api";
+import { ActorChecks, ActorPick } from "./ActorPicks";
 import { Drawer } from "./Drawer";
 import { ErrorLine } from "../format";
 
@@ -72,19 +73,7 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
             <input value={model} placeholder="provider/model" onInput={(e) => setModel(e.currentTarget.value)} />
           </label>
         </fieldset>
-        <fieldset>
-          <legend>Human seats in the branch</legend>
-          {actors.map((a) => (
-            <label key={a.short_name} class="inline">
-              <input
-                type="checkbox"
-                checked={human.includes(a.short_name)}
-                onChange={(e) => setHuman(e.currentTarget.checked ? [...human, a.short_name] : human.filter((h) => h !== a.short_name))}
-              />{" "}
-              {a.name}
-            </label>
-          ))}
-        </fieldset>
+        <ActorChecks legend="Human seats in the branch" actors={actors} chosen={human} onChange={setHuman} />
         <div class="row">
           <label>
             Seed
@@ -107,21 +96,5 @@ export function ForkDialog({ runId, turn, actors, onClose, onForked }: ForkProps
         </button>
       </form>
     </Drawer>
-  );
-}
-
-function ActorPick({ actors, value, onChange }: { actors: ForkProps["actors"]; value: string; onChange: (v: string) => void }) {
-  return (
-    <label>
-      Actor
-      <select value={value} onChange={(e) => onChange(e.currentTarget.value)}>
-        <option value="">none</option>
-        {actors.map((a) => (
-          <option key={a.short_name} value={a.short_name}>
-            {a.name}
-          </option>
-        ))}
-      </select>
-    </label>
   );
 }
