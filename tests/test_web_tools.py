@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from tests.server_helpers import live, make_world
-from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, shot, sign_in
+from tests.web_helpers import (
+    ConsoleLog,
+    browser_fixture,
+    load_factor,
+    off_loop,
+    shot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.slow
 chromium = browser_fixture()  # one headless Chromium for the module
@@ -43,8 +50,10 @@ def test_editor_marks_a_bad_field_within_a_second(signed_in: tuple[Any, Any]) ->
     page.keyboard.press("Backspace")
     page.keyboard.type("five")
     typed = time.monotonic()
-    page.locator(".cm-lintRange-error").first.wait_for(timeout=1000)
-    assert time.monotonic() - typed < 1.0
+    # within a second on an idle machine; others' load stretches it
+    bound = 1.0 * load_factor()
+    page.locator(".cm-lintRange-error").first.wait_for(timeout=bound * 1000)
+    assert time.monotonic() - typed < bound
     assert "1 error" in page.get_by_test_id("validity").inner_text()
     problem = page.locator("table.problems tbody tr").first.inner_text()
     assert "scenario.yaml" in problem and "turns" in problem

@@ -172,6 +172,13 @@ class DropProxy:
                 s.shutdown(socket.SHUT_RDWR)
 
 
+def load_factor() -> float:
+    """How much busier than one runnable task per core the machine is (at least 1): a
+    time bound measured on an idle machine is multiplied by it, as the shared 2 cores
+    often run 10 tasks at once."""
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
 def off_loop(fn: Any, *args: Any) -> Any:
     """``fn(*args)`` in a thread of its own: Playwright's sync API keeps an event loop
     running in the test's thread, and the CLI (run in-process) starts its own."""
