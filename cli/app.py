@@ -13,6 +13,7 @@ from cli import (
     commands_analytics,
     commands_batch,
     commands_human,
+    commands_interview,
     commands_log,
     commands_run,
     commands_scenario,
@@ -35,6 +36,7 @@ app = typer.Typer(
 for module in (
     commands_run,
     commands_log,
+    commands_interview,
     commands_human,
     commands_analytics,
     commands_batch,

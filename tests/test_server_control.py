@@ -54,9 +54,13 @@ def test_a_started_run_plays_in_the_server_with_the_fake_llm(
 ) -> None:
     w = _world(tmp_path, fake)
     with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
-        r = c.post("/api/v1/runs", json={"scenario": "llm3", "seed": 4, "turns": 2})
+        body = {"scenario": "llm3", "seed": 4, "turns": 2, "name": "Demo", "tags": ["demo"]}
+        r = c.post("/api/v1/runs", json=body)
         assert r.status_code == 201, r.text
         run_id = r.json()["run_id"]
+        tagged = c.get("/api/v1/runs", params={"tag": "demo"}).json()["runs"]
+        assert [(t["run_id"], t["name"]) for t in tagged] == [(run_id, "Demo")]
+        assert c.get("/api/v1/runs", params={"tag": ["demo", "other"]}).json()["runs"] == []
         assert r.headers["location"] == f"/api/v1/runs/{run_id}"
         run = wait_run(c, run_id, ended)
         assert run["status"] == "completed" and run["turns_completed"] == 2

@@ -16,11 +16,14 @@ fields, never a front end's flags.
 
 Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
-``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
-``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
+``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``, ``report_document``,
 ``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
-``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``); for a
+server (``validate_files``, ``scenario_path``, ``summary``, ``stop``, ``playing``,
+``inject``, ``world_proposal``, ``review_world``, ``seat_view``, ``visible_page``,
+``tail``, ``after_action``).
 
 ``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
 ``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
@@ -91,6 +94,7 @@ from .errors import (
     UsageError,
     error_info,
 )
+from .interview import InterviewAnswer, InterviewRequest
 from .lab import Lab
 from .reads import (
     EventLine,
@@ -107,16 +111,12 @@ from .reads import (
 from .runs import (
     ForkCreated,
     ForkRun,
-    Inject,
-    InjectQueuedResult,
     PendingSeat,
     PlayHooks,
     ResumeRun,
     RunCreated,
     RunOutcome,
     StartRun,
-    WorldProposal,
-    WorldReview,
 )
 from .scenarios import (
     EstimateRequest,
@@ -129,8 +129,10 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
 from .store import prepare_log
 from .tail import LogTail
+from .tree import BatchLine, TreeLine
 from .visibility import (
     STAFF,
     Seat,
@@ -173,6 +175,7 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "BatchCreated",
+    "BatchLine",
     "BatchPlanView",
     "BatchProgress",
     "BatchResume",
@@ -197,6 +200,8 @@ __all__ = [
     "Inject",
     "InjectQueuedResult",
     "IntegrityError",
+    "InterviewAnswer",
+    "InterviewRequest",
     "InvalidRequest",
     "LLMSettings",
     "LLMUnavailable",
@@ -243,6 +248,7 @@ __all__ = [
     "Staff",
     "StartRun",
     "StoreError",
+    "TreeLine",
     "TurnOutOfRange",
     "UsageError",
     "Validation",

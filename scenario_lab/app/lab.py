@@ -12,9 +12,21 @@ import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import after_action, analytics, audit, batches, reads, runs, scenarios, seats, visibility
+from . import (
+    after_action,
+    analytics,
+    audit,
+    batches,
+    interview,
+    reads,
+    runs,
+    scenarios,
+    seats,
+    steer,
+    visibility,
+)
 from .after_action import AfterAction
 from .analytics import (
     Comparison,
@@ -27,28 +39,28 @@ from .analytics import (
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
 from .errors import ScenarioLabError
+from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
 from .runs import (
     ForkCreated,
     ForkRun,
-    Inject,
-    InjectQueuedResult,
     PlayHooks,
     ResumeRun,
     RunCreated,
     RunOutcome,
     StartRun,
-    WorldProposal,
-    WorldReview,
 )
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
 from .tail import LogTail
+from .tree import TreeLine, run_tree
 from .visibility import SeatView, Viewer, VisiblePage
 
 if TYPE_CHECKING:
     import anyio
+    import pyarrow as pa
 
     from engine.batch.play import BatchProgress
     from engine.fold.state import RunState
@@ -152,10 +164,10 @@ class Lab:
                 left = self._inboxes.pop(run_id, [])
             for q in left:  # given while the run was ending: recorded, delivered on resume
                 with contextlib.suppress(ScenarioLabError):  # unless the run has ended
-                    runs.inject_idle(
+                    steer.inject_idle(
                         self.settings,
                         run_id,
-                        runs.Inject(
+                        steer.Inject(
                             description=q.description,
                             name=q.name,
                             effects=dict(q.effects),
@@ -177,17 +189,17 @@ class Lab:
         with self._lock:
             playing = run_id in self._playing
         if not playing:
-            return runs.inject_idle(self.settings, run_id, inject)
+            return steer.inject_idle(self.settings, run_id, inject)
         state = reads.state_at(self.settings, run_id)
-        runs.check_inject(state, run_id, inject)
-        event = runs.queued(inject, state.turn)
+        steer.check_inject(state, run_id, inject)
+        event = steer.queued(inject, state.turn)
         with self._lock:
             if run_id in self._playing:
                 self._inboxes.setdefault(run_id, []).append(event)
                 return InjectQueuedResult(
                     run_id=run_id, inject_id=event.inject_id, delivery="next phase"
                 )
-        return runs.inject_idle(self.settings, run_id, inject)
+        return steer.inject_idle(self.settings, run_id, inject)
 
     async def halt(self, run_ref: str) -> RunOutcome:
         """Halt a run (reason ``user``): one this ``Lab`` plays stops at its next step
@@ -218,11 +230,11 @@ class Lab:
 
     def world_proposal(self, run_ref: str) -> WorldProposal:
         """The world update the run waits to have reviewed (white-cell mode), if any."""
-        return runs.world_proposal(self.settings, run_ref)
+        return steer.world_proposal(self.settings, run_ref)
 
     def review_world(self, run_ref: str, review: WorldReview) -> WorldProposal:
         """Approve or edit the waiting world update; ``resume_run`` then applies it."""
-        return runs.review_world(self.settings, run_ref, review)
+        return steer.review_world(self.settings, run_ref, review)
 
     def playing(self) -> tuple[str, ...]:
         """The runs this ``Lab`` is playing now."""
@@ -240,6 +252,10 @@ class Lab:
     def scenario_path(self, name: str) -> Path:
         """The directory of the offered scenario ``name``."""
         return scenarios.scenario_path(self.settings, name)
+
+    def run_tree(self, query: ListRuns | None = None) -> tuple[TreeLine, ...]:
+        """The runs of ``query`` as a tree, each batch folded into one line."""
+        return run_tree(self.settings, self.list_runs(query).runs)
 
     def run(self, run_ref: str) -> RunDetail:
         """One run: status, turn, cost, lineage, the seats it waits for."""
@@ -260,6 +276,11 @@ class Lab:
     def verify(self, run_ref: str | None = None) -> VerifyReport:
         """Recompute the hash chain of one run, or of every run."""
         return reads.verify(self.settings, run_ref)
+
+    async def interview(self, request: InterviewRequest) -> InterviewAnswer:
+        """Ask a model-driven actor a question with its memory at the end of a turn, on
+        a branch of the run thrown away unless ``keep`` (then recorded with the call)."""
+        return await interview.interview(self.settings, request)
 
     # -- human seats ---------------------------------------------------------------------
 
@@ -314,6 +335,10 @@ class Lab:
         """The hotwash of a run: key decisions, turning points, injects, failed checks,
         cost (``after_action_markdown`` renders it)."""
         return after_action.after_action(self.settings, run_ref)
+
+    def sql_arrow(self, statement: str, params: tuple[Any, ...] | None = None) -> pa.Table:
+        """One read-only statement (``?`` bound to ``params``) as an Arrow table."""
+        return analytics.sql_arrow(self.settings, statement, params)
 
     def report(self, run_ref: str) -> str:
         """A run's markdown report."""

@@ -1,5 +1,5 @@
 """The API's routes, one module per resource; each route declares its rule with
-``allow(Rule.X)`` and stays a few lines over ``server.lab``."""
+``allow(Rule.X)`` and stays a few lines over ``scenario_lab.app``."""
 
 from server.routes import (
     analytics,

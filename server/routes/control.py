@@ -30,6 +30,8 @@ class StartBody(BaseModel):
     white_cell: bool = Field(
         default=False, description="Each world update waits for a facilitator's review."
     )
+    name: str | None = Field(default=None, max_length=200, description="A label for people.")
+    tags: list[str] = Field(default=[], description="Labels to find the run by.")
 
 
 class ResumeBody(BaseModel):
@@ -67,6 +69,8 @@ def start_run(body: StartBody, request: Request) -> Response:
             credit_limit=body.credit_limit,
             humans=tuple(body.humans),
             white_cell=body.white_cell,
+            name=body.name,
+            tags=tuple(body.tags),
         )
     )
     anyio.from_thread.run_sync(svc.runner.start, created.run_id)

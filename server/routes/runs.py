@@ -39,6 +39,7 @@ def list_runs(
     scenario: str | None = None,
     batch: str | None = None,
     parent: str | None = None,
+    tag: Annotated[list[str] | None, Query(description="Only runs with every tag.")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
@@ -48,6 +49,7 @@ def list_runs(
         scenario=scenario,
         batch=batch,
         parent=parent,
+        tags=tuple(tag or ()),
         cursor=cursor,
         limit=limit,
     )
