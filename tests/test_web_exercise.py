@@ -33,6 +33,8 @@ def test_facilitator_and_player_play_a_turn_fork_and_compare(chromium: Any, tmp_
         shot(page, "scenarios")
         assert form.get_by_label("National Grid Operator is played by a person").is_checked()
         form.get_by_label("Seed").fill("3")
+        form.get_by_label("Name (optional)").fill("Cohort 3 tabletop")
+        form.get_by_label("Tags (comma-separated)").fill("training, cohort-3")
         form.get_by_role("button", name="Start the run").click()
         link = page.get_by_label("Join link for grid-operator")
         link.wait_for()
@@ -87,6 +89,11 @@ def test_facilitator_and_player_play_a_turn_fork_and_compare(chromium: Any, tmp_
         ids = [rows.nth(i).get_attribute("data-run") for i in range(rows.count())]
         assert ids.index(branch) == ids.index(run_id) + 1  # under its parent
         assert "fork at turn 1" in row.inner_text()
+        # the tag filter keeps the tagged run and its branch (a fork carries its parent's tags)
+        page.get_by_label("Tag").select_option("cohort-3")
+        page.locator(f"tr[data-run='{w.strait}']").wait_for(state="detached")
+        assert "Cohort 3 tabletop" in page.locator(f"tr[data-run='{run_id}']").inner_text()
+        assert page.locator(f"tr[data-run='{branch}']").count() == 1
 
         # compare the branch with its parent
         page.goto(f"/runs/{branch}")

@@ -17,6 +17,8 @@ export interface RunRow {
   turns_completed: number;
   total_cost_usd: number;
   created_at: string;
+  name?: string | null;
+  tags?: string[];
 }
 
 const PAGE = 500;
@@ -71,6 +73,12 @@ function RunLine({ node, depth }: { node: Node; depth: number }) {
           {depth > 0 && <span class="fork" aria-hidden="true">↳ </span>}
           <a href={`/runs/${r.run_id}`}>{r.run_id}</a>
           {r.fork_turn !== null && depth > 0 && <span class="muted small"> fork at turn {r.fork_turn}</span>}
+          {r.name && <span> {r.name}</span>}
+          {(r.tags ?? []).map((t) => (
+            <span key={t} class="chip small">
+              {t}
+            </span>
+          ))}
         </td>
         <td>{r.scenario}</td>
         <td>
@@ -120,6 +128,7 @@ export function RunsPage() {
   const [scenario, setScenario] = useState("");
   const [batch, setBatch] = useState("");
   const [text, setText] = useState("");
+  const [tag, setTag] = useState("");
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -149,13 +158,15 @@ export function RunsPage() {
           (!status || r.status === status) &&
           (!scenario || r.scenario === scenario) &&
           (!batch || r.batch_id === batch) &&
-          (!text || r.run_id.includes(text.trim())),
+          (!tag || (r.tags ?? []).includes(tag)) &&
+          (!text || r.run_id.includes(text.trim()) || (r.name ?? "").toLowerCase().includes(text.trim().toLowerCase())),
       ),
-    [runs, status, scenario, batch, text],
+    [runs, status, scenario, batch, tag, text],
   );
   const tree = useMemo(() => buildTree(shown), [shown]);
   const scenarios = useMemo(() => [...new Set((runs ?? []).map((r) => r.scenario))].sort(), [runs]);
   const batchIds = useMemo(() => [...new Set((runs ?? []).map((r) => r.batch_id).filter(Boolean))] as string[], [runs]);
+  const tags = useMemo(() => [...new Set((runs ?? []).flatMap((r) => r.tags ?? []))].sort(), [runs]);
   const statuses = ["running", "halted", "interrupted", "completed", "failed"];
 
   return (
@@ -197,8 +208,17 @@ export function RunsPage() {
           </select>
         </label>
         <label>
-          Run id
-          <input value={text} placeholder="part of an id" onInput={(e) => setText(e.currentTarget.value)} />
+          Tag
+          <select value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
+            <option value="">any</option>
+            {tags.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Run id or name
+          <input value={text} placeholder="part of an id or name" onInput={(e) => setText(e.currentTarget.value)} />
         </label>
       </form>
       <ErrorLine error={error} />

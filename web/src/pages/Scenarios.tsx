@@ -118,6 +118,8 @@ function StartForm({ s }: { s: Scenario }) {
   const [models, setModels] = useState<Record<string, string>>({});
   const [credit, setCredit] = useState("");
   const [whiteCell, setWhiteCell] = useState(false);
+  const [runName, setRunName] = useState("");
+  const [tags, setTags] = useState("");
   const [humans, setHumans] = useState<string[]>(s.actors.filter((a) => a.control === "human").map((a) => a.short_name));
   const [estimate, setEstimate] = useState<Estimate | null | undefined>(null);
   const [error, setError] = useState<string | null>(null);
@@ -143,6 +145,9 @@ function StartForm({ s }: { s: Scenario }) {
       const body: Record<string, unknown> = { scenario: s.name, seed: Number(seed) || 0, turns: Number(turns) || undefined, models: chosenModels(), humans };
       if (credit.trim()) body.credit_limit = Number(credit);
       if (whiteCell) body.white_cell = true;
+      if (runName.trim()) body.name = runName.trim();
+      const tagList = tags.split(",").map((t) => t.trim()).filter(Boolean);
+      if (tagList.length) body.tags = tagList;
       const out = await api<{ run_id: string }>("/api/v1/runs", { method: "POST", body });
       const links: Record<string, string> = {};
       for (const actor of humans) {
@@ -199,6 +204,16 @@ function StartForm({ s }: { s: Scenario }) {
         <label>
           Credit limit (USD)
           <input inputMode="decimal" placeholder="none" value={credit} onInput={(e) => setCredit(e.currentTarget.value)} />
+        </label>
+      </div>
+      <div class="row">
+        <label>
+          Name (optional)
+          <input value={runName} placeholder="e.g. Tuesday's exercise" onInput={(e) => setRunName(e.currentTarget.value)} />
+        </label>
+        <label>
+          Tags (comma-separated)
+          <input value={tags} placeholder="training, cohort-3" onInput={(e) => setTags(e.currentTarget.value)} />
         </label>
       </div>
       <label class="inline">
