@@ -20,6 +20,7 @@ from server.routes import ROUTERS
 from server.runner import Runner
 from server.settings import Settings
 from server.stream import Hub
+from server.web import router as web_router
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(web_router)  # the browser app's pages and assets (server/web.py)
     check_rules(app)
     return app
 
