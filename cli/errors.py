@@ -34,6 +34,7 @@ FLAGS = {
     "models": "--model",
     "parallel": "--parallel",
     "play": "--play",
+    "price": "--price",
     "prices": "--prices",
     "reasoning": "--reasoning",
     "reject": "--reject",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._codec import UPCASTERS, canonical_json, decode, encode, upcaster
 from ._collector import collector_paused
+from ._disk import StoreWriteFailed
 from ._errors import (
     CATEGORY_STATUS,
     ConcurrencyConflict,
@@ -116,6 +117,7 @@ __all__ = [
     "ScenarioLabError",
     "SeatNotWaiting",
     "StoreError",
+    "StoreWriteFailed",
     "TimelineFacts",
     "TurnCompleted",
     "TurnOutOfRange",

@@ -23,6 +23,7 @@ UsageError              usage-error                  usage         400
   RunNotPlayable        run-not-playable             conflict      409
     HumanInputPending   human-input-pending          conflict      409
 StoreError              store-unavailable            unavailable   503
+  StoreWriteFailed      store-write-failed           unavailable   503
 ConcurrencyConflict     concurrency-conflict         conflict      409
 IntegrityError          integrity-broken             integrity     500
 RunLocked               run-locked                   conflict      409

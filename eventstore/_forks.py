@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._appends import Appends, new_event_ids
+from ._disk import commit, rollback, write_error
 from ._errors import ForkError, UsageError
 from ._events import RunForked
 from ._runs import RUN_COLS, new_id, now
@@ -80,30 +81,32 @@ class Forks(Appends):
             **dict(changes or {}),
         )
         cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute(
-                f"INSERT INTO runs ({RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    child,
-                    run_id,
-                    fork_seq,
-                    at_turn,
-                    parent.root_run_id,
-                    parent.depth + 1,
-                    now(),
-                    batch_id,
-                ),
-            )
-            result, tip = self._insert(
-                cur, child, [event], fork_seq, new_event_ids(1), None, prev=prev
-            )
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    f"INSERT INTO runs ({RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        child,
+                        run_id,
+                        fork_seq,
+                        at_turn,
+                        parent.root_run_id,
+                        parent.depth + 1,
+                        now(),
+                        batch_id,
+                    ),
+                )
+                result, tip = self._insert(
+                    cur, child, [event], fork_seq, new_event_ids(1), None, prev=prev
+                )
+            except BaseException:
+                rollback(cur)
+                raise
+            commit(cur)
         except sqlite3.IntegrityError as e:
-            cur.execute("ROLLBACK")
             raise UsageError(f"a run {child!r} already exists") from e
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise write_error(self.path, e, f"cannot fork run {run_id}", run_id=child) from e
         self._tips[child] = (result.last_seq, tip)
         return child

@@ -139,8 +139,12 @@ class _Trail:
             entry["calls"] = self.calls(costs, self.records.get(request_id, []))
             if "prompt" not in entry and entry["calls"]:
                 entry["prompt"] = _prompt(self.store, entry["calls"][0].get("prompt_hash"))
-            entry["cost_usd"] = round(sum(c.cost_usd for c in costs), 8)
+            # a call of a model with no known price adds nothing here, and is counted
+            entry["cost_usd"] = round(sum(c.cost_usd or 0.0 for c in costs), 8)
             entry["model_calls"] = len(costs)
+            unpriced = sum(1 for c in costs if c.cost_usd is None)
+            if unpriced:
+                entry["unpriced_calls"] = unpriced
             out.append(entry)
         return out
 
