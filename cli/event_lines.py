@@ -63,7 +63,8 @@ def summary(rec: Any) -> str:
             f"{e.purpose} {e.request_id} {e.error_kind} after {e.asks} ask(s): {_clip(e.error, 60)}"
         )
     if t == "CostIncurred":
-        return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok ${e.cost_usd:.5f}"
+        cost = "cost unknown" if e.cost_usd is None else f"${e.cost_usd:.5f}"
+        return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok {cost}"
     return ""
 
 
