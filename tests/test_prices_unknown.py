@@ -64,6 +64,7 @@ def test_a_run_of_unpriced_models_warns_first_and_records_unknown_costs(
     assert sql.exit_code == 0, sql.output
     assert sql.stdout.splitlines()[1] == f"{len(costs)},{len(costs)}"
     assert "cost unknown" in cli("log", run_id, "--db", db).stdout
+    assert "1 of unknown cost" in cli("audit", run_id, "--db", db).stdout
     described = cli("replay", run_id, "--db", db).stdout
     assert f"{len(costs)} of unknown cost" in described
     report = cli("report", run_id, "--db", db)
