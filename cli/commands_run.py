@@ -77,7 +77,7 @@ PriceOpt = Annotated[
 def parse_prices(values: list[str] | None) -> dict[str, tuple[float, float]]:
     """``--price MODEL=IN,OUT`` options as model -> (in, out); a malformed or repeated
     one is a usage error."""
-    from engine.llm.pricing import parse_price
+    from scenario_lab.app import parse_price
 
     out: dict[str, tuple[float, float]] = {}
     for item in values or []:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._codec import UPCASTERS, canonical_json, decode, encode, upcaster
 from ._collector import collector_paused
-from ._disk import StoreWriteFailed
 from ._errors import (
     CATEGORY_STATUS,
     ConcurrencyConflict,
@@ -26,6 +25,7 @@ from ._errors import (
     ScenarioLabError,
     SeatNotWaiting,
     StoreError,
+    StoreWriteFailed,
     TurnOutOfRange,
     UsageError,
 )

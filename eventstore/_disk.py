@@ -4,9 +4,10 @@ boundary, and never left half-done.
 A full disk (``SQLITE_FULL``, ``ENOSPC``), an I/O error or a read-only file is the
 machine's state, not the log's: what was committed stays committed, and the same
 operation works again once there is room. So it gets its own error,
-:class:`StoreWriteFailed`, which names the file and the fix, instead of the generic
-"cannot append" or, worse, "not a scenario-lab log". A failed ``COMMIT`` is rolled back
-here (SQLite may already have done so), so the connection stays usable.
+:class:`StoreWriteFailed` (defined with the error tree, which imports no driver), naming
+the file and the fix, instead of the generic "cannot append" or, worse, "not a
+scenario-lab log". A failed ``COMMIT`` is rolled back here (SQLite may already have
+done so), so the connection stays usable.
 """
 
 from __future__ import annotations
@@ -16,34 +17,13 @@ import errno
 import sqlite3
 from pathlib import Path
 
-from ._errors import StoreError
+from ._errors import StoreError, StoreWriteFailed
 
 # primary result codes (the low byte of an extended code) that mean "the disk", not the log
 _DISK_CODES = frozenset(
     {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
 )
 _DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES})
-
-
-class StoreWriteFailed(StoreError):
-    """The disk that holds the log refused a write (full, read-only, failing).
-
-    Everything committed before stays; nothing of the refused write is kept. The
-    operation can be repeated once the disk has room (a run: resumed).
-    """
-
-    code = "store-write-failed"
-
-    def __init__(self, path: str | Path, why: str, *, run_id: str | None = None):
-        super().__init__(
-            f"cannot write to the log {path}: {why}",
-            hint=f"free space on the disk that holds {path} (or make it writable) and "
-            "try again; everything recorded before is kept",
-            run_id=run_id,
-            file=str(path),
-        )
-        self.path = str(path)
-        self.why = why
 
 
 def is_disk_error(e: BaseException) -> bool:

@@ -7,7 +7,7 @@ as ``gpt-4o-mini`` sent to an explicit endpoint, the one ``provider/<name>`` ent
 model found none of these ways has ``known=False`` and its calls an unknown cost
 (``cost`` returns None, never 0): callers warn, record the cost as unknown, and refuse
 it under a credit limit (which cannot be kept without a price) unless the user gives
-one (``--price MODEL=IN,OUT``, :func:`parse_price`).
+one (``--price MODEL=IN,OUT``, ``scenario_lab.app.parse_price``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import anyio
 import httpx
 
-from eventstore import InvalidRequest, UsageError
+from eventstore import UsageError
 
 from .client import NO_KEY
 from .transport import http_client, send
@@ -106,29 +106,6 @@ def read_price_file(path: Path) -> dict[str, tuple[float, float]]:
             hint="give a JSON object of model -> {input, output} USD per 1M tokens",
         ) from e
     return _prices_from(data, f"price file {path}")
-
-
-def parse_price(text: str) -> tuple[str, tuple[float, float]]:
-    """``MODEL=IN,OUT`` (USD per 1M input and output tokens) as ``(model, (in, out))``;
-    ``UsageError`` naming the ``prices`` field when it is not that."""
-    import math
-
-    model, sep, pair = text.partition("=")
-    parts = pair.split(",")
-    try:
-        if not sep or not model.strip() or len(parts) != 2:
-            raise ValueError(text)
-        values = (float(parts[0]), float(parts[1]))
-        if not all(math.isfinite(v) and v >= 0 for v in values):
-            raise ValueError(text)
-    except ValueError:
-        raise InvalidRequest(
-            "{price} takes MODEL=IN,OUT in USD per 1M tokens, got {text!r}",
-            hint="e.g. {price} openai/gpt-4o-mini=0.15,0.6 (two numbers, 0 or more)",
-            field="price",
-            values={"text": text},
-        ) from None
-    return model.strip(), values
 
 
 def _is_pattern(name: str) -> bool:

@@ -87,6 +87,7 @@ from .errors import (
     error_info,
 )
 from .lab import Lab
+from .models import parse_price
 from .reads import (
     EventLine,
     ListRuns,
@@ -225,6 +226,7 @@ __all__ = [
     "json_schema",
     "lineage_order",
     "metric_label",
+    "parse_price",
     "render",
     "rich_table",
     "state_document",

@@ -126,3 +126,26 @@ async def load_prices(settings: LabSettings, client: Router | None) -> PriceTabl
     if settings.price_overrides:
         prices = prices.merged(settings.price_overrides)
     return prices
+
+
+def parse_price(text: str) -> tuple[str, tuple[float, float]]:
+    """``MODEL=IN,OUT`` (USD per 1M input and output tokens) as ``(model, (in, out))``;
+    ``UsageError`` naming the ``prices`` field when it is not that."""
+    import math
+
+    model, sep, pair = text.partition("=")
+    parts = pair.split(",")
+    try:
+        if not sep or not model.strip() or len(parts) != 2:
+            raise ValueError(text)
+        values = (float(parts[0]), float(parts[1]))
+        if not all(math.isfinite(v) and v >= 0 for v in values):
+            raise ValueError(text)
+    except ValueError:
+        raise InvalidRequest(
+            "{price} takes MODEL=IN,OUT in USD per 1M tokens, got {text!r}",
+            hint="e.g. {price} openai/gpt-4o-mini=0.15,0.6 (two numbers, 0 or more)",
+            field="price",
+            values={"text": text},
+        ) from None
+    return model.strip(), values
