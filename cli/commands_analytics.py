@@ -16,7 +16,7 @@ import typer
 from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, make_lab, status
 
 if TYPE_CHECKING:
-    from scenario_lab.app import QueryResult
+    from scenario_lab.app import Document, QueryResult
 
 AnalyticsOption = Annotated[
     Path | None,
@@ -28,6 +28,15 @@ AnalyticsOption = Annotated[
 ]
 OutOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+]
+ReportFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="md: markdown (with -o, its charts as SVG files in <name>_files/ beside it); "
+        "html: one self-contained page with interactive charts.",
+    ),
 ]
 TimeoutOption = Annotated[
     float | None,
@@ -58,6 +67,16 @@ def _write(text: str, output: Path | None) -> None:
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror}") from None
     status(f"wrote {output}")
+
+
+def _write_report(doc: Document, output: Path | None, fmt: str) -> None:
+    """A report to stdout (markdown with Mermaid charts, or HTML), or to ``output`` with
+    its charts (``Document.write``)."""
+    if output is None:
+        typer.echo(doc.html() if fmt == "html" else doc.markdown(), nl=False)
+        return
+    main, *charts = doc.write(output, fmt)
+    status(f"wrote {main}" + (f" and {len(charts)} charts in {charts[0].parent}" if charts else ""))
 
 
 def project_cmd(
@@ -126,17 +145,21 @@ def report(
     batch: Annotated[
         str | None, typer.Option("--batch", help="Report a batch: statistics per variation.")
     ] = None,
+    fmt: ReportFormatOption = "md",
 ) -> None:
-    """A markdown report of a run (setup, turns, charts, lineage, costs), or of a --batch."""
+    """A report of a run (summary, charts, lineage, turns, costs), or of a --batch."""
+    from scenario_lab.app import check_report_format
+
+    check_report_format(fmt)
     lab = make_lab(db, analytics=analytics)
     if batch is not None:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        _write(lab.batch_report(batch), output)
+        _write_report(lab.batch_report_document(batch), output, fmt)
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
-    _write(lab.report(run), output)
+    _write_report(lab.report_document(run), output, fmt)
 
 
 def compare(
@@ -145,15 +168,22 @@ def compare(
     analytics: AnalyticsOption = None,
     output: OutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
+    fmt: ReportFormatOption = "md",
 ) -> None:
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
-    from scenario_lab.app import canonical_json, compare_markdown
+    from scenario_lab.app import canonical_json, check_report_format, compare_document
 
+    check_report_format(fmt)
+    if as_json and fmt != "md":
+        raise fail("give either --json or --format, not both", 2)
     comparison = make_lab(db, analytics=analytics).compare(tuple(runs))
-    if as_json and output is None:
-        emit_json(comparison)
+    if as_json:
+        if output is None:
+            emit_json(comparison)
+        else:
+            _write(canonical_json(comparison) + "\n", output)
         return
-    _write(canonical_json(comparison) + "\n" if as_json else compare_markdown(comparison), output)
+    _write_report(compare_document(comparison), output, fmt)
 
 
 def export(

@@ -65,6 +65,12 @@ def run(
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     price: PriceOpt = None,
+    allow_long_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long-prompts", help="Send prompts longer than the model's context window."
+        ),
+    ] = False,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
@@ -77,7 +83,7 @@ def run(
         plays=True,
         llm_base_url=llm_base_url,
     )
-    request = BatchRunRequest(file=str(path), budget=budget)
+    request = BatchRunRequest(file=str(path), budget=budget, allow_long_prompts=allow_long_prompts)
     try:
         if dry_run:
             _dry_run(lab.plan_batch(request))

@@ -38,7 +38,6 @@ _EXPORTS = {
     "continue_fork": "engine.batch.play",
     "load_batch": "engine.batch.config",
     "batch_stats": "engine.batch.stats",
-    "batch_report_markdown": "engine.batch.report",
     "PriceTable": "engine.llm",
     "Router": "engine.llm",
     "LLMSettings": "engine.llm",

@@ -18,7 +18,8 @@ LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted
 
 # event type -> (the schema version these queries read, the payload fields they read)
 SQL_FIELDS: dict[str, tuple[int, tuple[str, ...]]] = {
-    # v3's null cost (no known price) is skipped by total(): these sums are known costs
+    # v2 added call links; v3's null cost (no known price) is skipped by total(), so
+    # these sums are of the known costs
     "CostIncurred": (3, ("cost_usd",)),
     "RunStarted": (1, ("scenario_name",)),
     "RunHalted": (1, ("reason",)),

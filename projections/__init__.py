@@ -7,14 +7,17 @@
     with open_readonly(path) as con:
         print(run_report(con, run_id))
         print(compare_markdown(compare_data(con, [a, b])))
+        run_report_document(con, run_id).write(Path("report.md"))  # + report_files/*.svg
         export_tables(con, Path("out"), "parquet")
 
 Every table and column is described in ``TABLES``/``VIEWS``, which also generate the
 schema and ``docs/projections.md``.
 """
 
+from ._batch_report import batch_report_document, batch_report_markdown
 from ._catalog import SCHEMA_VERSION, TABLES, VIEWS, Table, View
-from ._compare import compare_data, compare_markdown
+from ._compare import compare_data
+from ._compare_report import compare_document, compare_markdown
 from ._docs import render_docs
 from ._errors import AnalyticsError, QueryError, QueryLimitExceeded
 from ._export import EXPORT_FORMATS, export_tables
@@ -34,17 +37,20 @@ from ._query import (
     run_sql,
     schema_rows,
 )
-from ._report import run_report
+from ._report import run_report, run_report_document
+from .charts import REPORT_FORMATS, Document
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "DEFAULT_TIMEOUT_S",
     "EXPORT_FORMATS",
     "FORMATS",
+    "REPORT_FORMATS",
     "SCHEMA_VERSION",
     "TABLES",
     "VIEWS",
     "AnalyticsError",
+    "Document",
     "ProjectResult",
     "QueryError",
     "QueryLimitExceeded",
@@ -53,9 +59,12 @@ __all__ = [
     "Table",
     "View",
     "analytics_path",
+    "batch_report_document",
+    "batch_report_markdown",
     "cell",
     "check_analytics_path",
     "compare_data",
+    "compare_document",
     "compare_markdown",
     "export_tables",
     "markdown_table",
@@ -68,6 +77,7 @@ __all__ = [
     "render_docs",
     "rich_table",
     "run_report",
+    "run_report_document",
     "run_sql",
     "schema_rows",
 ]

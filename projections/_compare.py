@@ -16,8 +16,8 @@ import duckdb
 
 from eventstore import UsageError
 
-from ._data import changes_text, lineage, num, rows, run_row, usd
-from ._query import markdown_table, plain
+from ._data import changes_text, lineage, rows, run_row
+from ._query import plain
 
 
 def _shared_seq(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
@@ -40,16 +40,31 @@ def _shared_seq(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> int:
     return int(last[0]["n"] or 0)
 
 
-def _decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[tuple[str, int], str]:
+Choice = tuple[str | None, str]  # (declared action name or None, action text)
+
+
+def _decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[tuple[str, int], Choice]:
     found = rows(
         con,
-        "SELECT actor, turn, action FROM decisions WHERE run_id = ? AND NOT failed ORDER BY seq",
+        "SELECT actor, turn, action_name, action FROM decisions "
+        "WHERE run_id = ? AND NOT failed ORDER BY seq",
         run_id,
     )
-    return {(d["actor"], d["turn"]): d["action"] for d in found}  # a retry's decision wins
+    # a retry's decision wins
+    return {(d["actor"], d["turn"]): (d["action_name"], d["action"]) for d in found}
 
 
-def _first_divergence(per_run: dict[str, dict[tuple[str, int], str]]) -> dict[str, Any]:
+def _same(choices: list[Choice]) -> tuple[bool, str]:
+    """Whether the runs took the same action, and how that was judged: by the declared
+    action's name when every decision names one (its text may be worded differently,
+    e.g. a fork's forced decision against the rule brain's narrative), else by text."""
+    names = [name for name, _ in choices]
+    if all(names):
+        return len(set(names)) == 1, "action_name"
+    return len({" ".join(text.split()) for _, text in choices}) == 1, "text"
+
+
+def _first_divergence(per_run: dict[str, dict[tuple[str, int], Choice]]) -> dict[str, Any]:
     """Per actor, the first turn every run decided in where their actions differ."""
     actors = sorted({a for decisions in per_run.values() for a, _ in decisions})
     out: dict[str, Any] = {}
@@ -59,9 +74,15 @@ def _first_divergence(per_run: dict[str, dict[tuple[str, int], str]]) -> dict[st
         )
         out[actor] = None
         for t in turns:
-            actions = {run: d[(actor, t)] for run, d in per_run.items()}
-            if len(set(actions.values())) > 1:
-                out[actor] = {"turn": t, "actions": actions}
+            choices = {run: d[(actor, t)] for run, d in per_run.items()}
+            same, basis = _same(list(choices.values()))
+            if not same:
+                out[actor] = {
+                    "turn": t,
+                    "compared": basis,
+                    "actions": {run: text for run, (_, text) in choices.items()},
+                    "action_names": {run: name for run, (name, _) in choices.items()},
+                }
                 break
     return out
 
@@ -179,102 +200,3 @@ def compare_data(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str
             "costs": {c["run_id"]: {k: v for k, v in c.items() if k != "run_id"} for c in costs},
         }
     )  # type: ignore[no-any-return]
-
-
-def _variation_text(variation: Any) -> str:
-    """``{"a.b": 1, "c": "m"}`` (JSON text or a dict) as ``a.b=1, c=m``; "" for none."""
-    if isinstance(variation, str):
-        variation = json.loads(variation or "{}")
-    if not isinstance(variation, dict):
-        return ""
-    return ", ".join(f"{k}={v}" for k, v in variation.items())
-
-
-def compare_markdown(data: dict[str, Any]) -> str:
-    """The comparison as a markdown document."""
-    ids = [r["run_id"] for r in data["runs"]]
-    out = ["# Comparison of " + ", ".join(f"`{r}`" for r in ids), ""]
-    body: list[tuple[Any, ...]] = [
-        (
-            f"`{r['run_id']}`",
-            r["scenario_name"],
-            r["status"] + (f" ({r['halt_reason']})" if r["halt_reason"] else ""),
-            r["seed"],
-            r["turns_completed"],
-            f"`{r['parent_run_id']}` at turn {r['fork_turn']}" if r["parent_run_id"] else "root",
-        )
-        for r in data["runs"]
-    ]
-    header = ["run", "scenario", "status", "seed", "turns", "forked from"]
-    varied = [_variation_text(r["variation"]) for r in data["runs"]]
-    if any(varied):
-        # batch runs: the settings they vary are what tells their scenarios apart
-        header.append("variation")
-        body = [(*row, v or "-") for row, v in zip(body, varied, strict=True)]
-    out += [markdown_table(header, body)]
-    if not data["same_scenario"]:
-        out += [
-            "**The runs play different scenarios** (their resolved scenarios differ"
-            + ("; see their variations" if any(varied) else "")
-            + "); metrics with the same name may not mean the same thing.",
-            "",
-        ]
-    out += ["## Ancestry", ""]
-    if data["related"]:
-        turn = data["shared_until_turn"]
-        out.append(f"- Common ancestor: `{data['common_ancestor']}`")
-        out.append(
-            f"- Timelines are identical up to seq {data['shared_until_seq']}"
-            + (f" (turn {turn})" if turn is not None else "")
-        )
-        for run in ids:
-            for c in data["changes"][run]:
-                out.append(
-                    f"- `{run}`: forked from `{c['parent_run_id']}` at turn {c['fork_turn']}: {c['summary']}"
-                )
-            if not data["changes"][run]:
-                out.append(f"- `{run}`: no changes after the shared part")
-    else:
-        out.append("- Unrelated runs: no common ancestor; compared from turn 1.")
-    out.append("")
-    out += ["## First diverging decision per actor", ""]
-    div_rows = []
-    for actor, d in data["first_divergence"].items():
-        if d is None:
-            div_rows.append((actor, "-", *("same" for _ in ids)))
-        else:
-            div_rows.append((actor, d["turn"], *(" ".join(d["actions"][r].split()) for r in ids)))
-    out += [markdown_table(["actor", "turn", *ids], div_rows) if div_rows else "No decisions.\n"]
-    if data["metrics"]:
-        out += ["## Metrics per turn", ""]
-        for key, turns in data["metrics"].items():
-            body = [(t, *(num(v.get(r)) for r in ids)) for t, v in turns.items()]
-            out += [f"### {key}", "", markdown_table(["turn", *ids], body)]
-    if data["final_metrics"]:
-        out += ["## Final values", "", f"Deltas are against `{ids[0]}`.", ""]
-        body = []
-        for key, entry in data["final_metrics"].items():
-            cells = [num(entry["values"].get(r)) for r in ids]
-            deltas = [f"{entry['delta'][r]:+.6g}" if r in entry["delta"] else "-" for r in ids[1:]]
-            body.append((key, *cells, *deltas))
-        out += [markdown_table(["metric", *ids, *(f"Δ {r}" for r in ids[1:])], body)]
-    out += ["## Costs", ""]
-    body = []
-    for r in ids:
-        c = data["costs"].get(r, {})
-        body.append(
-            (
-                f"`{r}`",
-                c.get("calls", 0),
-                f"{c.get('input_tokens', 0):,}",
-                f"{c.get('output_tokens', 0):,}",
-                usd(c.get("cost_usd")),
-                usd(c.get("own_cost_usd")),
-            )
-        )
-    out += [
-        markdown_table(
-            ["run", "calls", "input tokens", "output tokens", "timeline cost", "own cost"], body
-        )
-    ]
-    return "\n".join(out).rstrip() + "\n"

@@ -52,27 +52,6 @@ def scenario(con: duckdb.DuckDBPyConnection, sha: str | None) -> dict[str, Any]:
     return sc
 
 
-def num(value: float | None) -> str:
-    """A metric value for people: six significant digits, no trailing noise."""
-    if value is None:
-        return "-"
-    return f"{value:.6g}"
-
-
-def usd(value: float | None) -> str:
-    return f"${value or 0.0:,.4f}"
-
-
-def cost_text(value: float | None, unpriced: int) -> str:
-    """A cost that may include calls of unknown cost (a model with no known price):
-    never shown as if they were free."""
-    if not unpriced:
-        return usd(value)
-    if value is None:
-        return f"unknown ({unpriced} call(s) with no known price)"
-    return f"{usd(value)} + {unpriced} call(s) of unknown cost"
-
-
 def node_id(run_id: str) -> str:
     """A Mermaid node id for any run id (ids given by users may hold any character)."""
     return "r_" + re.sub(r"[^A-Za-z0-9_]", "_", run_id)

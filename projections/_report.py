@@ -1,4 +1,5 @@
-"""The markdown report of one run, read from the analytics tables.
+"""The report of one run, read from the analytics tables: a ``Document`` of markdown
+and charts (printed as markdown, or written as markdown with SVG charts, or as HTML).
 
 Everything in the body comes from the log's contents; wall-clock facts (start time and
 duration) are confined to two header rows so a report of the same events is the same
@@ -12,19 +13,11 @@ from typing import Any
 
 import duckdb
 
-from ._data import (
-    changes_text,
-    cost_text,
-    lineage,
-    node_id,
-    num,
-    rows,
-    run_row,
-    scenario,
-    timeline,
-    usd,
-)
+from ._data import changes_text, lineage, node_id, rows, run_row, scenario, timeline
+from ._numbers import cost_text, num, usd
 from ._query import markdown_table
+from ._run_summary import summary
+from .charts import Chart, Diagram, Document, Line, trajectory
 
 MAX_TREE_NODES = 60  # a batch of hundreds of forks would make an unreadable diagram
 
@@ -99,7 +92,7 @@ def _header(
     return [f"# Run `{run['run_id']}`: {run['scenario_name']}", "", markdown_table(["", ""], facts)]
 
 
-def _tree(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> list[str]:
+def _tree(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> list[Line]:
     family = rows(
         con,
         "SELECT run_id, parent_run_id, fork_turn, status, turns_completed FROM runs "
@@ -108,21 +101,43 @@ def _tree(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> list[str]:
     )
     if len(family) < 2:
         return []
-    out = ["## Lineage", "", "```mermaid", "graph LR"]
+    mermaid = ["```mermaid", "graph LR"]
     shown = family[:MAX_TREE_NODES]
     ids = {r["run_id"] for r in shown}
     for r in shown:
         label = f"{r['run_id']}<br/>{r['status']}, {r['turns_completed']} turns"
-        out.append(f'    {node_id(r["run_id"])}["{label}"]')
+        mermaid.append(f'    {node_id(r["run_id"])}["{label}"]')
     for r in shown:
         if r["parent_run_id"] in ids:
-            out.append(
+            mermaid.append(
                 f"    {node_id(r['parent_run_id'])} -->|turn {r['fork_turn']}| {node_id(r['run_id'])}"
             )
-    out.append(f"    style {node_id(run['run_id'])} stroke-width:3px")
-    out += ["```", ""]
+    mermaid.append(f"    style {node_id(run['run_id'])} stroke-width:3px")
+    mermaid.append("```")
+    out: list[Line] = ["## Lineage", "", Diagram(tuple(mermaid), tuple(_tree_list(shown, run))), ""]
     if len(family) > len(shown):
         out += [f"({len(family) - len(shown)} more runs of this lineage are not drawn.)", ""]
+    return out
+
+
+def _tree_list(shown: list[dict[str, Any]], run: dict[str, Any]) -> list[str]:
+    """The lineage as a nested markdown list (for pages without a Mermaid renderer)."""
+    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    ids = {r["run_id"] for r in shown}
+    for r in shown:
+        children[r["parent_run_id"] if r["parent_run_id"] in ids else None].append(r)
+    out: list[str] = []
+
+    def walk(r: dict[str, Any], depth: int) -> None:
+        name = f"**`{r['run_id']}`**" if r["run_id"] == run["run_id"] else f"`{r['run_id']}`"
+        fork = f"forked at turn {r['fork_turn']}: " if r["parent_run_id"] in ids else ""
+        out.append(f"{'  ' * depth}- {name} ({fork}{r['status']}, {r['turns_completed']} turns)")
+        for child in children[r["run_id"]]:
+            if depth < MAX_TREE_NODES:  # bounded however the rows are linked
+                walk(child, depth + 1)
+
+    for root in children[None]:
+        walk(root, 0)
     return out
 
 
@@ -224,46 +239,66 @@ def _turn(
     return out
 
 
-def _charts(metrics: list[dict[str, Any]]) -> list[str]:
-    """One Mermaid xychart per metric, one line per actor (xychart has no legend)."""
-    series: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+def _mermaid(name: str, by_actor: dict[str, dict[int, float]]) -> tuple[str, ...]:
+    """The metric as a Mermaid xychart (one line per actor; xychart has no legend)."""
+    turns = sorted({t for values in by_actor.values() for t in values})
+    actors = sorted(by_actor)
+    lines = []
+    filled = False
+    for actor in actors:
+        values, last = [], None
+        for t in turns:
+            v = by_actor[actor].get(t)
+            if v is None:
+                filled = True
+                v = last if last is not None else 0.0
+            values.append(v)
+            last = v
+        lines.append("    line [" + ", ".join(num(v) for v in values) + "]")
+    out = [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{name}"',
+        '    x-axis "turn" [' + ", ".join(str(t) for t in turns) + "]",
+        f'    y-axis "{name}"',
+        *lines,
+        "```",
+    ]
+    if actors != [""]:
+        out += ["", "Lines, in order: " + ", ".join(a or "(all)" for a in actors) + "."]
+    if filled:
+        out += ["", "Turns without a value repeat the previous one."]
+    return tuple(out)
+
+
+def _charts(metrics: list[dict[str, Any]]) -> list[Line]:
+    """One chart per metric over the turns, one line per actor."""
+    named: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for m in metrics:
         if m["value"] is not None:
-            series[m["name"]][m["actor"] or ""][m["turn"]] = m["value"]
-    if not series:
+            named[m["name"]][m["actor"] or ""][m["turn"]] = m["value"]
+    if not named:
         return []
-    out = ["## Metric trajectories", ""]
-    for name, by_actor in series.items():
-        turns = sorted({t for values in by_actor.values() for t in values})
-        actors = sorted(by_actor)
-        lines = []
-        filled = False
-        for actor in actors:
-            values, last = [], None
-            for t in turns:
-                v = by_actor[actor].get(t)
-                if v is None:
-                    filled = True
-                    v = last if last is not None else 0.0
-                values.append(v)
-                last = v
-            lines.append("    line [" + ", ".join(num(v) for v in values) + "]")
+    out: list[Line] = ["## Metric trajectories", ""]
+    for name, by_actor in named.items():
+        points = [
+            (actor or name, t, v)
+            for actor in sorted(by_actor)
+            for t, v in sorted(by_actor[actor].items())
+        ]
+        spec = trajectory(
+            name,
+            name,
+            points,
+            series_title="actor",
+            subtitle="per actor, by turn" if len(by_actor) > 1 else "by turn",
+        )
         out += [
             f"### {name}",
             "",
-            "```mermaid",
-            "xychart-beta",
-            f'    title "{name}"',
-            '    x-axis "turn" [' + ", ".join(str(t) for t in turns) + "]",
-            f'    y-axis "{name}"',
-            *lines,
-            "```",
+            Chart(f"metric-{name}", f"{name} by turn", spec, _mermaid(name, by_actor)),
             "",
         ]
-        if actors != [""]:
-            out += ["Lines, in order: " + ", ".join(a or "(all)" for a in actors) + ".", ""]
-        if filled:
-            out += ["Turns without a value repeat the previous one.", ""]
     return out
 
 
@@ -303,12 +338,18 @@ def _costs(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     return out
 
 
-def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
-    """The markdown report of ``run_id`` (an exact id present in the projection)."""
+def run_report_document(con: duckdb.DuckDBPyConnection, run_id: str) -> Document:
+    """The report of ``run_id`` (an exact id present in the projection): header, a
+    summary for a long run, metric charts, lineage, setup, every turn, costs."""
     run = run_row(con, run_id)
     chain = lineage(con, run_id)
     sc = scenario(con, run["scenario_sha256"])
-    out = _header(con, run, chain)
+    metrics = timeline(con, "metrics", run_id)
+    decisions = timeline(con, "decisions", run_id)
+    calls = rows(con, "SELECT calls FROM cost_by_run WHERE run_id = ?", run_id)
+    out: list[Line] = list(_header(con, run, chain))
+    out += summary(run, metrics, decisions, sc["actors"], calls[0]["calls"] if calls else 0)
+    out += _charts(metrics)
     out += _tree(con, run)
     out += ["## Initial situation", ""]
     out += [
@@ -316,7 +357,6 @@ def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
         "",
     ]
     out += _actors_table(sc)
-    metrics = timeline(con, "metrics", run_id)
     metrics_by_turn = _by_turn(metrics)
     if metrics_by_turn.get(0):
         body = [(m["name"], m["actor"] or "", num(m["value"])) for m in metrics_by_turn[0]]
@@ -324,7 +364,7 @@ def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     tables = {
         "exogenous": _by_turn(timeline(con, "exogenous_events", run_id)),
         "messages": _by_turn(timeline(con, "messages", run_id)),
-        "decisions": _by_turn(timeline(con, "decisions", run_id)),
+        "decisions": _by_turn(decisions),
         "world": _by_turn(timeline(con, "world_states", run_id)),
         "variables": _by_turn(timeline(con, "variables", run_id)),
         "validations": _by_turn(timeline(con, "validations", run_id)),
@@ -337,6 +377,10 @@ def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
         parts = {k: v.get(t, []) for k, v in tables.items()}
         parts["metrics"] = metrics_by_turn.get(t, [])
         out += _turn(turn, parts, sc["actors"])
-    out += _charts(metrics)
     out += _costs(con, run_id)
-    return "\n".join(out).rstrip() + "\n"
+    return Document(f"Run {run_id}: {run['scenario_name']}", out)
+
+
+def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The markdown report of ``run_id``, charts as Mermaid (``run_report_document``)."""
+    return run_report_document(con, run_id).markdown()

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from engine.batch.report import batch_report_markdown
 from engine.batch.stats import batch_stats
 from eventstore import EventStore
+from projections import batch_report_markdown
 from tests.engine_helpers import llm_env
 from tests.fakellm import FakeLLMServer
 from tests.test_batch_helpers import BATCHES, batch_process, batch_rows, bcli, last_line

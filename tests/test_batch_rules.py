@@ -18,7 +18,6 @@ import pytest
 from engine.batch.config import load_batch
 from engine.batch.plan import batch_plan, record_batch
 from engine.batch.play import continue_fork, start_variation
-from engine.batch.report import batch_report_markdown
 from engine.batch.sample_stats import t_quantile
 from engine.batch.stats import batch_stats
 from engine.llm import PriceTable
@@ -27,6 +26,8 @@ from engine.play.session import start_run
 from engine.rng import derive_seed
 from engine.scenario.load import load_scenario
 from eventstore import EventStore
+from projections import batch_report_markdown
+from projections._numbers import num, pct
 from tests.engine_helpers import cli
 from tests.test_batch_helpers import BATCHES, ENGINE_DATA, batch_rows, bcli, last_line
 
@@ -176,9 +177,7 @@ def test_the_report_has_matrix_statistics_charts_costs_and_tests(
     ):
         assert heading in md  # fmt: skip
     assert md.count("```mermaid\nxychart-beta") == 2
-    means = ", ".join(
-        f"{v.metrics['tension'].mean:.3f}".rstrip("0").rstrip(".") for v in stats.variations
-    )
+    means = ", ".join(num(v.metrics["tension"].mean) for v in stats.variations)
     assert f"bar [{means}]" in md
     assert '"0: 2 / -0.5"' in md  # the values of variation 0, in the file's order
     assert "Welch's two-sided t-test" in md and "None: every planned run completed." in md
@@ -309,8 +308,8 @@ def test_continuations_fork_a_run_many_times_as_one_batch(tmp_path: Path) -> Non
     assert "## The original run among its continuations" in md
     [row] = [line for line in md.splitlines() if line.startswith("| tension | ")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert float(cells[1]) == pytest.approx(mine, abs=1e-3)
-    assert cells[3:] == ["5", f"{100 * expected:.0f}%"]
+    assert cells[1] == num(mine)
+    assert cells[3:] == ["5", pct(expected)]
 
 
 def test_the_original_is_placed_at_the_turn_its_continuations_end(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch.report import batch_report_markdown
 from engine.scenario.load import load_scenario, validate_scenario
 from eventstore import EventStore
+from projections import batch_report_markdown
 from tests.test_batch_helpers import bcli, last_line
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"

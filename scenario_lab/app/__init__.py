@@ -18,12 +18,13 @@ Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scen
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
 ``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
-``check_run``); analytics (``project``, ``sql``, ``report``, ``compare``, ``export``,
-``batch_report``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
+``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
+``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
 ``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
 
-``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError`` and ``QueryError``
-load on first use: they bring the engine's player, the LLM client or DuckDB with them.
+``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
+``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
+with them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from eventstore import canonical_json  # every JSON a front end prints or serves
 
 from .analytics import (
     EXPORT_FORMATS,
+    REPORT_FORMATS,
     SQL_FORMATS,
     Comparison,
     ExportRequest,
@@ -47,6 +49,8 @@ from .analytics import (
     ProjectOutcome,
     QueryResult,
     SqlRequest,
+    check_report_format,
+    compare_document,
     compare_markdown,
     render,
     rich_table,
@@ -126,6 +130,7 @@ _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
     "AnalyticsError": "projections",
     "QueryError": "projections",
+    "Document": "projections",  # a report: markdown, chart files or an HTML page
     "Progress": "engine.play.player",
     "BatchProgress": "engine.batch.play",
     "LLMSettings": "engine.llm",
@@ -144,6 +149,7 @@ __all__ = [
     "CATEGORY_STATUS",
     "DEFAULT_DB",
     "EXPORT_FORMATS",
+    "REPORT_FORMATS",
     "SQL_FORMATS",
     "AnalyticsError",
     "AuditEntry",
@@ -159,6 +165,7 @@ __all__ = [
     "CheckResult",
     "Comparison",
     "ConcurrencyConflict",
+    "Document",
     "ErrorInfo",
     "Estimate",
     "EstimateRequest",
@@ -220,6 +227,8 @@ __all__ = [
     "VerifyReport",
     "audit_markdown",
     "canonical_json",
+    "check_report_format",
+    "compare_document",
     "compare_markdown",
     "error_info",
     "init_scenario",

@@ -8,7 +8,7 @@ read-only connection that cannot touch any other file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,8 +17,12 @@ from eventstore import InvalidRequest
 from .settings import LabSettings
 from .store import open_store
 
+if TYPE_CHECKING:
+    from projections import Document
+
 SQL_FORMATS = ("table", "csv", "json", "markdown")
 EXPORT_FORMATS = ("parquet", "csv", "json")
+REPORT_FORMATS = ("md", "html")  # markdown (charts as SVG files beside it), one HTML page
 
 
 class ProjectOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,16 +200,27 @@ def rich_table(result: QueryResult) -> Any:
     return table_of(Result(list(result.columns), list(result.rows)))
 
 
-def report(settings: LabSettings, run_ref: str) -> str:
-    """A run's markdown report: setup, every turn, charts, lineage, costs."""
-    from projections import open_readonly, run_report
+def check_report_format(fmt: str) -> None:
+    """A report's ``format`` is one of ``REPORT_FORMATS``."""
+    check_format(fmt, REPORT_FORMATS)
+
+
+def report_document(settings: LabSettings, run_ref: str) -> Document:
+    """A run's report (summary, charts, lineage, every turn, costs) as a ``Document``:
+    ``markdown()`` (charts as Mermaid), ``html()``, or ``write(path, format)``."""
+    from projections import open_readonly, run_report_document
 
     path = analytics_path(settings)
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
     project(settings)
     with open_readonly(path) as con:
-        return run_report(con, run_id)
+        return run_report_document(con, run_id)
+
+
+def report(settings: LabSettings, run_ref: str) -> str:
+    """A run's markdown report: summary, charts (Mermaid), lineage, every turn, costs."""
+    return report_document(settings, run_ref).markdown()
 
 
 def compare(settings: LabSettings, run_refs: tuple[str, ...]) -> Comparison:
@@ -223,11 +238,16 @@ def compare(settings: LabSettings, run_refs: tuple[str, ...]) -> Comparison:
     return msgspec.convert(data, Comparison)
 
 
+def compare_document(comparison: Comparison) -> Document:
+    """The comparison as a report (``Document``), with a chart per metric."""
+    from projections import compare_document as document_of
+
+    return document_of(msgspec.to_builtins(comparison))
+
+
 def compare_markdown(comparison: Comparison) -> str:
     """The comparison as a markdown document."""
-    from projections import compare_markdown as render_markdown
-
-    return render_markdown(msgspec.to_builtins(comparison))
+    return compare_document(comparison).markdown()
 
 
 def export(settings: LabSettings, request: ExportRequest) -> ExportResult:
@@ -246,10 +266,16 @@ def export(settings: LabSettings, request: ExportRequest) -> ExportResult:
     return ExportResult(files=tuple(str(f) for f in files))
 
 
-def batch_report(settings: LabSettings, batch_ref: str) -> str:
-    """A batch's markdown report: per-variation statistics, charts, significant
-    differences (Welch, Holm-adjusted), costs, runs cut short."""
-    from engine.batch.report import batch_report_markdown
+def batch_report_document(settings: LabSettings, batch_ref: str) -> Document:
+    """A batch's report (``Document``): per-variation statistics, charts (means with
+    95% intervals, fan charts over the turns), significant differences (Welch,
+    Holm-adjusted), costs, runs cut short."""
+    from projections import batch_report_document as document_of
 
     with open_store(settings) as store:
-        return batch_report_markdown(store, batch_ref)
+        return document_of(store, batch_ref)
+
+
+def batch_report(settings: LabSettings, batch_ref: str) -> str:
+    """A batch's markdown report (``batch_report_document``, charts as Mermaid)."""
+    return batch_report_document(settings, batch_ref).markdown()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from engine.fold.state import RunState
     from engine.play.estimate import Estimate
     from eventstore import RunLease
+    from projections import Document
 
 
 class Lab:
@@ -196,6 +197,10 @@ class Lab:
         """A run's markdown report."""
         return analytics.report(self.settings, run_ref)
 
+    def report_document(self, run_ref: str) -> Document:
+        """A run's report with its charts: as markdown, SVG files or one HTML page."""
+        return analytics.report_document(self.settings, run_ref)
+
     def compare(self, run_refs: tuple[str, ...]) -> Comparison:
         """Two or more runs compared."""
         return analytics.compare(self.settings, run_refs)
@@ -207,6 +212,10 @@ class Lab:
     def batch_report(self, batch_ref: str) -> str:
         """A batch's markdown report (statistics per variation)."""
         return analytics.batch_report(self.settings, batch_ref)
+
+    def batch_report_document(self, batch_ref: str) -> Document:
+        """A batch's report with its charts: as markdown, SVG files or one HTML page."""
+        return analytics.batch_report_document(self.settings, batch_ref)
 
     # -- batches -------------------------------------------------------------------------
 

@@ -1,27 +1,46 @@
-"""The markdown report of a batch: the experiment, its matrix, statistics per metric
-(with a Mermaid chart of the means across variations), cost, cut-short runs, and the
-variation pairs that differ significantly. Built from ``batch_stats``."""
+"""The report of a batch: the experiment, its matrix, statistics per metric (with
+charts of the means across variations and of the runs over the turns), cost, cut-short
+runs, and the variation pairs that differ significantly. Built from the engine's
+``batch_stats``; drawn like every report (``charts``: markdown with Mermaid, SVG files,
+or HTML) with the same rounding of numbers.
+"""
 
 from __future__ import annotations
 
-from engine.batch.stats import BatchStats, batch_stats
+from typing import TYPE_CHECKING
+
 from eventstore import EventStore
+
+from ._batch_charts import Group, metric_charts, trajectories
+from ._numbers import num, pct, usd
+from .charts import Document, Line
+
+if TYPE_CHECKING:
+    from engine.batch.stats import BatchStats
 
 _SHORT = 28  # characters of a variation's values on a chart axis
 
 
 def batch_report_markdown(store: EventStore, batch_id: str) -> str:
     """The whole report as markdown (``batch_id`` may be a unique prefix)."""
+    return batch_report_document(store, batch_id).markdown()
+
+
+def batch_report_document(store: EventStore, batch_id: str) -> Document:
+    """The whole report as a ``Document`` (markdown and charts)."""
+    # the statistics bring the batch planner and scenario loader: loaded when used
+    from engine.batch.stats import batch_stats
+
     s = batch_stats(store, batch_id)
-    out: list[str] = []
+    out: list[Line] = []
     out += _heading(s)
     out += _matrix(s)
-    out += _metrics(s)
+    out += _metrics(s, store)
     out += _original(s)
     out += _costs(s)
     out += _cut_short(s)
     out += _significant(s)
-    return "\n".join(out).rstrip() + "\n"
+    return Document(f"Batch: {s.status.name}", out)
 
 
 def _heading(stats: BatchStats) -> list[str]:
@@ -47,11 +66,11 @@ def _heading(stats: BatchStats) -> list[str]:
     rows += [
         ("seed", str(c.get("seed"))),
         ("runs", f"{s.runs_planned} planned: {counts or 'none'}"),
-        ("cost", f"${s.cost_usd:.4f}"),
-        ("budget", f"${s.budget_usd:.4f}" if s.budget_usd is not None else "none"),
+        ("cost", usd(s.cost_usd)),
+        ("budget", usd(s.budget_usd) if s.budget_usd is not None else "none"),
         (
             "cost per run limit",
-            f"${c['cost_per_run_limit']:.4f}" if c.get("cost_per_run_limit") else "none",
+            usd(c["cost_per_run_limit"]) if c.get("cost_per_run_limit") else "none",
         ),
     ]
     lines = [f"# Batch: {s.name}", ""]
@@ -83,8 +102,8 @@ def _matrix(stats: BatchStats) -> list[str]:
     return [*lines, ""]
 
 
-def _metrics(s: BatchStats) -> list[str]:
-    lines = ["## Metrics", ""]
+def _metrics(s: BatchStats, store: EventStore) -> list[Line]:
+    lines: list[Line] = ["## Metrics", ""]
     if not s.metrics:
         return [*lines, "No completed run recorded a metric.", ""]
     lines += [
@@ -92,6 +111,7 @@ def _metrics(s: BatchStats) -> list[str]:
         "95% CI: the mean's confidence interval from Student's t.",
         "",
     ]
+    runs = trajectories(store, (r.run_id for r in s.status.runs if r.status == "completed"))
     for m in s.metrics:
         lines += [
             f"### {m}",
@@ -107,8 +127,20 @@ def _metrics(s: BatchStats) -> list[str]:
                 f"{_num(d.stddev)} | {ci} | {_num(d.min)} | {_num(d.median)} | "
                 f"{_num(d.max)} |"
             )
-        lines += ["", *_chart(s, m), ""]
+        lines += ["", *metric_charts(m, _groups(s, m), runs, _chart(s, m)), ""]
     return lines
+
+
+def _groups(s: BatchStats, metric: str) -> list[Group]:
+    done: dict[int, list[str]] = {}
+    for r in s.status.runs:
+        if r.status == "completed":
+            done.setdefault(r.variation, []).append(r.run_id)
+    return [
+        Group(_axis_label(v.index, v.label), d.n, d.mean, d.ci95, tuple(done.get(v.index, ())))
+        for v in s.variations
+        for d in [v.metrics[metric]]
+    ]
 
 
 def _chart(s: BatchStats, metric: str) -> list[str]:
@@ -167,7 +199,7 @@ def _original(s: BatchStats) -> list[str]:
     for key, m in o.metrics.items():
         summary = v.metrics.get(key)
         mean = summary.mean if summary is not None else None
-        below = f"{100 * m.below:.0f}%" if m.below is not None else "-"
+        below = pct(m.below)
         lines.append(f"| {key} | {_num(m.value)} | {_num(mean)} | {m.branches} | {below} |")
     return [*lines, ""]
 
@@ -178,17 +210,17 @@ def _costs(stats: BatchStats) -> list[str]:
     lines = [
         "## Cost per variation",
         "",
-        "| # | variation | runs played | cost (USD) | per run (USD) | share |",
+        "| # | variation | runs played | cost | per run | share |",
         "|---:|---|---:|---:|---:|---:|",
     ]
     for v in s.variations:
         played = v.planned - v.counts["not_started"]
         per = v.cost_usd / played if played else 0.0
-        share = f"{100 * v.cost_usd / total:.0f}%" if total else "-"
+        share = pct(v.cost_usd / total) if total else "-"
         lines.append(
-            f"| {v.index} | {_cell(v.name)} | {played} | {v.cost_usd:.4f} | {per:.4f} | {share} |"
+            f"| {v.index} | {_cell(v.name)} | {played} | {usd(v.cost_usd)} | {usd(per)} | {share} |"
         )
-    lines.append(f"| | total | | {total:.4f} | | |")
+    lines.append(f"| | total | | {usd(total)} | | |")
     return [*lines, ""]
 
 
@@ -228,12 +260,7 @@ def _significant(s: BatchStats) -> list[str]:
 
 
 def _num(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1000:
-        return f"{x:.1f}"
-    text = f"{x:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return num(x)  # rounded as in every report
 
 
 def _cell(text: str) -> str:
