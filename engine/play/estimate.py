@@ -89,9 +89,11 @@ def _tokens(calls: int, prompt_tokens: int, purpose: str, turns: int) -> tuple[i
 def unpriced_warning(models: list[str]) -> str:
     """The warning for models with no known price (empty list: no warning)."""
     names = ", ".join(models)
+    whose = "its" if len(models) == 1 else "their"
     return (
-        f"no price is known for {names}: its calls will be recorded with an unknown cost, "
-        "not counted in any total (give one with --price MODEL=IN,OUT, USD per 1M tokens)"
+        f"no price is known for {names}: {whose} calls will be recorded with an unknown "
+        "cost, not counted in any total (give one with --price MODEL=IN,OUT, USD per 1M "
+        "tokens)"
     )
 
 

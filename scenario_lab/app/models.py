@@ -144,7 +144,7 @@ def parse_price(text: str) -> tuple[str, tuple[float, float]]:
     except ValueError:
         raise InvalidRequest(
             "{price} takes MODEL=IN,OUT in USD per 1M tokens, got {text!r}",
-            hint="e.g. {price} openai/gpt-4o-mini=0.15,0.6 (two numbers, 0 or more)",
+            hint="write e.g. {price} openai/gpt-4o-mini=0.15,0.6: two numbers, 0 or more",
             field="price",
             values={"text": text},
         ) from None
