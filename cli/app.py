@@ -12,6 +12,7 @@ from cli import (
     commands_analytics,
     commands_batch,
     commands_human,
+    commands_interview,
     commands_log,
     commands_run,
     commands_scenario,
@@ -30,7 +31,14 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
+for module in (
+    commands_run,
+    commands_log,
+    commands_interview,
+    commands_human,
+    commands_analytics,
+    commands_batch,
+):
     module.register(app)
 commands_scenario.register(app)
 

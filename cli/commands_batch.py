@@ -71,6 +71,10 @@ def run(
             "--allow-long-prompts", help="Send prompts longer than the model's context window."
         ),
     ] = False,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A tag given to every run of the batch (repeatable)."),
+    ] = None,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
@@ -83,7 +87,12 @@ def run(
         plays=True,
         llm_base_url=llm_base_url,
     )
-    request = BatchRunRequest(file=str(path), budget=budget, allow_long_prompts=allow_long_prompts)
+    request = BatchRunRequest(
+        file=str(path),
+        budget=budget,
+        allow_long_prompts=allow_long_prompts,
+        tags=tuple(tag or ()),
+    )
     try:
         if dry_run:
             _dry_run(lab.plan_batch(request))

@@ -88,6 +88,15 @@ def parse_prices(values: list[str] | None) -> dict[str, tuple[float, float]]:
     return out
 
 
+NameOpt = Annotated[
+    str | None, typer.Option("--name", help="A name for the run, shown by runs and reports.")
+]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="A tag to find the run by (repeatable): runs --tag, SQL."),
+]
+
+
 def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     """``ACTOR=VALUE`` options as a dict; a malformed or repeated one is a usage error."""
     out: dict[str, str] = {}
@@ -184,6 +193,8 @@ def run(
             "--allow-long-prompts", help="Send prompts longer than the model's context window."
         ),
     ] = False,
+    name: NameOpt = None,
+    tag: TagOpt = None,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from scenario_lab.app import StartRun
@@ -205,6 +216,8 @@ def run(
         world_model=world_model,
         json_mode=json_mode,
         allow_long_prompts=allow_long_prompts,
+        name=name,
+        tags=tuple(tag or ()),
     )
     try:
         created = lab.create_run(request)
@@ -292,6 +305,11 @@ def fork(
     parallel: Annotated[
         int, typer.Option("--parallel", min=1, help="With --count: branches played at once.")
     ] = 4,
+    name: NameOpt = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A tag added to the run's (repeatable; every branch's)."),
+    ] = None,
 ) -> None:
     """Branch a run at a turn, recording what the branch changes; the branch id is printed last.
 
@@ -314,6 +332,8 @@ def fork(
         play=play_it,
         count=count,
         parallel=parallel,
+        name=name,
+        tags=tuple(tag or ()),
     )
     lab = make_lab(
         db,

@@ -31,6 +31,7 @@ from ._errors import (
 )
 from ._events import (
     EVENT_TYPES,
+    ActorInterviewed,
     AnyEvent,
     Attempt,
     CallFailed,
@@ -79,6 +80,7 @@ __all__ = [
     "CATEGORY_STATUS",
     "EVENT_TYPES",
     "UPCASTERS",
+    "ActorInterviewed",
     "AnyEvent",
     "AppendResult",
     "Attempt",

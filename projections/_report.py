@@ -62,7 +62,11 @@ def _header(
     unpriced = calls[0]["unpriced_calls"] if calls else 0
     # every call unpriced: the total is unknown, not $0
     total = None if unpriced and unpriced == calls[0]["calls"] else run["total_cost_usd"]
+    labels = [("Name", run["name"])] if run["name"] else []
+    if run["tags"]:
+        labels.append(("Tags", ", ".join(f"`{t}`" for t in run["tags"])))
     facts = [
+        *labels,
         ("Scenario", f"{run['scenario_name']} (`{(run['scenario_sha256'] or '')[:12]}`)"),
         ("Lineage", _lineage_text(chain)),
         ("Seed", str(run["seed"])),
