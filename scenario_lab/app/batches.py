@@ -225,11 +225,9 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
         models = run_models(state, request.models)
         check_models(settings, models)
         limit = request.credit_limit
-        check_priced(
-            price_table(settings),
-            models,
-            state.settings.credit_limit_usd if limit is None else limit,
-        )
+        table = price_table(settings)
+        check_priced(table, models, state.settings.credit_limit_usd if limit is None else limit)
+        check_priced(table, models, request.budget, field="budget")
         batch_id = record_continuations(
             store,
             parent,
