@@ -19,6 +19,7 @@ from .models import check_priced, load_prices, make_client, models_needed, price
 from .runs import ForkRun, check_fork
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 if TYPE_CHECKING:
     from engine.batch.plan import BatchPlan
@@ -221,6 +222,7 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
         raise InvalidRequest("{count} is needed for continuations", field="count", values={})
     with open_store(settings) as store:
         parent = store.resolve(request.run)
+        require_verified(store, [parent])
         state = replay(store, parent)
         models = run_models(state, request.models)
         check_models(settings, models)

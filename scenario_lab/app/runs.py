@@ -26,6 +26,7 @@ from .models import (
 )
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 if TYPE_CHECKING:
     import anyio
@@ -264,6 +265,7 @@ def resume_run(settings: LabSettings, request: ResumeRun) -> str:
 
     with open_store(settings) as store:
         run_id = store.resolve(request.run)
+        require_verified(store, [run_id])
         state = replay(store, run_id)
         models = run_models(state)
         check_models(settings, models)
@@ -334,6 +336,7 @@ def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
     controls = {a: "human" for a in request.humans} | {a: "ai" for a in request.ais}
     with open_store(settings) as store:
         parent = store.resolve(request.run)
+        require_verified(store, [parent])
         if request.play:  # what playing it would refuse, refused before it is recorded
             from engine.replay import replay
 
