@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands_run import BaseUrlOpt, PricesOpt
+from cli.commands_run import BaseUrlOpt, PriceOpt, PricesOpt, parse_prices
 from cli.common import (
     DEFAULT_DB,
     DbOption,
@@ -64,6 +64,7 @@ def run(
     concurrency: CallsOpt = 16,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
+    price: PriceOpt = None,
     allow_long_prompts: Annotated[
         bool,
         typer.Option(
@@ -79,7 +80,12 @@ def run(
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
 
     lab = make_lab(
-        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+        db,
+        prices=prices,
+        price_overrides=parse_prices(price),
+        concurrency=concurrency,
+        plays=True,
+        llm_base_url=llm_base_url,
     )
     request = BatchRunRequest(
         file=str(path),
@@ -116,12 +122,18 @@ def resume(
     concurrency: CallsOpt = 16,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
+    price: PriceOpt = None,
 ) -> None:
     """Finish a batch: resume its interrupted runs and start the ones not started."""
     from scenario_lab.app import BatchResume
 
     lab = make_lab(
-        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+        db,
+        prices=prices,
+        price_overrides=parse_prices(price),
+        concurrency=concurrency,
+        plays=True,
+        llm_base_url=llm_base_url,
     )
     found = lab.prepare_batch_resume(BatchResume(batch=batch_ref, budget=budget))
     status(f"batch {found.batch_id}: {found.name}: resuming")
@@ -274,7 +286,10 @@ def _dry_run(plan: BatchPlanView) -> None:
     if budget is not None and plan.estimated_usd > budget:
         status("warning: the estimate is over the budget: the batch will stop before its end")
     if plan.unpriced:
-        status(f"warning: no price known for {', '.join(plan.unpriced)}: counted as $0")
+        status(
+            f"warning: no price known for {', '.join(plan.unpriced)}: its cost is unknown and "
+            "not in the estimate (give one with --price MODEL=IN,OUT)"
+        )
     status("dry run: nothing was written")
 
 

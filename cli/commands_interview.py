@@ -50,7 +50,8 @@ def interview(
         emit_json(answer)
         return
     typer.echo(answer.answer)
-    cost = f"{answer.model}, {answer.input_tokens}+{answer.output_tokens} tokens, ${answer.cost_usd:.4f}"
+    usd = "cost unknown" if answer.cost_usd is None else f"${answer.cost_usd:.4f}"
+    cost = f"{answer.model}, {answer.input_tokens}+{answer.output_tokens} tokens, {usd}"
     if answer.branch_run_id is not None:
         log = command(f"log {answer.branch_run_id}", db)
         status(f"kept on branch {answer.branch_run_id} ({cost}): `{log}`")

@@ -63,6 +63,31 @@ PricesOpt = Annotated[
         help="JSON of model -> {input, output} USD per 1M tokens, over the shipped table.",
     ),
 ]
+PriceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--price",
+        help="MODEL=IN,OUT: USD per 1M input and output tokens of a model, over every "
+        "price table (repeatable). Needed for a model with no known price under "
+        "--credit-limit or a budget.",
+    ),
+]
+
+
+def parse_prices(values: list[str] | None) -> dict[str, tuple[float, float]]:
+    """``--price MODEL=IN,OUT`` options as model -> (in, out); a malformed or repeated
+    one is a usage error."""
+    from scenario_lab.app import parse_price
+
+    out: dict[str, tuple[float, float]] = {}
+    for item in values or []:
+        model, pair = parse_price(item)
+        if model in out:
+            raise fail(f"--price names {model} twice: give one price per model", 2)
+        out[model] = pair
+    return out
+
+
 NameOpt = Annotated[
     str | None, typer.Option("--name", help="A name for the run, shown by runs and reports.")
 ]
@@ -100,12 +125,21 @@ def play(lab: Lab, run_id: str, *, interactive: bool = False) -> RunOutcome:
         with progress_display(progress):
             return await lab.play_run(run_id, hooks)
 
+    from scenario_lab.app import StoreWriteFailed
+
+    db = lab.settings.db
     try:
         return anyio.run(main)
     except KeyboardInterrupt:
         # what is recorded stays: the run is interrupted and goes on where it stopped
-        db = lab.settings.db
         raise fail(f"interrupted; `{command(f'resume {run_id}', db)}` goes on", 130) from None
+    except StoreWriteFailed as e:
+        # the run stopped at the step the disk refused; every step before it is kept
+        resume = command(f"resume {run_id}", db)
+        raise fail(
+            f"{e.message}; run {run_id} stopped there (free space on that disk, "
+            f"then `{resume}` goes on; everything recorded is kept)"
+        ) from None
     finally:
         lab.close()
 
@@ -113,7 +147,11 @@ def play(lab: Lab, run_id: str, *, interactive: bool = False) -> RunOutcome:
 def report_end(outcome: RunOutcome, db: Path) -> None:
     run_id = outcome.run_id
     if outcome.status == "completed":
-        status(f"run {run_id} completed {outcome.turns_completed} turns, ${outcome.cost_usd:.4f}")
+        unknown = outcome.unpriced_calls
+        cost = f"${outcome.cost_usd:.4f}" + (
+            f" and {unknown} call(s) of unknown cost (no price known)" if unknown else ""
+        )
+        status(f"run {run_id} completed {outcome.turns_completed} turns, {cost}")
     elif outcome.status == "halted":
         status(f"run {run_id} halted ({outcome.halt_reason}): {outcome.halt_detail}")
         resume = f"resume {run_id}"
@@ -148,6 +186,7 @@ def run(
         bool, typer.Option("--interactive", help="Ask for human actors' decisions inline.")
     ] = False,
     prices: PricesOpt = None,
+    price: PriceOpt = None,
     allow_long_prompts: Annotated[
         bool,
         typer.Option(
@@ -161,7 +200,12 @@ def run(
     from scenario_lab.app import StartRun
 
     lab = make_lab(
-        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+        db,
+        prices=prices,
+        price_overrides=parse_prices(price),
+        concurrency=concurrency,
+        plays=True,
+        llm_base_url=llm_base_url,
     )
     request = StartRun(
         scenario=str(path),
@@ -198,12 +242,18 @@ def resume(
         bool, typer.Option("--interactive", help="Ask for human actors inline.")
     ] = False,
     prices: PricesOpt = None,
+    price: PriceOpt = None,
 ) -> None:
     """Continue a halted, interrupted or crashed run from its last recorded step."""
     from scenario_lab.app import ResumeRun
 
     lab = make_lab(
-        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+        db,
+        prices=prices,
+        price_overrides=parse_prices(price),
+        concurrency=concurrency,
+        plays=True,
+        llm_base_url=llm_base_url,
     )
     run_id = lab.resume_run(
         ResumeRun(run=run_ref, credit_limit=credit_limit, turns=turns, interactive=interactive)
@@ -245,6 +295,7 @@ def fork(
     concurrency: ConcurrencyOpt = 8,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
+    price: PriceOpt = None,
     count: Annotated[
         int | None,
         typer.Option(
@@ -312,7 +363,12 @@ def fork(
         tags=tuple(tag or ()),
     )
     lab = make_lab(
-        db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
+        db,
+        prices=prices,
+        price_overrides=parse_prices(price),
+        concurrency=concurrency,
+        plays=True,
+        llm_base_url=llm_base_url,
     )
     if count is not None:
         from cli.commands_batch import play_batch
@@ -381,11 +437,12 @@ def estimate(
     model: ModelOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     prices: PricesOpt = None,
+    price: PriceOpt = None,
 ) -> None:
     """Expected model calls, tokens and cost of a run, from the price table."""
     from scenario_lab.app import EstimateRequest
 
-    lab = make_lab(Path(DEFAULT_DB), prices=prices)
+    lab = make_lab(Path(DEFAULT_DB), prices=prices, price_overrides=parse_prices(price))
     est = lab.estimate(
         EstimateRequest(scenario=str(path), turns=turns, models=parse_pairs(model, "--model"))
     )
@@ -401,15 +458,20 @@ def estimate(
             str(r.calls),
             str(r.input_tokens),
             str(r.output_tokens),
-            f"{r.cost_usd:.4f}",
-            "" if r.priced else "(no price known)",
+            "?" if r.cost_usd is None else f"{r.cost_usd:.4f}",
+            "" if r.priced else "(no price known: cost unknown)",
         ]
         for r in est.by_model
     ]
     total = [str(est.calls), str(est.input_tokens), str(est.output_tokens)]
-    rows.append(["total", *total, f"{est.cost_usd:.4f}", ""])
+    rows.append(["total", *total, f"{est.cost_usd:.4f}", "(priced models)" if est.unpriced else ""])
     headers = [("MODEL", "left"), ("CALLS", "right"), ("IN TOK", "right"), ("OUT TOK", "right")]
     print_table([*headers, ("USD", "right"), ("", "left")], rows)
+    if est.max_calls > est.calls:
+        typer.echo(
+            f"talks may add calls: up to {est.max_calls} calls, ${est.max_cost_usd:.4f}, "
+            "if every actor opens every talk it may"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -64,6 +64,7 @@ def make_lab(
     *,
     analytics: Path | None = None,
     prices: Path | None = None,
+    price_overrides: dict[str, tuple[float, float]] | None = None,
     concurrency: int = 8,
     plays: bool = False,
     llm_base_url: str | None = None,
@@ -82,7 +83,14 @@ def make_lab(
 
         llm = LLMSettings.from_env(os.environ, base_url=llm_base_url)
     return Lab(
-        LabSettings(db=db, analytics=analytics, llm=llm, prices=prices, concurrency=concurrency)
+        LabSettings(
+            db=db,
+            analytics=analytics,
+            llm=llm,
+            prices=prices,
+            price_overrides=dict(price_overrides or {}),
+            concurrency=concurrency,
+        )
     )
 
 

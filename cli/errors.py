@@ -39,6 +39,7 @@ FLAGS = {
     "paired": "--paired",
     "parallel": "--parallel",
     "play": "--play",
+    "price": "--price",
     "prices": "--prices",
     "question": "QUESTION",
     "reasoning": "--reasoning",

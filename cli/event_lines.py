@@ -65,7 +65,8 @@ def summary(rec: Any) -> str:
     if t == "ActorInterviewed":
         return f"after turn {e.at_turn}: {_clip(e.question, 40)} -> {_clip(e.answer, 40)}"
     if t == "CostIncurred":
-        return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok ${e.cost_usd:.5f}"
+        cost = "cost unknown" if e.cost_usd is None else f"${e.cost_usd:.5f}"
+        return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok {cost}"
     return ""
 
 

@@ -16,7 +16,12 @@ def describe_state(state: Any) -> str:
         + (f", turn {state.turn} open" if state.turn_open else ""),
         f"seed: {state.seed}",
         f"cost: ${state.costs.total_usd:.4f} over {state.costs.calls} model calls "
-        f"({state.costs.input_tokens}+{state.costs.output_tokens} tokens)",
+        f"({state.costs.input_tokens}+{state.costs.output_tokens} tokens)"
+        + (
+            f", {state.costs.unpriced_calls} of unknown cost (no price known)"
+            if state.costs.unpriced_calls
+            else ""
+        ),
         "",
         "world:",
         "  " + (state.world.narrative or "(empty)").replace("\n", "\n  "),

@@ -25,6 +25,7 @@ from ._errors import (
     ScenarioLabError,
     SeatNotWaiting,
     StoreError,
+    StoreWriteFailed,
     TurnOutOfRange,
     UsageError,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "ScenarioLabError",
     "SeatNotWaiting",
     "StoreError",
+    "StoreWriteFailed",
     "TimelineFacts",
     "TurnCompleted",
     "TurnOutOfRange",

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from . import _codec
+from ._disk import commit, rollback, write_error
 from ._errors import ConcurrencyConflict, StoreError, UsageError
 from ._events import Event, event_actor, event_type
 from ._hashing import GENESIS, chain_hash
@@ -73,23 +74,25 @@ class Appends(Queries, Seals):
             batch_id=batch_id,
         )
         cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute(
-                f"INSERT INTO runs ({RUN_COLS}) VALUES (?, NULL, NULL, NULL, ?, 0, ?, ?)",
-                (run_id, run_id, info.created_at, batch_id),
-            )
-            seed = run_seed(GENESIS, self._write_seal(cur, info))
-            if events:
-                ids = new_event_ids(len(events))
-                result, tip = self._insert(cur, run_id, events, 0, ids, blobs, prev=seed)
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    f"INSERT INTO runs ({RUN_COLS}) VALUES (?, NULL, NULL, NULL, ?, 0, ?, ?)",
+                    (run_id, run_id, info.created_at, batch_id),
+                )
+                seed = run_seed(GENESIS, self._write_seal(cur, info))
+                if events:
+                    ids = new_event_ids(len(events))
+                    result, tip = self._insert(cur, run_id, events, 0, ids, blobs, prev=seed)
+            except BaseException:
+                rollback(cur)
+                raise
+            commit(cur)
         except sqlite3.IntegrityError as e:
-            cur.execute("ROLLBACK")
             raise UsageError(f"a run {run_id!r} already exists") from e
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise write_error(self.path, e, f"cannot create run {run_id}", run_id=run_id) from e
         if events:
             self._tips[run_id] = (result.last_seq, tip)
         return run_id
@@ -120,13 +123,13 @@ class Appends(Queries, Seals):
             try:
                 result, tip = self._insert(cur, run_id, events, expected_seq, ids, blobs)
             except BaseException:
-                cur.execute("ROLLBACK")
+                rollback(cur)
                 raise
-            cur.execute("COMMIT")
+            commit(cur)
         except sqlite3.IntegrityError:
             return self._after_conflict(run_id, expected_seq, events, ids)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot append to run {run_id}: {e}", run_id=run_id) from e
+            raise write_error(self.path, e, f"cannot append to run {run_id}", run_id=run_id) from e
         self._tips[run_id] = (result.last_seq, tip)
         return result
 

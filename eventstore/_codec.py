@@ -49,6 +49,12 @@ def _cost_incurred_v1(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+@upcaster("CostIncurred", 2)
+def _cost_incurred_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    # v3 allows a null cost (no known price); a v2 cost is always a number, kept as is.
+    return payload
+
+
 @upcaster("RunStarted", 1)
 @upcaster("RunForked", 1)
 def _run_labels_v1(payload: dict[str, Any]) -> dict[str, Any]:

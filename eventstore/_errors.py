@@ -23,6 +23,7 @@ UsageError              usage-error                  usage         400
   RunNotPlayable        run-not-playable             conflict      409
     HumanInputPending   human-input-pending          conflict      409
 StoreError              store-unavailable            unavailable   503
+  StoreWriteFailed      store-write-failed           unavailable   503
 ConcurrencyConflict     concurrency-conflict         conflict      409
 IntegrityError          integrity-broken             integrity     500
 RunLocked               run-locked                   conflict      409
@@ -57,6 +58,7 @@ are never read as placeholders. An error built without ``values`` has a plain me
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 CATEGORY_STATUS: dict[str, int] = {
@@ -221,6 +223,27 @@ class StoreError(ScenarioLabError):
 
     code = "store-unavailable"
     category = "unavailable"
+
+
+class StoreWriteFailed(StoreError):
+    """The disk that holds the log refused a write (full, read-only, failing).
+
+    Everything committed before stays; nothing of the refused write is kept. The
+    operation can be repeated once the disk has room (a run: resumed).
+    """
+
+    code = "store-write-failed"
+
+    def __init__(self, path: str | Path, why: str, *, run_id: str | None = None):
+        super().__init__(
+            f"cannot write to the log {path}: {why}",
+            hint=f"free space on the disk that holds {path} (or make it writable) and "
+            "try again; everything recorded before is kept",
+            run_id=run_id,
+            file=str(path),
+        )
+        self.path = str(path)
+        self.why = why
 
 
 class ConcurrencyConflict(ScenarioLabError):

@@ -62,7 +62,7 @@ class ModelCall(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, g
     seed: int | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: the model has no known price (not free)
     latency_ms: float = 0.0
     attempts: tuple[Attempt, ...] = ()
     parse_method: str = ""  # "json_schema", "json", "json_fence", "markdown", "reask:..."
@@ -316,15 +316,19 @@ class CostIncurred(Event, tag="CostIncurred", frozen=True):
     ended (``finish_reason``: ``stop``, ``length`` for one cut at the token limit), so
     the audit shows each answer, re-asked ones included, and ``replay --check`` serves
     each call its recorded answer. Version-1 payloads are upgraded on read with no links.
+
+    Version 3: ``cost_usd`` is None when the model has no known price, so a call of
+    unknown cost is never summed as free; earlier versions always hold a number (a call
+    of an unpriced model was recorded as 0, and is read as such).
     """
 
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
     model: str
     purpose: str  # decision, world_update, metric, validation, communication
     actor: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: no known price
     request_id: str | None = None
     prompt_hash: str | None = None  # blob: the full request as sent (see ``ModelCall``)
     response_hash: str | None = None  # blob: the raw answer text

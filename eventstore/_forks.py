@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._appends import Appends, new_event_ids
+from ._disk import commit, rollback, write_error
 from ._errors import ForkError, UsageError
 from ._events import RunForked
 from ._records import RunInfo
@@ -92,32 +93,34 @@ class Forks(Appends):
             batch_id=batch_id,
         )
         cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute(
-                f"INSERT INTO runs ({RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    child,
-                    run_id,
-                    fork_seq,
-                    at_turn,
-                    parent.root_run_id,
-                    parent.depth + 1,
-                    info.created_at,
-                    batch_id,
-                ),
-            )
-            # the branch's chain covers its metadata too (see _seals.py)
-            prev = run_seed(prev, self._write_seal(cur, info))
-            result, tip = self._insert(
-                cur, child, [event], fork_seq, new_event_ids(1), None, prev=prev
-            )
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    f"INSERT INTO runs ({RUN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        child,
+                        run_id,
+                        fork_seq,
+                        at_turn,
+                        parent.root_run_id,
+                        parent.depth + 1,
+                        info.created_at,
+                        batch_id,
+                    ),
+                )
+                # the branch's chain covers its metadata too (see _seals.py)
+                prev = run_seed(prev, self._write_seal(cur, info))
+                result, tip = self._insert(
+                    cur, child, [event], fork_seq, new_event_ids(1), None, prev=prev
+                )
+            except BaseException:
+                rollback(cur)
+                raise
+            commit(cur)
         except sqlite3.IntegrityError as e:
-            cur.execute("ROLLBACK")
             raise UsageError(f"a run {child!r} already exists") from e
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise write_error(self.path, e, f"cannot fork run {run_id}", run_id=child) from e
         self._tips[child] = (result.last_seq, tip)
         return child

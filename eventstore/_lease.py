@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from ._disk import write_error
 from ._errors import RunLocked, StoreError
 
 log = logging.getLogger(__name__)
@@ -55,16 +56,23 @@ class RunLease:
 
     def acquire(self) -> RunLease:
         _refuse_hard_links(self.db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # a full or read-only disk: the lock file cannot be made
+            raise write_error(self.db_path, e, f"cannot make the lock {self.path}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             log.info("lease.conflict", extra={"lease": self.run_id, "pid": os.getpid()})
             raise RunLocked(self.run_id) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            # the holder's pid, for a person looking at the lock; the flock is the lease
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass  # a full disk cannot take the pid; the lock holds without it
         self._fd = fd
         return self
 

@@ -19,7 +19,9 @@ LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted
 
 # event type -> (the schema version these queries read, the payload fields they read)
 SQL_FIELDS: dict[str, tuple[int, tuple[str, ...]]] = {
-    "CostIncurred": (2, ("cost_usd",)),  # v2 added call links; cost_usd is unchanged
+    # v2 added call links; v3's null cost (no known price) is skipped by total(), so
+    # these sums are of the known costs
+    "CostIncurred": (3, ("cost_usd",)),
     "RunStarted": (2, ("scenario_name", "name", "tags")),  # v2 added name and tags
     "RunForked": (2, ("name", "tags")),
     "RunHalted": (1, ("reason",)),

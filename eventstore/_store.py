@@ -36,6 +36,7 @@ from types import TracebackType
 from ._anchors import Anchors
 from ._batches import Batches
 from ._blobs import Blobs
+from ._disk import is_disk_error, write_error
 from ._errors import StoreError
 from ._forks import Forks
 from ._runs import new_id
@@ -84,6 +85,12 @@ class EventStore(Forks, Anchors, Blobs, Batches):
             # the half-open connection must not outlive the error.
             if conn is not None:
                 conn.close()
+            if is_disk_error(e):  # e.g. no room for the -shm file a WAL log reads through
+                raise StoreError(
+                    f"cannot open the log {path}: {e}",
+                    hint=f"free space on the disk that holds {path} and try again",
+                    file=str(path),
+                ) from e
             raise StoreError(
                 f"{path} is not a scenario-lab log ({e})",
                 hint="check the --db path; the file may be corrupt or another kind of file",
@@ -100,13 +107,17 @@ class EventStore(Forks, Anchors, Blobs, Batches):
                 f"{path} was written by a newer scenario-lab (schema {version})",
                 hint="upgrade scenario-lab",
             )
-        if scratch:
-            conn.execute("PRAGMA journal_mode=MEMORY")
-            conn.execute("PRAGMA synchronous=OFF")
-        else:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        try:
+            if scratch:
+                conn.execute("PRAGMA journal_mode=MEMORY")
+                conn.execute("PRAGMA synchronous=OFF")
+            else:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise write_error(path, e, f"cannot open the log {path}") from e
         if version < SCHEMA_VERSION:
             try:
                 _upgrade(conn, path)
@@ -169,7 +180,7 @@ def _create_atomically(path: Path) -> None:
         try:
             create_sqlite_schema(str(path))
         except Exception as e:  # any driver failure is one user-facing message
-            raise StoreError(f"cannot create the log {path}: {e}") from e
+            raise _creation_error(path, e) from e
         return
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")
     try:
@@ -177,11 +188,15 @@ def _create_atomically(path: Path) -> None:
         # another process may have created the log first: then use theirs
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
-    except OSError as e:
-        raise StoreError(f"cannot create the log {path}: {e}") from e
-    except Exception as e:  # any driver failure is one user-facing message
-        raise StoreError(f"cannot create the log {path}: {e}") from e
+    except Exception as e:  # any OS or driver failure is one user-facing message
+        raise _creation_error(path, e) from e
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+def _creation_error(path: Path, e: Exception) -> StoreError:
+    # SQLAlchemy wraps the driver's error (``orig``), with its SQL: the cause is enough
+    cause = getattr(e, "orig", None) or e
+    return write_error(path, cause, f"cannot create the log {path}")

@@ -63,7 +63,7 @@ _CALL: dict[str, Column] = {
     "model": ("VARCHAR", "The model that answered; null when no model was called."),
     "input_tokens": ("INTEGER", "Prompt tokens of the model call (0 without a call)."),
     "output_tokens": ("INTEGER", "Completion tokens of the model call (0 without a call)."),
-    "cost_usd": ("DOUBLE", "Cost of the model call in USD (0 without a call)."),
+    "cost_usd": ("DOUBLE", "Call cost in USD (0 without a call; null with no known price)."),
 }
 
 TABLES: dict[str, Table] = {
@@ -211,7 +211,7 @@ TABLES: dict[str, Table] = {
             ),
             "input_tokens": ("INTEGER", "Prompt tokens."),
             "output_tokens": ("INTEGER", "Completion tokens."),
-            "cost_usd": ("DOUBLE", "Cost in USD."),
+            "cost_usd": ("DOUBLE", "Cost in USD; null when the model has no known price."),
             "request_id": ("VARCHAR", "The request the cost belongs to."),
         },
     ),
@@ -464,7 +464,7 @@ GROUP BY GROUPING SETS ((scenario_name, name, actor), (scenario_name, variation,
 def _cost_by(key: str) -> str:
     return f"""
 SELECT run_id, {key},
-       count(*) AS calls,
+       count(*) AS calls, count(*) - count(cost_usd) AS unpriced_calls,
        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
        sum(cost_usd) AS cost_usd,
        coalesce(sum(cost_usd) FILTER (WHERE NOT inherited), 0) AS own_cost_usd
@@ -476,8 +476,9 @@ _COST_COLUMNS = {
     "calls": "Model calls.",
     "input_tokens": "Prompt tokens.",
     "output_tokens": "Completion tokens.",
-    "cost_usd": "Cost along the run's whole timeline (USD).",
+    "cost_usd": "Cost along the run's whole timeline (USD), of the calls with a known price.",
     "own_cost_usd": "Cost recorded in the run itself, inherited calls excluded (USD).",
+    "unpriced_calls": "Calls of a model with no known price: their cost is in no sum here.",
 }
 
 VIEWS: dict[str, View] = {
@@ -521,9 +522,10 @@ SELECT r.run_id, r.scenario_name, r.batch_id,
        coalesce(c.input_tokens, 0) AS input_tokens,
        coalesce(c.output_tokens, 0) AS output_tokens,
        coalesce(c.cost_usd, 0) AS cost_usd,
-       coalesce(c.own_cost_usd, 0) AS own_cost_usd
+       coalesce(c.own_cost_usd, 0) AS own_cost_usd, coalesce(c.unpriced_calls, 0) AS unpriced_calls
 FROM runs r LEFT JOIN (
-    SELECT run_id, count(*) AS calls, sum(input_tokens) AS input_tokens,
+    SELECT run_id, count(*) AS calls, count(*) - count(cost_usd) AS unpriced_calls,
+           sum(input_tokens) AS input_tokens,
            sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,
            sum(cost_usd) FILTER (WHERE NOT inherited) AS own_cost_usd
     FROM costs GROUP BY run_id

@@ -75,3 +75,13 @@ def pct(share: float | None) -> str:
     if 0.995 < share < 1:
         return ">99%"
     return f"{100 * share:.0f}%"
+
+
+def cost_text(value: float | None, unpriced: int) -> str:
+    """A cost that may include calls of unknown cost (a model with no known price):
+    never shown as if they were free."""
+    if not unpriced:
+        return usd(value)
+    if value is None:
+        return f"unknown ({unpriced} call(s) with no known price)"
+    return f"{usd(value)} + {unpriced} call(s) of unknown cost"

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from ._data import changes_text, lineage, node_id, rows, run_row, scenario, timeline
-from ._numbers import num, usd
+from ._numbers import cost_text, num, usd
 from ._query import markdown_table
 from ._run_summary import summary
 from .charts import Chart, Diagram, Document, Line, trajectory
@@ -58,6 +58,10 @@ def _header(
         else "-"
     )
     started = run["started_at"].strftime("%Y-%m-%d %H:%M:%S UTC") if run["started_at"] else "-"
+    calls = rows(con, "SELECT * FROM cost_by_run WHERE run_id = ?", run["run_id"])
+    unpriced = calls[0]["unpriced_calls"] if calls else 0
+    # every call unpriced: the total is unknown, not $0
+    total = None if unpriced and unpriced == calls[0]["calls"] else run["total_cost_usd"]
     labels = [("Name", run["name"])] if run["name"] else []
     if run["tags"]:
         labels.append(("Tags", ", ".join(f"`{t}`" for t in run["tags"])))
@@ -71,7 +75,8 @@ def _header(
         ("Turns", f"{run['turns_completed']} of {run['turns_planned']} completed"),
         (
             "Cost",
-            f"{usd(run['total_cost_usd'])} ({usd(run['own_cost_usd'])} in this run; "
+            f"{cost_text(total, unpriced)} "
+            f"({usd(run['own_cost_usd'])} in this run; "
             f"{run['input_tokens']:,} input / {run['output_tokens']:,} output tokens)",
         ),
         ("Started", started),
@@ -323,7 +328,7 @@ def _costs(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
                 r["calls"],
                 f"{r['input_tokens']:,}",
                 f"{r['output_tokens']:,}",
-                usd(r["cost_usd"]),
+                cost_text(r["cost_usd"], r["unpriced_calls"]),
             )
             for r in found
         ]

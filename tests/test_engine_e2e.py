@@ -183,15 +183,17 @@ def test_credit_limit_halts_before_crossing_and_resume_raises_it(
         "--model",
         "ngo=openai/gpt-4o",
     ]
-    result = cli("run", LLM3, "--db", db, "--credit-limit", "0.004", *models, env=env)
+    # the adjudicator's test model has no known price: a limit needs one given
+    free_world = ["--price", "test/world=0,0"]
+    result = cli("run", LLM3, "--db", db, "--credit-limit", "0.004", *models, *free_world, env=env)
     assert result.exit_code == 0, result.output
     run_id = last_line(result.stdout)
     [summary] = runs_json(db)
     assert summary["status"] == "halted" and summary["halt_reason"] == "credit_limit"
     assert summary["total_cost_usd"] <= 0.004
-    again = cli("resume", run_id, "--db", db, env=env)
+    again = cli("resume", run_id, "--db", db, *free_world, env=env)
     assert again.exit_code == 2 and "credit limit" in again.stderr
-    done = cli("resume", run_id, "--db", db, "--credit-limit", "5", env=env)
+    done = cli("resume", run_id, "--db", db, "--credit-limit", "5", *free_world, env=env)
     assert done.exit_code == 0, done.output
     [summary] = runs_json(db)
     assert summary["status"] == "completed" and summary["turns_completed"] == 3

@@ -264,11 +264,21 @@ async def test_the_request_blob_is_stable_and_leaves_out_an_absent_schema() -> N
 
 
 @pytest.mark.anyio
-async def test_an_unknown_model_costs_nothing() -> None:
+async def test_an_unknown_model_has_an_unknown_cost_not_a_free_one() -> None:
     result = await caller(FakeClient()).call(
         request(model="nobody/knows"), turn=1, actor=None, request_id="x"
     )
-    assert result.cost.cost_usd == 0.0
+    assert result.cost.cost_usd is None and result.call.cost_usd is None
+
+
+@pytest.mark.anyio
+async def test_an_unknown_model_is_refused_under_a_limit_before_it_is_called() -> None:
+    client = FakeClient()
+    with pytest.raises(BudgetExceeded, match="nobody/knows, which has no known price"):
+        await caller(client, Budget(100.0)).call(
+            request(model="nobody/knows"), turn=1, actor="east", request_id="x"
+        )
+    assert client.calls == []
 
 
 @pytest.mark.anyio

@@ -192,7 +192,8 @@ def test_a_failed_critical_check_halts_even_when_a_metric_crossed_the_credit_lim
     metrics = yaml.safe_load((root / "metrics.yaml").read_text())
     metrics["metrics"][0]["extraction"]["model"] = "test/dear"
     (root / "metrics.yaml").write_text(yaml.safe_dump(metrics))
-    prices = PriceTable.load().merged({"test/dear": (1000.0, 1000.0)})
+    # the other test models are free (a price of 0: known, so a credit limit may hold)
+    prices = PriceTable.load().merged({"test/*": (0.0, 0.0), "test/dear": (1000.0, 1000.0)})
 
     def respond(request: dict[str, Any]) -> str | None:
         if _schema(request) == "validation":

@@ -49,7 +49,7 @@ def test_lookup_rules() -> None:
     # A bare name (explicit endpoint) finds its one provider-prefixed entry.
     assert table.price("gpt-4o-mini") == table.price("openai/gpt-4o-mini")
     assert table.price("made-up/model") == ModelPrice(0.0, 0.0, False)
-    assert table.cost("made-up/model", 10_000, 10_000) == 0.0
+    assert table.cost("made-up/model", 10_000, 10_000) is None  # unknown, never free
 
 
 def test_cost_is_per_million_tokens() -> None:

@@ -7,9 +7,6 @@ where mounting is not permitted). A DuckDB file cut short by the full disk used 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from eventstore import EventStore
+from tests.disk_helpers import fill, small_tmpfs
 from tests.engine_helpers import cli
 from tests.projection_logs import family
 
@@ -26,33 +24,8 @@ QUERY = "SELECT count(*) AS n FROM runs"
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MB tmpfs, unmounted afterwards."""
-    where = tmp_path / "small"
-    where.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], timeout=30, check=False)
-
-
-def _fill(disk: Path, leave: int) -> Path:
-    """A file taking all but about ``leave`` bytes of ``disk``."""
-    stat = os.statvfs(disk)
-    size = max(0, stat.f_bavail * stat.f_frsize - leave)
-    filler = disk / "filler"
-    with filler.open("wb") as f, contextlib.suppress(OSError):
-        f.write(b"\0" * size)
-    return filler
+    with small_tmpfs(tmp_path / "small", "1m") as disk:
+        yield disk
 
 
 def _log(tmp_path: Path) -> Path:
@@ -74,7 +47,7 @@ def test_a_file_the_full_disk_stopped_creating_is_not_left(
     tmp_path: Path, small_disk: Path
 ) -> None:
     db, duck = _log(tmp_path), small_disk / "a.duckdb"
-    filler = _fill(small_disk, leave=0)
+    filler = fill(small_disk, leave=0)
     _one_line(
         cli("sql", QUERY, "--db", db, "--analytics", duck),
         "cannot create the analytics file",
@@ -90,7 +63,7 @@ def test_a_catch_up_the_full_disk_stopped_leaves_a_file_the_next_one_uses(
     tmp_path: Path, small_disk: Path
 ) -> None:
     db, duck = _log(tmp_path), small_disk / "a.duckdb"
-    filler = _fill(small_disk, leave=32 * 1024)  # room for an empty file, not the tables
+    filler = fill(small_disk, leave=32 * 1024)  # room for an empty file, not the tables
     _one_line(
         cli("sql", QUERY, "--db", db, "--analytics", duck),
         "cannot update the analytics file",

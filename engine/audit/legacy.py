@@ -93,7 +93,7 @@ class LegacyAnswers:
 
     def serve(
         self, request: ChatRequest, sha: str, turn: int, request_id: str
-    ) -> tuple[ChatResponse, float] | None:
+    ) -> tuple[ChatResponse, float | None] | None:
         """(response, cost) for ``request`` (whose stored form hashes to ``sha``), or None."""
         queue = self.by_request.get(sha)
         if queue:

@@ -57,7 +57,7 @@ class Served:
     """A recorded answer: the response as the client gave it, and what it cost."""
 
     response: ChatResponse
-    cost_usd: float
+    cost_usd: float | None  # None: recorded with no known price
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class _Answer:
     response_hash: str | None
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None
     finish_reason: str
     call: ModelCall | None  # the event's record of it, if one holds it (latency, attempts)
 

@@ -140,8 +140,12 @@ class _Trail:
             entry["calls"] = self.calls(costs, self.records.get(request_id, []))
             if "prompt" not in entry and entry["calls"]:
                 entry["prompt"] = _prompt(self.store, entry["calls"][0].get("prompt_hash"))
-            entry["cost_usd"] = round(sum(c.cost_usd for c in costs), 8)
+            # a call of a model with no known price adds nothing here, and is counted
+            entry["cost_usd"] = round(sum(c.cost_usd or 0.0 for c in costs), 8)
             entry["model_calls"] = len(costs)
+            unpriced = sum(1 for c in costs if c.cost_usd is None)
+            if unpriced:
+                entry["unpriced_calls"] = unpriced
             out.append(entry)
         return out
 
@@ -251,14 +255,17 @@ def audit_markdown(entries: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for e in entries:
         kind = e.get("brain", "?") if e["purpose"] == "decision" else e["purpose"]
+        cost = f"${e['cost_usd']:.6f}"
+        if e.get("unpriced_calls"):  # no known price: not free
+            cost += f" + {e['unpriced_calls']} of unknown cost"
         lines.append(f"## turn {e['turn']} · {e['actor'] or 'the world'} · {kind} · {e['outcome']}")
         if e.get("model"):
             lines.append(
                 f"model {e['model']} · temperature {e.get('temperature')} · seed {e.get('seed')} · "
-                f"{e['model_calls']} call(s) · ${e['cost_usd']:.6f}"
+                f"{e['model_calls']} call(s) · {cost}"
             )
         elif e["purpose"] != "decision":
-            lines.append(f"{e['request_id']} · {e['model_calls']} call(s) · ${e['cost_usd']:.6f}")
+            lines.append(f"{e['request_id']} · {e['model_calls']} call(s) · {cost}")
         if e.get("submitted_by") is not None and e.get("brain") == "human":
             lines.append(
                 f"submitted by {e.get('submitted_by') or '(unnamed)'} via {e.get('submitted_via')} at {e.get('decided_at')}"

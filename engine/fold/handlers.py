@@ -465,7 +465,7 @@ def _validation(s: RunState, e: ValidationRecorded) -> RunState:
 
 def _cost(s: RunState, e: CostIncurred) -> RunState:
     c = s.costs
-    usd = e.cost_usd
+    usd = e.cost_usd if e.cost_usd is not None else 0.0  # unknown: counted apart
     kind = (e.actor, e.model, e.purpose)
     by_kind = c.usd_by_kind.copy()
     by_kind[kind] = by_kind.get(kind, 0.0) + usd
@@ -486,6 +486,7 @@ def _cost(s: RunState, e: CostIncurred) -> RunState:
         turn_usd=turn_usd,
         turn=turn,
         turn_total=turn_total,
+        unpriced_calls=c.unpriced_calls + (e.cost_usd is None),
     )
     if e.purpose == "communication" and e.request_id is not None:
         tp = s.turn_progress

@@ -252,6 +252,9 @@ class Costs(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     turn_usd: Series[tuple[int, float]] = Series()  # (turn, usd) of turns before ``turn``
     turn: int = 0  # the turn of the latest cost, whose spending so far is ``turn_total``
     turn_total: float = 0.0
+    # calls of a model with no known price: their cost is in none of the sums above, so
+    # a total with any of them is a lower bound, shown as such
+    unpriced_calls: int = 0
 
     @property
     def by_actor(self) -> dict[str, float]:

@@ -75,6 +75,8 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
         # ``type(e) is X`` narrows for mypy; an isinstance assert per event cost ~5%
         if type(e) is CostIncurred:
             usd = e.cost_usd
+            if usd is None:
+                break  # a call of unknown cost: the one-event handler counts it apart
             if by_kind is None:
                 by_kind = c.usd_by_kind.copy()
             kind = (e.actor, e.model, e.purpose)
@@ -147,6 +149,7 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
             turn_usd=turn_usd,
             turn=cost_turn,
             turn_total=turn_total,
+            unpriced_calls=c.unpriced_calls,
         )
     if msgs is not s.messages:
         changes["messages"] = msgs

@@ -4,15 +4,17 @@ Prices are USD per 1M tokens. A model is looked up by, in order: its exact name;
 longest matching fnmatch pattern (``ollama/*`` and ``*:free`` are free); its name
 without an OpenRouter variant suffix (``:nitro``, ``:beta``); and, for a bare name such
 as ``gpt-4o-mini`` sent to an explicit endpoint, the one ``provider/<name>`` entry. A
-model found none of these ways costs 0 with ``known=False``, so callers can warn that
-its cost is not counted.
+model found none of these ways has ``known=False`` and its calls an unknown cost
+(``cost`` returns None, never 0): callers warn, record the cost as unknown, and refuse
+it under a credit limit (which cannot be kept without a price) unless the user gives
+one (``--price MODEL=IN,OUT``, ``scenario_lab.app.parse_price``).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -73,10 +75,17 @@ class PriceTable:
             return ModelPrice(0.0, 0.0, False)
         return ModelPrice(found[0], found[1], True)
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        """USD for one call; 0 for an unknown model (check ``price(model).known``)."""
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
+        """USD for one call; None for a model with no known price (never 0: free
+        models have a price of 0, which is known)."""
         p = self.price(model)
+        if not p.known:
+            return None
         return (input_tokens * p.input_per_m + output_tokens * p.output_per_m) / 1_000_000
+
+    def unpriced(self, models: Iterable[str]) -> list[str]:
+        """The models of ``models`` with no known price, sorted."""
+        return sorted({m for m in models if m and not self.price(m).known})
 
     def _lookup(self, model: str) -> tuple[float, float] | None:
         if model in self._exact:

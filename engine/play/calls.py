@@ -3,7 +3,8 @@
 Every call goes through :class:`ModelCaller`, which
 - waits for a slot of the shared concurrency cap (one cap across all runs of a process),
 - refuses a call that could cross the credit limit (``BudgetExceeded``) *before* it is
-  made, counting calls already in flight,
+  made, counting calls already in flight, and any call of a model with no known price
+  while a limit holds (its cost could not be counted against it),
 - stores the full request and the raw response as blobs, and
 - returns a ``ModelCall`` record plus the matching ``CostIncurred`` event, which links
   both blobs: every answered call is in the log's ledger of costs, with its answer.
@@ -81,6 +82,19 @@ class Budget:
             if held is not None:
                 held.reserved_usd += amount
 
+    def refuse_unpriced(self, model: str, what: str) -> None:
+        """``BudgetExceeded`` if a limit holds: a call of ``model``, which has no known
+        price, could not be counted against it. (Runs are refused before they start
+        with such a model and a limit; this holds if a price goes missing after.)"""
+        for budget in (self, self.batch):
+            if budget is not None and budget.limit_usd is not None:
+                scope = "batch budget" if budget is self.batch else "credit limit"
+                raise BudgetExceeded(
+                    f"{what} is to {model}, which has no known price: its cost could "
+                    f"not be counted against the {scope} of ${budget.limit_usd:.4f}",
+                    hint=f"give its price with --price {model}=IN,OUT (USD per 1M tokens)",
+                )
+
     async def reserve_when_free(self, amount: float, what: str) -> None:
         """``reserve``, waiting while only calls in flight stand in the way."""
         while True:
@@ -126,7 +140,8 @@ class ModelCaller:
         self.limiter = limiter
         self.budget = budget
 
-    def estimate(self, request: ChatRequest) -> float:
+    def estimate(self, request: ChatRequest) -> float | None:
+        """The call's worst-case cost; None when its model has no known price."""
         prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
         out = request.max_tokens or EXPECTED_OUTPUT_TOKENS
         return self.prices.cost(request.model, prompt, min(out, EXPECTED_OUTPUT_TOKENS))
@@ -134,11 +149,13 @@ class ModelCaller:
     async def call(
         self, request: ChatRequest, *, turn: int, actor: str | None, request_id: str
     ) -> CallResult:
+        what = f"the {request.purpose} call of {actor or 'the world'}"
         estimate = self.estimate(request)
-        await self.budget.reserve_when_free(
-            estimate, f"the {request.purpose} call of {actor or 'the world'}"
-        )
-        actual = 0.0
+        if estimate is None:
+            self.budget.refuse_unpriced(request.model, what)
+            estimate = 0.0  # no limit holds: nothing to reserve, the cost stays unknown
+        await self.budget.reserve_when_free(estimate, what)
+        actual: float | None = 0.0
         try:
             async with self.limiter:
                 with bound(actor=actor):  # the client's lines (httpx's too) name the actor
@@ -148,7 +165,7 @@ class ModelCaller:
             model_call_failed(request, e, actor=actor)
             raise
         finally:
-            self.budget.settle(estimate, actual)
+            self.budget.settle(estimate, actual or 0.0)
         model_called(request, response, actual, actor=actor)
         # Let the call that was waiting for this slot send its request before this one's
         # bookkeeping (blobs here, the log append after): when many replies land at once,
@@ -160,14 +177,15 @@ class ModelCaller:
 def call_result(
     request: ChatRequest,
     response: ChatResponse,
-    cost_usd: float,
+    cost_usd: float | None,
     *,
     turn: int,
     actor: str | None,
     request_id: str,
 ) -> CallResult:
     """What the log keeps of an answered call: its ``ModelCall``, its ``CostIncurred``
-    (which links the request and the raw answer), and the two blobs."""
+    (which links the request and the raw answer), and the two blobs. ``cost_usd`` is
+    None for a model with no known price: recorded as unknown, never as 0."""
     prompt_blob = request_blob(request)
     response_blob = response.text.encode()
     prompt_hash, response_hash = blob_hash(prompt_blob), blob_hash(response_blob)

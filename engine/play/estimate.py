@@ -1,8 +1,18 @@
 """What a run will cost before it is played: calls, tokens and USD by model.
 
-Prompt sizes come from rendering the real turn-1 prompts; later turns add the
-context that accumulates (recent decisions, messages, a longer world state), estimated
-as a fixed growth per turn. Output sizes are typical answer lengths per call purpose.
+The calls counted are those every run of the scenario makes: per turn, one decision
+and (with communication enabled) one talk plan per AI actor, the world update, each
+model-extracted metric and each enabled validation check. Replies to private talks and
+answers to coalition invitations depend on what the models choose to say: they are
+counted apart, as the most a run could add (``max_calls``, ``max_cost_usd``), never as
+if every actor always talked (which overcounted by a quarter; ``tests/test_estimate_calls``
+holds each bundled scenario's estimate within 10% of a run's calls).
+
+Prompt sizes come from rendering the real turn-1 prompts; later turns add the context
+that accumulates (recent decisions, messages, a longer world state), estimated as a
+fixed growth per turn. Output sizes are typical answer lengths per call purpose. A model
+with no known price has ``cost_usd`` None (unknown, not free); the totals are then the
+priced models' and ``unpriced`` names the others.
 """
 
 from __future__ import annotations
@@ -28,20 +38,25 @@ OVERHEAD = {"world_update": 500, "metric": 350, "validation": 350}
 
 
 class ModelEstimate(msgspec.Struct, frozen=True, kw_only=True):
-    """Expected calls, tokens and cost of one model over a run; ``priced`` is False when
-    the price table does not know the model (its cost counts as 0)."""
+    """Expected calls, tokens and cost of one model over a run. ``max_calls``: with
+    every reply and coalition answer the talks could ask for. ``priced`` is False when
+    the price table does not know the model: its costs are None (unknown)."""
 
     model: str
     calls: int
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None
     priced: bool
+    max_calls: int
+    max_cost_usd: float | None
 
 
 class Estimate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """What a run will cost before it is played (the order of ``estimate --json``).
-    ``warnings``: prompts that do or will exceed their model's context window."""
+    ``cost_usd`` and ``max_cost_usd`` sum the priced models; ``unpriced`` names the
+    models with no known price, whose cost is unknown. ``warnings``: prompts that do or
+    will exceed their model's context window, and models with no known price."""
 
     scenario: str
     turns: int
@@ -50,6 +65,9 @@ class Estimate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     output_tokens: int
     cost_usd: float
     by_model: tuple[ModelEstimate, ...]
+    max_calls: int
+    max_cost_usd: float
+    unpriced: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
@@ -58,6 +76,25 @@ class _Tally:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # the talks' replies and coalition answers a run may add (calls, in, out tokens)
+    extra: tuple[int, int, int] = (0, 0, 0)
+
+
+def _tokens(calls: int, prompt_tokens: int, purpose: str, turns: int) -> tuple[int, int]:
+    # each turn's prompt is the turn-1 prompt plus the growth of the turns before it
+    grown = calls * prompt_tokens + GROWTH_PER_TURN * calls * (turns - 1) // 2
+    return grown, calls * OUTPUT_TOKENS[purpose]
+
+
+def unpriced_warning(models: list[str]) -> str:
+    """The warning for models with no known price (empty list: no warning)."""
+    names = ", ".join(models)
+    whose = "its" if len(models) == 1 else "their"
+    return (
+        f"no price is known for {names}: {whose} calls will be recorded with an unknown "
+        "cost, not counted in any total (give one with --price MODEL=IN,OUT, USD per 1M "
+        "tokens)"
+    )
 
 
 def estimate_run(
@@ -71,6 +108,7 @@ def estimate_run(
     # the prompts bring the LLM layer: loaded when estimating, not with these types
     from engine.play.calls import estimate_tokens
     from engine.play.prompts import DecisionContext, decision_messages
+    from engine.play.talks import channels
 
     n = turns if turns is not None else scenario.turns
     overrides = dict(model_overrides or {})
@@ -83,28 +121,38 @@ def estimate_run(
 
     def add(model: str, calls: int, prompt_tokens: int, purpose: str) -> None:
         row = rows.setdefault(model, _Tally())
+        tokens_in, tokens_out = _tokens(calls, prompt_tokens, purpose, n)
         row.calls += calls
-        # each turn's prompt is the turn-1 prompt plus the growth of the turns before it
-        row.input_tokens += calls * prompt_tokens + GROWTH_PER_TURN * calls * (n - 1) // 2
-        row.output_tokens += calls * OUTPUT_TOKENS[purpose]
+        row.input_tokens += tokens_in
+        row.output_tokens += tokens_out
+
+    def may_add(model: str, calls: int, prompt_tokens: int) -> None:
+        row = rows.setdefault(model, _Tally())
+        tokens_in, tokens_out = _tokens(calls, prompt_tokens, "communication", n)
+        c, i, o = row.extra
+        row.extra = (c + calls, i + tokens_in, o + tokens_out)
 
     ctx = DecisionContext(
         turn=1, total_turns=n, simulated_date=None, world_state=scenario.initial_world_state or ""
     )
-    for actor_id, actor in scenario.actors.items():
-        if actor.control != "ai":
-            continue
+    ch = channels(scenario)
+    ai = [a for a, actor in scenario.actors.items() if actor.control == "ai"]
+    for actor_id in ai:
+        actor = scenario.actors[actor_id]
         model = overrides.get(actor_id) or actor.llm_model or ""
-        text = "".join(m["content"] for m in decision_messages(scenario, actor, ctx))
-        add(model, n, estimate_tokens(text), "decision")
-        # communication: one plan per AI actor per turn, and about one reply to each
-        if (
-            scenario.enable_bilateral_communication
-            or scenario.enable_coalition_formation
-            or scenario.enable_public_statements
-        ):
-            talk_calls = n * (2 if scenario.enable_bilateral_communication else 1)
-            add(model, talk_calls, estimate_tokens(text), "communication")
+        prompt = estimate_tokens(
+            "".join(m["content"] for m in decision_messages(scenario, actor, ctx))
+        )
+        add(model, n, prompt, "decision")
+        if not ch.any:
+            continue
+        add(model, n, prompt, "communication")  # the talk plan, every turn
+        # at most: a reply to each talk the other AI actors may open with it (each sends
+        # up to the cap), and an answer to each of their coalition invitations
+        others = len(ai) - 1
+        replies = min(ch.cap, others) if ch.bilateral else 0
+        invitations = others if ch.coalition else 0
+        may_add(model, n * (replies + invitations), prompt)
     state_tokens = estimate_tokens(scenario.initial_world_state or "")
     if world:
         add(world, n, OVERHEAD["world_update"] + 2 * state_tokens, "world_update")
@@ -118,24 +166,34 @@ def estimate_run(
         checks = sum(1 for c in scenario.validation.checks.values() if c.enabled)
         if checks:
             add(model, n * checks, OVERHEAD["validation"] + state_tokens, "validation")
-    by_model = tuple(
-        ModelEstimate(
-            model=model,
-            calls=row.calls,
-            input_tokens=row.input_tokens,
-            output_tokens=row.output_tokens,
-            cost_usd=round(prices.cost(model, row.input_tokens, row.output_tokens), 6),
-            priced=prices.price(model).known,
-        )
-        for model, row in sorted(rows.items())
-        if model
-    )
+    by_model = tuple(_by_model(model, row, prices) for model, row in sorted(rows.items()) if model)
+    unpriced = tuple(r.model for r in by_model if not r.priced)
     return Estimate(
         scenario=scenario.name,
         turns=n,
         calls=sum(r.calls for r in by_model),
         input_tokens=sum(r.input_tokens for r in by_model),
         output_tokens=sum(r.output_tokens for r in by_model),
-        cost_usd=round(sum(r.cost_usd for r in by_model), 6),
+        cost_usd=round(sum(r.cost_usd or 0.0 for r in by_model), 6),
         by_model=by_model,
+        max_calls=sum(r.max_calls for r in by_model),
+        max_cost_usd=round(sum(r.max_cost_usd or 0.0 for r in by_model), 6),
+        unpriced=unpriced,
+        warnings=(unpriced_warning(list(unpriced)),) if unpriced else (),
+    )
+
+
+def _by_model(model: str, row: _Tally, prices: PriceTable) -> ModelEstimate:
+    extra_calls, extra_in, extra_out = row.extra
+    cost = prices.cost(model, row.input_tokens, row.output_tokens)
+    most = prices.cost(model, row.input_tokens + extra_in, row.output_tokens + extra_out)
+    return ModelEstimate(
+        model=model,
+        calls=row.calls,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=None if cost is None else round(cost, 6),
+        priced=cost is not None,
+        max_calls=row.calls + extra_calls,
+        max_cost_usd=None if most is None else round(most, 6),
     )

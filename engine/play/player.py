@@ -46,6 +46,7 @@ from eventstore import (
     RunFailed,
     RunHalted,
     RunLease,
+    StoreWriteFailed,
     TurnCompleted,
 )
 
@@ -169,6 +170,13 @@ class RunPlayer:
                 log.info("run.halt", extra={"reason": h.reason, "detail": h.detail})
             except NondeterminismError:
                 raise  # replay --check: the scratch log is thrown away, nothing to record
+            except StoreWriteFailed:
+                # The disk refused the last step, not the run: record nothing more (a
+                # full disk may take a last small event or not, and a failed run could
+                # not be resumed). Every step before it is in the log and the lease
+                # goes with this process, so the run stands interrupted: `resume` goes
+                # on from the refused step once the disk has room.
+                raise
             except Exception as e:  # the run cannot go on: record why, then re-raise
                 failed = RunFailed(
                     turn=self.state.turn, error=str(e) or repr(e), error_type=type(e).__name__

@@ -100,12 +100,14 @@ from .errors import (
     SeatAsk,
     SeatNotWaiting,
     StoreError,
+    StoreWriteFailed,
     TurnOutOfRange,
     UsageError,
     error_info,
 )
 from .interview import InterviewAnswer, InterviewRequest
 from .lab import Lab
+from .models import parse_price
 from .reads import (
     EventLine,
     ListRuns,
@@ -263,6 +265,7 @@ __all__ = [
     "Staff",
     "StartRun",
     "StoreError",
+    "StoreWriteFailed",
     "TreeLine",
     "TurnDifference",
     "TurnOutOfRange",
@@ -288,6 +291,7 @@ __all__ = [
     "json_schema",
     "lineage_order",
     "metric_label",
+    "parse_price",
     "prepare_log",
     "render",
     "rich_table",

@@ -93,6 +93,7 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: str | UnsetType = UNSET
     cost_usd: float | int = 0  # an int 0 when nothing was paid, as the trail sums it
     model_calls: int = 0
+    unpriced_calls: int | UnsetType = UNSET  # calls with no known price: not in cost_usd
 
 
 def audit(settings: LabSettings, query: AuditQuery) -> tuple[AuditEntry, ...]:

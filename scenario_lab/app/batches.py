@@ -15,7 +15,7 @@ import msgspec
 from engine.batch.results import BatchStatus
 from eventstore import InvalidRequest
 
-from .models import load_prices, make_client, models_needed, price_table
+from .models import check_priced, load_prices, make_client, models_needed, price_table
 from .runs import ForkRun, check_fork
 from .settings import LabSettings
 from .store import open_store
@@ -69,7 +69,7 @@ class BatchPlanView(msgspec.Struct, frozen=True, kw_only=True):
     budget_usd: float | None
     estimated_usd: float
     variations: tuple[VariationEstimate, ...]
-    unpriced: tuple[str, ...]  # models with no known price (counted as $0)
+    unpriced: tuple[str, ...]  # models with no known price (their cost is unknown)
     warnings: tuple[str, ...]
 
 
@@ -196,8 +196,9 @@ def create_batch(settings: LabSettings, request: BatchRunRequest) -> BatchCreate
     from .models import check_models
 
     plan = _load(request)
-    check_models(settings, _plan_models(plan))
-    price_table(settings)
+    models = _plan_models(plan)
+    check_models(settings, models)
+    check_priced(price_table(settings), models, plan.budget_usd, field="budget")
     with open_store(settings, create=True) as store:
         batch_id = record_batch(store, plan)
     return _created(batch_id, plan)
@@ -222,8 +223,13 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
     with open_store(settings) as store:
         parent = store.resolve(request.run)
         require_verified(store, [parent])
-        check_models(settings, run_models(replay(store, parent), request.models))
-        price_table(settings)
+        state = replay(store, parent)
+        models = run_models(state, request.models)
+        check_models(settings, models)
+        limit = request.credit_limit
+        table = price_table(settings)
+        check_priced(table, models, state.settings.credit_limit_usd if limit is None else limit)
+        check_priced(table, models, request.budget, field="budget")
         batch_id = record_continuations(
             store,
             parent,
@@ -273,8 +279,10 @@ async def play_batch(
     check_budget(budget)
     with open_store(settings) as store:
         batch_id, plan = batch_plan(store, batch_id)
-        client = make_client(settings, _plan_models(plan, store))
+        models = _plan_models(plan, store)
+        client = make_client(settings, models)
     prices = await load_prices(settings, client) if client is not None else price_table(settings)
+    check_priced(prices, models, plan.budget_usd if budget is None else budget, field="budget")
     await play(
         settings.db,
         batch_id,

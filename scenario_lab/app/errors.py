@@ -34,6 +34,7 @@ from eventstore import (
     ScenarioLabError,
     SeatNotWaiting,
     StoreError,
+    StoreWriteFailed,
     TurnOutOfRange,
     UsageError,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "SeatAsk",
     "SeatNotWaiting",
     "StoreError",
+    "StoreWriteFailed",
     "TurnOutOfRange",
     "UsageError",
     "error_info",

@@ -40,7 +40,7 @@ class InterviewAnswer(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # None: the model has no known price (not free)
     finish_reason: str | None
     prompt_hash: str | None
     response_hash: str | None

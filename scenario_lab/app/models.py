@@ -75,11 +75,36 @@ def check_models(settings: LabSettings, models: list[str]) -> None:
 
 
 def price_table(settings: LabSettings) -> PriceTable:
-    """The shipped price table with the settings' price file over it (read now, so a bad
-    file is reported before anything is recorded)."""
+    """The shipped price table with the settings' price file and price overrides over
+    it (read now, so a bad file is reported before anything is recorded)."""
     from engine.llm import PriceTable
 
-    return PriceTable.load(settings.prices)
+    table = PriceTable.load(settings.prices)
+    return table.merged(settings.price_overrides) if settings.price_overrides else table
+
+
+def check_priced(
+    table: PriceTable, models: list[str], limit_usd: float | None, *, field: str = "credit_limit"
+) -> tuple[str, ...]:
+    """Refuse models with no known price under a limit (``field``: the credit limit or
+    the batch budget), whose calls it could not count; without a limit, the warning
+    that their cost will be recorded as unknown (empty when every model is priced)."""
+    from engine.play.estimate import unpriced_warning
+
+    unpriced = table.unpriced(models)
+    if not unpriced:
+        return ()
+    if limit_usd is not None:
+        # the limit's field name is a placeholder: each front end names it its own way
+        raise InvalidRequest(
+            "{" + field + "} cannot be kept: no price is known for {names}, so the cost "
+            "of their calls could not be counted against it",
+            hint="give each a price with {price} {first}=IN,OUT (USD per 1M tokens), "
+            "or drop the limit",
+            field="price",
+            values={"names": ", ".join(unpriced), "first": unpriced[0]},
+        )
+    return (unpriced_warning(unpriced),)
 
 
 async def load_prices(settings: LabSettings, client: Router | None) -> PriceTable:
@@ -98,4 +123,29 @@ async def load_prices(settings: LabSettings, client: Router | None) -> PriceTabl
         from engine.llm.pricing import read_price_file
 
         prices = prices.merged(read_price_file(settings.prices))
+    if settings.price_overrides:
+        prices = prices.merged(settings.price_overrides)
     return prices
+
+
+def parse_price(text: str) -> tuple[str, tuple[float, float]]:
+    """``MODEL=IN,OUT`` (USD per 1M input and output tokens) as ``(model, (in, out))``;
+    ``UsageError`` naming the ``prices`` field when it is not that."""
+    import math
+
+    model, sep, pair = text.partition("=")
+    parts = pair.split(",")
+    try:
+        if not sep or not model.strip() or len(parts) != 2:
+            raise ValueError(text)
+        values = (float(parts[0]), float(parts[1]))
+        if not all(math.isfinite(v) and v >= 0 for v in values):
+            raise ValueError(text)
+    except ValueError:
+        raise InvalidRequest(
+            "{price} takes MODEL=IN,OUT in USD per 1M tokens, got {text!r}",
+            hint="write e.g. {price} openai/gpt-4o-mini=0.15,0.6: two numbers, 0 or more",
+            field="price",
+            values={"text": text},
+        ) from None
+    return model.strip(), values

@@ -17,7 +17,14 @@ import msgspec
 
 from eventstore import InvalidRequest
 
-from .models import check_models, load_prices, make_client, models_needed, price_table
+from .models import (
+    check_models,
+    check_priced,
+    load_prices,
+    make_client,
+    models_needed,
+    price_table,
+)
 from .settings import LabSettings
 from .store import open_store
 from .verification import require_verified
@@ -133,9 +140,10 @@ class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
     halt_detail: str
     turns_completed: int
     turns: int
-    cost_usd: float
+    cost_usd: float  # of the calls with a known price
     credit_limit: float | None
     pending: tuple[PendingSeat, ...] = ()
+    unpriced_calls: int = 0  # calls of a model with no known price: cost unknown
 
 
 # (actor, context, prompt messages) -> {action, action_name, reasoning, goals} or None
@@ -181,6 +189,7 @@ def outcome_of(run_id: str, state: RunState) -> RunOutcome:
         cost_usd=state.costs.total_usd,
         credit_limit=state.settings.credit_limit_usd,
         pending=pending_seats(state) if state.status == "halted" else (),
+        unpriced_calls=state.costs.unpriced_calls,
     )
 
 
@@ -199,7 +208,8 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
     here, before the run exists, so it never looks interrupted; ``play_run`` takes it).
 
     Nothing is written when a check fails: the scenario, the model overrides, turns and
-    credit limit, each model's endpoint and credentials, the price file.
+    credit limit, each model's endpoint and credentials, the price file, a price for
+    every model under a credit limit (without one, an unpriced model is a warning).
     """
     from engine.play.session import (
         check_credit_limit,
@@ -227,8 +237,9 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
         world_model=request.world_model,
         allow=request.allow_long_prompts,
     )
-    check_models(settings, models_needed(loaded.scenario, request.models, request.world_model))
-    price_table(settings)
+    models = models_needed(loaded.scenario, request.models, request.world_model)
+    check_models(settings, models)
+    price_warnings = check_priced(price_table(settings), models, request.credit_limit)
     with open_store(settings, create=True) as store:
         lease.acquire()
         try:
@@ -252,7 +263,7 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
     return RunCreated(
         run_id=lease.run_id,
         scenario=loaded.scenario.name,
-        warnings=(*loaded.warnings, *size_warnings),
+        warnings=(*loaded.warnings, *size_warnings, *price_warnings),
     )
 
 
@@ -284,7 +295,15 @@ def resume_run(settings: LabSettings, request: ResumeRun) -> str:
     with open_store(settings) as store:
         run_id = store.resolve(request.run)
         require_verified(store, [run_id])
-        check_models(settings, run_models(replay(store, run_id)))
+        state = replay(store, run_id)
+        models = run_models(state)
+        check_models(settings, models)
+        limit = request.credit_limit
+        check_priced(
+            price_table(settings),
+            models,
+            state.settings.credit_limit_usd if limit is None else limit,
+        )
         prepare_resume(
             store,
             run_id,
@@ -347,6 +366,16 @@ def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
     with open_store(settings) as store:
         parent = store.resolve(request.run)
         require_verified(store, [parent])
+        if request.play:  # what playing it would refuse, refused before it is recorded
+            from engine.replay import replay
+
+            state = replay(store, parent)
+            limit = request.credit_limit
+            check_priced(
+                price_table(settings),
+                run_models(state, request.models),
+                state.settings.credit_limit_usd if limit is None else limit,
+            )
         branch = record_fork(
             store,
             parent,
@@ -388,7 +417,9 @@ async def play_run(
     hooks = hooks or PlayHooks()
     try:
         with open_store(settings) as store:
-            client = make_client(settings, run_models(replay(store, run_id)))
+            state = replay(store, run_id)
+            models = run_models(state)
+            client = make_client(settings, models)
     except BaseException:
         if lease is not None:
             lease.release()
@@ -396,6 +427,8 @@ async def play_run(
     scope = scope or anyio.CancelScope()
     try:
         prices = await load_prices(settings, client)
+        # the checks before recording used the static table; this one has the live list
+        check_priced(prices, models, state.settings.credit_limit_usd)
         with open_store(settings) as store:
             player = RunPlayer(
                 store,

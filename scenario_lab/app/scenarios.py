@@ -162,7 +162,9 @@ def estimate(settings: LabSettings, request: EstimateRequest) -> Estimate:
     warnings = check_prompt_sizes(
         loaded.scenario, turns=request.turns, model_overrides=request.models, allow=True
     )
-    return msgspec.structs.replace(est, warnings=tuple(warnings)) if warnings else est
+    if not warnings:
+        return est
+    return msgspec.structs.replace(est, warnings=(*warnings, *est.warnings))
 
 
 def _offered(settings: LabSettings) -> dict[str, tuple[Path, str]]:
