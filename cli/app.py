@@ -15,6 +15,7 @@ from cli import (
     commands_log,
     commands_run,
     commands_scenario,
+    root,
 )
 
 app = typer.Typer(
@@ -28,7 +29,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     # plain click help: rich's help renderer alone costs ~130 ms of start-up
     rich_markup_mode=None,
+    epilog=root.epilog(),
 )
+# --version (cli/root.py); the options of the root callback go there
+app.callback()(root.root)
 
 for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
     module.register(app)

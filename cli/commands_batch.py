@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands_run import BaseUrlOpt, PricesOpt
+from cli.commands_run import BaseUrlOpt, PricesOpt, finish
 from cli.common import (
     DEFAULT_DB,
     DbOption,
@@ -25,6 +25,7 @@ from cli.common import (
     print_table,
     status,
 )
+from cli.errors import EXIT_HALTED, EXIT_OK
 
 if TYPE_CHECKING:
     from scenario_lab.app import BatchPlanView, BatchStatus, Lab
@@ -89,8 +90,8 @@ def run(
         f"batch {created.batch_id}: {created.name}: {created.variations} variation(s) x "
         f"{created.runs_per_variation} run(s) = {created.runs} runs"
     )
-    play_batch(lab, created.batch_id, parallel=parallel)
-    typer.echo(created.batch_id)
+    code = play_batch(lab, created.batch_id, parallel=parallel)
+    finish(created.batch_id, code)
 
 
 def resume(
@@ -110,8 +111,8 @@ def resume(
     )
     found = lab.prepare_batch_resume(BatchResume(batch=batch_ref, budget=budget))
     status(f"batch {found.batch_id}: {found.name}: resuming")
-    play_batch(lab, found.batch_id, parallel=parallel, budget=budget)
-    typer.echo(found.batch_id)
+    code = play_batch(lab, found.batch_id, parallel=parallel, budget=budget)
+    finish(found.batch_id, code)
 
 
 def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
@@ -177,8 +178,10 @@ def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt 
 
 def play_batch(
     lab: Lab, batch_id: str, *, parallel: int | None = None, budget: float | None = None
-) -> None:
-    """Play a recorded batch with a progress display on stderr, then say how it ended."""
+) -> int:
+    """Play a recorded batch with a progress display on stderr, then say how it ended;
+    the exit code: 3 when runs are left that ``batch resume`` goes on with (halted,
+    interrupted, not started), else 0 (a failed run is one of the batch's results)."""
     import anyio
 
     from scenario_lab.app import BatchProgress
@@ -200,6 +203,11 @@ def play_batch(
         ) from None
     status(f"batch {batch_id}: {_counts(s.counts)}; cost ${s.cost_usd:.4f}{_budget(s)}")
     _print_cut_short(s, limit=10, err=True)
+    left = sum(s.counts.get(k, 0) for k in ("halted", "interrupted", "running", "not_started"))
+    if left:
+        status(f"  then: {command(f'batch resume {batch_id}', lab.settings.db)}")
+        return EXIT_HALTED
+    return EXIT_OK
 
 
 def _budget(s: BatchStatus) -> str:
@@ -297,8 +305,10 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
         rich_markup_mode=None,
     )
-    batch.command("run")(handle_errors(run))
-    batch.command("resume")(handle_errors(resume))
+    from cli.root import epilog
+
+    batch.command("run", epilog=epilog())(handle_errors(run))
+    batch.command("resume", epilog=epilog())(handle_errors(resume))
     batch.command("list")(handle_errors(list_cmd))
     batch.command("show")(handle_errors(show))
     app.add_typer(batch, name="batch")

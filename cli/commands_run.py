@@ -20,6 +20,7 @@ from cli.common import (
     print_table,
     status,
 )
+from cli.errors import EXIT_FAILED, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     from scenario_lab.app import Lab, RunOutcome
@@ -52,6 +53,7 @@ BaseUrlOpt = Annotated[
         help="Send every model call to this OpenAI-compatible endpoint.",
     ),
 ]
+DEFAULT_CONCURRENCY = 8
 ConcurrencyOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on concurrent model calls.")
 ]
@@ -78,7 +80,9 @@ def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def play(lab: Lab, run_id: str, *, interactive: bool = False) -> RunOutcome:
+def play(
+    lab: Lab, run_id: str, *, interactive: bool = False, resume_options: str = ""
+) -> RunOutcome:
     """Play a recorded run with a progress display on stderr; where it stands after."""
     import anyio
 
@@ -98,16 +102,21 @@ def play(lab: Lab, run_id: str, *, interactive: bool = False) -> RunOutcome:
     except KeyboardInterrupt:
         # what is recorded stays: the run is interrupted and goes on where it stopped
         db = lab.settings.db
-        raise fail(f"interrupted; `{command(f'resume {run_id}', db)}` goes on", 130) from None
+        resume = command(f"resume {run_id}{resume_options}", db)
+        raise fail(f"interrupted; `{resume}` goes on", EXIT_INTERRUPTED) from None
     finally:
         lab.close()
 
 
-def report_end(outcome: RunOutcome, db: Path) -> None:
+def report_end(outcome: RunOutcome, db: Path, resume_options: str = "") -> int:
+    """Say how a run ended, with the command that goes on; its exit code (``cli.errors``):
+    0 completed, 3 halted (resumable), 1 failed. ``resume_options`` are the options the
+    run was started with that its resume needs again (``--llm-base-url``...)."""
     run_id = outcome.run_id
     if outcome.status == "completed":
         status(f"run {run_id} completed {outcome.turns_completed} turns, ${outcome.cost_usd:.4f}")
-    elif outcome.status == "halted":
+        return EXIT_OK
+    if outcome.status == "halted":
         status(f"run {run_id} halted ({outcome.halt_reason}): {outcome.halt_detail}")
         resume = f"resume {run_id}"
         if outcome.halt_reason == "human_input":
@@ -117,9 +126,37 @@ def report_end(outcome: RunOutcome, db: Path) -> None:
             # resuming needs a higher limit: suggest twice the one that was reached
             limit = outcome.credit_limit or 0.0
             resume += f" --credit-limit {max(2 * limit, 1.0):.2f}"
-        status(f"  then: {command(resume, db)}")
-    else:
-        status(f"run {run_id} is {outcome.status}")
+        status(f"  then: {command(resume + resume_options, db)}")
+        return EXIT_HALTED
+    status(
+        f"run {run_id} is {outcome.status}"
+        + (f": {outcome.halt_detail}" if outcome.halt_detail else "")
+    )
+    return EXIT_FAILED
+
+
+def play_options(*, llm_base_url: str | None, concurrency: int, prices: Path | None) -> str:
+    """The options given to a playing command that a resume must be given again: they
+    are settings of the process, not of the run, so the log does not hold them. An
+    option set from the environment is left out: the same shell has it."""
+    import os
+    import shlex
+
+    parts = []
+    if llm_base_url and llm_base_url != os.environ.get("SCENARIO_LAB_LLM_BASE_URL"):
+        parts.append(f"--llm-base-url {shlex.quote(llm_base_url)}")
+    if prices is not None and str(prices) != os.environ.get("SCENARIO_LAB_PRICES"):
+        parts.append(f"--prices {shlex.quote(str(prices))}")
+    if concurrency != DEFAULT_CONCURRENCY:
+        parts.append(f"--concurrency {concurrency}")
+    return "".join(f" {p}" for p in parts)
+
+
+def finish(run_id: str, code: int) -> None:
+    """Print the run id last on stdout, then exit with ``code`` when it is not 0."""
+    typer.echo(run_id)
+    if code != EXIT_OK:
+        raise typer.Exit(code)
 
 
 def run(
@@ -135,7 +172,7 @@ def run(
     json_mode: Annotated[
         bool, typer.Option("--json-mode/--no-json-mode", help="Ask models for JSON.")
     ] = True,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     llm_base_url: BaseUrlOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for human actors' decisions inline.")
@@ -172,8 +209,10 @@ def run(
     for warning in created.warnings:
         status(f"warning: {warning}")
     status(f"run {created.run_id}: {created.scenario}")
-    report_end(play(lab, created.run_id, interactive=interactive), db)
-    typer.echo(created.run_id)
+    options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+    outcome = play(lab, created.run_id, interactive=interactive, resume_options=options)
+    code = report_end(outcome, db, options)
+    finish(created.run_id, code)
 
 
 def resume(
@@ -181,7 +220,7 @@ def resume(
     db: DbOption = Path(DEFAULT_DB),
     credit_limit: CreditOpt = None,
     turns: TurnsOpt = None,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     llm_base_url: BaseUrlOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for human actors inline.")
@@ -197,8 +236,10 @@ def resume(
     run_id = lab.resume_run(
         ResumeRun(run=run_ref, credit_limit=credit_limit, turns=turns, interactive=interactive)
     )
-    report_end(play(lab, run_id, interactive=interactive), db)
-    typer.echo(run_id)
+    options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+    outcome = play(lab, run_id, interactive=interactive, resume_options=options)
+    code = report_end(outcome, db, options)
+    finish(run_id, code)
 
 
 def fork(
@@ -231,7 +272,7 @@ def fork(
         list[str] | None, typer.Option("--ai", help="A model takes this seat from N+1.")
     ] = None,
     credit_limit: CreditOpt = None,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     count: Annotated[
@@ -273,18 +314,20 @@ def fork(
         from cli.commands_batch import play_batch
 
         created = lab.create_continuations(request)
-        play_batch(lab, created.batch_id, parallel=parallel)
+        code = play_batch(lab, created.batch_id, parallel=parallel)
         status(
             f"batch {created.batch_id}: {count} continuations of "
             f"{created.parent_run_id} from turn {at_turn}"
         )
-        typer.echo(created.batch_id)
+        finish(created.batch_id, code)
         return
     branch = lab.fork_run(request)
     status(f"branch {branch.run_id} of {branch.parent_run_id} at turn {at_turn}")
+    code = EXIT_OK
     if play_it:
-        report_end(play(lab, branch.run_id), db)
-    typer.echo(branch.run_id)
+        options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+        code = report_end(play(lab, branch.run_id, resume_options=options), db, options)
+    finish(branch.run_id, code)
 
 
 def replay_cmd(
@@ -371,9 +414,11 @@ def estimate(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(handle_errors(run))
-    app.command("resume")(handle_errors(resume))
-    app.command("fork")(handle_errors(fork))
+    from cli.root import epilog
+
+    app.command("run", epilog=epilog())(handle_errors(run))
+    app.command("resume", epilog=epilog())(handle_errors(resume))
+    app.command("fork", epilog=epilog())(handle_errors(fork))
     app.command("replay")(handle_errors(replay_cmd))
     app.command("validate")(handle_errors(validate))
     app.command("estimate")(handle_errors(estimate))

@@ -192,13 +192,14 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
     from engine.replay import replay
 
     from .models import check_models
-    from .runs import run_models
+    from .runs import check_turns_left, run_models
 
     check_fork(request)
     if request.count is None:
         raise InvalidRequest("{count} is needed for continuations", field="count", values={})
     with open_store(settings) as store:
         parent = store.resolve(request.run)
+        check_turns_left(store, parent, request)
         check_models(settings, run_models(replay(store, parent), request.models))
         price_table(settings)
         batch_id = record_continuations(
