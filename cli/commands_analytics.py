@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, make_lab, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    OutOption,
+    emit_json,
+    fail,
+    handle_errors,
+    make_lab,
+    status,
+    stdout_to,
+)
 
 if TYPE_CHECKING:
     from scenario_lab.app import Document, QueryResult
@@ -25,9 +35,6 @@ AnalyticsOption = Annotated[
         envvar="SCENARIO_LAB_ANALYTICS",
         help="The analytics file (DuckDB); default: the log's path with .duckdb.",
     ),
-]
-OutOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
 ReportFormatOption = Annotated[
     str,
@@ -56,17 +63,6 @@ MemoryOption = Annotated[
         "(of the machine's memory); default 2GB.",
     ),
 ]
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text)
-    except OSError as e:
-        raise fail(f"cannot write {output}: {e.strerror}") from None
-    status(f"wrote {output}")
 
 
 def _write_report(doc: Document, output: Path | None, fmt: str) -> None:
@@ -113,6 +109,8 @@ def sql(
     ] = False,
     timeout: TimeoutOption = None,
     memory_limit: MemoryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    out: OutOption = None,
 ) -> None:
     """Run one read-only SQL query over the analytics tables (DuckDB dialect).
 
@@ -121,6 +119,10 @@ def sql(
     """
     from scenario_lab.app import SqlRequest, render
 
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise fail("give either --json or --format, not both", 2)
+        fmt = "json"
     lab = make_lab(db, analytics=analytics)
     result = lab.sql(
         SqlRequest(
@@ -131,17 +133,18 @@ def sql(
             memory_limit=memory_limit,
         )
     )
-    if fmt == "table":
-        _print_table(result)
-    else:
-        typer.echo(render(result, fmt), nl=False)
+    with stdout_to(out):
+        if fmt == "table":
+            _print_table(result)
+        else:
+            typer.echo(render(result, fmt), nl=False)
 
 
 def report(
     run: Annotated[str | None, typer.Argument(help="Run id (or a unique prefix).")] = None,
     db: DbOption = Path(DEFAULT_DB),
     analytics: AnalyticsOption = None,
-    output: OutOption = None,
+    out: OutOption = None,
     batch: Annotated[
         str | None, typer.Option("--batch", help="Report a batch: statistics per variation.")
     ] = None,
@@ -155,35 +158,33 @@ def report(
     if batch is not None:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        _write_report(lab.batch_report_document(batch), output, fmt)
+        _write_report(lab.batch_report_document(batch), out, fmt)
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
-    _write_report(lab.report_document(run), output, fmt)
+    _write_report(lab.report_document(run), out, fmt)
 
 
 def compare(
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
     db: DbOption = Path(DEFAULT_DB),
     analytics: AnalyticsOption = None,
-    output: OutOption = None,
+    out: OutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
     fmt: ReportFormatOption = "md",
 ) -> None:
     """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
-    from scenario_lab.app import canonical_json, check_report_format, compare_document
+    from scenario_lab.app import check_report_format, compare_document
 
     check_report_format(fmt)
     if as_json and fmt != "md":
         raise fail("give either --json or --format, not both", 2)
     comparison = make_lab(db, analytics=analytics).compare(tuple(runs))
     if as_json:
-        if output is None:
+        with stdout_to(out):
             emit_json(comparison)
-        else:
-            _write(canonical_json(comparison) + "\n", output)
         return
-    _write_report(compare_document(comparison), output, fmt)
+    _write_report(compare_document(comparison), out, fmt)
 
 
 def export(
@@ -194,14 +195,25 @@ def export(
     analytics: AnalyticsOption = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, csv or json.")] = "parquet",
     out: Annotated[
-        Path, typer.Option("--out", help="The folder to write one file per table into.")
+        Path,
+        typer.Option(
+            "--out", "-o", "--output", help="The folder to write one file per table into."
+        ),
     ] = Path("export"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The files written, as one JSON array.")
+    ] = False,
 ) -> None:
-    """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files."""
+    """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files;
+    prints the files written."""
     from scenario_lab.app import ExportRequest
 
     request = ExportRequest(out=str(out), format=fmt, runs=tuple(runs) if runs else None)
-    for f in make_lab(db, analytics=analytics).export(request).files:
+    files = make_lab(db, analytics=analytics).export(request).files
+    if as_json:
+        emit_json([str(f) for f in files])
+        return
+    for f in files:
         typer.echo(f)
 
 

@@ -16,6 +16,8 @@ from cli.commands_run import BaseUrlOpt, PricesOpt, finish
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    JsonOption,
+    OutOption,
     command,
     emit_json,
     fail,
@@ -24,6 +26,7 @@ from cli.common import (
     make_lab,
     print_table,
     status,
+    stdout_to,
 )
 from cli.errors import EXIT_HALTED, EXIT_OK
 
@@ -51,7 +54,6 @@ CallsOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on model calls in flight, batch-wide.")
 ]
 BatchArg = Annotated[str, typer.Argument(metavar="BATCH", help="Batch id (or a unique prefix).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output.")]
 
 
 def run(
@@ -62,6 +64,15 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the matrix and cost estimate; write nothing.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", "--output", help="With --dry-run: write the plan to this file."
+        ),
+    ] = None,
     concurrency: CallsOpt = 16,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
@@ -73,9 +84,13 @@ def run(
         db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
     )
     request = BatchRunRequest(file=str(path), budget=budget)
+    if (as_json or out is not None) and not dry_run:
+        raise fail("--json and --out print a plan: give them with --dry-run", 2)
     try:
         if dry_run:
-            _dry_run(lab.plan_batch(request))
+            plan = lab.plan_batch(request)
+            with stdout_to(out):
+                _dry_run(plan, as_json)
             return
         created = lab.create_batch(request)
     except ScenarioInvalid as e:  # every problem of the file, one line each
@@ -115,11 +130,18 @@ def resume(
     finish(found.batch_id, code)
 
 
-def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
+def list_cmd(
+    db: DbOption = Path(DEFAULT_DB), as_json: JsonOption = False, out: OutOption = None
+) -> None:
     """Every batch in the log, newest first, with its runs and cost."""
+    found = make_lab(db).list_batches()
+    with stdout_to(out):
+        _print_batches(found, as_json)
+
+
+def _print_batches(found: Any, as_json: bool) -> None:
     import msgspec
 
-    found = make_lab(db).list_batches()
     if as_json:
         skip = ("runs", "cut_short", "config")
         emit_json(
@@ -142,9 +164,19 @@ def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     print_table([*headers, ("CUT", "right"), ("USD", "right"), ("CREATED", "left")], rows)
 
 
-def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
+def show(
+    batch_ref: BatchArg,
+    db: DbOption = Path(DEFAULT_DB),
+    as_json: JsonOption = False,
+    out: OutOption = None,
+) -> None:
     """Status per variation (runs by status, cost) and the runs cut short, with why."""
     s = make_lab(db).batch_status(batch_ref)
+    with stdout_to(out):
+        _print_status(s, as_json)
+
+
+def _print_status(s: BatchStatus, as_json: bool) -> None:
     if as_json:
         import msgspec
 
@@ -232,9 +264,13 @@ def _print_cut_short(s: BatchStatus, *, limit: int | None, err: bool = False) ->
         )
 
 
-def _dry_run(plan: BatchPlanView) -> None:
+def _dry_run(plan: BatchPlanView, as_json: bool) -> None:
     for warning in plan.warnings:
         status(f"warning: {warning}")
+    if as_json:
+        emit_json(plan)
+        status("dry run: nothing was written")
+        return
     typer.echo(f"experiment: {plan.name} ({plan.source})")
     typer.echo(
         f"base scenario: {plan.base_scenario} ({plan.base_scenario_path}, "

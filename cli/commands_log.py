@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    JsonOption,
+    OutOption,
     command,
     emit_json,
     fail,
@@ -17,22 +19,31 @@ from cli.common import (
     make_lab,
     print_table,
     status,
+    stdout_to,
 )
 
 
 def runs(
     db: DbOption = Path(DEFAULT_DB),
     tree: Annotated[bool, typer.Option("--tree", help="Show forks under their parents.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+    as_json: JsonOption = False,
+    out: OutOption = None,
     batch: Annotated[
         str | None,
         typer.Option("--batch", help="Only the runs of this batch (id or a unique prefix)."),
     ] = None,
 ) -> None:
     """List runs, newest first, with lineage, status, turns completed and cost."""
-    from scenario_lab.app import ListRuns, lineage_order
+    from scenario_lab.app import ListRuns
 
     listed = make_lab(db).list_runs(ListRuns(batch=batch))
+    with stdout_to(out):
+        _print_runs(listed, db, tree=tree, as_json=as_json)
+
+
+def _print_runs(listed: Any, db: Path, *, tree: bool, as_json: bool) -> None:
+    from scenario_lab.app import lineage_order
+
     if as_json:
         emit_json(listed.runs)
         return
@@ -71,25 +82,40 @@ def log(
     as_json: Annotated[
         bool, typer.Option("--json", help="Full payloads, one JSON object per line.")
     ] = False,
+    out: OutOption = None,
 ) -> None:
     """The audit trail of a run (inherited events of a fork included), one line per event."""
     from cli.event_lines import line
     from scenario_lab.app import LogQuery
 
     lines = make_lab(db).log(LogQuery(run=run, turn=turn, actor=actor, type=type_))
-    for rec in lines:
-        if as_json:
-            emit_json(rec)
-        else:
-            typer.echo(line(rec))
+    with stdout_to(out):
+        for rec in lines:
+            if as_json:
+                emit_json(rec)
+            else:
+                typer.echo(line(rec))
 
 
 def verify(
     run: Annotated[str | None, typer.Argument(help="Run id; all runs when omitted.")] = None,
     db: DbOption = Path(DEFAULT_DB),
+    as_json: JsonOption = False,
+    out: OutOption = None,
 ) -> None:
     """Recompute hash chains; exit 1 naming the first bad event if anything was altered."""
     report = make_lab(db).verify(run)
+    # the results are the output, also when a run fails: written before exit 1
+    with stdout_to(out):
+        _print_verify(report, as_json)
+    if report.failed:
+        raise fail(f"{report.failed} of {len(report.results)} run(s) failed verification", 1)
+
+
+def _print_verify(report: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(report)
+        return
     for result in report.results:
         if result.ok:
             typer.echo(f"{result.run_id}: ok ({result.checked} events)")
@@ -101,8 +127,6 @@ def verify(
             else f"seq {result.first_bad_seq}"
         )
         typer.echo(f"{result.run_id}: BROKEN at {where}: {result.reason}")
-    if report.failed:
-        raise fail(f"{report.failed} of {len(report.results)} run(s) failed verification", 1)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    JsonOption,
+    OutOption,
     command,
     decide_args,
     emit_json,
@@ -19,6 +21,7 @@ from cli.common import (
     make_lab,
     print_table,
     status,
+    stdout_to,
 )
 from cli.errors import EXIT_FAILED, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK
 
@@ -337,6 +340,7 @@ def replay_cmd(
         int | None, typer.Option("--turn", help="State at the end of this turn (default: last).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+    out: OutOption = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -350,37 +354,56 @@ def replay_cmd(
     request or event differs from the log, else "consistent".
     """
     lab = make_lab(db)
-    if check:
-        checked = lab.check_run(run_ref)
-        typer.echo(f"{checked.run_id}: consistent ({checked.events} events re-executed)")
-        return
-    state = lab.state(run_ref, turn)
-    if as_json:
-        from scenario_lab.app import state_document
+    with stdout_to(out):
+        if check:
+            checked = lab.check_run(run_ref)
+            if as_json:
+                emit_json({"run_id": checked.run_id, "consistent": True, "events": checked.events})
+            else:
+                typer.echo(f"{checked.run_id}: consistent ({checked.events} events re-executed)")
+            return
+        state = lab.state(run_ref, turn)
+        if as_json:
+            from scenario_lab.app import state_document
 
-        emit_json(state_document(state))
-        return
-    from cli.state_text import describe_state
+            emit_json(state_document(state))
+            return
+        from cli.state_text import describe_state
 
-    typer.echo(describe_state(state))
+        typer.echo(describe_state(state))
 
 
-def validate(path: Annotated[Path, typer.Argument(help="Scenario directory.")]) -> None:
+def validate(
+    path: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    as_json: JsonOption = False,
+    out: OutOption = None,
+) -> None:
     """Check a scenario directory; prints every problem and exits 1 if any is an error."""
     found = make_lab(Path(DEFAULT_DB)).validate(path)
-    for p in found.problems:
-        typer.echo(f"{p.severity}: {p.text}")
+    problems = len(found.problems)
+    # the problems are the output, also of an invalid scenario: written before exit 1
+    with stdout_to(out):
+        if as_json:
+            listed = [{"severity": p.severity, "text": p.text} for p in found.problems]
+            emit_json(
+                {"path": str(path), "valid": not found.errors, "errors": found.errors}
+                | {"problems": listed}
+            )
+        else:
+            for p in found.problems:
+                typer.echo(f"{p.severity}: {p.text}")
+            if not found.errors:
+                typer.echo(f"{path}: valid" + (f" ({problems} warning(s))" if problems else ""))
     if found.errors:
         raise fail(f"{found.errors} error(s) in {path}", 1)
-    problems = len(found.problems)
-    typer.echo(f"{path}: valid" + (f" ({problems} warning(s))" if problems else ""))
 
 
 def estimate(
     path: Annotated[Path, typer.Argument(help="Scenario directory.")],
     turns: TurnsOpt = None,
     model: ModelOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: JsonOption = False,
+    out: OutOption = None,
     prices: PricesOpt = None,
 ) -> None:
     """Expected model calls, tokens and cost of a run, from the price table."""
@@ -392,6 +415,11 @@ def estimate(
     )
     for warning in est.warnings:
         status(f"warning: {warning}")
+    with stdout_to(out):
+        _print_estimate(est, as_json)
+
+
+def _print_estimate(est: Any, as_json: bool) -> None:
     if as_json:
         emit_json(est)
         return

@@ -45,8 +45,17 @@ def test_an_endpoint_outage_halts_with_exit_3_in_a_real_process_and_the_hint_res
     db = tmp_path / "log.db"
     fake.fail_next(1000, "400")  # refused, not retried: every call of turn 1 fails
     proc = subprocess.run(
-        [sys.executable, "-c", "from cli.app import main; main()", "run", str(LLM3)]
-        + ["--db", str(db), "--llm-base-url", fake.base_url],
+        [
+            sys.executable,
+            "-c",
+            "from cli.app import main; main()",
+            "run",
+            str(LLM3),
+            "--db",
+            str(db),
+            "--llm-base-url",
+            fake.base_url,
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, **KEY_ONLY},
