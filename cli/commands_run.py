@@ -94,10 +94,16 @@ def play(
     from scenario_lab.app import PlayHooks, Progress
 
     progress = Progress()
-    hooks = PlayHooks(progress=progress, human_prompt=ask_human if interactive else None)
 
     async def main() -> RunOutcome:
-        with progress_display(progress):
+        with progress_display(progress) as display:
+
+            def ask(actor: str, ctx: Any, messages: list[dict[str, str]]) -> Any:
+                # the progress line stops while a human types, then goes on
+                with display.paused():
+                    return ask_human(actor, ctx, messages)
+
+            hooks = PlayHooks(progress=progress, human_prompt=ask if interactive else None)
             return await lab.play_run(run_id, hooks)
 
     try:
