@@ -40,4 +40,8 @@ commands_scenario.register(app)
 
 
 def main() -> None:
-    app()
+    root.prepare_process()
+    try:
+        app()
+    finally:
+        root.before_exit()
