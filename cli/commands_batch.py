@@ -76,6 +76,12 @@ def run(
     concurrency: CallsOpt = 16,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
+    allow_long_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long-prompts", help="Send prompts longer than the model's context window."
+        ),
+    ] = False,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
@@ -83,7 +89,7 @@ def run(
     lab = make_lab(
         db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
     )
-    request = BatchRunRequest(file=str(path), budget=budget)
+    request = BatchRunRequest(file=str(path), budget=budget, allow_long_prompts=allow_long_prompts)
     if (as_json or out is not None) and not dry_run:
         raise fail("--json and --out print a plan: give them with --dry-run", 2)
     try:

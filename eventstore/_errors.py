@@ -82,6 +82,19 @@ class _Namespace(dict[str, Any]):
         return self._names.get(key, key)
 
 
+# A line a person can read: a message quoting hostile input (a 100,000-character name)
+# keeps its start, where the problem is named, and its end, where the fix is.
+MAX_LINE = 2_000
+
+
+def _shorten(line: str) -> str:
+    if len(line) <= MAX_LINE:
+        return line
+    cut = len(line) - MAX_LINE
+    head, tail = line[: MAX_LINE * 3 // 4], line[-(MAX_LINE // 4) :]
+    return f"{head} [... {cut:,} characters cut ...] {tail}"
+
+
 class ScenarioLabError(Exception):
     """Base of every scenario-lab error. ``hint`` is the fix, when one is known."""
 
@@ -136,7 +149,7 @@ class ScenarioLabError(Exception):
         passes its flags."""
         text = self.message_for(names).replace("\n", " ")
         hint = self.hint_for(names)
-        return f"{text} ({hint})" if hint else text
+        return _shorten(f"{text} ({hint})" if hint else text)
 
     def __str__(self) -> str:
         return self.message

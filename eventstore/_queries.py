@@ -18,7 +18,7 @@ LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted
 
 # event type -> (the schema version these queries read, the payload fields they read)
 SQL_FIELDS: dict[str, tuple[int, tuple[str, ...]]] = {
-    "CostIncurred": (1, ("cost_usd",)),
+    "CostIncurred": (2, ("cost_usd",)),  # v2 added call links; cost_usd is unchanged
     "RunStarted": (1, ("scenario_name",)),
     "RunHalted": (1, ("reason",)),
 }

@@ -118,3 +118,15 @@ def test_no_message_of_the_app_layer_names_a_cli_flag() -> None:
 @pytest.mark.parametrize("code", ["run-not-found", "turn-out-of-range", "scenario-invalid"])
 def test_codes_are_stable_strings(code: str) -> None:
     assert code in {c.code for c in _tree()}
+
+
+def test_a_line_quoting_hostile_input_is_cut_in_the_middle() -> None:
+    name = "x" * 100_000
+    err = InvalidRequest(
+        f"actor {name} is not in this scenario", field="actor", hint="give one of: a, b"
+    )
+    line = err.one_line()
+    assert len(line) < 2_100
+    assert line.startswith("actor xxx") and line.endswith("(give one of: a, b)")
+    assert "characters cut" in line
+    assert InvalidRequest("short", field="actor").one_line() == "short"

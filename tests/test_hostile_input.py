@@ -429,3 +429,26 @@ def test_a_deeply_nested_price_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot read price file {prices}: maximum recursion depth")
+
+
+def test_a_batch_refuses_a_variation_whose_prompt_is_past_the_window(tmp_path: Path) -> None:
+    root = _scenario(tmp_path)
+    _long_private_information(root, 40_000)
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(
+        f"experiment_name: long\nbase_scenario: {root}\nruns_per_variation: 1\n"
+        "variations:\n  - type: scenario_parameter\n    parameter: turns\n    values: [1, 2]\n"
+    )
+    db = tmp_path / "log.db"
+    with FakeLLMServer() as fake:
+        env = llm_env(fake.base_url)
+        for args in (("--dry-run",), ()):
+            refused = cli("batch", "run", batch, "--db", db, *args, env=env)
+            assert refused.exit_code == 2, refused.output
+            assert "actor techco's decision prompt is about 10," in refused.stderr
+            assert "--allow-long-prompts" in refused.stderr
+        assert fake.request_count == 0
+        assert not db.exists()  # nothing recorded
+        allowed = cli("batch", "run", batch, "--db", db, "--dry-run", "--allow-long-prompts")
+    assert allowed.exit_code == 0, allowed.output
+    assert "turns=1: actor techco's decision prompt is about 10," in allowed.stderr

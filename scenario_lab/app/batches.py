@@ -27,10 +27,14 @@ if TYPE_CHECKING:
 
 
 class BatchRunRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """A batch file (YAML); ``budget`` (USD, the whole batch) replaces its budget_limit."""
+    """A batch file (YAML); ``budget`` (USD, the whole batch) replaces its budget_limit.
+
+    A variation whose first-turn prompt exceeds its model's context window is refused
+    unless ``allow_long_prompts`` (then it is a warning, as prompts that will outgrow it)."""
 
     file: str
     budget: float | None = None
+    allow_long_prompts: bool = False
 
 
 class BatchResume(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,9 +92,20 @@ def check_budget(budget: float | None) -> None:
 
 def _load(request: BatchRunRequest) -> BatchPlan:
     from engine.batch.config import load_batch
+    from engine.play.limits import check_prompt_sizes
 
     check_budget(request.budget)
-    return load_batch(request.file, budget_usd=request.budget)
+    plan = load_batch(request.file, budget_usd=request.budget)
+    for variation in plan.variations:
+        if variation.loaded is None:
+            continue
+        found = check_prompt_sizes(
+            variation.loaded.scenario,
+            model_overrides=variation.model_overrides,
+            allow=request.allow_long_prompts,
+        )
+        plan.warnings.extend(f"{variation.name}: {line}" for line in found)
+    return plan
 
 
 def plan_batch(settings: LabSettings, request: BatchRunRequest) -> BatchPlanView:
