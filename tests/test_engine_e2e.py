@@ -184,7 +184,7 @@ def test_credit_limit_halts_before_crossing_and_resume_raises_it(
         "ngo=openai/gpt-4o",
     ]
     result = cli("run", LLM3, "--db", db, "--credit-limit", "0.004", *models, env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     run_id = last_line(result.stdout)
     [summary] = runs_json(db)
     assert summary["status"] == "halted" and summary["halt_reason"] == "credit_limit"
