@@ -6,6 +6,8 @@ that ``scenario-lab --help`` stays fast.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from cli import (
@@ -41,6 +43,7 @@ commands_scenario.register(app)
 
 def main() -> None:
     root.prepare_process()
+    root.only_the_invoked_command(app, sys.argv[1:])
     try:
         app()
     finally:

@@ -222,6 +222,7 @@ def play_batch(
     interrupted, not started), else 0 (a failed run is one of the batch's results)."""
     import anyio
 
+    from cli.root import long_lived_from_here
     from scenario_lab.app import BatchProgress
 
     progress = BatchProgress()
@@ -232,6 +233,7 @@ def play_batch(
                 batch_id, parallel=parallel, budget=budget, progress=progress
             )
 
+    long_lived_from_here()
     try:
         s = anyio.run(main)
     except KeyboardInterrupt:

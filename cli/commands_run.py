@@ -91,6 +91,7 @@ def play(
 
     from cli.progress import progress_display
     from cli.prompting import ask_human
+    from cli.root import long_lived_from_here
     from scenario_lab.app import PlayHooks, Progress
 
     progress = Progress()
@@ -106,6 +107,7 @@ def play(
             hooks = PlayHooks(progress=progress, human_prompt=ask if interactive else None)
             return await lab.play_run(run_id, hooks)
 
+    long_lived_from_here()
     try:
         return anyio.run(main)
     except KeyboardInterrupt:
