@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands_run import BaseUrlOpt, PricesOpt, finish
+from cli.commands_run import BaseUrlOpt, PricesOpt, finish, play_options
 from cli.common import (
     DEFAULT_DB,
     DbOption,
@@ -28,7 +28,7 @@ from cli.common import (
     status,
     stdout_to,
 )
-from cli.errors import EXIT_HALTED, EXIT_OK
+from cli.errors import EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     from scenario_lab.app import BatchPlanView, BatchStatus, Lab
@@ -50,6 +50,7 @@ BudgetOpt = Annotated[
         help="USD for the whole batch (replaces the file's budget_limit).",
     ),
 ]
+DEFAULT_CALLS = 16
 CallsOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on model calls in flight, batch-wide.")
 ]
@@ -73,7 +74,7 @@ def run(
             "--out", "-o", "--output", help="With --dry-run: write the plan to this file."
         ),
     ] = None,
-    concurrency: CallsOpt = 16,
+    concurrency: CallsOpt = DEFAULT_CALLS,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     allow_long_prompts: Annotated[
@@ -111,7 +112,8 @@ def run(
         f"batch {created.batch_id}: {created.name}: {created.variations} variation(s) x "
         f"{created.runs_per_variation} run(s) = {created.runs} runs"
     )
-    code = play_batch(lab, created.batch_id, parallel=parallel)
+    options = _resume_options(llm_base_url, concurrency, prices)
+    code = play_batch(lab, created.batch_id, parallel=parallel, resume_options=options)
     finish(created.batch_id, code)
 
 
@@ -120,7 +122,7 @@ def resume(
     db: DbOption = Path(DEFAULT_DB),
     parallel: ParallelOpt = None,
     budget: BudgetOpt = None,
-    concurrency: CallsOpt = 16,
+    concurrency: CallsOpt = DEFAULT_CALLS,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
 ) -> None:
@@ -132,7 +134,8 @@ def resume(
     )
     found = lab.prepare_batch_resume(BatchResume(batch=batch_ref, budget=budget))
     status(f"batch {found.batch_id}: {found.name}: resuming")
-    code = play_batch(lab, found.batch_id, parallel=parallel, budget=budget)
+    options = _resume_options(llm_base_url, concurrency, prices)
+    code = play_batch(lab, found.batch_id, parallel=parallel, budget=budget, resume_options=options)
     finish(found.batch_id, code)
 
 
@@ -214,8 +217,22 @@ def _print_status(s: BatchStatus, as_json: bool) -> None:
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _resume_options(llm_base_url: str | None, concurrency: int, prices: Path | None) -> str:
+    return play_options(
+        llm_base_url=llm_base_url,
+        concurrency=concurrency,
+        prices=prices,
+        default_concurrency=DEFAULT_CALLS,
+    )
+
+
 def play_batch(
-    lab: Lab, batch_id: str, *, parallel: int | None = None, budget: float | None = None
+    lab: Lab,
+    batch_id: str,
+    *,
+    parallel: int | None = None,
+    budget: float | None = None,
+    resume_options: str = "",
 ) -> int:
     """Play a recorded batch with a progress display on stderr, then say how it ended;
     the exit code: 3 when runs are left that ``batch resume`` goes on with (halted,
@@ -238,14 +255,14 @@ def play_batch(
         s = anyio.run(main)
     except KeyboardInterrupt:
         db = lab.settings.db
-        raise fail(
-            f"interrupted; `{command(f'batch resume {batch_id}', db)}` goes on", 130
-        ) from None
+        resume = command(f"batch resume {batch_id}{resume_options}", db)
+        raise fail(f"interrupted; `{resume}` goes on", EXIT_INTERRUPTED) from None
     status(f"batch {batch_id}: {_counts(s.counts)}; cost ${s.cost_usd:.4f}{_budget(s)}")
     _print_cut_short(s, limit=10, err=True)
     left = sum(s.counts.get(k, 0) for k in ("halted", "interrupted", "running", "not_started"))
     if left:
-        status(f"  then: {command(f'batch resume {batch_id}', lab.settings.db)}")
+        resume = command(f"batch resume {batch_id}{resume_options}", lab.settings.db)
+        status(f"  then: {resume}")
         return EXIT_HALTED
     return EXIT_OK
 

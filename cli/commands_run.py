@@ -146,7 +146,13 @@ def report_end(outcome: RunOutcome, db: Path, resume_options: str = "") -> int:
     return EXIT_FAILED
 
 
-def play_options(*, llm_base_url: str | None, concurrency: int, prices: Path | None) -> str:
+def play_options(
+    *,
+    llm_base_url: str | None,
+    concurrency: int,
+    prices: Path | None,
+    default_concurrency: int = DEFAULT_CONCURRENCY,
+) -> str:
     """The options given to a playing command that a resume must be given again: they
     are settings of the process, not of the run, so the log does not hold them. An
     option set from the environment is left out: the same shell has it."""
@@ -158,7 +164,7 @@ def play_options(*, llm_base_url: str | None, concurrency: int, prices: Path | N
         parts.append(f"--llm-base-url {shlex.quote(llm_base_url)}")
     if prices is not None and str(prices) != os.environ.get("SCENARIO_LAB_PRICES"):
         parts.append(f"--prices {shlex.quote(str(prices))}")
-    if concurrency != DEFAULT_CONCURRENCY:
+    if concurrency != default_concurrency:
         parts.append(f"--concurrency {concurrency}")
     return "".join(f" {p}" for p in parts)
 
@@ -325,7 +331,8 @@ def fork(
         from cli.commands_batch import play_batch
 
         created = lab.create_continuations(request)
-        code = play_batch(lab, created.batch_id, parallel=parallel)
+        options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+        code = play_batch(lab, created.batch_id, parallel=parallel, resume_options=options)
         status(
             f"batch {created.batch_id}: {count} continuations of "
             f"{created.parent_run_id} from turn {at_turn}"

@@ -105,6 +105,24 @@ def test_a_credit_limit_halt_exits_3_and_its_hint_raises_the_limit(
     assert "$1.0000" in resumed.stderr or "completed" in resumed.stderr
 
 
+def test_a_batch_cut_short_by_its_budget_exits_3_and_its_hint_goes_on(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    db = tmp_path / "log.db"
+    prices = tmp_path / "prices.json"
+    per_million = {"input": 100.0, "output": 100.0}
+    models = ("test/small", "test/large", "test/actor", "test/world")
+    prices.write_text(json.dumps({m: per_million for m in models}))
+    batch = ROOT / "tests" / "data" / "batches" / "llm.yaml"
+    args = ["--llm-base-url", fake.base_url, "--prices", prices, "--parallel", "1"]
+    result = cli("batch", "run", batch, "--db", db, *args, "--budget", "0.05", env=KEY_ONLY)
+    assert result.exit_code == EXIT_HALTED, result.output
+    then = _then_command(result.stderr)
+    assert then[:2] == ["batch", "resume"] and fake.base_url in then and str(prices) in then
+    finished = cli(*then, "--budget", "1000", env=KEY_ONLY)
+    assert finished.exit_code == 0, finished.output
+
+
 def test_a_human_seat_halt_exits_3_and_so_does_a_resume_that_cannot_answer_it(
     tmp_path: Path,
 ) -> None:
