@@ -18,9 +18,10 @@ class Display:
     """A live display's handle: ``paused()`` stops drawing while a human is asked at the
     terminal, so the progress line does not overwrite the prompt being typed into."""
 
-    def __init__(self) -> None:
+    def __init__(self, text: Callable[[], str]) -> None:
         self._lock = threading.Lock()  # held while drawing, and while paused
         self._live: Any = None
+        self._text = text
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -33,6 +34,7 @@ class Display:
             finally:
                 if live is not None:
                     live.start()
+                    live.update(self._text(), refresh=True)  # at once: the run goes on
 
 
 @contextmanager
@@ -49,7 +51,7 @@ def live_display(
     ``interval`` on a terminal; else a plain line when ``key()`` changes (at most one
     each ``min_gap`` seconds) and every ``every_s`` seconds if given."""
     stop = threading.Event()
-    display = Display()
+    display = Display(text)
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.live import Live
