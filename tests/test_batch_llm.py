@@ -123,7 +123,7 @@ def test_the_budget_stops_the_batch_before_any_call_crosses_it(
     # resuming under the same budget starts nothing; a larger one plays the rest
     requests = fake.request_count
     again = bcli("batch", "resume", batch_id, *args, env=env)
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 3, again.output  # still cut short: exit 3
     assert fake.request_count == requests and _show(db, batch_id)["counts"] == shown["counts"]
     more = bcli("batch", "resume", batch_id, *args, "--budget", "5", env=env)
     assert more.exit_code == 0, more.output
