@@ -14,6 +14,7 @@ from cli import (
     commands_analytics,
     commands_batch,
     commands_human,
+    commands_interview,
     commands_log,
     commands_run,
     commands_scenario,
@@ -36,7 +37,14 @@ app = typer.Typer(
 # --version (cli/root.py); the options of the root callback go there
 app.callback()(root.root)
 
-for module in (commands_run, commands_log, commands_human, commands_analytics, commands_batch):
+for module in (
+    commands_run,
+    commands_log,
+    commands_interview,
+    commands_human,
+    commands_analytics,
+    commands_batch,
+):
     module.register(app)
 commands_scenario.register(app)
 

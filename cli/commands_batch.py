@@ -83,6 +83,10 @@ def run(
             "--allow-long-prompts", help="Send prompts longer than the model's context window."
         ),
     ] = False,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A tag given to every run of the batch (repeatable)."),
+    ] = None,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
@@ -90,7 +94,12 @@ def run(
     lab = make_lab(
         db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url
     )
-    request = BatchRunRequest(file=str(path), budget=budget, allow_long_prompts=allow_long_prompts)
+    request = BatchRunRequest(
+        file=str(path),
+        budget=budget,
+        allow_long_prompts=allow_long_prompts,
+        tags=tuple(tag or ()),
+    )
     if (as_json or out is not None) and not dry_run:
         raise fail("--json and --out print a plan: give them with --dry-run", 2)
     try:

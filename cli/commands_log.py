@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,28 +22,42 @@ from cli.common import (
     stdout_to,
 )
 
+if TYPE_CHECKING:
+    from scenario_lab.app import Lab, ListRuns, TreeLine
+
 
 def runs(
     db: DbOption = Path(DEFAULT_DB),
-    tree: Annotated[bool, typer.Option("--tree", help="Show forks under their parents.")] = False,
+    tree: Annotated[
+        bool,
+        typer.Option("--tree", help="Show forks under their parents, each batch as one line."),
+    ] = False,
     as_json: JsonOption = False,
     out: OutOption = None,
     batch: Annotated[
         str | None,
         typer.Option("--batch", help="Only the runs of this batch (id or a unique prefix)."),
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Only runs with this tag (repeatable: with every one)."),
+    ] = None,
 ) -> None:
     """List runs, newest first, with lineage, status, turns completed and cost."""
     from scenario_lab.app import ListRuns
 
-    listed = make_lab(db).list_runs(ListRuns(batch=batch))
+    lab = make_lab(db)
+    query = ListRuns(batch=batch, tags=tuple(tag or ()))
     with stdout_to(out):
-        _print_runs(listed, db, tree=tree, as_json=as_json)
+        _print_runs(lab, query, db, tree=tree, as_json=as_json)
 
 
-def _print_runs(listed: Any, db: Path, *, tree: bool, as_json: bool) -> None:
-    from scenario_lab.app import lineage_order
-
+def _print_runs(lab: Lab, query: ListRuns, db: Path, *, tree: bool, as_json: bool) -> None:
+    tag = query.tags
+    if as_json and tree:
+        emit_json(lab.run_tree(query))
+        return
+    listed = lab.list_runs(query)
     if as_json:
         emit_json(listed.runs)
         return
@@ -51,24 +65,48 @@ def _print_runs(listed: Any, db: Path, *, tree: bool, as_json: bool) -> None:
         if listed.batch_id is not None:
             resume = command(f"batch resume {listed.batch_id}", db)
             status(f"batch {listed.batch_id} has started no run yet: `{resume}`")
+        elif tag:
+            status(f"no run has the tag(s) {', '.join(tag)}")
         else:
             status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
         return
-    ordered = lineage_order(listed.runs) if tree else [(0, r) for r in listed.runs]
-    rows = []
-    for depth, r in ordered:
-        rows.append(
-            [
-                "  " * depth + ("└ " if depth else "") + r.run_id,
-                (r.scenario or "?")[:22],
-                r.status + (f"({r.halt_reason})" if r.halt_reason else ""),
-                str(r.turns_completed),
-                f"{r.total_cost_usd:.4f}",
-                f"fork of {r.parent_run_id} at turn {r.fork_turn}" if r.parent_run_id else "",
-            ]
-        )
+    from scenario_lab.app import TreeLine
+
+    lines = lab.run_tree(query) if tree else tuple(TreeLine(depth=0, run=r) for r in listed.runs)
+    rows = [_tree_row(line) for line in lines]
     headers = [("RUN", "left"), ("SCENARIO", "left"), ("STATUS", "left"), ("TURNS", "right")]
-    print_table([*headers, ("COST $", "right"), ("LINEAGE", "left")], rows)
+    print_table([*headers, ("COST $", "right"), ("LINEAGE", "left"), ("NAME/TAGS", "left")], rows)
+
+
+def _labels(name: str | None, tags: tuple[str, ...]) -> str:
+    return " ".join([*([name] if name else []), *(f"#{t}" for t in tags)])
+
+
+def _tree_row(line: TreeLine) -> list[str]:
+    indent = "  " * line.depth + ("└ " if line.depth else "")
+    if line.batch is not None:
+        b = line.batch
+        states = ", ".join(f"{n} {s}" for s, n in b.statuses.items())
+        return [
+            indent + f"batch {b.batch_id}",
+            b.name[:22],
+            states,
+            f"{b.runs} runs",
+            f"{b.own_cost_usd:.4f}",
+            f"branches of {b.parent_run_id}" if b.parent_run_id else "",
+            _labels(None, b.tags),
+        ]
+    r = line.run
+    assert r is not None
+    return [
+        indent + r.run_id,
+        (r.scenario or "?")[:22],
+        r.status + (f"({r.halt_reason})" if r.halt_reason else ""),
+        str(r.turns_completed),
+        f"{r.total_cost_usd:.4f}",
+        f"fork of {r.parent_run_id} at turn {r.fork_turn}" if r.parent_run_id else "",
+        _labels(r.name, r.tags),
+    ]
 
 
 def log(

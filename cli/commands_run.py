@@ -68,6 +68,13 @@ PricesOpt = Annotated[
         help="JSON of model -> {input, output} USD per 1M tokens, over the shipped table.",
     ),
 ]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", help="A name for the run, shown by runs and reports.")
+]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="A tag to find the run by (repeatable): runs --tag, SQL."),
+]
 
 
 def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -201,6 +208,8 @@ def run(
             "--allow-long-prompts", help="Send prompts longer than the model's context window."
         ),
     ] = False,
+    name: NameOpt = None,
+    tag: TagOpt = None,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from scenario_lab.app import StartRun
@@ -217,6 +226,8 @@ def run(
         world_model=world_model,
         json_mode=json_mode,
         allow_long_prompts=allow_long_prompts,
+        name=name,
+        tags=tuple(tag or ()),
     )
     try:
         created = lab.create_run(request)
@@ -301,6 +312,11 @@ def fork(
     parallel: Annotated[
         int, typer.Option("--parallel", min=1, help="With --count: branches played at once.")
     ] = 4,
+    name: NameOpt = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A tag added to the run's (repeatable; every branch's)."),
+    ] = None,
 ) -> None:
     """Branch a run at a turn, recording what the branch changes; the branch id is printed last.
 
@@ -323,6 +339,8 @@ def fork(
         play=play_it,
         count=count,
         parallel=parallel,
+        name=name,
+        tags=tuple(tag or ()),
     )
     lab = make_lab(
         db, prices=prices, concurrency=concurrency, plays=True, llm_base_url=llm_base_url

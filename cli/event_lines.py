@@ -62,6 +62,8 @@ def summary(rec: Any) -> str:
         return (
             f"{e.purpose} {e.request_id} {e.error_kind} after {e.asks} ask(s): {_clip(e.error, 60)}"
         )
+    if t == "ActorInterviewed":
+        return f"after turn {e.at_turn}: {_clip(e.question, 40)} -> {_clip(e.answer, 40)}"
     if t == "CostIncurred":
         return f"{e.purpose} {e.model} {e.input_tokens}+{e.output_tokens} tok ${e.cost_usd:.5f}"
     return ""

@@ -44,6 +44,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     turns_completed: int
     total_cost_usd: float
     created_at: str
+    name: str | None = None  # the run's own (a fork does not inherit its parent's)
+    tags: tuple[str, ...] = ()  # its timeline's: a fork has its parent's and its own
 
 
 def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> RunSummary:
@@ -70,6 +72,8 @@ def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> 
         turns_completed=facts.turns_completed,
         total_cost_usd=round(facts.cost_usd, 6),
         created_at=info.created_at,
+        name=facts.name,
+        tags=facts.tags,
     )
 
 

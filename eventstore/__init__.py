@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._events import (
     EVENT_TYPES,
+    ActorInterviewed,
     AnyEvent,
     Attempt,
     CallFailed,
@@ -78,6 +79,7 @@ __all__ = [
     "CATEGORY_STATUS",
     "EVENT_TYPES",
     "UPCASTERS",
+    "ActorInterviewed",
     "AnyEvent",
     "AppendResult",
     "Attempt",

@@ -49,6 +49,13 @@ def _cost_incurred_v1(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+@upcaster("RunStarted", 1)
+@upcaster("RunForked", 1)
+def _run_labels_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    # v2 added the run's name and tags; a v1 run was given neither, which v2 omits.
+    return payload
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(AnyEvent)
 _raw_decoder = msgspec.json.Decoder()

@@ -76,17 +76,28 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 
 
 class RunStarted(Event, tag="RunStarted", frozen=True):
+    """A run's setup. Version 2 added ``name`` and ``tags`` (a person's labels for the
+    run); version-1 payloads are upgraded on read with none."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     scenario_name: str
     scenario: dict[str, Any]  # the whole resolved scenario (every file's content)
     scenario_sha256: str
     seed: int
     settings: RunSettings
     tool_version: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 class RunForked(Event, tag="RunForked", frozen=True):
-    """First event of a branch; ``turn`` is the first turn the branch plays."""
+    """First event of a branch; ``turn`` is the first turn the branch plays.
 
+    Version 2 added ``name`` (the branch's own; a name is not inherited) and ``tags``
+    (added to those of its timeline); version-1 payloads are upgraded on read with none.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     parent_run_id: str
     fork_turn: int
     fork_seq: int
@@ -99,6 +110,8 @@ class RunForked(Event, tag="RunForked", frozen=True):
     credit_limit_usd: float | None = None
     batch_id: str | None = None
     variation: dict[str, Any] = {}
+    name: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 class RunHalted(Event, tag="RunHalted", frozen=True):
@@ -287,6 +300,23 @@ class CallFailed(Event, tag="CallFailed", frozen=True):
     call: ModelCall | None = None  # the last call: its request, raw answer or failed attempts
 
 
+class ActorInterviewed(Event, tag="ActorInterviewed", frozen=True):
+    """A question put to an actor outside the exercise, and its answer (``interview``).
+
+    The actor is asked with its memory at the end of ``at_turn`` (the context the engine
+    would build for its decision in the next turn), on a branch of the run forked there;
+    the exchange changes nothing in the exercise. Its call's ``CostIncurred`` (purpose
+    ``interview``) comes just before it and links the prompt and raw answer blobs.
+    """
+
+    actor: str
+    request_id: str
+    at_turn: int
+    question: str
+    answer: str = ""
+    call: ModelCall | None = None
+
+
 AnyEvent = (
     RunStarted
     | RunForked
@@ -308,6 +338,7 @@ AnyEvent = (
     | ValidationRecorded
     | CostIncurred
     | CallFailed
+    | ActorInterviewed
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -9,6 +9,7 @@ were written against, and a test fails when one of those events gets a new versi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from ._reads import EVENT_COLS, Reads, recorded
@@ -19,7 +20,8 @@ LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted
 # event type -> (the schema version these queries read, the payload fields they read)
 SQL_FIELDS: dict[str, tuple[int, tuple[str, ...]]] = {
     "CostIncurred": (2, ("cost_usd",)),  # v2 added call links; cost_usd is unchanged
-    "RunStarted": (1, ("scenario_name",)),
+    "RunStarted": (2, ("scenario_name", "name", "tags")),  # v2 added name and tags
+    "RunForked": (2, ("name", "tags")),
     "RunHalted": (1, ("reason",)),
 }
 
@@ -39,16 +41,25 @@ class Queries(Reads):
         for (spent,) in self._segment_query_where(run_id, "type = 'CostIncurred'", _COST):
             cost += spent or 0.0
         marks = ",".join(f"'{t}'" for t in LIFECYCLE)  # our own type names: safe to inline
-        for seq, type_name, reason, name in self._segment_query_where(
+        starts: list[tuple[int, str | None, str | None]] = []  # (seq, name, tags JSON)
+        for seq, type_name, reason, name, label, tags in self._segment_query_where(
             run_id,
             f"type IN ({marks})",
             "seq, type, json_extract(CAST(payload AS TEXT), '$.reason'), "
-            "json_extract(CAST(payload AS TEXT), '$.scenario_name')",
+            "json_extract(CAST(payload AS TEXT), '$.scenario_name'), "
+            "json_extract(CAST(payload AS TEXT), '$.name'), "
+            "json_extract(CAST(payload AS TEXT), '$.tags')",
         ):
             if type_name == "RunStarted" and scenario is None:
                 scenario = name
+            if type_name in ("RunStarted", "RunForked"):
+                starts.append((seq, label, tags))
             if last is None or seq > last[0]:
                 last = (seq, type_name, reason)
+        starts.sort()
+        labels: dict[str, None] = {}  # the timeline's tags, each once, in order given
+        for _seq, _name, tags in starts:
+            labels.update(dict.fromkeys(json.loads(tags) if tags else ()))
         return TimelineFacts(
             run_id=run_id,
             scenario_name=scenario,
@@ -56,6 +67,8 @@ class Queries(Reads):
             cost_usd=cost,
             last_lifecycle=last[1] if last else None,
             halt_reason=last[2] if last and last[1] == "RunHalted" else None,
+            name=starts[-1][1] if starts else None,
+            tags=tuple(labels),
         )
 
     def own_cost(self, run_id: str) -> float:

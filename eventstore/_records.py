@@ -80,3 +80,5 @@ class TimelineFacts(msgspec.Struct, frozen=True, kw_only=True):
     cost_usd: float  # every CostIncurred, inherited ones included
     last_lifecycle: str | None  # the type of its last lifecycle event (RunStarted, ...)
     halt_reason: str | None  # that event's reason when it is a RunHalted
+    name: str | None = None  # of the run's own RunStarted or RunForked
+    tags: tuple[str, ...] = ()  # of every RunStarted/RunForked of the timeline, in order

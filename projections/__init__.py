@@ -26,6 +26,7 @@ from ._project import ProjectResult, analytics_path, check_analytics_path, proje
 from ._query import (
     FORMATS,
     Result,
+    arrow_sql,
     cell,
     markdown_table,
     open_readonly,
@@ -59,6 +60,7 @@ __all__ = [
     "Table",
     "View",
     "analytics_path",
+    "arrow_sql",
     "batch_report_document",
     "batch_report_markdown",
     "cell",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Bump when a table or column changes: an analytics file built under another version is
 # rebuilt from the log on its next catch-up instead of being read with the wrong shape.
-SCHEMA_VERSION = 4  # 3: variation_stats is a table (was a view); 4: call_failures
+SCHEMA_VERSION = 5  # 3: variation_stats a table (was a view); 4: call_failures; 5: tags
 
 Column = tuple[str, str]  # (DuckDB type, description)
 
@@ -113,6 +113,8 @@ TABLES: dict[str, Table] = {
                 "RunForked: JSON object of what the branch changed (model_overrides, "
                 "control_changes, forced_decisions, injections); RunStarted: the settings.",
             ),
+            "name": ("VARCHAR", "RunStarted/RunForked: the name given to the run, if any."),
+            "tags": ("VARCHAR[]", "RunStarted/RunForked: the tags given to the run."),
         },
     ),
     "decisions": Table(
@@ -263,10 +265,7 @@ TABLES: dict[str, Table] = {
             "last_seq": ("INTEGER", "Seq of the turn's last event so far."),
             "source_run_id": ("VARCHAR", "The run the turn's first event was recorded in."),
             "inherited": ("BOOLEAN", "True when every event of the turn is inherited."),
-            "simulated_date": (
-                "VARCHAR",
-                "The in-world date of the turn, if the scenario has one.",
-            ),
+            "simulated_date": ("VARCHAR", "The in-world date of the turn, if any."),
             "started_at": ("TIMESTAMPTZ", "When TurnStarted was recorded."),
             "completed_at": ("TIMESTAMPTZ", "When TurnCompleted was recorded; null if unfinished."),
             "completed": ("BOOLEAN", "Whether the turn has its TurnCompleted."),
@@ -312,6 +311,8 @@ TABLES: dict[str, Table] = {
                 "VARCHAR",
                 "JSON object of the varied settings in effect (keys sorted); `{}` if none.",
             ),
+            "name": ("VARCHAR", "The run's name (`run --name`; a fork's own); null if none."),
+            "tags": ("VARCHAR[]", "Its tags and its ancestors': `list_contains(tags, 'x')`."),
         },
         kind="derived",
         key=("run_id",),

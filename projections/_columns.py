@@ -328,6 +328,8 @@ _LIFECYCLE_DEFAULTS: dict[str, Any] = {
     "batch_id": None,
     "variation": None,
     "changes": None,
+    "name": None,
+    "tags": (),
 }
 
 
@@ -346,6 +348,8 @@ def _lifecycle_values(b: Batch, row: Row, e: Event) -> dict[str, Any]:
             "batch_id": s.batch_id,
             "variation": json_text(s.variation),
             "changes": json_text(msgspec.to_builtins(s)),
+            "name": e.name,
+            "tags": e.tags,
         }
     if isinstance(e, RunForked):
         b.forks.append(ForkSpec(row[RUN], e.parent_run_id, e.fork_seq))
@@ -365,6 +369,8 @@ def _lifecycle_values(b: Batch, row: Row, e: Event) -> dict[str, Any]:
             "batch_id": e.batch_id,
             "variation": json_text(e.variation),
             "changes": json_text({k: v for k, v in changes.items() if v}),
+            "name": e.name,
+            "tags": e.tags,
         }
     if isinstance(e, RunHalted):
         return {"reason": e.reason, "detail": e.detail, "waiting_for": e.waiting_for}

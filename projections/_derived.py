@@ -75,6 +75,8 @@ _LIFE_COLUMNS = [
     "finished_at",
     "batch_id",
     "variation",
+    "name",
+    "tags",
 ]
 
 _RUNS_SQL = """
@@ -97,7 +99,7 @@ SELECT l.run_id, l.scenario_name, l.scenario_sha256, l.parent_run_id, l.fork_tur
        coalesce(c.models, []), coalesce(c.total, 0.0), coalesce(c.own, 0.0),
        coalesce(c.input_tokens, 0), coalesce(c.output_tokens, 0), coalesce(e.events, 0),
        CAST(l.started_at AS TIMESTAMPTZ), CAST(l.finished_at AS TIMESTAMPTZ),
-       l.batch_id, l.variation
+       l.batch_id, l.variation, l.name, l.tags
 FROM _life l LEFT JOIN e USING (run_id) LEFT JOIN c USING (run_id)
 """
 
@@ -118,6 +120,7 @@ def _life_row(
     r["run_id"] = run_id
     status: str | None = None
     variation: dict[str, Any] = {}
+    tags: dict[str, None] = {}  # the timeline's, each once, in the order given
     for (
         typ,
         at,
@@ -132,7 +135,12 @@ def _life_row(
         batch,
         var,
         inh,
+        label,
+        labels,
     ) in rows:
+        if typ in ("RunStarted", "RunForked"):
+            r["name"] = label  # the run's own start event comes last
+            tags.update(dict.fromkeys(labels or ()))
         if typ == "RunStarted":
             r.update(scenario_name=name, scenario_sha256=sha, seed=seed, turns_planned=turns)
             r["batch_id"] = batch
@@ -163,6 +171,7 @@ def _life_row(
             r["started_at"] = at
     r["status"] = status
     r["variation"] = json_text(variation)
+    r["tags"] = list(tags)
     if lineage is not None:
         r["root_run_id"], r["depth"] = lineage[0], lineage[1]
         r["batch_id"] = r["batch_id"] or lineage[2]
@@ -196,7 +205,7 @@ def recompute(con: duckdb.DuckDBPyConnection, lineage: Lineage) -> None:
         life = con.execute(
             "SELECT run_id, type, CAST(recorded_at AS VARCHAR), reason, seed, scenario_name, "
             "scenario_sha256, parent_run_id, fork_turn, fork_seq, turns, batch_id, variation, "
-            "inherited, seq, position FROM lifecycle "
+            "inherited, name, tags, seq, position FROM lifecycle "
             "WHERE run_id IN (SELECT run_id FROM _touched) ORDER BY run_id, seq"
         ).fetchall()
         lo = {"lo": _first_position(life, len(ids))}

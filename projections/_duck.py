@@ -133,7 +133,10 @@ def connect(
         con.execute("SET TimeZone = 'UTC'")
         # DuckDB draws a progress bar on stdout (even into a pipe) for a query past ~2 s:
         # it would end up inside the CSV or JSON a command prints
-        con.execute("SET enable_progress_bar = false")
+        # (in a Jupyter kernel without ipywidgets DuckDB refuses to touch the setting,
+        # and then has no progress bar to draw either)
+        with contextlib.suppress(duckdb.InvalidInputException):
+            con.execute("SET enable_progress_bar = false")
         if not external_access:
             con.execute("SET lock_configuration = true")
     except BaseException:

@@ -22,6 +22,7 @@ from ._errors import QueryError
 from ._limits import Deadline, QueryLimits, out_of_memory, timed_out
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from rich.table import Table
 
 FORMATS = ("table", "csv", "json", "markdown")
@@ -96,22 +97,53 @@ def query(
             # DuckDB streams a result: rows past the cap are never computed
             rows = cur.fetchmany(max_rows + 1)
             return Result(columns, rows[:max_rows], truncated=len(rows) > max_rows)
-    except duckdb.InterruptException as e:
+    except duckdb.Error as e:
+        raise _query_error(e, deadline, limits) from e
+
+
+def _query_error(e: duckdb.Error, deadline: Deadline, limits: QueryLimits | None) -> QueryError:
+    """The library's error for a DuckDB error of a query run under ``deadline``."""
+    timeout = limits.timeout_s if limits else None
+    if isinstance(e, duckdb.InterruptException):
         if deadline.fired and timeout is not None:
-            raise timed_out(timeout) from e
-        raise QueryError(one_line(e)) from e
-    except duckdb.OutOfMemoryException as e:
+            return timed_out(timeout)
+        return QueryError(one_line(e))
+    if isinstance(e, duckdb.OutOfMemoryException):
         if limits is None:
-            raise QueryError(one_line(e)) from e
-        raise out_of_memory(limits.memory_limit) from e
-    except duckdb.PermissionException as e:
-        raise QueryError(
+            return QueryError(one_line(e))
+        return out_of_memory(limits.memory_limit)
+    if isinstance(e, duckdb.PermissionException):
+        return QueryError(
             one_line(e),
             hint="sql reads the analytics tables and no other file; "
             "write tables to files with `scenario-lab export`",
-        ) from e
-    except duckdb.Error as e:
-        raise QueryError(one_line(e), hint=_SCHEMA_HINT) from e
+        )
+    return QueryError(one_line(e), hint=_SCHEMA_HINT)
+
+
+def arrow_sql(
+    path: Path, sql: str, params: Sequence[Any] | None = None, limits: QueryLimits | None = None
+) -> pa.Table:
+    """``run_sql``'s one statement (with ``params`` bound), its result as an Arrow table:
+    what DataFrame libraries read without a copy per cell."""
+    limits = limits or QueryLimits()
+    with open_sandboxed(path, memory_limit=limits.memory_limit) as con:
+        _check_one_statement(con, sql)
+        deadline = Deadline(con, limits.timeout_s)
+        try:
+            with deadline:
+                # a relation, not a cursor: Arrow straight from DuckDB's result, no row copy
+                rel = con.sql(sql, params=params)
+                if rel is None:  # a statement without a result (SET, PRAGMA ...)
+                    import pyarrow as pa
+
+                    return pa.table({})
+                # DuckDB 1.x names it fetch_arrow_table; 2.x to_arrow_table
+                fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table  # type: ignore[attr-defined]
+                result: pa.Table = fetch()
+                return result
+        except duckdb.Error as e:
+            raise _query_error(e, deadline, limits) from e
 
 
 def query_one(
@@ -120,6 +152,11 @@ def query_one(
     """Run SQL a person wrote: exactly one statement (DuckDB would run them all and
     keep only the last result); more is a ``UsageError``, a DuckDB error a ``QueryError``.
     ``limits`` as ``query``'s."""
+    _check_one_statement(con, sql)
+    return query(con, sql, limits=limits)
+
+
+def _check_one_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         count = len(con.extract_statements(sql))
     except duckdb.Error as e:
@@ -134,7 +171,6 @@ def query_one(
             "the query has no SQL statement",
             hint='give one, e.g. scenario-lab sql "SELECT * FROM runs"',
         )
-    return query(con, sql, limits=limits)
 
 
 def plain(value: Any) -> Any:

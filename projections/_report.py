@@ -58,7 +58,11 @@ def _header(
         else "-"
     )
     started = run["started_at"].strftime("%Y-%m-%d %H:%M:%S UTC") if run["started_at"] else "-"
+    labels = [("Name", run["name"])] if run["name"] else []
+    if run["tags"]:
+        labels.append(("Tags", ", ".join(f"`{t}`" for t in run["tags"])))
     facts = [
+        *labels,
         ("Scenario", f"{run['scenario_name']} (`{(run['scenario_sha256'] or '')[:12]}`)"),
         ("Lineage", _lineage_text(chain)),
         ("Seed", str(run["seed"])),

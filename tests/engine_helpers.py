@@ -30,6 +30,16 @@ def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
 
+def one_line_error(result: Any, code: int, *needles: str) -> None:
+    """The command failed with ``code`` and one ``error:`` line holding every needle."""
+    assert result.exit_code == code, result.output
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in err, err
+
+
 def llm_env(base_url: str) -> dict[str, str]:
     return {"SCENARIO_LAB_LLM_BASE_URL": base_url, "SCENARIO_LAB_LLM_API_KEY": SECRET_KEY}
 

@@ -34,6 +34,7 @@ DATA = {
     "batch list",
     "batch show",
     "batch run",  # its --dry-run plan
+    "interview",  # the answer (needs a model: test_interview_writes_its_answer_to_out)
 }
 # -o only: a document (markdown or HTML) or a JSON Schema, JSON by nature
 OUT_ONLY = {"report", "schema"}
@@ -178,3 +179,21 @@ def test_json_with_a_conflicting_format_or_without_a_dry_run_is_a_usage_error(
     assert sql.exit_code == 2 and "--json or --format" in sql.stderr
     batch = cli("batch", "run", RULES_BATCH, "--json", "--db", log["db"])
     assert batch.exit_code == 2 and "--dry-run" in batch.stderr
+
+
+def test_interview_writes_its_answer_to_out(tmp_path: Path) -> None:
+    from tests.engine_helpers import LLM3, llm_env
+    from tests.fakellm import FakeLLMServer
+
+    db = tmp_path / "log.db"
+    with FakeLLMServer() as fake:
+        env = llm_env(fake.base_url)
+        run_id = last_line(cli("run", LLM3, "--db", db, "--turns", "1", env=env).stdout)
+        ask = ["interview", run_id, "What next?", "--actor", "ngo", "--at-turn", "1", "--db", db]
+        for extra in ([], ["--json"]):
+            target = tmp_path / f"answer{len(extra)}.txt"
+            result = cli(*ask, *extra, "-o", target, env=env)
+            assert result.exit_code == 0 and result.stdout == "", result.output
+            assert target.read_text().strip()
+            if extra:
+                assert json.loads(target.read_text())["actor"] == "ngo"

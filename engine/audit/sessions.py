@@ -6,7 +6,7 @@ process stops without the engine deciding so: killed, interrupted (Ctrl-C), or f
 (its ``RunFailed`` is what the dying process said, not a step the engine takes from
 the log). Between sessions come events from outside the engine: ``RunResumed``, a
 ``RunForked``'s changes, a human's answer given with ``decide`` (and the message it
-sends), a user's halt.
+sends), a user's halt, an ``interview`` kept on a branch (its call and answer).
 
 ``replay --check`` re-plays each session from the state the log holds at its start,
 so a run resumed any number of times is checked the way it was played, not as if it
@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eventstore import (
+    ActorInterviewed,
+    CostIncurred,
     Event,
     HumanDecisionSubmitted,
     MessageSent,
@@ -65,8 +67,10 @@ class Session:
 def is_external(events: Sequence[Event], i: int) -> bool:
     """Whether ``events[i]`` came from outside the engine (see the module docstring)."""
     e = events[i]
-    if isinstance(e, RunResumed | RunForked | RunFailed):
+    if isinstance(e, RunResumed | RunForked | RunFailed | ActorInterviewed):
         return True
+    if isinstance(e, CostIncurred):
+        return e.purpose == "interview"  # an interview's call, recorded with it
     if isinstance(e, RunHalted):
         return e.reason == "user"
     if isinstance(e, HumanDecisionSubmitted):

@@ -7,7 +7,8 @@ Built from the events alone (no fold), one entry per request:
 - every call of the communication phase (a talk plan, a reply, a coalition answer):
   its prompt, the messages it sent, or why it sent none;
 - every other call whose answer was not used (``CallFailed``: a world update, a metric,
-  a check).
+  a check);
+- every interview kept on a branch (``interview --keep``): its prompt and raw answer.
 
 Each entry lists its model calls in order, re-asks included: the raw answer of each
 (every answered call's cost links its request and answer blobs), how it ended, and,
@@ -106,7 +107,7 @@ class _Trail:
             self.costs.setdefault(ev.request_id, []).append(ev)
             if ev.response_hash is not None:
                 self.by_answer[ev.response_hash] = ev.request_id
-            if ev.purpose == "communication":
+            if ev.purpose in ("communication", "interview"):
                 entry = self.entry(rec, ev.request_id, ev.actor, ev.purpose)
                 if entry["outcome"] == "pending":
                     entry["outcome"] = "answered"

@@ -61,6 +61,7 @@ class BatchPlan:
     base: LoadedScenario | None = None
     source: str = ""  # the batch file, or "run <id> at turn <n>"
     warnings: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()  # given to every run of the batch (not part of its config)
 
     @property
     def budget_usd(self) -> float | None:
@@ -153,6 +154,8 @@ def plan_document(plan: BatchPlan) -> dict[str, Any]:
             for r in plan.runs
         ],
     }
+    if plan.tags:
+        doc["tags"] = list(plan.tags)
     if plan.base is not None:
         doc["base_scenario"] = {"sha256": plan.base.sha256, "resolved": plan.base.resolved}
     return doc
@@ -199,6 +202,7 @@ def plan_from_document(doc: Mapping[str, Any], *, batch_id: str = "") -> BatchPl
         runs=runs,
         base=base,
         source=doc.get("source", ""),
+        tags=tuple(doc.get("tags", ())),
     )
 
 

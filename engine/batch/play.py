@@ -406,6 +406,7 @@ def record_continuations(
     model_overrides: Mapping[str, str] | None = None,
     credit_limit_usd: float | None = None,
     budget_usd: float | None = None,
+    tags: tuple[str, ...] = (),
 ) -> str:
     """Fork ``run_id`` at ``at_turn`` ``count`` times and record the branches as a batch
     of continuations (played by ``play_batch``); returns the batch id.
@@ -436,6 +437,7 @@ def record_continuations(
             credit_limit_usd=credit_limit_usd,
             batch_id=batch_id,
             variation=label,
+            tags=tags,
         )
         runs.append(PlannedRun(i, branch, 0, i, derive_seed(base_seed, i, "continue")))
     config = {
@@ -456,6 +458,7 @@ def record_continuations(
         variations=[Variation(0, label, dict(model_overrides or {}), {}, "", None)],
         runs=runs,
         source=f"run {run_id} at turn {at_turn}",
+        tags=tags,
     )
     record_batch(store, plan, batch_id=batch_id)
     return batch_id

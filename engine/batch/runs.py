@@ -34,4 +34,5 @@ def start_variation(store: EventStore, batch_id: str, plan: BatchPlan, pr: Plann
         batch_id=batch_id,
         variation=variation.label,
         run_id=pr.run_id,
+        tags=plan.tags,
     )

@@ -41,6 +41,7 @@ from engine.fold.state import (
 )
 from engine.fold.stretch import HOT, fold_stretch
 from eventstore import (
+    ActorInterviewed,
     CallFailed,
     CostIncurred,
     DecisionFailed,
@@ -488,6 +489,12 @@ def _call_failed(s: RunState, e: CallFailed) -> RunState:
     return s if ids is tp.call_ids else replace(s, turn_progress=replace(tp, call_ids=ids))
 
 
+def _interviewed(s: RunState, e: ActorInterviewed) -> RunState:
+    # an interview is asked outside the exercise: the actor's memory stays as it was
+    # (its cost, a CostIncurred of its own, is counted like any other call's)
+    return s
+
+
 HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     RunStarted: _run_started,
     RunForked: _run_forked,
@@ -509,6 +516,7 @@ HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     ValidationRecorded: _validation,
     CostIncurred: _cost,
     CallFailed: _call_failed,
+    ActorInterviewed: _interviewed,
 }
 
 

@@ -21,6 +21,7 @@ from engine.scenario.model import Scenario
 from eventstore import (
     Event,
     EventStore,
+    InvalidRequest,
     MetricRecorded,
     RunResumed,
     RunSettings,
@@ -48,6 +49,41 @@ def check_overrides(scenario: Scenario, model_overrides: Mapping[str, str]) -> N
                 field="models",
                 values={"actor": actor, "actors": ", ".join(scenario.actors)},
             )
+
+
+MAX_NAME = 200  # a run's name is a label, not a document
+MAX_TAG = 64
+
+
+def check_labels(name: str | None, tags: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """A run's name and tags as recorded (trimmed, each tag once, in the order given);
+    refuses an empty or multi-line name and a tag with spaces, commas or control
+    characters (``runs --tag`` and SQL filters match a tag whole)."""
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > MAX_NAME or not name.isprintable():
+            raise InvalidRequest(
+                "{name} {value!r} must be one printable line of 1 to {n} characters",
+                field="name",
+                values={"value": name, "n": MAX_NAME},
+            )
+    out: dict[str, None] = {}
+    for tag in tags:
+        tag = tag.strip()
+        if (
+            not tag
+            or len(tag) > MAX_TAG
+            or not tag.isprintable()
+            or any(c.isspace() or c == "," for c in tag)
+        ):
+            raise InvalidRequest(
+                "{tags} {value!r} must be a word of 1 to {n} characters, "
+                "without spaces or commas (e.g. exp-3)",
+                field="tags",
+                values={"value": tag, "n": MAX_TAG},
+            )
+        out[tag] = None
+    return name, tuple(out)
 
 
 MAX_TURNS = 100_000  # a run longer than this is a mistyped turn count, not an exercise
@@ -100,9 +136,14 @@ def start_run(
     batch_id: str | None = None,
     variation: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    name: str | None = None,
+    tags: tuple[str, ...] = (),
 ) -> str:
-    """Record a new run's setup (turn 0) and return its id; play it with ``RunPlayer``."""
+    """Record a new run's setup (turn 0) and return its id; play it with ``RunPlayer``.
+
+    ``name`` and ``tags`` label the run for people (``runs --tag``, reports, SQL)."""
     scenario = loaded.scenario
+    name, tags = check_labels(name, tags)
     overrides = dict(model_overrides or {})
     check_overrides(scenario, overrides)
     check_turns(scenario, turns if turns is not None else scenario.turns)
@@ -127,6 +168,8 @@ def start_run(
             seed=seed,
             settings=settings,
             tool_version=tool_version(),
+            name=name,
+            tags=tags,
         )
     ]
     events += [
@@ -247,8 +290,13 @@ def fork_run(
     credit_limit_usd: float | None = None,
     batch_id: str | None = None,
     variation: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    tags: tuple[str, ...] = (),
 ) -> str:
-    """Create a branch at ``at_turn`` recording what it changes; returns the branch id."""
+    """Create a branch at ``at_turn`` recording what it changes; returns the branch id.
+
+    ``name`` is the branch's own; ``tags`` add to those its timeline has already."""
+    name, tags = check_labels(name, tags)
     state = replay(store, run_id, to_turn=at_turn)
     scenario = Scenario.from_resolved(state.scenario)
     for label, field, names in (
@@ -297,5 +345,7 @@ def fork_run(
         "control_changes": dict(control_changes or {}),
         "credit_limit_usd": credit_limit_usd,
         "variation": dict(variation or {}),
+        "name": name,
+        "tags": tags,
     }
     return store.fork(run_id, at_turn, changes=changes, batch_id=batch_id)

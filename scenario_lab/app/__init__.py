@@ -16,9 +16,9 @@ fields, never a front end's flags.
 
 Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
-``halt``, ``list_runs``, ``run``, ``state``, ``log``, ``log_page``, ``verify``); human
+``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
-``check_run``); analytics (``project``, ``sql``, ``report``, ``report_document``,
+``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``, ``report_document``,
 ``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
 ``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
 
@@ -89,6 +89,7 @@ from .errors import (
     UsageError,
     error_info,
 )
+from .interview import InterviewAnswer, InterviewRequest
 from .lab import Lab
 from .reads import (
     EventLine,
@@ -123,6 +124,7 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .tree import BatchLine, TreeLine
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -153,6 +155,7 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "BatchCreated",
+    "BatchLine",
     "BatchPlanView",
     "BatchProgress",
     "BatchResume",
@@ -175,6 +178,8 @@ __all__ = [
     "ForkRun",
     "HumanInputPending",
     "IntegrityError",
+    "InterviewAnswer",
+    "InterviewRequest",
     "InvalidRequest",
     "LLMSettings",
     "LLMUnavailable",
@@ -216,6 +221,7 @@ __all__ = [
     "SqlRequest",
     "StartRun",
     "StoreError",
+    "TreeLine",
     "TurnOutOfRange",
     "UsageError",
     "Validation",

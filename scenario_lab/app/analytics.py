@@ -18,6 +18,8 @@ from .settings import LabSettings
 from .store import open_store
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from projections import Document
 
 SQL_FORMATS = ("table", "csv", "json", "markdown")
@@ -181,6 +183,22 @@ def sql(settings: LabSettings, request: SqlRequest) -> QueryResult:
         rows=tuple(result.rows),
         truncated=bool(getattr(result, "truncated", False)),
     )
+
+
+def sql_arrow(
+    settings: LabSettings, statement: str, params: tuple[Any, ...] | None = None
+) -> pa.Table:
+    """One read-only statement (``?`` bound to ``params``) over the analytics tables,
+    after catching them up, as an Arrow table: the way to DataFrames (pandas, polars)."""
+    from projections import arrow_sql
+
+    if not statement.strip():
+        raise InvalidRequest(
+            'give a {statement}, e.g. "SELECT * FROM runs"', field="statement", values={}
+        )
+    path = analytics_path(settings)
+    project(settings)
+    return arrow_sql(path, statement, params)
 
 
 def render(result: QueryResult, fmt: str) -> str:

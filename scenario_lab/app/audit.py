@@ -57,7 +57,8 @@ class AuditDecision(msgspec.Struct, frozen=True, kw_only=True):
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One request and everything behind it: a decision (a model's, a rule brain's or a
     human's), a communication call (``purpose`` communication, with the ``messages`` it
-    sent), or another call whose answer was not used (a world update, metric or check).
+    sent), another call whose answer was not used (a world update, metric or check), or
+    an interview kept on a branch (``purpose`` interview).
 
     ``outcome`` is decided, answered, failed or pending; ``asks`` how often a failed
     request was asked. Fields a kind of decision does not have

@@ -35,6 +35,7 @@ class BatchRunRequest(msgspec.Struct, frozen=True, kw_only=True):
     file: str
     budget: float | None = None
     allow_long_prompts: bool = False
+    tags: tuple[str, ...] = ()  # given to every run of the batch
 
 
 class BatchResume(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,9 +94,12 @@ def check_budget(budget: float | None) -> None:
 def _load(request: BatchRunRequest) -> BatchPlan:
     from engine.batch.config import load_batch
     from engine.play.limits import check_prompt_sizes
+    from engine.play.session import check_labels
 
     check_budget(request.budget)
+    _name, tags = check_labels(None, request.tags)
     plan = load_batch(request.file, budget_usd=request.budget)
+    plan.tags = tags
     for variation in plan.variations:
         if variation.loaded is None:
             continue
@@ -226,6 +230,7 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
             turns=request.turns,
             model_overrides=request.models,
             credit_limit_usd=request.credit_limit,
+            tags=request.tags,
         )
         _id, plan = batch_plan(store, batch_id)
     return _created(batch_id, plan)

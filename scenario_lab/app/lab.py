@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import analytics, audit, batches, reads, runs, scenarios, seats
+from . import analytics, audit, batches, interview, reads, runs, scenarios, seats
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -24,14 +24,17 @@ from .analytics import (
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
+from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
 from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .tree import TreeLine, run_tree
 
 if TYPE_CHECKING:
     import anyio
+    import pyarrow as pa
 
     from engine.batch.play import BatchProgress
     from engine.fold.state import RunState
@@ -139,6 +142,10 @@ class Lab:
         """Runs, newest first, filtered and paged."""
         return reads.list_runs(self.settings, query or ListRuns())
 
+    def run_tree(self, query: ListRuns | None = None) -> tuple[TreeLine, ...]:
+        """The runs of ``query`` as a tree, each batch folded into one line."""
+        return run_tree(self.settings, self.list_runs(query).runs)
+
     def run(self, run_ref: str) -> RunDetail:
         """One run: status, turn, cost, lineage, the seats it waits for."""
         return reads.run_detail(self.settings, run_ref)
@@ -158,6 +165,11 @@ class Lab:
     def verify(self, run_ref: str | None = None) -> VerifyReport:
         """Recompute the hash chain of one run, or of every run."""
         return reads.verify(self.settings, run_ref)
+
+    async def interview(self, request: InterviewRequest) -> InterviewAnswer:
+        """Ask a model-driven actor a question with its memory at the end of a turn, on
+        a branch of the run thrown away unless ``keep`` (then recorded with the call)."""
+        return await interview.interview(self.settings, request)
 
     # -- human seats ---------------------------------------------------------------------
 
@@ -192,6 +204,10 @@ class Lab:
     def sql(self, request: SqlRequest) -> QueryResult:
         """One read-only SQL statement over the analytics tables (or their schema)."""
         return analytics.sql(self.settings, request)
+
+    def sql_arrow(self, statement: str, params: tuple[Any, ...] | None = None) -> pa.Table:
+        """One read-only statement (``?`` bound to ``params``) as an Arrow table."""
+        return analytics.sql_arrow(self.settings, statement, params)
 
     def report(self, run_ref: str) -> str:
         """A run's markdown report."""

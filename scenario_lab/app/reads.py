@@ -32,6 +32,7 @@ class ListRuns(msgspec.Struct, frozen=True, kw_only=True):
     status: str | None = None
     scenario: str | None = None
     parent: str | None = None
+    tags: tuple[str, ...] = ()  # only runs carrying every one of these tags
     cursor: str | None = None
     limit: int | None = None
 
@@ -134,6 +135,8 @@ def list_runs(settings: LabSettings, query: ListRuns) -> RunList:
             if query.status is not None and row.status != query.status:
                 continue
             if query.scenario is not None and row.scenario != query.scenario:
+                continue
+            if not set(query.tags) <= set(row.tags):
                 continue
             page.append(row)
             if query.limit is not None and len(page) == query.limit:

@@ -42,6 +42,8 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     json_mode: bool = True
     # prompts longer than a model's context window are refused unless this is set
     allow_long_prompts: bool = False
+    name: str | None = None  # a label for people: `runs`, reports, SQL
+    tags: tuple[str, ...] = ()  # labels to find the run by (`runs --tag`, SQL)
 
 
 class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +86,8 @@ class ForkRun(msgspec.Struct, frozen=True, kw_only=True):
     play: bool = False
     count: int | None = None
     parallel: int = 4
+    name: str | None = None  # the branch's own name (with ``count``: refused)
+    tags: tuple[str, ...] = ()  # added to the run's (with ``count``: to every branch)
 
 
 class ForkCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -181,7 +185,13 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
     Nothing is written when a check fails: the scenario, the model overrides, turns and
     credit limit, each model's endpoint and credentials, the price file.
     """
-    from engine.play.session import check_credit_limit, check_overrides, check_turns, start_run
+    from engine.play.session import (
+        check_credit_limit,
+        check_labels,
+        check_overrides,
+        check_turns,
+        start_run,
+    )
 
     from .scenarios import load
 
@@ -191,6 +201,7 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
         loaded.scenario, request.turns if request.turns is not None else loaded.scenario.turns
     )
     check_credit_limit(request.credit_limit)
+    check_labels(request.name, request.tags)
     from engine.play.limits import check_prompt_sizes
 
     size_warnings = check_prompt_sizes(
@@ -215,6 +226,8 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
                 model_overrides=request.models,
                 world_model=request.world_model,
                 json_mode=request.json_mode,
+                name=request.name,
+                tags=request.tags,
             )
         except BaseException:
             lease.release()
@@ -252,6 +265,12 @@ def check_fork(request: ForkRun) -> None:
             "an actor cannot be both {humans} and {ais}", field="humans", values={}
         )
     if request.count is not None:
+        if request.name is not None:
+            raise InvalidRequest(
+                "{name} names one run and {count} makes many: label them with {tags}",
+                field="name",
+                values={},
+            )
         if request.count < 1:
             raise InvalidRequest(
                 "{count} {n} must be at least 1", field="count", values={"n": request.count}
@@ -313,6 +332,8 @@ def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
             injections=request.inject,
             control_changes=controls,
             credit_limit_usd=request.credit_limit,
+            name=request.name,
+            tags=request.tags,
         )
     return ForkCreated(run_id=branch, parent_run_id=parent, at_turn=request.at_turn)
 
