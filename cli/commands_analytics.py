@@ -26,7 +26,7 @@ from cli.common import (
 )
 
 if TYPE_CHECKING:
-    from scenario_lab.app import Document, QueryResult
+    from scenario_lab.app import Document, Lab, QueryResult
 
 AnalyticsOption = Annotated[
     Path | None,
@@ -140,51 +140,108 @@ def sql(
             typer.echo(render(result, fmt), nl=False)
 
 
+BatchesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--batch",
+        help="A batch (id or unique prefix); twice, A then B, to compare two batches "
+        "(differences are B - A).",
+    ),
+]
+PairedOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--paired/--welch",
+        help="Two batches: insist on a paired comparison (refused when their runs do not "
+        "share seeds), or treat them as independent (Welch). Default: paired when they pair.",
+    ),
+]
+
+
 def report(
     run: Annotated[str | None, typer.Argument(help="Run id (or a unique prefix).")] = None,
     db: DbOption = Path(DEFAULT_DB),
     analytics: AnalyticsOption = None,
-    out: OutOption = None,
-    batch: Annotated[
-        str | None, typer.Option("--batch", help="Report a batch: statistics per variation.")
-    ] = None,
+    output: OutOption = None,
+    batch: BatchesOption = None,
+    paired: PairedOption = None,
     fmt: ReportFormatOption = "md",
 ) -> None:
-    """A report of a run (summary, charts, lineage, turns, costs), or of a --batch."""
+    """A report of a run (summary, charts, lineage, turns, costs), of a --batch, or of
+    two batches compared (--batch A --batch B: per metric and turn B - A with its 95% CI,
+    effect size, and both sets' fan charts)."""
     from scenario_lab.app import check_report_format
 
     check_report_format(fmt)
     lab = make_lab(db, analytics=analytics)
-    if batch is not None:
+    if batch:
         if run is not None:
             raise fail("give either RUN or --batch, not both", 2)
-        _write_report(lab.batch_report_document(batch), out, fmt)
+        if len(batch) == 1:
+            if paired is not None:
+                raise fail("--paired/--welch compare two batches: give --batch twice", 2)
+            _write_report(lab.batch_report_document(batch[0]), output, fmt)
+            return
+        _write_report(_batch_comparison(lab, batch, paired), output, fmt)
         return
     if run is None:
         raise fail("give a RUN id, or --batch BATCH", 2)
-    _write_report(lab.report_document(run), out, fmt)
+    _write_report(lab.report_document(run), output, fmt)
+
+
+def _batch_comparison(lab: Lab, batches: list[str], paired: bool | None) -> Document:
+    from scenario_lab.app import CompareBatches
+
+    comparison = lab.compare_batches(CompareBatches(batches=tuple(batches), paired=paired))
+    return lab.batch_comparison_document(comparison)
 
 
 def compare(
-    runs: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
+    runs: Annotated[
+        list[str] | None, typer.Argument(help="Two or more run ids (or unique prefixes).")
+    ] = None,
     db: DbOption = Path(DEFAULT_DB),
     analytics: AnalyticsOption = None,
-    out: OutOption = None,
+    output: OutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
     fmt: ReportFormatOption = "md",
+    batch: BatchesOption = None,
+    paired: PairedOption = None,
 ) -> None:
-    """Compare runs: common ancestor, what each branch changed, diverging decisions, metrics."""
-    from scenario_lab.app import check_report_format, compare_document
+    """Compare runs (common ancestor, what each branch changed, diverging decisions,
+    metrics), or two batches (--batch A --batch B: per metric and turn B - A with its 95%
+    CI, paired where the batches pair run by run, else Welch; effect size; fan charts)."""
+    from scenario_lab.app import CompareBatches, check_report_format
 
     check_report_format(fmt)
     if as_json and fmt != "md":
         raise fail("give either --json or --format, not both", 2)
-    comparison = make_lab(db, analytics=analytics).compare(tuple(runs))
-    if as_json:
-        with stdout_to(out):
-            emit_json(comparison)
+    lab = make_lab(db, analytics=analytics)
+    if batch:
+        if runs:
+            raise fail("give either runs or --batch, not both", 2)
+        if as_json:
+            found = lab.compare_batches(CompareBatches(batches=tuple(batch), paired=paired))
+            _emit(found, output)
+            return
+        _write_report(_batch_comparison(lab, batch, paired), output, fmt)
         return
-    _write_report(compare_document(comparison), out, fmt)
+    if paired is not None:
+        raise fail("--paired/--welch compare two batches: give --batch twice", 2)
+    if not runs:
+        raise fail("give two or more runs, or --batch A --batch B", 2)
+    from scenario_lab.app import compare_document
+
+    comparison = lab.compare(tuple(runs))
+    if as_json:
+        _emit(comparison, output)
+        return
+    _write_report(compare_document(comparison), output, fmt)
+
+
+def _emit(value: object, output: Path | None) -> None:
+    with stdout_to(output):
+        emit_json(value)
 
 
 def export(

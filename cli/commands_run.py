@@ -306,12 +306,33 @@ def fork(
     count: Annotated[
         int | None,
         typer.Option(
-            "--count", min=1, help="With --play: K branches with derived seeds, as a batch."
+            "--count",
+            help="With --play: K branches with derived seeds, as a batch (with --decision "
+            "or --inject a counterfactual set, else the baseline set).",
         ),
     ] = None,
     parallel: Annotated[
-        int, typer.Option("--parallel", min=1, help="With --count: branches played at once.")
-    ] = 4,
+        int | None,
+        typer.Option(
+            "--parallel",
+            min=1,
+            help="With --count: branches played at once (default 8, or 2 worker processes "
+            "for a run that calls no model).",
+        ),
+    ] = None,
+    paired: Annotated[
+        bool,
+        typer.Option(
+            "--paired",
+            help="With --count: each branch's seed from the run's seed (or --seed), "
+            "--at-turn and its index only, so a baseline and an edited set both made "
+            "with --paired share seeds (common random numbers).",
+        ),
+    ] = False,
+    budget: Annotated[
+        float | None,
+        typer.Option("--budget", callback=finite_usd, help="With --count: USD for the whole set."),
+    ] = None,
     name: NameOpt = None,
     tag: Annotated[
         list[str] | None,
@@ -322,6 +343,10 @@ def fork(
 
     With --play --count K, K branches from the same point play with different derived
     seeds, recorded as a batch (Monte-Carlo continuations); the batch id is printed last.
+    With --decision/--inject every branch makes that edit (a counterfactual set); the same
+    command without it gives the baseline set; compare them with
+    `compare --batch BASELINE --batch EDITED`. An interrupted set goes on with
+    `batch resume BATCH`.
     """
     from scenario_lab.app import ForkRun
 
@@ -339,6 +364,8 @@ def fork(
         play=play_it,
         count=count,
         parallel=parallel,
+        paired=paired,
+        budget=budget,
         name=name,
         tags=tuple(tag or ()),
     )
@@ -349,12 +376,9 @@ def fork(
         from cli.commands_batch import play_batch
 
         created = lab.create_continuations(request)
+        status(f"batch {created.batch_id}: {created.name}")
         options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
         code = play_batch(lab, created.batch_id, parallel=parallel, resume_options=options)
-        status(
-            f"batch {created.batch_id}: {count} continuations of "
-            f"{created.parent_run_id} from turn {at_turn}"
-        )
         finish(created.batch_id, code)
         return
     branch = lab.fork_run(request)

@@ -14,6 +14,7 @@ Every table and column is described in ``TABLES``/``VIEWS``, which also generate
 schema and ``docs/projections.md``.
 """
 
+from ._batch_compare import batch_comparison_document
 from ._batch_report import batch_report_document, batch_report_markdown
 from ._catalog import SCHEMA_VERSION, TABLES, VIEWS, Table, View
 from ._compare import compare_data
@@ -61,6 +62,7 @@ __all__ = [
     "View",
     "analytics_path",
     "arrow_sql",
+    "batch_comparison_document",
     "batch_report_document",
     "batch_report_markdown",
     "cell",

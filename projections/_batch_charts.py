@@ -9,14 +9,12 @@ read from the completed runs' ``MetricRecorded`` events (each turn's last value)
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eventstore import EventStore, MetricRecorded
+from engine.batch.trajectories import Trajectories
 
 from .charts import Chart, Line, fan, fan_rows, means
-
-Trajectories = dict[str, dict[str, dict[int, float]]]  # run -> metric key -> turn -> value
 
 
 @dataclass(frozen=True)
@@ -28,22 +26,6 @@ class Group:
     mean: float | None
     ci95: Sequence[float] | None  # (low, high) of the mean; None below two values
     run_ids: tuple[str, ...]  # its completed runs
-
-
-def trajectories(store: EventStore, run_ids: Iterable[str]) -> Trajectories:
-    """Each run's metric values per turn, along its whole timeline (a continuation's
-    inherited turns included): read once for every chart of a report."""
-    from engine.batch.stats import metric_key  # the statistics' keys, ``name/actor``
-
-    out: Trajectories = {}
-    for run_id in run_ids:
-        by_key: dict[str, dict[int, float]] = defaultdict(dict)
-        for chunk in store.iter_event_chunks(run_id):
-            for e in chunk:
-                if isinstance(e, MetricRecorded) and e.value is not None:
-                    by_key[metric_key(e.name, e.actor)][e.turn] = float(e.value)
-        out[run_id] = dict(by_key)
-    return out
 
 
 def metric_charts(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.batch.trajectories import trajectories
 from eventstore import EventStore
 
-from ._batch_charts import Group, metric_charts, trajectories
+from ._batch_charts import Group, metric_charts
 from ._numbers import num, pct, usd
 from .charts import Document, Line
 

@@ -146,13 +146,13 @@ def test_export_of_some_runs_writes_their_batches_only(
         written = export_tables(con, tmp_path / "out", "csv", [run_id])
         assert tmp_path / "out" / "batches.csv" in written
         exported = con.execute(
-            f"SELECT batch_id FROM read_csv('{tmp_path / 'out' / 'batches.csv'}')"
+            f"SELECT batch_id FROM read_csv('{tmp_path / 'out' / 'batches.csv'}', all_varchar = true)"
         ).fetchall()
         runs = con.execute(
-            f"SELECT DISTINCT run_id FROM read_csv('{tmp_path / 'out' / 'batch_runs.csv'}')"
+            f"SELECT DISTINCT run_id FROM read_csv('{tmp_path / 'out' / 'batch_runs.csv'}', all_varchar = true)"
         ).fetchall()
         stats = con.execute(
-            f"SELECT DISTINCT batch_id FROM read_csv('{tmp_path / 'out' / 'variation_stats.csv'}')"
+            f"SELECT DISTINCT batch_id FROM read_csv('{tmp_path / 'out' / 'variation_stats.csv'}', all_varchar = true)"
         ).fetchall()
     assert exported == stats == [(matrix,)] and runs == [(run_id,)]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import anyio
 
+from engine.batch.continuations import ForkEdit, record_continuations
 from engine.batch.heap import frozen_heap
 from engine.batch.outcomes import (
     BatchProgress,
@@ -41,15 +42,12 @@ from engine.batch.outcomes import (
     run_ends,
     skipped_outcome,
 )
-from engine.batch.plan import BatchPlan, PlannedRun, Variation, batch_plan, record_batch
+from engine.batch.plan import BatchPlan, PlannedRun, batch_plan
 from engine.batch.runs import BatchLease, start_variation
-from engine.errors import ScenarioInvalid
 from engine.llm import LLMClient, PriceTable
 from engine.play.calls import Budget
 from engine.play.player import Progress, RunPlayer
-from engine.play.session import fork_run, prepare_resume
-from engine.replay import replay
-from engine.rng import derive_seed
+from engine.play.session import prepare_resume
 from engine.summary import summarize
 from eventstore import (
     EventStore,
@@ -57,7 +55,6 @@ from eventstore import (
     RunLocked,
     RunNotFound,
     ScenarioLabError,
-    new_id,
 )
 
 DEFAULT_PARALLEL = 8  # runs in flight in one process (batches that call models)
@@ -141,9 +138,10 @@ async def _play_batch(
     # A run already halted at the budget means the next call did not fit: the budget is
     # spent unless this session raised it.
     result.budget_spent = stopped and not raised
-    in_workers = client is None and plan.kind == "matrix"
-    pooled = [pr for pr, action in todo if in_workers and action == "start"]
-    local = [(pr, action) for pr, action in todo if not (in_workers and action == "start")]
+    # runs not begun yet: of a batch file, never started; continuations, only forked
+    fresh = ("start", "fork")
+    pooled = [pr for pr, action in todo if client is None and action in fresh]
+    local = [(pr, action) for pr, action in todo if not (client is None and action in fresh)]
     if local or client is not None:
         session = _Session(
             store_path=Path(db_path),
@@ -203,8 +201,9 @@ async def _in_workers(
 def _todo(
     store: EventStore, batch_id: str, plan: BatchPlan, reopen: set[str]
 ) -> list[tuple[PlannedRun, str]]:
-    """(run, "start" | "resume") for each planned run this session should play:
-    unstarted, interrupted, and halted ones in ``reopen`` (by the budget it raised)."""
+    """(run, "start" | "fork" | "resume") for each planned run this session should
+    play: unstarted ("start"; a continuation forked but never played: "fork"),
+    interrupted, and halted ones in ``reopen`` (by the budget it raised)."""
     existing = {info.run_id: info for info in store.list_runs(batch_id=batch_id)}
     out: list[tuple[PlannedRun, str]] = []
     for pr in plan.runs:
@@ -213,7 +212,13 @@ def _todo(
             out.append((pr, "start"))
             continue
         status = summarize(store, info).status
-        if status == "interrupted" or (status == "halted" and pr.run_id in reopen):
+        if (
+            status == "interrupted"
+            and plan.kind == "continuations"
+            and not store.has_own_event(pr.run_id, "TurnStarted")
+        ):
+            out.append((pr, "fork"))
+        elif status == "interrupted" or (status == "halted" and pr.run_id in reopen):
             out.append((pr, "resume"))
         # running: another live process plays it; anything else is finished
     return out
@@ -368,10 +373,12 @@ def continue_fork(
     credit_limit_usd: float | None = None,
     budget_usd: float | None = None,
     progress: BatchProgress | None = None,
+    edit: ForkEdit | None = None,
+    paired: bool = False,
 ) -> str:
     """Fork ``run_id`` at ``at_turn`` ``count`` times and play the branches as a batch
-    (``record_continuations``, then ``run_batch``). ``client`` is closed when done.
-    Returns the batch id."""
+    (``record_continuations``, then ``run_batch``), each with ``edit`` if given (a
+    counterfactual set). ``client`` is closed when done. Returns the batch id."""
     batch_id = record_continuations(
         store,
         run_id,
@@ -382,6 +389,8 @@ def continue_fork(
         model_overrides=model_overrides,
         credit_limit_usd=credit_limit_usd,
         budget_usd=budget_usd,
+        edit=edit,
+        paired=paired,
     )
     run_batch(
         store.path,
@@ -392,73 +401,4 @@ def continue_fork(
         call_limit=call_limit,
         progress=progress,
     )
-    return batch_id
-
-
-def record_continuations(
-    store: EventStore,
-    run_id: str,
-    at_turn: int,
-    count: int,
-    *,
-    seed: int | None = None,
-    turns: int | None = None,
-    model_overrides: Mapping[str, str] | None = None,
-    credit_limit_usd: float | None = None,
-    budget_usd: float | None = None,
-    tags: tuple[str, ...] = (),
-) -> str:
-    """Fork ``run_id`` at ``at_turn`` ``count`` times and record the branches as a batch
-    of continuations (played by ``play_batch``); returns the batch id.
-
-    Branch ``i`` gets the seed ``derive_seed(seed, i, "continue")``, ``seed`` defaulting
-    to the run's own, so the continuations are reproducible and differ from each other.
-    The forks and the batch are recorded before any is played, so ``batch resume``
-    finishes them after a crash.
-    """
-    if count < 1:
-        raise ScenarioInvalid("{count} {n} must be at least 1", field="count", values={"n": count})
-    run_id = store.resolve(run_id)
-    base_seed = seed if seed is not None else replay(store, run_id, to_turn=at_turn).seed
-    label = {"fork_of": run_id, "fork_turn": at_turn}
-    # The forks carry the batch id from birth; the batch is recorded once they all
-    # exist, so a recorded batch always has all its runs (a crash in between leaves
-    # unplayed forks that no batch lists).
-    batch_id = new_id()
-    runs = []
-    for i in range(count):
-        branch = fork_run(
-            store,
-            run_id,
-            at_turn,
-            seed=derive_seed(base_seed, i, "continue"),
-            turns=turns,
-            model_overrides=model_overrides,
-            credit_limit_usd=credit_limit_usd,
-            batch_id=batch_id,
-            variation=label,
-            tags=tags,
-        )
-        runs.append(PlannedRun(i, branch, 0, i, derive_seed(base_seed, i, "continue")))
-    config = {
-        "parent_run_id": run_id,
-        "at_turn": at_turn,
-        "count": count,
-        "seed": base_seed,
-        "turns": turns,
-        "model_overrides": dict(model_overrides or {}),
-        "cost_per_run_limit": credit_limit_usd,
-        "budget_limit": budget_usd,
-    }
-    plan = BatchPlan(
-        kind="continuations",
-        name=f"continuations of {run_id} at turn {at_turn}",
-        description=f"{count} branches of run {run_id} from turn {at_turn + 1}",
-        config=config,
-        variations=[Variation(0, label, dict(model_overrides or {}), {}, "", None)],
-        runs=runs,
-        source=f"run {run_id} at turn {at_turn}",
-        tags=tags,
-    )
-    record_batch(store, plan, batch_id=batch_id)
     return batch_id

@@ -1,6 +1,7 @@
-"""What a batch query returns: each run's and variation's status, and the statistics of
-the completed runs' final metric values. Plain values (msgspec Structs) with no database
-or engine import, so the application layer can name them cheaply."""
+"""What a batch query returns: each run's and variation's status, the statistics of the
+completed runs' final metric values, and two batches compared. Plain values (msgspec
+Structs) with no database or engine import, so the application layer can name them
+cheaply."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from engine.batch.sample_stats import Summary
+from engine.batch.sample_stats import MeanDifference, Summary
 
 
 # omit_defaults: ``detail`` appears (in JSON) only for a halted or failed run
@@ -116,3 +117,58 @@ class BatchStats(msgspec.Struct, frozen=True, kw_only=True):
     tests: int  # pairs tested (for the Holm correction)
     test: str  # what was tested, in words
     original: OriginalRun | None  # continuations only
+
+
+# -- two batches compared (engine.batch.compare) ------------------------------------
+
+
+class ComparedSet(msgspec.Struct, frozen=True, kw_only=True):
+    """One side of a comparison: which batch, of what, and how many runs completed."""
+
+    batch_id: str
+    name: str
+    kind: str  # matrix or continuations
+    scenario: str
+    source: str
+    variations: int  # a batch file's variations are pooled into one sample
+    runs_planned: int
+    completed: int
+    parent_run_id: str | None  # continuations: the run they continue
+    at_turn: int | None
+    edit: dict[str, Any] | None  # continuations: what every branch changed, if anything
+    paired_seeds: bool  # made with ``paired`` (seeds shared with any paired set)
+
+
+class TurnDifference(msgspec.Struct, frozen=True, kw_only=True):
+    """A metric's difference ``B - A`` at the end of one turn."""
+
+    turn: int
+    stats: MeanDifference
+
+
+class MetricComparison(msgspec.Struct, frozen=True, kw_only=True):
+    """One metric: its difference at every turn either side recorded (after the turns
+    both share), and of the final values (each run's last recorded value), with each
+    side's summary of its final values (every completed run's, paired or not)."""
+
+    metric: str
+    final: MeanDifference
+    final_a: Summary
+    final_b: Summary
+    turns: tuple[TurnDifference, ...]
+
+
+class BatchComparison(msgspec.Struct, frozen=True, kw_only=True):
+    """Two batches compared (``B - A``), metric by metric and turn by turn."""
+
+    a: ComparedSet
+    b: ComparedSet
+    paired: bool
+    pairs: int  # planned pairs (0 unless paired)
+    shared_until_turn: int | None  # continuations of one fork point share turns 0..N
+    test: str  # what was computed, in words
+    metrics: tuple[MetricComparison, ...]  # the metrics both sides recorded
+    only_a: tuple[str, ...]  # metrics only A's runs recorded (not compared)
+    only_b: tuple[str, ...]
+    completed_a: tuple[str, ...]  # run ids of A's completed runs (the sample)
+    completed_b: tuple[str, ...]

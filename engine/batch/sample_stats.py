@@ -1,5 +1,6 @@
 """Statistics of samples of numbers: a summary with the mean's 95% confidence interval,
-Student's t distribution, Welch's test and the Holm correction.
+Student's t distribution, Welch's test, the Holm correction, and differences of means
+(paired or Welch) with their confidence intervals and effect sizes.
 
 The one implementation behind both the batch report (``engine.batch.stats``) and the
 analytics table ``variation_stats`` (``projections``, which stores ``describe``'s
@@ -147,13 +148,23 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch | None:
     if len(a) < 2 or len(b) < 2:
         return None
     ma, mb = statistics.fmean(a), statistics.fmean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se2 = va + vb
+    se2, df = _welch_se2_df(a, b)
     if se2 == 0.0:
         return Welch(0.0, math.inf, 1.0) if ma == mb else Welch(math.inf, math.inf, 0.0)
     t = (ma - mb) / math.sqrt(se2)
-    df = se2 * se2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
     return Welch(t, df, t_two_sided_p(t, df))
+
+
+def _welch_se2_df(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """The squared standard error of ``mean(a) - mean(b)`` and its Welch-Satterthwaite
+    degrees of freedom (inf without spread). The shares of each side's variance keep
+    tiny variances from underflowing to a division by zero."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se2 = va + vb
+    if se2 == 0.0:
+        return 0.0, math.inf
+    wa, wb = va / se2, vb / se2
+    return se2, 1.0 / (wa * wa / (len(a) - 1) + wb * wb / (len(b) - 1))
 
 
 def holm(p_values: Sequence[float]) -> dict[float, float]:
@@ -170,3 +181,91 @@ def holm(p_values: Sequence[float]) -> dict[float, float]:
         running = max(running, min(1.0, (m - i) * p))
         out.setdefault(p, running)
     return out
+
+
+# -- differences of means --------------------------------------------------------------
+
+
+class MeanDifference(msgspec.Struct, frozen=True, kw_only=True):
+    """The difference ``mean(b) - mean(a)`` with its 95% confidence interval.
+
+    ``test`` is "paired" (``a[i]`` and ``b[i]`` belong together: Student's t on the
+    differences, ``effect_size`` Cohen's d_z = mean difference / sd of the differences)
+    or "welch" (independent samples: Welch's t, ``effect_size`` Cohen's d with the
+    pooled standard deviation). ``n_a``/``n_b`` are the sample sizes (equal, the number
+    of pairs, when paired). ``ci95``, ``df`` and ``effect_size`` are None where
+    undefined: too few values, or (``effect_size``) no spread at all. No spread on
+    either side gives an exact difference: a zero-width interval and no ``df``.
+    """
+
+    test: str
+    n_a: int
+    n_b: int
+    mean_a: float | None
+    mean_b: float | None
+    difference: float | None
+    ci95: tuple[float, float] | None
+    df: float | None
+    effect_size: float | None
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> MeanDifference:
+    """The paired difference of ``b`` over ``a`` (same length, ``a[i]`` with ``b[i]``)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples need equal lengths, got {len(a)} and {len(b)}")
+    n = len(a)
+    if n == 0:
+        return MeanDifference(
+            test="paired", n_a=0, n_b=0, mean_a=None, mean_b=None, difference=None,
+            ci95=None, df=None, effect_size=None,
+        )  # fmt: skip
+    d = describe([y - x for x, y in zip(a, b, strict=True)])
+    ci, df, effect = d.ci95, None, None
+    if d.stddev is not None:
+        df = float(n - 1)
+        effect = d.mean / d.stddev if d.stddev > 0 and d.mean is not None else None
+        if d.stddev == 0 and d.mean is not None:
+            ci, df = (d.mean, d.mean), None
+    return MeanDifference(
+        test="paired",
+        n_a=n,
+        n_b=n,
+        mean_a=statistics.fmean(a),
+        mean_b=statistics.fmean(b),
+        difference=d.mean,
+        ci95=ci,
+        df=df,
+        effect_size=effect,
+    )
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float]) -> MeanDifference:
+    """The difference of ``b``'s mean over ``a``'s, independent samples (Welch)."""
+    ma = statistics.fmean(a) if a else None
+    mb = statistics.fmean(b) if b else None
+    diff = mb - ma if ma is not None and mb is not None else None
+    ci: tuple[float, float] | None = None
+    df: float | None = None
+    effect: float | None = None
+    if diff is not None and len(a) >= 2 and len(b) >= 2:
+        se2, welch_df = _welch_se2_df(a, b)
+        if se2 == 0.0:
+            ci = (diff, diff)
+        else:
+            df = welch_df
+            half = t_quantile(0.975, df) * math.sqrt(se2)
+            ci = (diff - half, diff + half)
+            va, vb = statistics.variance(a), statistics.variance(b)
+            pooled = ((len(a) - 1) * va + (len(b) - 1) * vb) / (len(a) + len(b) - 2)
+            effect = diff / math.sqrt(pooled) if pooled > 0 else None
+    return MeanDifference(
+        test="welch",
+        n_a=len(a),
+        n_b=len(b),
+        mean_a=ma,
+        mean_b=mb,
+        difference=diff,
+        ci95=ci,
+        df=df,
+        effect_size=effect,
+    )

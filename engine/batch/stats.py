@@ -29,6 +29,7 @@ from engine.batch.results import (
     VariationStatus,
 )
 from engine.batch.sample_stats import Summary, describe, holm, welch
+from engine.batch.trajectories import metric_key
 from engine.replay import replay
 from engine.summary import summarize
 from eventstore import EventStore
@@ -148,11 +149,6 @@ def _why(status: str, reason: str | None, detail: str, budget_hit: bool, batch_i
 
 
 # -- statistics ------------------------------------------------------------------------
-
-
-def metric_key(name: str, actor: str | None) -> str:
-    """A metric's name, with ``/actor`` for an actor-specific one (as replay --json)."""
-    return name if actor is None else f"{name}/{actor}"
 
 
 def final_metrics(store: EventStore, run_id: str, to_turn: int | None = None) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Rule-driven batch runs in worker processes.
 
-Runs that call no model are CPU-bound, so a batch plays them in a process pool
+Runs that call no model (of a batch file, or continuations of a run) are CPU-bound,
+so a batch plays them in a process pool
 (forkserver where the platform has it, else spawn); each worker opens the log itself
 and plays whole runs. A worker plays a run in a private scratch log and then writes it
 into the shared log in one transaction, under the run's lease the whole time.
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -43,10 +45,11 @@ from engine.batch.outcomes import (
 )
 from engine.batch.plan import BatchPlan, PlannedRun, plan_from_document
 from engine.batch.runs import BatchLease, start_variation
+from engine.fold.state import RunState
 from engine.llm import PriceTable
 from engine.play.calls import Budget
 from engine.play.player import RunPlayer
-from eventstore import EventStore, RunLocked, RunNotFound, ScenarioLabError
+from eventstore import Event, EventStore, RunLocked, RunNotFound, ScenarioLabError
 
 _TEMPLATE = "template.db"
 _WORKER: dict[str, Any] = {}  # what a worker process keeps between runs
@@ -173,7 +176,14 @@ def _init(db_path: str, batch_id: str, scratch: str, batch_pid: int) -> None:
 
 
 def play_planned(index: int) -> RunOutcome:
-    """Play planned run ``index`` of the worker's batch; its events land in one write."""
+    """Play planned run ``index`` of the worker's batch; its events land in one write.
+
+    A run of a batch file is started in the scratch log and created in the shared one
+    with all its events. A continuation (a fork recorded with the batch, not yet played)
+    is copied into the scratch log as a root run holding its whole timeline, which keeps
+    every seq (the fork's own events follow the parent's up to the fork point), played
+    there, and its new events appended after its ``RunForked`` in the shared log.
+    """
     store: EventStore = _WORKER["store"]
     plan: BatchPlan = _WORKER["plan"]
     batch_id: str = _WORKER["batch_id"]
@@ -184,42 +194,70 @@ def play_planned(index: int) -> RunOutcome:
     except RunLocked as e:
         return skipped_outcome(pr, e)
     try:
-        try:
-            store.run_info(pr.run_id)
-        except RunNotFound:
-            pass
-        else:
-            return skipped_outcome(pr, "started by another process")
-        scratch: Path = _WORKER["scratch"] / f"{pr.run_id}.db"
-        shutil.copyfile(_WORKER["scratch"] / _TEMPLATE, scratch)
-        try:
-            with EventStore.open(scratch, create=False, scratch=True) as private:
-                start_variation(private, batch_id, plan, pr)
-                player = RunPlayer(
-                    private,
-                    pr.run_id,
-                    client=None,
-                    prices=_WORKER["prices"],
-                    lease=lease,
-                    snapshot_every=0,  # snapshots of the scratch log would be thrown away
-                )
-                try:
-                    state = anyio.run(player.play)
-                except Exception:
-                    state = player.state
-                    if state.status != "failed":  # not recorded as RunFailed: nothing to keep
-                        raise
-                events = private.read_events(pr.run_id)
-                blobs = private.all_blobs()
-            store.create_run(pr.run_id, batch_id=batch_id, events=events, blobs=blobs or None)
-        finally:
-            for leftover in (
-                scratch,
-                *(scratch.with_name(scratch.name + s) for s in ("-wal", "-shm")),
+        if plan.kind == "continuations":
+            timeline = store.read_events(pr.run_id)
+            if store.last_seq(pr.run_id) != len(timeline) or store.has_own_event(
+                pr.run_id, "TurnStarted"
             ):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
-            shutil.rmtree(scratch.with_name(scratch.name + ".locks"), ignore_errors=True)
+                return skipped_outcome(pr, "started by another process")
+
+            def setup(private: EventStore) -> int:
+                private.create_run(pr.run_id, events=timeline)
+                return len(timeline)
+        else:
+            try:
+                store.run_info(pr.run_id)
+            except RunNotFound:
+                pass
+            else:
+                return skipped_outcome(pr, "started by another process")
+
+            def setup(private: EventStore) -> int:
+                start_variation(private, batch_id, plan, pr)
+                return 0
+
+        state, events, blobs, after = _play_in_scratch(pr, lease, setup)
+        if after:
+            store.append(pr.run_id, events, expected_seq=after, blobs=blobs or None)
+        else:
+            store.create_run(pr.run_id, batch_id=batch_id, events=events, blobs=blobs or None)
         return outcome_of(pr, state, len(events), 0.0)
     finally:
         lease.release()
+
+
+def _play_in_scratch(
+    pr: PlannedRun, lease: BatchLease, setup: Callable[[EventStore], int]
+) -> tuple[RunState, list[Event], dict[str, bytes], int]:
+    """Set the run up in a private scratch log (``setup`` returns the seq its new
+    events follow), play it there, and return its state, new events, blobs and that seq."""
+    scratch: Path = _WORKER["scratch"] / f"{pr.run_id}.db"
+    shutil.copyfile(_WORKER["scratch"] / _TEMPLATE, scratch)
+    try:
+        with EventStore.open(scratch, create=False, scratch=True) as private:
+            after = setup(private)
+            player = RunPlayer(
+                private,
+                pr.run_id,
+                client=None,
+                prices=_WORKER["prices"],
+                lease=lease,
+                snapshot_every=0,  # snapshots of the scratch log would be thrown away
+            )
+            try:
+                state = anyio.run(player.play)
+            except Exception:
+                state = player.state
+                if state.status != "failed":  # not recorded as RunFailed: nothing to keep
+                    raise
+            events = private.read_events(pr.run_id, after_seq=after)
+            blobs = private.all_blobs()
+    finally:
+        for leftover in (
+            scratch,
+            *(scratch.with_name(scratch.name + s) for s in ("-wal", "-shm")),
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        shutil.rmtree(scratch.with_name(scratch.name + ".locks"), ignore_errors=True)
+    return state, events, blobs, after

@@ -18,8 +18,10 @@ Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scen
 ``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
 ``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
-``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``, ``report_document``,
-``compare``, ``export``, ``batch_report``, ``batch_report_document``); batches (``plan_batch``, ``create_batch``, ``create_continuations``,
+``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``,
+``report_document``, ``compare``, ``export``, ``batch_report``,
+``batch_report_document``, ``compare_batches``, ``batch_comparison_document``);
+batches (``plan_batch``, ``create_batch``, ``create_continuations``,
 ``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
 
 ``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
@@ -32,8 +34,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from engine.batch.results import (
+    BatchComparison,
+    ComparedSet,
+    MetricComparison,
+    TurnDifference,
+    VariationStatus,
+)
 from engine.batch.results import RunStatus as BatchRunStatus
-from engine.batch.results import VariationStatus
+from engine.batch.sample_stats import MeanDifference
 from engine.fold.state import metric_label
 from engine.play.estimate import Estimate, ModelEstimate
 from engine.summary import RunSummary
@@ -56,6 +65,7 @@ from .analytics import (
     rich_table,
 )
 from .audit import AuditEntry, AuditQuery, CheckResult, audit_markdown
+from .batch_compare import CompareBatches
 from .batches import (
     BatchCreated,
     BatchPlanView,
@@ -154,6 +164,7 @@ __all__ = [
     "AnalyticsError",
     "AuditEntry",
     "AuditQuery",
+    "BatchComparison",
     "BatchCreated",
     "BatchLine",
     "BatchPlanView",
@@ -164,6 +175,8 @@ __all__ = [
     "BatchStatus",
     "BudgetExceeded",
     "CheckResult",
+    "CompareBatches",
+    "ComparedSet",
     "Comparison",
     "ConcurrencyConflict",
     "Document",
@@ -188,6 +201,8 @@ __all__ = [
     "ListRuns",
     "LogPage",
     "LogQuery",
+    "MeanDifference",
+    "MetricComparison",
     "MissingCredentials",
     "ModelEstimate",
     "NondeterminismError",
@@ -222,6 +237,7 @@ __all__ = [
     "StartRun",
     "StoreError",
     "TreeLine",
+    "TurnDifference",
     "TurnOutOfRange",
     "UsageError",
     "Validation",

@@ -203,17 +203,19 @@ def create_batch(settings: LabSettings, request: BatchRunRequest) -> BatchCreate
 
 
 def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreated:
-    """``request.count`` branches of a run from one turn, with derived seeds, recorded
-    as a batch of continuations (plain ones: only seed, turns, models and the credit
-    limit may change)."""
+    """``request.count`` branches of a run from one turn, with derived seeds (paired
+    with ``request.paired``), each with the request's decisions and injected events,
+    recorded as a batch of continuations: a counterfactual set, or a baseline set when
+    nothing is edited (seats cannot change hands)."""
+    from engine.batch.continuations import ForkEdit, record_continuations
     from engine.batch.plan import batch_plan
-    from engine.batch.play import record_continuations
     from engine.replay import replay
 
     from .models import check_models
     from .runs import check_turns_left, run_models
 
     check_fork(request)
+    check_budget(request.budget)
     if request.count is None:
         raise InvalidRequest("{count} is needed for continuations", field="count", values={})
     with open_store(settings) as store:
@@ -230,6 +232,9 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
             turns=request.turns,
             model_overrides=request.models,
             credit_limit_usd=request.credit_limit,
+            budget_usd=request.budget,
+            edit=ForkEdit(decisions=request.decisions, injections=request.inject),
+            paired=request.paired,
             tags=request.tags,
         )
         _id, plan = batch_plan(store, batch_id)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import analytics, audit, batches, interview, reads, runs, scenarios, seats
+from . import analytics, audit, batch_compare, batches, interview, reads, runs, scenarios, seats
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -23,6 +23,7 @@ from .analytics import (
     SqlRequest,
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
+from .batch_compare import BatchComparison, CompareBatches
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
 from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
@@ -233,6 +234,15 @@ class Lab:
         """A batch's report with its charts: as markdown, SVG files or one HTML page."""
         return analytics.batch_report_document(self.settings, batch_ref)
 
+    def compare_batches(self, request: CompareBatches) -> BatchComparison:
+        """Two batches compared: per metric and turn, B - A with its 95% CI (paired
+        where the batches pair run by run, else Welch), effect size, n per side."""
+        return batch_compare.compare_batches(self.settings, request)
+
+    def batch_comparison_document(self, comparison: BatchComparison) -> Document:
+        """A comparison of two batches as a report with both sets' fan charts."""
+        return batch_compare.batch_comparison_document(self.settings, comparison)
+
     # -- batches -------------------------------------------------------------------------
 
     def plan_batch(self, request: BatchRunRequest) -> BatchPlanView:
@@ -244,7 +254,8 @@ class Lab:
         return batches.create_batch(self.settings, request)
 
     def create_continuations(self, request: ForkRun) -> BatchCreated:
-        """Record ``count`` continuations of a run as a batch (``fork --count``)."""
+        """Record ``count`` continuations of a run as a batch (``fork --count``): a
+        counterfactual set with the request's decisions/injections, else a baseline."""
         return batches.create_continuations(self.settings, request)
 
     def prepare_batch_resume(self, request: BatchResume) -> BatchCreated:

@@ -69,8 +69,12 @@ class ForkRun(msgspec.Struct, frozen=True, kw_only=True):
     ``decisions`` (actor -> action in turn at_turn+1), ``inject`` (exogenous events in
     that turn), ``humans``/``ais`` (seats changing hands), models, seed, turns, limit.
 
-    ``count`` asks for that many plain continuations played as a batch (``play`` must
-    be set, and nothing may be changed but seed, turns, models and the credit limit).
+    ``count`` asks for that many continuations played as a batch (``play`` must be
+    set; seats cannot change hands): with ``decisions``/``inject`` a counterfactual set,
+    without them the baseline set. ``paired`` derives the branches' seeds from the
+    parent run, ``at_turn`` and the branch's index only, so a baseline and an edited set
+    both made with ``paired`` share seeds (common random numbers) in either order.
+    ``budget``: USD for the whole set.
     """
 
     run: str
@@ -85,7 +89,9 @@ class ForkRun(msgspec.Struct, frozen=True, kw_only=True):
     credit_limit: float | None = None
     play: bool = False
     count: int | None = None
-    parallel: int = 4
+    parallel: int | None = None  # branches played at once (None: the batch default)
+    paired: bool = False
+    budget: float | None = None
     name: str | None = None  # the branch's own name (with ``count``: refused)
     tags: tuple[str, ...] = ()  # added to the run's (with ``count``: to every branch)
 
@@ -277,12 +283,22 @@ def check_fork(request: ForkRun) -> None:
             )
         if not request.play:
             raise InvalidRequest("{count} needs {play}", field="count", values={})
-        if request.decisions or request.inject or request.humans or request.ais:
+        if request.humans or request.ais:
             raise InvalidRequest(
-                "{count} plays plain continuations; drop {decisions}/{inject}/{humans}/{ais}",
+                "{count} branches play unattended: drop {humans}/{ais}",
                 field="count",
                 values={},
             )
+    elif request.paired:
+        raise InvalidRequest(
+            "{paired} pairs a set of branches: give {count} too", field="paired", values={}
+        )
+    elif request.budget is not None:
+        raise InvalidRequest(
+            "{budget} is the budget of a set of branches: give {count} too",
+            field="budget",
+            values={},
+        )
 
 
 def check_turns_left(store: EventStore, parent: str, request: ForkRun) -> None:
