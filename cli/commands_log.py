@@ -138,33 +138,61 @@ def log(
 def verify(
     run: Annotated[str | None, typer.Argument(help="Run id; all runs when omitted.")] = None,
     db: DbOption = Path(DEFAULT_DB),
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor",
+            help="Also check the runs against this anchor (from --anchor-out): a rollback "
+            "or rewrite past its heads fails.",
+        ),
+    ] = None,
+    anchor_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor-out",
+            help="Write each run's chain head to this file (canonical JSON) when every "
+            "run verifies; keep it away from the log.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     out: OutOption = None,
 ) -> None:
-    """Recompute hash chains; exit 1 naming the first bad event if anything was altered."""
-    report = make_lab(db).verify(run)
+    """Verify hash chains, run metadata and blobs; exit 1 naming the first bad event of
+    each run that was altered (or rolled back past an --anchor)."""
+    from scenario_lab.app import VerifyRequest
+
+    report = make_lab(db).verify(
+        VerifyRequest(
+            run=run,
+            anchor=str(anchor) if anchor is not None else None,
+            anchor_out=str(anchor_out) if anchor_out is not None else None,
+        )
+    )
     # the results are the output, also when a run fails: written before exit 1
     with stdout_to(out):
         _print_verify(report, as_json)
+    if anchor is not None:
+        status(f"checked {report.anchored} anchored run(s) against {anchor}")
+    if report.anchor_written is not None:
+        status(f"wrote the chain heads of {len(report.results)} run(s) to {anchor_out}")
     if report.failed:
-        raise fail(f"{report.failed} of {len(report.results)} run(s) failed verification", 1)
+        unwritten = "; the anchor was not written" if anchor_out is not None else ""
+        raise fail(
+            f"{report.failed} of {len(report.results)} run(s) failed verification{unwritten}", 1
+        )
 
 
 def _print_verify(report: Any, as_json: bool) -> None:
+    from scenario_lab.app import verdict
+
     if as_json:
         emit_json(report)
         return
     for result in report.results:
         if result.ok:
             typer.echo(f"{result.run_id}: ok ({result.checked} events)")
-            continue
-        # events missing from the end have no position to point at
-        where = (
-            f"position {result.first_bad_position} (seq {result.first_bad_seq})"
-            if result.first_bad_position is not None
-            else f"seq {result.first_bad_seq}"
-        )
-        typer.echo(f"{result.run_id}: BROKEN at {where}: {result.reason}")
+        else:
+            typer.echo(f"{result.run_id}: {verdict(result)}")
 
 
 def register(app: typer.Typer) -> None:

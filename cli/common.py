@@ -91,6 +91,7 @@ def make_lab(
 
     from scenario_lab.app import Lab, LabSettings
 
+    show_integrity_warnings()
     llm = None
     if plays:
         from scenario_lab.app import LLMSettings
@@ -99,6 +100,20 @@ def make_lab(
     return Lab(
         LabSettings(db=db, analytics=analytics, llm=llm, prices=prices, concurrency=concurrency)
     )
+
+
+def show_integrity_warnings() -> None:
+    """Print the library's integrity warnings (a run of the log that fails verification,
+    read anyway by ``sql``/``project``) on stderr as they come: the library logs them."""
+    import logging
+
+    class StderrLines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            typer.echo(record.getMessage(), err=True)
+
+    logger = logging.getLogger("scenario_lab.integrity")
+    if not any(type(h).__name__ == "StderrLines" for h in logger.handlers):
+        logger.addHandler(StderrLines(logging.WARNING))
 
 
 def command(args: str, db: Path | None) -> str:

@@ -33,6 +33,8 @@ FLAGS = {
     "action": "--action",
     "action_name": "--action-name",
     "actor": "--actor",
+    "anchor": "--anchor",
+    "anchor_out": "--anchor-out",
     "ais": "--ai",
     "at_turn": "--at-turn",
     "batches": "--batch",

@@ -1,5 +1,6 @@
-"""Options of ``scenario-lab`` itself, before any command: ``--version``; and the help's
-epilogue listing the exit codes."""
+"""``scenario-lab`` itself, before any command: ``--version`` (an option of the root
+callback in ``cli/app.py``), the help's epilogue listing the exit codes, and what the
+process does at its start and end to start and exit fast."""
 
 from __future__ import annotations
 
@@ -31,11 +32,6 @@ VersionOpt = Annotated[
         "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ]
-
-
-def root(version: VersionOpt = False) -> None:
-    """Event-sourced multi-actor scenario exercises: run scenarios with LLM, human and
-    rule-driven actors, fork them at any turn, audit every decision, query with SQL."""
 
 
 def epilog() -> str:

@@ -61,14 +61,25 @@ from ._events import (
     event_type,
 )
 from ._hashing import blob_hash
-from ._records import AppendResult, RawEvent, Recorded, RunInfo, TimelineFacts, VerifyResult
+from ._records import (
+    AppendResult,
+    ChainHead,
+    RawEvent,
+    Recorded,
+    RunInfo,
+    TimelineFacts,
+    VerifyResult,
+)
 
 if TYPE_CHECKING:  # the real types for mypy; at run time they load in __getattr__
+    from ._anchors import anchor_bytes, parse_anchor
     from ._lease import RunLease, is_held
     from ._store import EventStore, new_id
 
 # name -> module that defines it, imported when the name is first asked for
 _LAZY = {
+    "anchor_bytes": "eventstore._anchors",
+    "parse_anchor": "eventstore._anchors",
     "EventStore": "eventstore._store",
     "new_id": "eventstore._store",
     "RunLease": "eventstore._lease",
@@ -84,6 +95,7 @@ __all__ = [
     "AppendResult",
     "Attempt",
     "CallFailed",
+    "ChainHead",
     "ConcurrencyConflict",
     "CostIncurred",
     "DecisionFailed",
@@ -126,6 +138,7 @@ __all__ = [
     "ValidationRecorded",
     "VerifyResult",
     "WorldUpdated",
+    "anchor_bytes",
     "blob_hash",
     "canonical_json",
     "collector_paused",
@@ -135,6 +148,7 @@ __all__ = [
     "event_type",
     "is_held",
     "new_id",
+    "parse_anchor",
     "upcaster",
 ]
 

@@ -9,6 +9,7 @@ the chain's end with it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -18,8 +19,11 @@ from ._errors import ConcurrencyConflict, StoreError, UsageError
 from ._events import Event, event_actor, event_type
 from ._hashing import GENESIS, chain_hash
 from ._queries import Queries
-from ._records import AppendResult
+from ._records import AppendResult, RunInfo
 from ._runs import RUN_COLS, new_id, now
+from ._seals import Seals, run_seed
+
+log = logging.getLogger(__name__)
 
 _INSERT = (
     "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
@@ -41,7 +45,7 @@ def new_event_ids(n: int) -> list[str]:
     return [raw[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
-class Appends(Queries):
+class Appends(Queries, Seals):
     """New runs with their first events, and appends to existing runs."""
 
     def create_run(
@@ -58,16 +62,27 @@ class Appends(Queries):
         leaves a run without its ``RunStarted``.
         """
         run_id = run_id or new_id()
+        info = RunInfo(
+            run_id=run_id,
+            parent_run_id=None,
+            fork_seq=None,
+            fork_turn=None,
+            root_run_id=run_id,
+            depth=0,
+            created_at=now(),
+            batch_id=batch_id,
+        )
         cur = self._conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             cur.execute(
                 f"INSERT INTO runs ({RUN_COLS}) VALUES (?, NULL, NULL, NULL, ?, 0, ?, ?)",
-                (run_id, run_id, now(), batch_id),
+                (run_id, run_id, info.created_at, batch_id),
             )
+            seed = run_seed(GENESIS, self._write_seal(cur, info))
             if events:
                 ids = new_event_ids(len(events))
-                result, tip = self._insert(cur, run_id, events, 0, ids, blobs)
+                result, tip = self._insert(cur, run_id, events, 0, ids, blobs, prev=seed)
         except sqlite3.IntegrityError as e:
             cur.execute("ROLLBACK")
             raise UsageError(f"a run {run_id!r} already exists") from e
@@ -171,7 +186,7 @@ class Appends(Queries):
             return tip[1]
         if seq == 0:
             if self.run_info(run_id).parent_run_id is None:
-                return GENESIS
+                return self._seeded(run_id, GENESIS)
         else:
             row = self._conn.execute(
                 "SELECT hash FROM events WHERE run_id = ? AND seq = ?", (run_id, seq)
@@ -206,6 +221,7 @@ class Appends(Queries):
             list(ids),
         ).fetchall()
         if not rows:
+            log.info("append.conflict", extra={"run": run_id, "expected_seq": expected_seq})
             raise ConcurrencyConflict(run_id, expected_seq, self.last_seq(run_id))
         first = rows[0][2]
         same_batch = (

@@ -14,7 +14,9 @@ from typing import Any
 from ._appends import Appends, new_event_ids
 from ._errors import ForkError, UsageError
 from ._events import RunForked
+from ._records import RunInfo
 from ._runs import RUN_COLS, new_id, now
+from ._seals import run_seed
 
 
 class Forks(Appends):
@@ -79,6 +81,16 @@ class Forks(Appends):
             batch_id=batch_id,
             **dict(changes or {}),
         )
+        info = RunInfo(
+            run_id=child,
+            parent_run_id=run_id,
+            fork_seq=fork_seq,
+            fork_turn=at_turn,
+            root_run_id=parent.root_run_id,
+            depth=parent.depth + 1,
+            created_at=now(),
+            batch_id=batch_id,
+        )
         cur = self._conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -91,10 +103,12 @@ class Forks(Appends):
                     at_turn,
                     parent.root_run_id,
                     parent.depth + 1,
-                    now(),
+                    info.created_at,
                     batch_id,
                 ),
             )
+            # the branch's chain covers its metadata too (see _seals.py)
+            prev = run_seed(prev, self._write_seal(cur, info))
             result, tip = self._insert(
                 cur, child, [event], fork_seq, new_event_ids(1), None, prev=prev
             )

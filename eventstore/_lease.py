@@ -16,11 +16,14 @@ log: a lease is refused on a log file with more than one link.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 from types import TracebackType
 
 from ._errors import RunLocked, StoreError
+
+log = logging.getLogger(__name__)
 
 
 def _lock_path(db_path: str | Path, run_id: str) -> Path:
@@ -58,6 +61,7 @@ class RunLease:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            log.info("lease.conflict", extra={"lease": self.run_id, "pid": os.getpid()})
             raise RunLocked(self.run_id) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

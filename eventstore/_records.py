@@ -70,6 +70,17 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
 
 
+class ChainHead(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a run's own chain ends (an anchor records one per run): the last own
+    event's ``seq``, global ``position`` (0: no events yet) and ``head`` hash, and the
+    digest of the run's metadata (``meta``)."""
+
+    seq: int
+    position: int
+    head: str
+    meta: str
+
+
 class TimelineFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What a list of runs shows of one timeline (inherited events included), read
     with a few aggregates instead of folding every event."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 2  # stored in PRAGMA user_version; bump with a migration (UPGRADES)
+SCHEMA_VERSION = 3  # stored in PRAGMA user_version; bump with a migration (UPGRADES)
 
 
 def metadata() -> Any:
@@ -56,6 +56,29 @@ def metadata() -> Any:
         md,
         sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
         sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("hash", sa.Text, nullable=False),
+    )
+    # Each run's metadata as sealed at its creation (see ``_seals.py``): verify names
+    # the field of ``runs`` that was changed; ``chain`` says whether the run's first own
+    # event chains over the metadata (2) or the run predates that (1, sealed by the
+    # schema-3 migration as found).
+    sa.Table(
+        "run_seals",
+        md,
+        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("chain", sa.Integer, nullable=False),
+        sa.Column("meta", sa.Text, nullable=False),
+    )
+    # How far each run's own events were last verified (seq, position, hash there): the
+    # check before a read verifies only what came after, and a verified event that is
+    # gone or different later is a rollback. A cache in that it can be dropped; a
+    # record in that only verify writes it.
+    sa.Table(
+        "run_verified",
+        md,
+        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
         sa.Column("hash", sa.Text, nullable=False),
     )
     sa.Table(
@@ -125,8 +148,17 @@ _BACKFILL: dict[int, tuple[str, ...]] = {
         "INSERT INTO run_tips (run_id, seq, hash) SELECT run_id, seq, hash FROM events e "
         "WHERE seq = (SELECT max(seq) FROM events WHERE run_id = e.run_id)",
     ),
+    # Runs made before schema 3 keep their chain (it does not cover their metadata, and
+    # rewriting it would break every anchor exported before): their rows are sealed as
+    # found, chain version 1. Keys in sorted order; verify compares parsed documents.
+    3: (
+        "INSERT INTO run_seals (run_id, chain, meta) SELECT run_id, 1, json_object("
+        "'batch_id', batch_id, 'created_at', created_at, 'depth', depth, "
+        "'fork_seq', fork_seq, 'fork_turn', fork_turn, 'parent_run_id', parent_run_id, "
+        "'root_run_id', root_run_id, 'run_id', run_id) FROM runs",
+    ),
 }
-_ADDED_TABLES: dict[int, tuple[str, ...]] = {2: ("run_tips",)}
+_ADDED_TABLES: dict[int, tuple[str, ...]] = {2: ("run_tips",), 3: ("run_seals", "run_verified")}
 
 
 def upgrade_statements(from_version: int) -> list[str]:

@@ -7,7 +7,9 @@
     _queries.py    per-run aggregates the layers above read without folding
     _appends.py    new runs, appends, the hash chain, idempotent retries
     _forks.py      fork points and forks
-    _integrity.py  verify
+    _integrity.py  verify: the chain, its end, metadata seals, blobs, verified marks
+    _seals.py      run metadata sealed into the chain
+    _anchors.py    chain heads exported and checked later
     _blobs.py      blobs and snapshots
     _batches.py    recorded batch plans
 
@@ -31,18 +33,18 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from ._anchors import Anchors
 from ._batches import Batches
 from ._blobs import Blobs
 from ._errors import StoreError
 from ._forks import Forks
-from ._integrity import Integrity
 from ._runs import new_id
 from ._schema import SCHEMA_VERSION, create_sqlite_schema
 
 __all__ = ["EventStore", "new_id"]
 
 
-class EventStore(Forks, Integrity, Blobs, Batches):
+class EventStore(Forks, Anchors, Blobs, Batches):
     """The append-only log of every run, in one SQLite file (WAL mode)."""
 
     @classmethod

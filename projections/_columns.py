@@ -12,7 +12,7 @@ decoded again one by one, so the error names what is damaged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,7 @@ class Batch:
         }
     )
     payloads: list[bytes] = field(default_factory=list)
+    sql_types: list[str] = field(default_factory=list)  # types whose rows DuckDB builds
     forks: list[ForkSpec] = field(default_factory=list)
     runs: set[str] = field(default_factory=set)
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -150,9 +151,14 @@ def decode_many(type_name: str, rows: Sequence[Row], *, current: bool | None = N
             current = all(r[VERSION] == cls.SCHEMA_VERSION for r in rows)
         if current:
             try:
-                return decoder.decode(b"[" + b",".join([r[PAYLOAD] for r in rows]) + b"]")  # type: ignore[no-any-return]
+                evs: list[Any] = decoder.decode(b"[" + b",".join([r[PAYLOAD] for r in rows]) + b"]")
             except (TypeError, msgspec.DecodeError, msgspec.ValidationError):
                 pass  # one by one below: names the damaged event, converts TEXT payloads
+            else:
+                # a payload holding two JSON values ("{...},{...}") would shift every
+                # later event by one; the count catches it
+                if len(evs) == len(rows):
+                    return evs
     return [decode(r[TYPE], r[VERSION], _as_bytes(r[PAYLOAD])) for r in rows]
 
 
@@ -243,6 +249,10 @@ def _world(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols["consequences"] += [e.consequences for e in evs]
     cols["source"] += [e.source for e in evs]
     _call_columns(cols, [e.call for e in evs])
+    _variables(b, rows, evs)
+
+
+def _variables(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     var_rows = [
         (r, name, value)
         for r, e in zip(rows, evs, strict=True)
@@ -418,8 +428,23 @@ def _is_old(type_name: str, version: int) -> bool:
     return cls is None or version != cls.SCHEMA_VERSION
 
 
-def build(rows: list[Row]) -> Batch:
-    """The rows of every table for a stretch of raw log rows (in position order)."""
+# What is left to Python of a type whose rows DuckDB builds (``sql_types`` of ``build``).
+_SQL_REST: dict[str, Handler] = {"WorldUpdated": _variables}
+
+
+def _split_current(type_name: str, group: list[Row]) -> tuple[list[Row], list[Row]]:
+    version = EVENT_TYPES[type_name].SCHEMA_VERSION
+    current = [r for r in group if r[VERSION] == version]
+    return current, [r for r in group if r[VERSION] != version]
+
+
+def build(rows: list[Row], sql_types: Collection[str] = ()) -> Batch:
+    """The rows of every table for a stretch of raw log rows (in position order).
+
+    The rows of types in ``sql_types`` stored under their current schema version are
+    only checked here (decoded, so a damaged payload is named): DuckDB builds them from
+    the payloads (``_sql_rows``), and ``Batch.sql_types`` lists the types it has to.
+    """
     b = Batch()
     ev = b.columns["events"]
     cols = list(zip(*rows, strict=True))
@@ -444,6 +469,16 @@ def build(rows: list[Row]) -> Batch:
         handler = HANDLERS.get(type_name)
         if handler is None and type_name in _UNTABLED:
             continue
+        if type_name in sql_types:
+            current, group = _split_current(type_name, group)
+            if current:
+                evs = decode_many(type_name, current, current=True)
+                b.sql_types.append(type_name)
+                rest = _SQL_REST.get(type_name)
+                if rest is not None:
+                    rest(b, current, evs)
+            if not group:
+                continue
         evs = decode_many(type_name, group, current=type_name not in old)  # unknown types raise
         if handler is not None:
             handler(b, group, evs)

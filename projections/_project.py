@@ -42,6 +42,7 @@ from ._derived import Lineage, recompute, refine_liveness, store_lineage
 from ._duck import arrow_table, connect, insert_arrow
 from ._errors import AnalyticsError
 from ._query import one_line
+from ._sql_rows import SQL_TYPES, insert_sql_rows
 
 # At least one DuckDB row group (122,880 rows) of events per transaction: a big
 # transaction writes compressed row groups straight to the file, a small one goes
@@ -286,8 +287,8 @@ class _Span:
         self.last_event_id = batch.last_event_id
 
 
-def _prepare(rows: list[Row]) -> tuple[dict[str, pa.Table], Batch]:
-    batch = build(rows)
+def _prepare(rows: list[Row], sql_rows: bool) -> tuple[dict[str, pa.Table], Batch]:
+    batch = build(rows, SQL_TYPES if sql_rows else ())
     tables = {}
     for table in EVENT_TABLES:
         columns = batch.columns[table]
@@ -301,11 +302,14 @@ def _prepare(rows: list[Row]) -> tuple[dict[str, pa.Table], Batch]:
     return tables, batch
 
 
-def _insert(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], begin: bool) -> None:
+def _insert(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], sql_types: list[str], begin: bool
+) -> None:
     if begin:
         con.execute("BEGIN")
     for table, data in tables.items():
         insert_arrow(con, table, data)
+    insert_sql_rows(con, tables["events"], sql_types)
 
 
 def _finish(con: duckdb.DuckDBPyConnection, span: _Span, lineage: Lineage) -> None:
@@ -334,13 +338,18 @@ def project(
     check_leases: bool = False,
     chunk_events: int = CHUNK_EVENTS,
     transaction_events: int = TRANSACTION_EVENTS,
+    sql_rows: bool = False,
 ) -> ProjectResult:
     """Bring the analytics file at ``analytics`` up to date with ``store``'s log.
 
     ``rebuild`` drops every table and applies the whole log again; a file of another
     schema version, or built from another log, is rebuilt without being asked.
     ``check_leases`` shows runs whose last lifecycle event says they are playing but
-    that no live process holds as ``interrupted`` (the CLI does this).
+    that no live process holds as ``interrupted`` (the CLI does this). ``sql_rows``
+    lets DuckDB build the frequent types' rows from their payloads (``_sql_rows``)
+    instead of Python (``_columns``): the same tables (the tests compare the two), less
+    work on the Python thread; off by default until it is measured faster on an idle
+    machine (benchmarks/README.md: under load it was not).
     """
     start = time.perf_counter()
     path = Path(analytics)
@@ -380,8 +389,8 @@ def project(
             try:
                 span: _Span | None = None
                 for rows in store.iter_raw(position, chunk=chunk_events):
-                    tables, batch = _prepare(rows)
-                    then(_insert, tables, span is None)
+                    tables, batch = _prepare(rows, sql_rows)
+                    then(_insert, tables, batch.sql_types, span is None)
                     span = span or _Span()
                     span.add(batch)
                     if span.count >= transaction_events:

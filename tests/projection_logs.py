@@ -136,12 +136,30 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
 
 
+# The blobs the synthetic calls name, by sha256: appended with the events naming them,
+# as the engine does (verify checks every named blob is in the log).
+_BLOBS: dict[str, bytes] = {}
+
+
+def _blob(rng: random.Random) -> str:
+    data = f"synthetic text {rng.getrandbits(256):064x}".encode()
+    sha = hashlib.sha256(data).hexdigest()
+    _BLOBS[sha] = data
+    return sha
+
+
+def _named(events: list[Event]) -> dict[str, bytes]:
+    from eventstore._blobrefs import blob_refs
+
+    return {sha: _BLOBS[sha] for ev in events for sha in blob_refs(ev)}
+
+
 def _call(rng: random.Random, model: str, inp: int, out: int) -> ModelCall:
     cost = round((inp * 0.15 + out * 0.6) / 1e6, 8)
     return ModelCall(
         model=model,
-        prompt_hash=f"{rng.getrandbits(256):064x}",
-        response_hash=f"{rng.getrandbits(256):064x}",
+        prompt_hash=_blob(rng),
+        response_hash=_blob(rng),
         temperature=0.7,
         seed=rng.getrandbits(31),
         input_tokens=inp,
@@ -365,7 +383,9 @@ def write_run(
     """A root run of ``turns`` played turns, appended one turn per transaction."""
     shape = shape or RunShape()
     events = setup_events(shape, seed, turns, **settings)
-    store.create_run(run_id, events=events, batch_id=settings.get("batch_id"))
+    store.create_run(
+        run_id, events=events, batch_id=settings.get("batch_id"), blobs=_named(events) or None
+    )
     continue_run(store, run_id, range(1, turns + 1), seed=seed, shape=shape, finish=finish)
     return run_id
 
@@ -386,7 +406,7 @@ def continue_run(
     for t in turns:
         batch = turn_events(shape, t, seed, tag=tag)
         played += batch
-        store.append(run_id, batch, expected_seq=store.last_seq(run_id))
+        store.append(run_id, batch, expected_seq=store.last_seq(run_id), blobs=_named(batch))
     last = turns[-1] if len(turns) else 0
     end: Event | None = None
     if finish == "completed":

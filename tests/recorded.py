@@ -10,6 +10,7 @@ committed files into a new log and replay-check them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -91,13 +92,19 @@ def make_divergent(src: Path, dst: Path) -> None:
         for r in rows[1:]
         if "event" in r and r["event"]["type"] == "DecisionMade" and r["event"]["turn"] == 2
     )
+    # A different answer is a different blob: stored under its own hash, which every
+    # event naming the old one names instead, so the log is consistent (it verifies)
+    # and only its history diverges (a blob edited in place is tampering: verify names it).
+    raw = base64.b64decode(next(r["data"] for r in rows if r.get("blob") == target))
+    data = json.loads(raw)
+    data["action"] = "A DIFFERENT ACTION THAN THE LOG RECORDS"
+    changed = json.dumps(data).encode()
+    new = hashlib.sha256(changed).hexdigest()
     out = []
     for r in rows:
         if r.get("blob") == target:
-            data = json.loads(base64.b64decode(r["data"]))
-            data["action"] = "A DIFFERENT ACTION THAN THE LOG RECORDS"
-            r = {"blob": target, "data": base64.b64encode(json.dumps(data).encode()).decode()}
-        out.append(json.dumps(r))
+            r = {"blob": new, "data": base64.b64encode(changed).decode()}
+        out.append(json.dumps(r).replace(target, new))
     dst.write_text("\n".join(out) + "\n")
 
 

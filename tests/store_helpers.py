@@ -28,7 +28,7 @@ from eventstore import (
     TurnCompleted,
     TurnStarted,
 )
-from eventstore._hashing import chain_hash
+from eventstore._hashing import GENESIS, chain_hash
 
 SETUP_EVENTS = 3  # RunStarted, one MetricRecorded, TurnCompleted(0)
 TURN_EVENTS = 5
@@ -234,7 +234,8 @@ def insert_raw(
             (run_id,),
         ).fetchone()
         seq += 1
-        prev = prev or "0" * 64
+        # a run's first event chains over its sealed metadata (eventstore/_seals.py)
+        prev = prev or store._seeded(run_id, GENESIS)
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         eid, at = f"raw-{run_id}-{seq}", "2024-01-01T00:00:00.000000+00:00"
         digest = chain_hash(

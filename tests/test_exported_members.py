@@ -7,7 +7,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["eventstore", "engine", "engine.llm"])
+@pytest.mark.parametrize(
+    "package", ["eventstore", "engine", "engine.llm", "engine.observe", "scenario_lab.observe"]
+)
 def test_every_listed_name_exists(package: str) -> None:
     module = importlib.import_module(package)
     assert module.__all__, f"{package} lists no public names"

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-IMPURE = ("sqlite3", "sqlalchemy", "duckdb", "anyio", "httpx", "fcntl")
+IMPURE = (
+    "sqlite3",
+    "sqlalchemy",
+    "duckdb",
+    "anyio",
+    "httpx",
+    "fcntl",
+    "structlog",
+    "opentelemetry",
+)
 
 
 def _loaded_after(statement: str) -> list[str]:

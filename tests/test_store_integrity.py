@@ -13,6 +13,7 @@ import pytest
 
 from eventstore import EventStore
 from eventstore._hashing import GENESIS, chain_hash
+from eventstore._seals import meta_digest, meta_document, run_seed
 from tests.store_helpers import raw_connection, turn_end_seq
 
 RUN_TURNS = 3
@@ -278,9 +279,9 @@ def test_a_branchs_own_events_are_verified_after_the_prefix(store: EventStore, m
 
 def test_verify_recomputes_what_append_stored(store: EventStore, make_run) -> None:
     # the stored chain is exactly chain_hash over the columns: the format other tools
-    # (and old logs) rely on
+    # (and old logs) rely on; the first event chains over the run's sealed metadata
     run = make_run(1)
-    prev = GENESIS
+    prev = run_seed(GENESIS, meta_digest(meta_document(store.run_info(run))))
     with raw_connection(store.path) as conn:
         for seq in range(1, turn_end_seq(1) + 1):
             row = _row(conn, run, seq)

@@ -23,6 +23,7 @@ from eventstore import (
     is_held,
 )
 from eventstore._schema import SCHEMA_VERSION
+from tests.legacy_logs import as_legacy
 from tests.store_helpers import build_run, raw_connection
 
 # -- opening --------------------------------------------------------------------------
@@ -229,9 +230,7 @@ def test_probing_a_free_lease_while_another_process_probes_it(tmp_path: Path) ->
 
 def _as_schema_1(path: Path) -> None:
     """Turn a log into what scenario-lab wrote before runs had a recorded tip."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        conn.execute("DROP TABLE run_tips")
-        conn.execute("PRAGMA user_version = 1")
+    as_legacy(path, 1)
 
 
 def test_a_schema_1_log_is_upgraded_in_place_and_keeps_verifying(tmp_path: Path) -> None:

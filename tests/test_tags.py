@@ -13,6 +13,7 @@ import pytest
 from scenario_lab.app import ListRuns
 from tests.app_helpers import make_lab
 from tests.engine_helpers import DATA, RULES3, cli, last_line, one_line_error
+from tests.legacy_logs import rechain
 
 RULES_BATCH = DATA.parent / "batches" / "rules.yaml"
 
@@ -156,6 +157,7 @@ def test_version_1_run_events_read_with_no_labels(tagged: tuple[Path, str]) -> N
             "WHERE run_id = ? AND type = 'RunStarted'",
             (json.dumps(old).encode(), run_id),
         )
+    rechain(db, run_id)  # as that version wrote it: a chain over these bytes
     rows = json.loads(cli("runs", "--db", db, "--json").stdout)
     assert rows[0]["name"] is None and rows[0]["tags"] == []
     state = json.loads(cli("replay", run_id, "--db", db, "--json").stdout)

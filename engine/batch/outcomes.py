@@ -7,6 +7,7 @@ Shared by the in-process session (``engine.batch.play``) and the worker processe
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ if TYPE_CHECKING:  # types only: these load the scenario model and the LLM layer
     from engine.batch.plan import PlannedRun
     from engine.fold.state import RunState
     from engine.play.calls import Budget
+
+log = logging.getLogger(__name__)
 
 # lifecycle events after which a batch run is, or is no longer, stopped
 _ENDS = ("RunHalted", "RunFailed", "RunResumed", "RunCompleted")
@@ -106,6 +109,14 @@ def outcome_of(pr: PlannedRun, state: RunState, events: int, cost: float) -> Run
         events=events,
         cost_usd=cost,
     )
+
+
+def log_outcome(outcome: RunOutcome) -> None:
+    """One line for a batch run this session finished with: a warning if it failed."""
+    level = logging.WARNING if outcome.status == "failed" else logging.INFO
+    fields = {"run": outcome.run_id, "status": outcome.status, "reason": outcome.reason}
+    more = {"detail": outcome.detail, "events": outcome.events, "cost_usd": outcome.cost_usd}
+    log.log(level, "batch.run", extra={**fields, **more})
 
 
 def skipped_outcome(pr: PlannedRun, why: Exception | str) -> RunOutcome:

@@ -20,6 +20,7 @@ processes (``engine.batch.workers``).
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from engine.batch.outcomes import (
     budget_left,
     failed_outcome,
     is_batch_budget,
+    log_outcome,
     outcome_of,
     own_costs,
     run_ends,
@@ -45,6 +47,7 @@ from engine.batch.outcomes import (
 from engine.batch.plan import BatchPlan, PlannedRun, batch_plan
 from engine.batch.runs import BatchLease, start_variation
 from engine.llm import LLMClient, PriceTable
+from engine.observe import bound, step
 from engine.play.calls import Budget
 from engine.play.player import Progress, RunPlayer
 from engine.play.session import prepare_resume
@@ -56,6 +59,8 @@ from eventstore import (
     RunNotFound,
     ScenarioLabError,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PARALLEL = 8  # runs in flight in one process (batches that call models)
 DEFAULT_WORKERS = 2  # worker processes (rule-driven batches)
@@ -104,9 +109,10 @@ async def play_batch(
             message=f"batch {batch_id} is being played by another live process",
         ) from None
     try:
-        return await _play_batch(
-            db_path, batch_id, plan, client, prices, parallel, call_limit, budget_usd, progress
-        )
+        with step("batch", batch=batch_id):
+            return await _play_batch(
+                db_path, batch_id, plan, client, prices, parallel, call_limit, budget_usd, progress
+            )
     finally:
         hold.release()
 
@@ -138,6 +144,7 @@ async def _play_batch(
     # A run already halted at the budget means the next call did not fit: the budget is
     # spent unless this session raised it.
     result.budget_spent = stopped and not raised
+    log.info("batch.play", extra={"runs": len(todo), "spent_usd": spent, "budget_usd": limit})
     # runs not begun yet: of a batch file, never started; continuations, only forked
     fresh = ("start", "fork")
     pooled = [pr for pr, action in todo if client is None and action in fresh]
@@ -272,7 +279,9 @@ class _Session:
         slots: anyio.Semaphore,
     ) -> None:
         try:
-            outcome = await self._play(store, pr, action, limiter)
+            with bound(run=pr.run_id):
+                outcome = await self._play(store, pr, action, limiter)
+            log_outcome(outcome)
             # counted before the slot frees, so the next start sees a spent budget
             self.result.outcomes.append(outcome)
             self.finished_events += outcome.events

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -29,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from engine.batch.outcomes import (
     RunOutcome,
     budget_left,
     failed_outcome,
+    log_outcome,
     outcome_of,
     skipped_outcome,
 )
@@ -47,9 +50,12 @@ from engine.batch.plan import BatchPlan, PlannedRun, plan_from_document
 from engine.batch.runs import BatchLease, start_variation
 from engine.fold.state import RunState
 from engine.llm import PriceTable
+from engine.observe import ContextFilter, bound, current
 from engine.play.calls import Budget
 from engine.play.player import RunPlayer
 from eventstore import Event, EventStore, RunLocked, RunNotFound, ScenarioLabError
+
+log = logging.getLogger(__name__)
 
 _TEMPLATE = "template.db"
 _WORKER: dict[str, Any] = {}  # what a worker process keeps between runs
@@ -75,20 +81,33 @@ def play_in_workers(
     if ctx.get_start_method() == "forkserver":
         ctx.set_forkserver_preload([__name__])
     workers = max(1, workers)
+    log.info("batch.workers.start", extra={"workers": workers, "runs": len(todo)})
+    # Workers are fresh processes with no log handlers: when this one logs, their lines
+    # come back through a queue to its handlers, with their run and turn on them.
+    root = logging.getLogger()
+    lines = ctx.Queue() if root.handlers else None
+    listener = QueueListener(lines, *root.handlers, respect_handler_level=True) if lines else None
+    logs = (lines, root.getEffectiveLevel(), dict(current()))
     with tempfile.TemporaryDirectory(prefix="scenario-lab-batch-") as scratch:
         EventStore.open(Path(scratch) / _TEMPLATE).close()
         pool = ProcessPoolExecutor(
             workers,
             mp_context=ctx,
             initializer=_init,
-            initargs=(str(db_path.resolve()), batch_id, scratch, os.getpid()),
+            initargs=(str(db_path.resolve()), batch_id, scratch, os.getpid(), logs),
         )
+        if listener is not None:
+            listener.start()
         try:
             _feed(pool, workers, todo, budget, progress, result)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-        pool.shutdown(wait=True)
+        finally:
+            pool.shutdown(wait=True)  # then every worker's last line is in the queue
+            if listener is not None:
+                listener.stop()
+    log.info("batch.workers.finish", extra={"workers": workers, "runs": len(result.outcomes)})
 
 
 def _feed(
@@ -127,6 +146,7 @@ def _feed(
             except Exception as e:  # that run failed outside the engine; the batch goes on
                 outcome = failed_outcome(pr, e, 0)
             result.outcomes.append(outcome)
+            log_outcome(outcome)
             progress.done += 1
             progress.events += outcome.events
     progress.running = 0
@@ -160,8 +180,23 @@ def _watch_batch_process(pid: int) -> None:
     threading.Thread(target=watch, name="scenario-lab-batch-watch", daemon=True).start()
 
 
-def _init(db_path: str, batch_id: str, scratch: str, batch_pid: int) -> None:
+def _init(
+    db_path: str,
+    batch_id: str,
+    scratch: str,
+    batch_pid: int,
+    logs: tuple[Any, int, dict[str, Any]] = (None, logging.WARNING, {}),
+) -> None:
     _watch_batch_process(batch_pid)
+    lines, level, context = logs
+    if lines is not None:
+        handler = QueueHandler(lines)
+        handler.addFilter(ContextFilter())  # stamped here: the context is this process's
+        logging.getLogger().handlers[:] = [handler]
+        logging.getLogger().setLevel(level)
+    _WORKER["context"] = context
+    with bound(**context):
+        log.info("batch.worker.start", extra={"pid": os.getpid()})
     store = EventStore.open(db_path, create=False)
     plan = plan_from_document(json.loads(store.batch(batch_id)["config"]), batch_id=batch_id)
     _WORKER.update(
@@ -188,6 +223,11 @@ def play_planned(index: int) -> RunOutcome:
     plan: BatchPlan = _WORKER["plan"]
     batch_id: str = _WORKER["batch_id"]
     pr: PlannedRun = _WORKER["runs"][index]
+    with bound(**_WORKER["context"], run=pr.run_id):
+        return _play_planned(store, plan, batch_id, pr)
+
+
+def _play_planned(store: EventStore, plan: BatchPlan, batch_id: str, pr: PlannedRun) -> RunOutcome:
     lease = BatchLease(_WORKER["db_path"], pr.run_id)
     try:
         lease.acquire()

@@ -17,8 +17,9 @@ from typing import Any
 
 import anyio
 
-from engine.errors import BudgetExceeded
+from engine.errors import BudgetExceeded, LLMUnavailable
 from engine.llm import ChatRequest, ChatResponse, LLMClient, PriceTable
+from engine.observe import bound, model_call_failed, model_called
 from eventstore import Attempt, CostIncurred, ModelCall, blob_hash
 
 # Output tokens assumed for a call when checking the credit limit beforehand.
@@ -140,10 +141,15 @@ class ModelCaller:
         actual = 0.0
         try:
             async with self.limiter:
-                response = await self.client.complete(request)
+                with bound(actor=actor):  # the client's lines (httpx's too) name the actor
+                    response = await self.client.complete(request)
             actual = self.prices.cost(request.model, response.input_tokens, response.output_tokens)
+        except LLMUnavailable as e:
+            model_call_failed(request, e, actor=actor)
+            raise
         finally:
             self.budget.settle(estimate, actual)
+        model_called(request, response, actual, actor=actor)
         # Let the call that was waiting for this slot send its request before this one's
         # bookkeeping (blobs here, the log append after): when many replies land at once,
         # the slots refill first. Shielded: the answer is paid for and must be recorded.

@@ -13,6 +13,7 @@ the world update and nothing else, so neither waits for the other). The phases l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +24,7 @@ from engine.errors import LLMUnavailable, NondeterminismError
 from engine.fold.handlers import apply
 from engine.fold.state import RunState
 from engine.llm import LLMClient, PriceTable
+from engine.observe import step
 from engine.play import ordering
 from engine.play.calls import Budget, ModelCaller
 from engine.play.phase import Halt
@@ -47,6 +49,8 @@ from eventstore import (
 __all__ = ["HumanPrompt", "Progress", "RunPlayer"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,7 +148,8 @@ class RunPlayer:
 
     async def play(self) -> RunState:
         """Play until the run completes, halts or fails. Holds the run's lease."""
-        with self.lease or RunLease(self.store.path, self.run_id):
+        with step("run", run=self.run_id), self.lease or RunLease(self.store.path, self.run_id):
+            log.info("run.play", extra={"turn": self.state.turn, "seq": self.seq})
             try:
                 await self._loop()
             except Halt as h:
@@ -155,6 +160,7 @@ class RunPlayer:
                     waiting_for=h.waiting_for,
                 )
                 self.append([halted])
+                log.info("run.halt", extra={"reason": h.reason, "detail": h.detail})
             except NondeterminismError:
                 raise  # replay --check: the scratch log is thrown away, nothing to record
             except Exception as e:  # the run cannot go on: record why, then re-raise
@@ -162,6 +168,7 @@ class RunPlayer:
                     turn=self.state.turn, error=str(e) or repr(e), error_type=type(e).__name__
                 )
                 self.append([failed])
+                log.info("run.fail", extra={"error_type": type(e).__name__, "error": str(e)})
                 raise
         self.progress.status = self.state.status
         return self.state
@@ -172,23 +179,37 @@ class RunPlayer:
             st = self.state
             turn = st.turn if st.turn_open else st.last_completed_turn + 1
             self.progress.turn = turn
-            if not st.turn_open:
-                if turn > st.settings.turns:
-                    done = RunCompleted(
-                        turn=st.last_completed_turn,
-                        turns_completed=st.last_completed_turn,
-                        total_cost_usd=round(st.costs.total_usd, 8),
-                    )
-                    self.append([done])
-                    return
-                start_turn(self, turn)
-            await Talks(self, turn).play()
-            await Decisions(self, turn, self.human_prompt).play()
-            await update_world(self, turn)
-            await self._measure_and_check(turn)
-            self.append([TurnCompleted(turn=turn)])
+            if not st.turn_open and turn > st.settings.turns:
+                done = RunCompleted(
+                    turn=st.last_completed_turn,
+                    turns_completed=st.last_completed_turn,
+                    total_cost_usd=round(st.costs.total_usd, 8),
+                )
+                self.append([done])
+                log.info(
+                    "run.complete",
+                    extra={"turns": done.turns_completed, "cost_usd": done.total_cost_usd},
+                )
+                return
+            with step("turn", turn=turn):
+                await self._turn(turn, start=not st.turn_open)
             if self.snapshot_every and turn % self.snapshot_every == 0:
                 save_snapshot(self.store, self.run_id, self.state, self.seq)
+
+    async def _turn(self, turn: int, *, start: bool) -> None:
+        """The turn's phases, from its start (``start``) or from where the log left it."""
+        if start:
+            with step("phase", phase="start"):
+                start_turn(self, turn)
+        with step("phase", phase="talks"):
+            await Talks(self, turn).play()
+        with step("phase", phase="decisions"):
+            await Decisions(self, turn, self.human_prompt).play()
+        with step("phase", phase="world_update"):
+            await update_world(self, turn)
+        with step("phase", phase="measure"):
+            await self._measure_and_check(turn)
+        self.append([TurnCompleted(turn=turn)])
 
     async def _measure_and_check(self, turn: int) -> None:
         """Metrics and validation checks in one round of calls (under the same cap).

@@ -8,6 +8,7 @@ of every rule variable, and ``TurnCompleted(0)``, so a fork at turn 0 restarts t
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -29,6 +30,8 @@ from eventstore import (
     TurnCompleted,
     is_held,
 )
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache  # ~2 ms of importlib.metadata per call: once per process is enough
@@ -177,7 +180,9 @@ def start_run(
         for name, var in scenario.variables.items()
     ]
     events.append(TurnCompleted(turn=0))
-    return store.create_run(run_id, batch_id=batch_id, events=events)
+    run_id = store.create_run(run_id, batch_id=batch_id, events=events)
+    log.info("run.start", extra={"run": run_id, "scenario": scenario.name, "seed": seed})
+    return run_id
 
 
 def seat_ask(state: Any, actor: str) -> SeatAsk:
@@ -215,6 +220,7 @@ def prepare_resume(
         check_turns(Scenario.from_resolved(state.scenario), turns)
     check_credit_limit(credit_limit_usd)
     if is_held(store.path, run_id):
+        log.info("lease.conflict", extra={"run": run_id, "lease": run_id})
         raise RunNotPlayable(
             f"run {run_id} is being played by a live process",
             hint="wait for it, or stop that process first",
@@ -274,6 +280,7 @@ def prepare_resume(
         ],
         expected_seq=store.last_seq(run_id),
     )
+    log.info("run.resume", extra={"run": run_id, "turn": state.turn, "detail": detail})
 
 
 def fork_run(
@@ -348,4 +355,6 @@ def fork_run(
         "name": name,
         "tags": tags,
     }
-    return store.fork(run_id, at_turn, changes=changes, batch_id=batch_id)
+    branch = store.fork(run_id, at_turn, changes=changes, batch_id=batch_id)
+    log.info("run.fork", extra={"run": branch, "parent": run_id, "at_turn": at_turn})
+    return branch

@@ -109,7 +109,6 @@ from .reads import (
     RunDetail,
     RunLink,
     RunList,
-    VerifyReport,
     lineage_order,
     state_document,
 )
@@ -135,6 +134,7 @@ from .scenarios import (
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
 from .tree import BatchLine, TreeLine
+from .verification import VerifyReport, VerifyRequest, verdict
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -244,6 +244,7 @@ __all__ = [
     "VariationEstimate",
     "VariationStatus",
     "VerifyReport",
+    "VerifyRequest",
     "audit_markdown",
     "canonical_json",
     "check_report_format",
@@ -257,4 +258,5 @@ __all__ = [
     "render",
     "rich_table",
     "state_document",
+    "verdict",
 ]

@@ -16,6 +16,7 @@ from eventstore import InvalidRequest
 
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified, warn_unverified
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -132,6 +133,7 @@ def project(settings: LabSettings, *, rebuild: bool = False) -> ProjectOutcome:
 
     path = analytics_path(settings)
     with open_store(settings) as store:
+        warn_unverified(store)  # one damaged run must not block the analysis of the rest
         r = catch_up(store, path, rebuild=rebuild, check_leases=True)
     return ProjectOutcome(
         path=str(r.path),
@@ -231,6 +233,7 @@ def report_document(settings: LabSettings, run_ref: str) -> Document:
     path = analytics_path(settings)
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
+        require_verified(store, [run_id])
     project(settings)
     with open_readonly(path) as con:
         return run_report_document(con, run_id)
@@ -250,6 +253,7 @@ def compare(settings: LabSettings, run_refs: tuple[str, ...]) -> Comparison:
     path = analytics_path(settings)
     with open_store(settings) as store:
         run_ids = [store.resolve(r) for r in run_refs]
+        require_verified(store, run_ids)
     project(settings)
     with open_readonly(path) as con:
         data = compare_data(con, run_ids)

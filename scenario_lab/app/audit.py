@@ -18,6 +18,7 @@ from eventstore import CostIncurred, ModelCall
 from .reads import check_actor, check_turn
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +103,7 @@ def audit(settings: LabSettings, query: AuditQuery) -> tuple[AuditEntry, ...]:
 
     with open_store(settings) as store:
         run_id = store.resolve(query.run)
+        require_verified(store, [run_id])
         check_actor(store, run_id, query.actor)
         check_turn(store, run_id, query.turn)
         entries = trail(store, run_id, actor=query.actor, turn=query.turn)
@@ -129,5 +131,6 @@ def check(settings: LabSettings, run_ref: str) -> CheckResult:
 
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
+        require_verified(store, [run_id])
         events = check_run(store, run_id)
     return CheckResult(run_id=run_id, events=events)

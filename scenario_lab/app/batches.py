@@ -19,6 +19,7 @@ from .models import load_prices, make_client, models_needed, price_table
 from .runs import ForkRun, check_fork
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 if TYPE_CHECKING:
     from engine.batch.plan import BatchPlan
@@ -220,6 +221,7 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
         raise InvalidRequest("{count} is needed for continuations", field="count", values={})
     with open_store(settings) as store:
         parent = store.resolve(request.run)
+        require_verified(store, [parent])
         check_turns_left(store, parent, request)
         check_models(settings, run_models(replay(store, parent), request.models))
         price_table(settings)

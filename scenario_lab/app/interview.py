@@ -13,6 +13,7 @@ import msgspec
 from .models import load_prices, make_client
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 
 class InterviewRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +56,7 @@ async def interview(settings: LabSettings, request: InterviewRequest) -> Intervi
 
     with open_store(settings) as store:
         run_id = store.resolve(request.run)
+        require_verified(store, [run_id])  # it may keep a branch of it, as a fork does
         prepared = prepare(store, run_id, request.actor, request.at_turn, request.question)
     client = make_client(settings, [prepared.model])
     if client is None:  # prepare refuses actors without a model: this is a bug

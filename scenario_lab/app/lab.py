@@ -13,7 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import analytics, audit, batch_compare, batches, interview, reads, runs, scenarios, seats
+from . import (
+    analytics,
+    audit,
+    batch_compare,
+    batches,
+    interview,
+    reads,
+    runs,
+    scenarios,
+    seats,
+    verification,
+)
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -26,12 +37,13 @@ from .audit import AuditEntry, AuditQuery, CheckResult
 from .batch_compare import BatchComparison, CompareBatches
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
 from .interview import InterviewAnswer, InterviewRequest
-from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList, VerifyReport
+from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList
 from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
 from .tree import TreeLine, run_tree
+from .verification import VerifyReport, VerifyRequest
 
 if TYPE_CHECKING:
     import anyio
@@ -163,9 +175,12 @@ class Lab:
         """A page of the matching events and where the next page starts."""
         return reads.log_page(self.settings, query)
 
-    def verify(self, run_ref: str | None = None) -> VerifyReport:
-        """Recompute the hash chain of one run, or of every run."""
-        return reads.verify(self.settings, run_ref)
+    def verify(self, request: VerifyRequest | str | None = None) -> VerifyReport:
+        """Verify one run (a ``str`` or ``VerifyRequest.run``) or every run: hash chain,
+        its end, metadata, blobs; against an anchor, and write one (``VerifyRequest``)."""
+        if not isinstance(request, VerifyRequest):
+            request = VerifyRequest(run=request)
+        return verification.verify(self.settings, request)
 
     async def interview(self, request: InterviewRequest) -> InterviewAnswer:
         """Ask a model-driven actor a question with its memory at the end of a turn, on

@@ -1,4 +1,4 @@
-"""Reading runs: the list, one run in detail, its state at a turn, its log, its hash chain.
+"""Reading runs: the list, one run in detail, its state at a turn, its log.
 
 Each call opens the log for itself (see ``store.py``). Filters that would silently match
 nothing (an actor the run does not have, a turn it does not reach, an unknown event
@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine.summary import RunSummary
-from eventstore import Event, InvalidRequest, TurnOutOfRange, VerifyResult
+from eventstore import Event, InvalidRequest, TurnOutOfRange
 
 from .runs import PendingSeat, pending_seats
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
 
 if TYPE_CHECKING:
     from engine.fold.state import RunState
@@ -100,13 +101,6 @@ class LogPage(msgspec.Struct, frozen=True, kw_only=True):
     next_after: int
 
 
-class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
-    """The hash chain of each run checked; ``failed`` counts the broken ones."""
-
-    results: tuple[VerifyResult, ...]
-    failed: int
-
-
 def _summarize(settings: LabSettings, store: EventStore, info: Any) -> RunSummary:
     from engine.summary import summarize
 
@@ -160,6 +154,7 @@ def run_detail(settings: LabSettings, run_ref: str) -> RunDetail:
 
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
+        require_verified(store, [run_id])
         state = replay(store, run_id)
         return RunDetail(
             summary=_summarize(settings, store, store.run_info(run_id)),
@@ -182,6 +177,7 @@ def state_at(settings: LabSettings, run_ref: str, turn: int | None = None) -> Ru
 
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
+        require_verified(store, [run_id])
         if turn is not None:
             done = store.completed_turns(run_id)
             last = done[-1] if done else 0
@@ -293,11 +289,3 @@ def log_page(settings: LabSettings, query: LogQuery) -> LogPage:
             events.append(event_line(rec))
     last = events[-1].position if events else query.after
     return LogPage(run_id=run_id, events=tuple(events), next_after=last)
-
-
-def verify(settings: LabSettings, run_ref: str | None = None) -> VerifyReport:
-    """Recompute the hash chain of one run, or of every run."""
-    with open_store(settings) as store:
-        run_ids = [store.resolve(run_ref)] if run_ref else [r.run_id for r in store.list_runs()]
-        results = tuple(store.verify(run_id) for run_id in run_ids)
-    return VerifyReport(results=results, failed=sum(1 for r in results if not r.ok))

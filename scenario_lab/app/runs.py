@@ -8,6 +8,7 @@ and record, then ``play_run`` plays until the run completes, halts or fails.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ from eventstore import InvalidRequest
 from .models import check_models, load_prices, make_client, models_needed, price_table
 from .settings import LabSettings
 from .store import open_store
+from .verification import require_verified
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import anyio
@@ -253,6 +257,7 @@ def resume_run(settings: LabSettings, request: ResumeRun) -> str:
 
     with open_store(settings) as store:
         run_id = store.resolve(request.run)
+        require_verified(store, [run_id])
         check_models(settings, run_models(replay(store, run_id)))
         prepare_resume(
             store,
@@ -336,6 +341,7 @@ def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
     controls = {a: "human" for a in request.humans} | {a: "ai" for a in request.ais}
     with open_store(settings) as store:
         parent = store.resolve(request.run)
+        require_verified(store, [parent])
         check_turns_left(store, parent, request)
         branch = record_fork(
             store,
@@ -415,6 +421,7 @@ def _append_halt(settings: LabSettings, store: EventStore, run_id: str, halted: 
 
     with RunLease(settings.db, run_id):
         store.append(run_id, [halted], expected_seq=store.last_seq(run_id))
+    log.info("run.halt", extra={"run": run_id, "reason": halted.reason, "detail": halted.detail})
 
 
 def halt_idle(settings: LabSettings, run_ref: str) -> RunOutcome:
