@@ -14,5 +14,7 @@ SQLITE_DDL = (
     "CREATE TABLE snapshots (\n\trun_id TEXT NOT NULL, \n\tkind TEXT NOT NULL, \n\tturn INTEGER NOT NULL, \n\tseq INTEGER NOT NULL, \n\tdata BLOB NOT NULL, \n\tPRIMARY KEY (run_id, kind, turn)\n)",
     "CREATE TABLE events (\n\tposition INTEGER NOT NULL, \n\trun_id TEXT NOT NULL, \n\tseq INTEGER NOT NULL, \n\tturn INTEGER NOT NULL, \n\ttype TEXT NOT NULL, \n\tschema_version INTEGER NOT NULL, \n\tactor TEXT, \n\tevent_id TEXT NOT NULL, \n\trecorded_at TEXT NOT NULL, \n\tpayload BLOB NOT NULL, \n\thash TEXT NOT NULL, \n\tPRIMARY KEY (position), \n\tCONSTRAINT uq_events_run_seq UNIQUE (run_id, seq), \n\tFOREIGN KEY(run_id) REFERENCES runs (run_id), \n\tUNIQUE (event_id)\n)",
     "CREATE INDEX ix_events_run_turn ON events (run_id, turn)",
+    "CREATE TABLE run_seals (\n\trun_id TEXT NOT NULL, \n\tchain INTEGER NOT NULL, \n\tmeta TEXT NOT NULL, \n\tPRIMARY KEY (run_id), \n\tFOREIGN KEY(run_id) REFERENCES runs (run_id)\n)",
     "CREATE TABLE run_tips (\n\trun_id TEXT NOT NULL, \n\tseq INTEGER NOT NULL, \n\thash TEXT NOT NULL, \n\tPRIMARY KEY (run_id), \n\tFOREIGN KEY(run_id) REFERENCES runs (run_id)\n)",
+    "CREATE TABLE run_verified (\n\trun_id TEXT NOT NULL, \n\tseq INTEGER NOT NULL, \n\tposition INTEGER NOT NULL, \n\thash TEXT NOT NULL, \n\tPRIMARY KEY (run_id), \n\tFOREIGN KEY(run_id) REFERENCES runs (run_id)\n)",
 )
