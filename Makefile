@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DB ?= demo.db
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup web browser demo test lint typecheck bench clean
 
 $(BIN)/scenario-lab: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,7 +12,19 @@ $(BIN)/scenario-lab: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,otel]'
 	@touch $@
 
-setup: $(BIN)/scenario-lab
+setup: $(BIN)/scenario-lab web
+
+# The browser app (web/): built from the npm lockfile into server/webapp, which the
+# package ships; rebuilt when a source or the lockfile changes.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/package-lock.json web/index.html web/vite.config.ts web/tsconfig.json
+web: server/webapp/index.html
+
+server/webapp/index.html: $(WEB_SRC)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# The browser the web tests drive (Debian's chromium; Playwright cannot download one here).
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 # Plays the bundled rule-driven scenario offline, forks it, and writes a report.
 demo: setup
@@ -26,11 +38,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck web browser
 	$(BIN)/pytest -q
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo.db demo.duckdb demo.db.locks out
+	rm -rf $(VENV) web/node_modules server/webapp .pytest_cache .mypy_cache .ruff_cache .import_linter_cache demo.db demo.duckdb demo.db.locks out

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cli import (
+    commands_accounts,
     commands_analytics,
     commands_batch,
     commands_human,
@@ -21,6 +22,7 @@ from cli import (
     commands_log,
     commands_run,
     commands_scenario,
+    commands_serve,
 )
 from cli.errors import fail
 from cli.root import VersionOpt, before_exit, epilog, only_the_invoked_command, prepare_process
@@ -98,6 +100,8 @@ for module in (
     commands_human,
     commands_analytics,
     commands_batch,
+    commands_serve,
+    commands_accounts,
 ):
     module.register(app)
 commands_scenario.register(app)

@@ -15,7 +15,17 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 HaltReason = Literal[
-    "credit_limit", "budget", "validation", "human_input", "user", "max_issues", "llm_unavailable"
+    "credit_limit",
+    "budget",
+    "validation",
+    "human_input",
+    "user",
+    "max_issues",
+    "llm_unavailable",
+    # ended for good by a facilitator: resume refuses it
+    "stopped",
+    # the world update waits for a facilitator's review (white-cell mode)
+    "white_cell",
 ]
 
 
@@ -70,6 +80,8 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     context_window: int | None = None
     batch_id: str | None = None
     variation: dict[str, Any] = {}
+    # white-cell mode: each world update waits for a facilitator to approve or edit it
+    white_cell: bool = False
 
 
 # -- run lifecycle ---------------------------------------------------------------------
@@ -153,6 +165,21 @@ class ExogenousEventTriggered(Event, tag="ExogenousEventTriggered", frozen=True)
     kind: Literal["scheduled", "random", "conditional", "trend", "injected"]
     source_index: int | None = None  # position in exogenous-events.yaml
     effects: dict[str, float] = {}
+    inject_id: str | None = None  # the live inject (InjectQueued) it delivers
+    visible_to: tuple[str, ...] = ()  # actors who learn of it; empty: everyone
+
+
+class InjectQueued(Event, tag="InjectQueued", frozen=True):
+    """A facilitator's live inject, recorded when given; the engine delivers it as an
+    ``ExogenousEventTriggered`` (kind ``injected``) at the run's next phase boundary.
+    ``injected_by`` names who gave it (a user, key or token id, never a secret)."""
+
+    inject_id: str
+    name: str
+    description: str
+    effects: dict[str, float] = {}
+    visible_to: tuple[str, ...] = ()
+    injected_by: str = ""
 
 
 class MessageSent(Event, tag="MessageSent", frozen=True):
@@ -236,6 +263,30 @@ class WorldUpdated(Event, tag="WorldUpdated", frozen=True):
     variables: dict[str, float] = {}
     source: str = "llm"  # llm, rules
     call: ModelCall | None = None
+
+
+class WorldUpdateProposed(Event, tag="WorldUpdateProposed", frozen=True):
+    """The adjudicator's world update in white-cell mode: recorded as proposed, it
+    applies once a facilitator approved or edited it (``WorldUpdateReviewed``)."""
+
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    source: str = "llm"
+    call: ModelCall | None = None
+
+
+class WorldUpdateReviewed(Event, tag="WorldUpdateReviewed", frozen=True):
+    """A facilitator's review of the turn's proposed world update: the version that
+    applies (the proposal itself when ``edited`` is false) and who reviewed it."""
+
+    narrative: str
+    key_changes: tuple[str, ...] = ()
+    consequences: tuple[str, ...] = ()
+    variables: dict[str, float] = {}
+    edited: bool = False
+    reviewed_by: str = ""
 
 
 class MetricRecorded(Event, tag="MetricRecorded", frozen=True):
@@ -327,6 +378,7 @@ AnyEvent = (
     | TurnStarted
     | TurnCompleted
     | ExogenousEventTriggered
+    | InjectQueued
     | MessageSent
     | DecisionRequested
     | DecisionMade
@@ -334,6 +386,8 @@ AnyEvent = (
     | HumanInputRequested
     | HumanDecisionSubmitted
     | WorldUpdated
+    | WorldUpdateProposed
+    | WorldUpdateReviewed
     | MetricRecorded
     | ValidationRecorded
     | CostIncurred

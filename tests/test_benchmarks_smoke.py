@@ -35,6 +35,7 @@ EXPECTED_KEYS = {
     "bench_replay.py": {"events", "baseline_events_per_s", "replay_events_per_s", "ratio"},
     "bench_verify.py": {"events", "verify_events_per_s", "sha256_events_per_s", "ratio"},
     "bench_cli_startup.py": {"help_ms", "python_pass_ms", "target_ms", "meets_target"},
+    "bench_server.py": {"sse_p99_ms", "runs_page_p95_ms", "events_page_p95_ms", "run_get_ratio"},
 }
 
 

@@ -23,12 +23,14 @@ from eventstore import (
     CostIncurred,
     Event,
     HumanDecisionSubmitted,
+    InjectQueued,
     MessageSent,
     RunCompleted,
     RunFailed,
     RunForked,
     RunHalted,
     RunResumed,
+    WorldUpdateReviewed,
 )
 
 # Halts whose cause is outside the log (money, the network): their detail text (amounts
@@ -67,12 +69,15 @@ class Session:
 def is_external(events: Sequence[Event], i: int) -> bool:
     """Whether ``events[i]`` came from outside the engine (see the module docstring)."""
     e = events[i]
-    if isinstance(e, RunResumed | RunForked | RunFailed | ActorInterviewed):
+    if isinstance(
+        e,
+        RunResumed | RunForked | RunFailed | ActorInterviewed | InjectQueued | WorldUpdateReviewed,
+    ):
         return True
     if isinstance(e, CostIncurred):
         return e.purpose == "interview"  # an interview's call, recorded with it
     if isinstance(e, RunHalted):
-        return e.reason == "user"
+        return e.reason in ("user", "stopped")  # halted or stopped by a person
     if isinstance(e, HumanDecisionSubmitted):
         # an answer typed at the playing process's own prompt is a step of its session
         return e.submitted_via != "interactive"

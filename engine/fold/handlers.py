@@ -51,6 +51,7 @@ from eventstore import (
     ExogenousEventTriggered,
     HumanDecisionSubmitted,
     HumanInputRequested,
+    InjectQueued,
     MessageSent,
     MetricRecorded,
     RunCompleted,
@@ -64,6 +65,8 @@ from eventstore import (
     TurnStarted,
     ValidationRecorded,
     WorldUpdated,
+    WorldUpdateProposed,
+    WorldUpdateReviewed,
 )
 
 # Shared empty values: a dict in them is never changed in place, so sharing is safe and
@@ -260,10 +263,14 @@ def _exogenous(s: RunState, e: ExogenousEventTriggered) -> RunState:
         description=e.description,
         source_index=e.source_index,
         effects=e.effects,
+        visible_to=e.visible_to,
     )
     counts = exo.fired_counts
     if e.source_index is not None:
         counts = with_item(counts, e.source_index, counts.get(e.source_index, 0) + 1)
+    pending = s.pending_injects
+    if e.inject_id is not None:
+        pending = tuple(q for q in pending if q.inject_id != e.inject_id)
     return replace(
         s,
         exogenous=replace(
@@ -272,7 +279,20 @@ def _exogenous(s: RunState, e: ExogenousEventTriggered) -> RunState:
             fired_counts=counts,
             this_turn=(*exo.this_turn, fired),
         ),
+        pending_injects=pending,
     )
+
+
+def _inject_queued(s: RunState, e: InjectQueued) -> RunState:
+    return replace(s, pending_injects=(*s.pending_injects, e))
+
+
+def _world_proposed(s: RunState, e: WorldUpdateProposed) -> RunState:
+    return replace(s, world_proposal=e, world_review=None)
+
+
+def _world_reviewed(s: RunState, e: WorldUpdateReviewed) -> RunState:
+    return replace(s, world_review=e)
 
 
 # -- communication ---------------------------------------------------------------------
@@ -505,6 +525,9 @@ HANDLERS: dict[type[Event], Callable[[RunState, Any], RunState]] = {
     TurnStarted: _turn_started,
     TurnCompleted: _turn_completed,
     ExogenousEventTriggered: _exogenous,
+    InjectQueued: _inject_queued,
+    WorldUpdateProposed: _world_proposed,
+    WorldUpdateReviewed: _world_reviewed,
     MessageSent: _message,
     DecisionRequested: _requested,
     DecisionMade: _decision_made,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 import msgspec
 
-from eventstore import RunSettings
+from eventstore import InjectQueued, RunSettings, WorldUpdateProposed, WorldUpdateReviewed
 
 # Bump when a field of any struct below changes: snapshots are stored under
 # f"runstate-v{STATE_VERSION}", so an older layout misses the cache instead of failing.
@@ -204,6 +204,10 @@ class FiredEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     description: str = ""
     source_index: int | None = None
     effects: dict[str, float] = {}
+    visible_to: tuple[str, ...] = ()  # a live inject only these actors learn of
+
+    def seen_by(self, actor: str) -> bool:
+        return not self.visible_to or actor in self.visible_to
 
 
 class ExogenousState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -348,6 +352,12 @@ class RunState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     fork_seq: int | None = None
     pending_forced: dict[str, str] = {}  # actor -> action forced in turn fork_turn + 1
     pending_injections: tuple[str, ...] = ()  # injected in turn fork_turn + 1
+    # live injects recorded and not delivered yet (delivered at the next phase boundary)
+    pending_injects: tuple[InjectQueued, ...] = ()
+    # white-cell mode: the latest proposed world update and its review (each belongs to
+    # its own turn: one of an earlier turn is settled)
+    world_proposal: WorldUpdateProposed | None = None
+    world_review: WorldUpdateReviewed | None = None
 
     # progress
     status: Status = "running"

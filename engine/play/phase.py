@@ -287,7 +287,11 @@ def decision_context(
         own_recent=recent,
         older_digest=[f"turn {t}: {text}" for t, text in state.world.digest],
         messages=seen,
-        exogenous=[(e.name, e.description) for e in state.exogenous.this_turn if e.turn == turn],
+        exogenous=[
+            (e.name, e.description)
+            for e in state.exogenous.this_turn
+            if e.turn == turn and e.seen_by(actor_id)
+        ],
         variables=dict(state.world.variables),
         actions=actions,
         json_mode=state.settings.json_mode,

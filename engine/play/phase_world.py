@@ -14,6 +14,9 @@ own narrative stands in a rule-driven world, and otherwise the run halts
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from engine.errors import LLMUnavailable
 from engine.play import rules
 from engine.play.answers import with_method
@@ -21,13 +24,83 @@ from engine.play.outputs import WorldOut
 from engine.play.phase import Answer, Halt, Play, ask_structured, turn_decisions
 from engine.play.prompts import world_update_messages
 from engine.scenario.load import simulated_date
-from eventstore import Event, MetricRecorded, ModelCall, WorldUpdated
+from eventstore import (
+    Event,
+    MetricRecorded,
+    ModelCall,
+    WorldUpdated,
+    WorldUpdateProposed,
+)
 
 
 async def update_world(p: Play, turn: int) -> None:
-    """Record the turn's world update, unless it is recorded already."""
+    """Record the turn's world update, unless it is recorded already. In white-cell mode
+    the update is recorded as proposed and the run halts until a facilitator reviewed
+    it; the reviewed version then applies (see ``review``)."""
     if p.state.turn_progress.world_updated:
         return
+    if p.state.settings.white_cell:
+        await _white_cell(p, turn)
+        return
+    await _adjudicate(p, turn)
+
+
+async def _white_cell(p: Play, turn: int) -> None:
+    st = p.state
+    proposal = st.world_proposal if st.world_proposal and st.world_proposal.turn == turn else None
+    if proposal is None:
+        await _adjudicate(_Proposing(p), turn)
+        raise Halt("white_cell", f"the world update of turn {turn} waits for a facilitator")
+    review = st.world_review if st.world_review and st.world_review.turn == turn else None
+    if review is None:
+        raise Halt("white_cell", f"the world update of turn {turn} waits for a facilitator")
+    update = WorldUpdated(
+        turn=turn,
+        narrative=review.narrative,
+        key_changes=review.key_changes,
+        consequences=review.consequences,
+        variables=review.variables,
+        source=proposal.source if not review.edited else "white_cell",
+    )
+    values = [
+        MetricRecorded(turn=turn, name=name, value=value, method="rules")
+        for name, value in review.variables.items()
+    ]
+    p.append([update, *values])
+
+
+class _Proposing:
+    """The phase's ``Play`` with its world update recorded as a proposal: the update
+    becomes ``WorldUpdateProposed``, and the rule variables' metrics wait for the
+    reviewed version."""
+
+    def __init__(self, p: Play):
+        self._p = p
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._p, name)
+
+    def append(self, events: Sequence[Event], blobs: dict[str, bytes] | None = None) -> None:
+        out: list[Event] = []
+        for e in events:
+            if isinstance(e, WorldUpdated):
+                out.append(
+                    WorldUpdateProposed(
+                        turn=e.turn,
+                        narrative=e.narrative,
+                        key_changes=e.key_changes,
+                        consequences=e.consequences,
+                        variables=e.variables,
+                        source=e.source,
+                        call=e.call,
+                    )
+                )
+            elif not (isinstance(e, MetricRecorded) and e.method == "rules"):
+                out.append(e)
+        self._p.append(out, blobs)
+
+
+async def _adjudicate(p: Play, turn: int) -> None:
     if p.scenario.variables:
         await _by_rules(p, turn)
         return

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
+import msgspec
 
 from engine.errors import LLMUnavailable, NondeterminismError
 from engine.fold.handlers import apply
@@ -39,6 +40,8 @@ from engine.scenario.model import Scenario
 from eventstore import (
     Event,
     EventStore,
+    ExogenousEventTriggered,
+    InjectQueued,
     RunCompleted,
     RunFailed,
     RunHalted,
@@ -80,6 +83,7 @@ class RunPlayer:
         progress: Progress | None = None,
         snapshot_every: int = 10,
         lease: RunLease | None = None,
+        inbox: Callable[[], list[InjectQueued]] | None = None,
     ):
         self.store = store
         self.run_id = run_id
@@ -91,6 +95,8 @@ class RunPlayer:
         self.snapshot_every = snapshot_every
         # a lease the caller already holds (taken before the run was even created)
         self.lease = lease
+        # live injects given while the run plays, taken at each phase boundary
+        self.inbox = inbox
         self.state: RunState = replay(store, run_id)
         self.seq = store.last_seq(run_id)
         self.scenario = Scenario.from_resolved(self.state.scenario)
@@ -201,15 +207,27 @@ class RunPlayer:
         if start:
             with step("phase", phase="start"):
                 start_turn(self, turn)
+        self._deliver_injects(turn)
         with step("phase", phase="talks"):
             await Talks(self, turn).play()
+        self._deliver_injects(turn)
         with step("phase", phase="decisions"):
             await Decisions(self, turn, self.human_prompt).play()
+        self._deliver_injects(turn)
         with step("phase", phase="world_update"):
             await update_world(self, turn)
         with step("phase", phase="measure"):
             await self._measure_and_check(turn)
         self.append([TurnCompleted(turn=turn)])
+
+    def _deliver_injects(self, turn: int) -> None:
+        """Record the injects given meanwhile, then deliver every pending one into the
+        open turn as an exogenous event (the phases after this boundary see it)."""
+        given = self.inbox() if self.inbox is not None else []
+        if given:
+            self.append([msgspec.structs.replace(q, turn=turn) for q in given])
+        if self.state.pending_injects:
+            self.append([delivered(q, turn) for q in self.state.pending_injects])
 
     async def _measure_and_check(self, turn: int) -> None:
         """Metrics and validation checks in one round of calls (under the same cap).
@@ -234,3 +252,16 @@ class RunPlayer:
 
 async def _call(work: Callable[[], Awaitable[None]]) -> None:
     await work()
+
+
+def delivered(q: InjectQueued, turn: int) -> ExogenousEventTriggered:
+    """The exogenous event that delivers a live inject in ``turn``."""
+    return ExogenousEventTriggered(
+        turn=turn,
+        name=q.name,
+        description=q.description,
+        kind="injected",
+        effects=dict(q.effects),
+        inject_id=q.inject_id,
+        visible_to=q.visible_to,
+    )

@@ -139,6 +139,7 @@ def start_run(
     batch_id: str | None = None,
     variation: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    white_cell: bool = False,
     name: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> str:
@@ -161,6 +162,7 @@ def start_run(
         context_window=scenario.context_window_size,
         batch_id=batch_id,
         variation=dict(variation or {}),
+        white_cell=white_cell,
     )
     events: list[Event] = [
         RunStarted(
@@ -224,6 +226,20 @@ def prepare_resume(
         raise RunNotPlayable(
             f"run {run_id} is being played by a live process",
             hint="wait for it, or stop that process first",
+            run_id=run_id,
+        )
+    if state.status == "halted" and state.halt_reason == "white_cell":
+        review = state.world_review
+        if review is None or review.turn != state.turn:
+            raise RunNotPlayable(
+                f"the world update of turn {state.turn} of run {run_id} waits for a review",
+                hint="approve or edit it first (white-cell mode)",
+                run_id=run_id,
+            )
+    if state.status == "halted" and state.halt_reason == "stopped":
+        raise RunNotPlayable(
+            f"run {run_id} was stopped for good",
+            hint=f"fork it at turn {max(state.last_completed_turn, 0)} to go on from there",
             run_id=run_id,
         )
     if state.status == "failed":

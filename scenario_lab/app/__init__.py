@@ -22,7 +22,10 @@ seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_t
 ``report_document``, ``compare``, ``export``, ``batch_report``,
 ``batch_report_document``, ``compare_batches``, ``batch_comparison_document``);
 batches (``plan_batch``, ``create_batch``, ``create_continuations``,
-``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``).
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``); for a
+server (``validate_files``, ``scenario_path``, ``summary``, ``stop``, ``playing``,
+``inject``, ``world_proposal``, ``review_world``, ``seat_view``, ``visible_page``,
+``tail``, ``after_action``).
 
 ``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
 ``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
@@ -48,6 +51,7 @@ from engine.play.estimate import Estimate, ModelEstimate
 from engine.summary import RunSummary
 from eventstore import canonical_json  # every JSON a front end prints or serves
 
+from .after_action import AfterAction, after_action_markdown
 from .analytics import (
     EXPORT_FORMATS,
     REPORT_FORMATS,
@@ -58,6 +62,7 @@ from .analytics import (
     ProjectOutcome,
     QueryResult,
     SqlRequest,
+    analytics_path,
     check_report_format,
     compare_document,
     compare_markdown,
@@ -133,8 +138,21 @@ from .scenarios import (
 )
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
+from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
+from .store import prepare_log
+from .tail import LogTail
 from .tree import BatchLine, TreeLine
 from .verification import VerifyReport, VerifyRequest, verdict
+from .visibility import (
+    STAFF,
+    Seat,
+    SeatPrompt,
+    SeatView,
+    Staff,
+    Viewer,
+    VisiblePage,
+    visible_line,
+)
 
 _LAZY = {
     # the analytics layer's errors: importing it loads DuckDB
@@ -161,6 +179,8 @@ __all__ = [
     "EXPORT_FORMATS",
     "REPORT_FORMATS",
     "SQL_FORMATS",
+    "STAFF",
+    "AfterAction",
     "AnalyticsError",
     "AuditEntry",
     "AuditQuery",
@@ -190,6 +210,8 @@ __all__ = [
     "ForkError",
     "ForkRun",
     "HumanInputPending",
+    "Inject",
+    "InjectQueuedResult",
     "IntegrityError",
     "InterviewAnswer",
     "InterviewRequest",
@@ -201,6 +223,7 @@ __all__ = [
     "ListRuns",
     "LogPage",
     "LogQuery",
+    "LogTail",
     "MeanDifference",
     "MetricComparison",
     "MissingCredentials",
@@ -228,12 +251,16 @@ __all__ = [
     "ScenarioInvalid",
     "ScenarioLabError",
     "ScenarioProblem",
+    "Seat",
     "SeatAnswer",
     "SeatAnswered",
     "SeatAsk",
     "SeatNotWaiting",
+    "SeatPrompt",
     "SeatQuestion",
+    "SeatView",
     "SqlRequest",
+    "Staff",
     "StartRun",
     "StoreError",
     "TreeLine",
@@ -245,6 +272,12 @@ __all__ = [
     "VariationStatus",
     "VerifyReport",
     "VerifyRequest",
+    "Viewer",
+    "VisiblePage",
+    "WorldProposal",
+    "WorldReview",
+    "after_action_markdown",
+    "analytics_path",
     "audit_markdown",
     "canonical_json",
     "check_report_format",
@@ -255,8 +288,10 @@ __all__ = [
     "json_schema",
     "lineage_order",
     "metric_label",
+    "prepare_log",
     "render",
     "rich_table",
     "state_document",
     "verdict",
+    "visible_line",
 ]

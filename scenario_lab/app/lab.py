@@ -8,12 +8,14 @@ it created until that run is played (``close`` lets go of any left).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import (
+    after_action,
     analytics,
     audit,
     batch_compare,
@@ -23,8 +25,11 @@ from . import (
     runs,
     scenarios,
     seats,
+    steer,
     verification,
+    visibility,
 )
+from .after_action import AfterAction
 from .analytics import (
     Comparison,
     ExportRequest,
@@ -36,14 +41,18 @@ from .analytics import (
 from .audit import AuditEntry, AuditQuery, CheckResult
 from .batch_compare import BatchComparison, CompareBatches
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
+from .errors import ScenarioLabError
 from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList
 from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
+from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
+from .tail import LogTail
 from .tree import TreeLine, run_tree
 from .verification import VerifyReport, VerifyRequest
+from .visibility import SeatView, Viewer, VisiblePage
 
 if TYPE_CHECKING:
     import anyio
@@ -52,7 +61,8 @@ if TYPE_CHECKING:
     from engine.batch.play import BatchProgress
     from engine.fold.state import RunState
     from engine.play.estimate import Estimate
-    from eventstore import RunLease
+    from engine.summary import RunSummary
+    from eventstore import InjectQueued, RunLease
     from projections import Document
 
 
@@ -64,6 +74,7 @@ class Lab:
         self._lock = threading.Lock()
         self._leases: dict[str, RunLease] = {}  # created here, not played yet
         self._playing: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._inboxes: dict[str, list[InjectQueued]] = {}  # live injects of runs played here
 
     def close(self) -> None:
         """Let go of the leases of runs created here and never played."""
@@ -83,6 +94,10 @@ class Lab:
     def validate(self, path: str | Path) -> Validation:
         """Every problem of a scenario directory, with file, field and fix."""
         return scenarios.validate(path)
+
+    def validate_files(self, files: Mapping[str, str]) -> Validation:
+        """Every problem of a scenario given as its files (path -> text), with lines."""
+        return scenarios.validate_files(files)
 
     def estimate(self, request: EstimateRequest) -> Estimate:
         """Expected model calls, tokens and cost of a run, by model."""
@@ -131,11 +146,56 @@ class Lab:
             scope, done = anyio.CancelScope(), anyio.Event()
             self._playing[run_id] = (scope, done)
         try:
-            return await runs.play_run(self.settings, run_id, hooks, lease=lease, scope=scope)
+            return await runs.play_run(
+                self.settings,
+                run_id,
+                hooks,
+                lease=lease,
+                scope=scope,
+                inbox=lambda: self._take_injects(run_id),
+            )
         finally:
             with self._lock:
                 self._playing.pop(run_id, None)
+                left = self._inboxes.pop(run_id, [])
+            for q in left:  # given while the run was ending: recorded, delivered on resume
+                with contextlib.suppress(ScenarioLabError):  # unless the run has ended
+                    steer.inject_idle(
+                        self.settings,
+                        run_id,
+                        steer.Inject(
+                            description=q.description,
+                            name=q.name,
+                            effects=dict(q.effects),
+                            visible_to=q.visible_to,
+                            injected_by=q.injected_by,
+                        ),
+                    )
             done.set()
+
+    def _take_injects(self, run_id: str) -> list[InjectQueued]:
+        with self._lock:
+            return self._inboxes.pop(run_id, [])
+
+    def inject(self, run_ref: str, inject: Inject) -> InjectQueuedResult:
+        """A live inject: into a run played here it is recorded and delivered at its next
+        phase boundary; into a run nobody plays it is recorded now and delivered when the
+        run plays on; a run another process plays is refused (``RunLocked``)."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = run_id in self._playing
+        if not playing:
+            return steer.inject_idle(self.settings, run_id, inject)
+        state = reads.state_at(self.settings, run_id)
+        steer.check_inject(state, run_id, inject)
+        event = steer.queued(inject, state.turn)
+        with self._lock:
+            if run_id in self._playing:
+                self._inboxes.setdefault(run_id, []).append(event)
+                return InjectQueuedResult(
+                    run_id=run_id, inject_id=event.inject_id, delivery="next phase"
+                )
+        return steer.inject_idle(self.settings, run_id, inject)
 
     async def halt(self, run_ref: str) -> RunOutcome:
         """Halt a run (reason ``user``): one this ``Lab`` plays stops at its next step
@@ -151,9 +211,43 @@ class Lab:
         await done.wait()
         return runs.outcome_of(run_id, reads.state_at(self.settings, run_id))
 
+    async def stop(self, run_ref: str) -> RunOutcome:
+        """End a run for good: halted with reason ``stopped``, which ``resume_run``
+        refuses (a fork of it may still go on). One this ``Lab`` plays stops at its
+        next step boundary first; one another process plays is refused (``RunLocked``)."""
+        run_id = runs.resolve(self.settings, run_ref)
+        with self._lock:
+            playing = self._playing.get(run_id)
+        if playing is not None:
+            scope, done = playing
+            scope.cancel()
+            await done.wait()
+        return runs.stop_idle(self.settings, run_id)
+
+    def world_proposal(self, run_ref: str) -> WorldProposal:
+        """The world update the run waits to have reviewed (white-cell mode), if any."""
+        return steer.world_proposal(self.settings, run_ref)
+
+    def review_world(self, run_ref: str, review: WorldReview) -> WorldProposal:
+        """Approve or edit the waiting world update; ``resume_run`` then applies it."""
+        return steer.review_world(self.settings, run_ref, review)
+
+    def playing(self) -> tuple[str, ...]:
+        """The runs this ``Lab`` is playing now."""
+        with self._lock:
+            return tuple(self._playing)
+
     def list_runs(self, query: ListRuns | None = None) -> RunList:
         """Runs, newest first, filtered and paged."""
         return reads.list_runs(self.settings, query or ListRuns())
+
+    def summary(self, run_ref: str) -> RunSummary:
+        """One run's status, cost and lineage ids, without folding its events."""
+        return reads.run_summary(self.settings, run_ref)
+
+    def scenario_path(self, name: str) -> Path:
+        """The directory of the offered scenario ``name``."""
+        return scenarios.scenario_path(self.settings, name)
 
     def run_tree(self, query: ListRuns | None = None) -> tuple[TreeLine, ...]:
         """The runs of ``query`` as a tree, each batch folded into one line."""
@@ -201,6 +295,21 @@ class Lab:
         """Record a human seat's answer (decision, reply or coalition answer)."""
         return seats.answer(self.settings, run_ref, answer)
 
+    def seat_view(self, run_ref: str, actor: str) -> SeatView:
+        """What the person at ``actor``'s seat is shown: briefing, what it may see of
+        the run, and what it is asked, in words (never an AI's instructions)."""
+        return visibility.seat_view(self.settings, run_ref, actor)
+
+    def visible_page(
+        self, run_ref: str, viewer: Viewer, *, after: int = 0, limit: int = 1000
+    ) -> VisiblePage:
+        """A page of the run's events as ``viewer`` may see them (``log --json`` lines)."""
+        return visibility.visible_page(self.settings, run_ref, viewer, after=after, limit=limit)
+
+    def tail(self) -> LogTail:
+        """A follower of the log's end, for live streams (close it when done)."""
+        return LogTail(self.settings)
+
     # -- audit ---------------------------------------------------------------------------
 
     def audit_trail(self, query: AuditQuery) -> tuple[AuditEntry, ...]:
@@ -220,6 +329,11 @@ class Lab:
     def sql(self, request: SqlRequest) -> QueryResult:
         """One read-only SQL statement over the analytics tables (or their schema)."""
         return analytics.sql(self.settings, request)
+
+    def after_action(self, run_ref: str) -> AfterAction:
+        """The hotwash of a run: key decisions, turning points, injects, failed checks,
+        cost (``after_action_markdown`` renders it)."""
+        return after_action.after_action(self.settings, run_ref)
 
     def sql_arrow(self, statement: str, params: tuple[Any, ...] | None = None) -> pa.Table:
         """One read-only statement (``?`` bound to ``params``) as an Arrow table."""

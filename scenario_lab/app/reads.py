@@ -141,6 +141,12 @@ def list_runs(settings: LabSettings, query: ListRuns) -> RunList:
     )
 
 
+def run_summary(settings: LabSettings, run_ref: str) -> RunSummary:
+    """One run's line of the listing (status, cost...), without folding its events."""
+    with open_store(settings) as store:
+        return _summarize(settings, store, store.run_info(store.resolve(run_ref)))
+
+
 def lineage_order(runs: tuple[RunSummary, ...]) -> list[tuple[int, RunSummary]]:
     """Runs in tree order (each root, then its branches depth-first) with their depth."""
     from engine.summary import lineage_tree

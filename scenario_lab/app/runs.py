@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from engine.fold.state import RunState
     from engine.play.player import Progress
+    from engine.scenario.load import LoadedScenario
     from eventstore import EventStore, RunLease
 
 
@@ -46,6 +47,11 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     json_mode: bool = True
     # prompts longer than a model's context window are refused unless this is set
     allow_long_prompts: bool = False
+    # actors played by people in this run (their seats wait for answers), whatever the
+    # scenario's actor files say
+    humans: tuple[str, ...] = ()
+    # white-cell mode: each world update waits for a facilitator to approve or edit it
+    white_cell: bool = False
     name: str | None = None  # a label for people: `runs`, reports, SQL
     tags: tuple[str, ...] = ()  # labels to find the run by (`runs --tag`, SQL)
 
@@ -205,7 +211,7 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
 
     from .scenarios import load
 
-    loaded = load(request.scenario)
+    loaded = with_humans(load(request.scenario), request.humans)
     check_overrides(loaded.scenario, request.models)
     check_turns(
         loaded.scenario, request.turns if request.turns is not None else loaded.scenario.turns
@@ -236,6 +242,7 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
                 model_overrides=request.models,
                 world_model=request.world_model,
                 json_mode=request.json_mode,
+                white_cell=request.white_cell,
                 name=request.name,
                 tags=request.tags,
             )
@@ -247,6 +254,25 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
         scenario=loaded.scenario.name,
         warnings=(*loaded.warnings, *size_warnings),
     )
+
+
+def with_humans(loaded: LoadedScenario, humans: tuple[str, ...]) -> LoadedScenario:
+    """``loaded`` with the actors ``humans`` played by people (recorded so in the run's
+    scenario); an actor the scenario does not have is refused."""
+    if not humans:
+        return loaded
+    unknown = [a for a in humans if a not in loaded.scenario.actors]
+    if unknown:
+        raise InvalidRequest(
+            "{humans}: scenario {name!r} has no actor {actor!r} (actors: {known})",
+            field="humans",
+            values={
+                "name": loaded.scenario.name,
+                "actor": unknown[0],
+                "known": ", ".join(loaded.scenario.actors),
+            },
+        )
+    return loaded.with_overrides({f"actors.{a}.control": "human" for a in humans})
 
 
 def resume_run(settings: LabSettings, request: ResumeRun) -> str:
@@ -367,6 +393,7 @@ async def play_run(
     *,
     lease: RunLease | None = None,
     scope: anyio.CancelScope | None = None,
+    inbox: Callable[[], list[Any]] | None = None,
 ) -> RunOutcome:
     """Play a recorded run until it completes, halts or fails, and say where it stands.
 
@@ -401,6 +428,7 @@ async def play_run(
                 human_prompt=hooks.human_prompt,
                 progress=hooks.progress,
                 lease=lease,
+                inbox=inbox,
             )
             with scope:
                 return outcome_of(run_id, await player.play())
@@ -451,3 +479,24 @@ def resolve(settings: LabSettings, run_ref: str) -> str:
     """The full id of the run ``run_ref`` names (an id or a unique prefix)."""
     with open_store(settings) as store:
         return store.resolve(run_ref)
+
+
+def stop_idle(settings: LabSettings, run_id: str) -> RunOutcome:
+    """End a run nobody plays for good (``RunLocked`` if a process plays it): it is
+    halted with reason ``stopped``, which ``resume`` refuses. A stopped run stays as it
+    is; a completed or failed one is refused."""
+    from engine.errors import RunNotPlayable
+    from engine.replay import replay
+    from eventstore import RunHalted, RunLocked, is_held
+
+    with open_store(settings) as store:
+        if is_held(settings.db, run_id):
+            raise RunLocked(run_id)
+        state = replay(store, run_id)
+        if state.status in ("completed", "failed"):
+            raise RunNotPlayable(f"run {run_id} has already {state.status}", run_id=run_id)
+        if not (state.status == "halted" and state.halt_reason == "stopped"):
+            stopped = RunHalted(turn=state.turn, reason="stopped", detail="stopped for good")
+            _append_halt(settings, store, run_id, stopped)
+            state = replay(store, run_id)
+        return outcome_of(run_id, state)

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from eventstore import NotFound
+from eventstore import InvalidRequest, NotFound
 
 from .settings import BUNDLED_SCENARIOS, LabSettings
 
@@ -29,6 +30,7 @@ class ScenarioProblem(msgspec.Struct, frozen=True, kw_only=True):
     message: str
     hint: str
     text: str
+    line: int | None = None  # of the field in the file, where known
 
 
 class Validation(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +95,7 @@ def validate(path: str | Path) -> Validation:
             message=p.message,
             hint=p.hint,
             text=str(p),
+            line=p.line,
         )
         for p in found
     )
@@ -104,6 +107,30 @@ def validate(path: str | Path) -> Validation:
         warnings=len(problems) - errors,
         problems=problems,
     )
+
+
+def validate_files(files: Mapping[str, str]) -> Validation:
+    """Every problem of a scenario given as its files (relative path -> text), e.g. from
+    an editor: they are written to a scratch directory, checked, and removed. A path
+    that would leave the directory is refused."""
+    import tempfile
+    from pathlib import PurePosixPath
+
+    with tempfile.TemporaryDirectory(prefix="scenario-lab-validate-") as tmp:
+        root = Path(tmp)
+        for name, text in files.items():
+            rel = PurePosixPath(name)
+            if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name:
+                raise InvalidRequest(
+                    "{files}: {name!r} is not a relative path inside the scenario",
+                    field="files",
+                    values={"name": name},
+                )
+            target = root.joinpath(*rel.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        result = validate(root)
+    return msgspec.structs.replace(result, path="")
 
 
 def load(path: str | Path) -> LoadedScenario:

@@ -67,6 +67,9 @@ class SeatAnswer(msgspec.Struct, frozen=True, kw_only=True):
     accept: bool | None = None
     submitted_by: str = ""
     via: str = "api"
+    # the question answered (``SeatQuestion.request_id``): an answer to a question that
+    # is no longer open is refused rather than taken as the answer to the next one
+    request_id: str | None = None
 
 
 class SeatAnswered(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,6 +148,13 @@ def answer(settings: LabSettings, run_ref: str, given: SeatAnswer) -> SeatAnswer
     (``InvalidRequest`` naming the field to give)."""
     from engine.play.human import submit
 
+    if given.request_id is not None:
+        open_now = [q.request_id for q in seat_questions(settings, run_ref, given.actor)]
+        if given.request_id not in open_now[:1]:
+            raise SeatNotWaiting(
+                f"question {given.request_id} of {given.actor!r} is not open (answered already?)",
+                run_id=run_ref,
+            )
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
         event = submit(

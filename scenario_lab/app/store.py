@@ -16,3 +16,9 @@ def open_store(settings: LabSettings, *, create: bool = False) -> EventStore:
     from eventstore import EventStore
 
     return EventStore.open(settings.db, create=create)
+
+
+def prepare_log(settings: LabSettings) -> None:
+    """Create the log when missing; refuse a file that is not a scenario-lab log (with
+    the one-line errors of every command)."""
+    open_store(settings, create=True).close()

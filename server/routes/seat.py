@@ -1,0 +1,239 @@
+"""Human seats: join links (facilitator), a seat's page, and its answers.
+
+A seat token shows one actor of one run: its briefing, what it may see, the question it
+is asked in words. Its answers are recorded with who gave them (the token's id, never
+the secret); a run waiting for human seats goes on here by itself once none is left.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from scenario_lab.app import ResumeRun, RunNotPlayable, SeatAnswer
+from server.deps import Services, allow, services
+from server.permissions import Principal, Rule
+from server.problems import Problem
+from server.render import json_response
+
+router = APIRouter(prefix="/api/v1/runs", tags=["seats"])
+
+
+class SeatBody(BaseModel):
+    actor: str = Field(max_length=200)
+
+
+class _Answer(BaseModel):
+    request_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The question answered (from GET seat): a stale answer gets 409.",
+    )
+
+
+class DecisionBody(_Answer):
+    action: str | None = Field(default=None, max_length=20_000)
+    action_name: str | None = Field(default=None, max_length=200)
+    reasoning: str = Field(default="", max_length=20_000)
+    actor: str | None = Field(default=None, description="The seat (a facilitator's choice).")
+
+
+class ReplyBody(_Answer):
+    reply: str = Field(max_length=20_000)
+    actor: str | None = None
+
+
+class CoalitionBody(_Answer):
+    reasoning: str = Field(default="", max_length=20_000)
+    actor: str | None = None
+
+
+class _Replays:
+    """Answers already given per Idempotency-Key: a retried request gets the same
+    response instead of a 409 (bounded, per server process)."""
+
+    def __init__(self, size: int = 10_000):
+        self._done: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: tuple[str, str, str]) -> Any:
+        with self._lock:
+            return self._done.get(key)
+
+    def put(self, key: tuple[str, str, str], value: Any) -> None:
+        with self._lock:
+            self._done[key] = value
+            while len(self._done) > self._size:
+                self._done.popitem(last=False)
+
+
+_replays = _Replays()
+
+
+def _seat_of(who: Principal, actor: str | None) -> str:
+    if who.role == "player":
+        if actor not in (None, who.actor):
+            raise Problem(403, "Forbidden", "a seat token speaks for its own seat only")
+        assert who.actor is not None
+        return who.actor
+    if actor is None:
+        raise Problem(400, "Bad Request", "name the seat: `actor` in the body or ?actor=NAME")
+    return actor
+
+
+@router.post("/{run_id}/seats", status_code=201)
+def create_seat(
+    request: Request,
+    run_id: str,
+    body: SeatBody,
+    who: Annotated[Principal, allow(Rule.FACILITATOR)],
+) -> Response:
+    """A join link for a person to take ``actor``'s seat: the token is shown once."""
+    svc = services(request)
+    view = svc.lab.seat_view(run_id, body.actor)  # the run and the actor exist
+    seat, secret = svc.accounts.create_seat_token(view.run_id, body.actor, who.name)
+    base = str(request.base_url).rstrip("/")
+    return json_response(
+        {
+            "token": secret,
+            "token_id": seat.token_id,
+            "run_id": view.run_id,
+            "actor": body.actor,
+            "url": f"{base}/join/{view.run_id}#token={secret}",
+        },
+        status=201,
+    )
+
+
+@router.get("/{run_id}/seat")
+def get_seat(
+    request: Request,
+    run_id: str,
+    who: Annotated[Principal, allow(Rule.SEAT)],
+    actor: Annotated[str | None, Query(description="The seat (a facilitator's choice).")] = None,
+) -> Response:
+    """What the seat's player is shown: briefing, what it may see of the run, what was
+    said to it, and the question it is asked, in words."""
+    return json_response(services(request).lab.seat_view(run_id, _seat_of(who, actor)))
+
+
+def _answer(
+    request: Request,
+    run_id: str,
+    who: Principal,
+    key: str | None,
+    answer: SeatAnswer,
+) -> Response:
+    svc = services(request)
+    replay_key = (f"{who.kind}:{who.name}", run_id, key) if key else None
+    if replay_key is not None:
+        done = _replays.get(replay_key)
+        if done is not None:
+            return json_response(done)
+    answered = svc.lab.answer_seat(run_id, answer)
+    result = {"answered": answered, "run_continues": _continue_if_ready(svc, answered.run_id)}
+    if replay_key is not None:
+        _replays.put(replay_key, result)
+    return json_response(result)
+
+
+def _continue_if_ready(svc: Services, run_id: str) -> bool:
+    """Resume and play a run halted for human seats once none is waited for."""
+    detail = svc.lab.run(run_id)
+    summary = detail.summary
+    if detail.seats_pending or summary.status != "halted":
+        return False
+    if summary.halt_reason != "human_input":
+        return False
+    try:
+        svc.lab.resume_run(ResumeRun(run=run_id))
+    except RunNotPlayable:  # another process plays or resumed it meanwhile
+        return False
+    anyio.from_thread.run_sync(svc.runner.start, run_id)
+    return True
+
+
+def _by(who: Principal) -> str:
+    return f"{who.kind}:{who.name}"
+
+
+@router.post("/{run_id}/seat/decision")
+def decide(
+    request: Request,
+    run_id: str,
+    body: DecisionBody,
+    who: Annotated[Principal, allow(Rule.SEAT)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """The seat's decision: ``action`` (text) and/or ``action_name`` (a declared action)."""
+    answer = SeatAnswer(
+        actor=_seat_of(who, body.actor),
+        action=body.action,
+        action_name=body.action_name,
+        reasoning=body.reasoning,
+        submitted_by=_by(who),
+        request_id=body.request_id,
+    )
+    return _answer(request, run_id, who, idempotency_key, answer)
+
+
+@router.post("/{run_id}/seat/reply")
+def reply(
+    request: Request,
+    run_id: str,
+    body: ReplyBody,
+    who: Annotated[Principal, allow(Rule.SEAT)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """The seat's reply to the private message it is asked to answer."""
+    answer = SeatAnswer(
+        actor=_seat_of(who, body.actor),
+        reply=body.reply,
+        submitted_by=_by(who),
+        request_id=body.request_id,
+    )
+    return _answer(request, run_id, who, idempotency_key, answer)
+
+
+def _coalition(
+    request: Request, run_id: str, body: CoalitionBody, who: Principal, key: str | None, yes: bool
+) -> Response:
+    answer = SeatAnswer(
+        actor=_seat_of(who, body.actor),
+        accept=yes,
+        reasoning=body.reasoning,
+        submitted_by=_by(who),
+        request_id=body.request_id,
+    )
+    return _answer(request, run_id, who, key, answer)
+
+
+@router.post("/{run_id}/seat/accept")
+def accept(
+    request: Request,
+    run_id: str,
+    who: Annotated[Principal, allow(Rule.SEAT)],
+    body: CoalitionBody | None = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Join the coalition the seat is invited to."""
+    return _coalition(request, run_id, body or CoalitionBody(), who, idempotency_key, True)
+
+
+@router.post("/{run_id}/seat/reject")
+def reject(
+    request: Request,
+    run_id: str,
+    who: Annotated[Principal, allow(Rule.SEAT)],
+    body: CoalitionBody | None = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Decline the coalition the seat is invited to."""
+    return _coalition(request, run_id, body or CoalitionBody(), who, idempotency_key, False)

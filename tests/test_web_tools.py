@@ -1,0 +1,118 @@
+"""The analyst's and author's pages in a real Chromium: the scenario editor marks a bad
+field while typing (within a second), and the SQL page runs a query, shows the schema,
+downloads CSV and says why a statement is refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server_helpers import live, make_world
+from tests.web_helpers import (
+    ConsoleLog,
+    browser_fixture,
+    load_factor,
+    off_loop,
+    shot,
+    sign_in,
+)
+
+pytestmark = pytest.mark.slow
+chromium = browser_fixture()  # one headless Chromium for the module
+
+
+@pytest.fixture
+def signed_in(chromium: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    w = off_loop(make_world, tmp_path)
+    with live(w.settings) as srv:
+        ctx = sign_in(chromium, srv.url, accept_downloads=True)
+        yield ctx, w
+        ctx.close()
+
+
+def test_editor_marks_a_bad_field_within_a_second(signed_in: tuple[Any, Any]) -> None:
+    ctx, _w = signed_in
+    page = ctx.new_page()
+    console = ConsoleLog(page)
+    page.goto("/editor?scenario=tabletop-human")
+    page.get_by_test_id("validity").filter(has_text="Valid").wait_for(timeout=15_000)
+    files = page.get_by_role("navigation", name="Scenario files")
+    assert files.get_by_role("button", name="actors/grid-operator.yaml").count() == 1
+    line = page.locator(".cm-line", has_text="turns: 5")
+    line.click()
+    page.keyboard.press("End")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("five")
+    typed = time.monotonic()
+    # within a second on an idle machine; others' load stretches it
+    bound = 1.0 * load_factor()
+    page.locator(".cm-lintRange-error").first.wait_for(timeout=bound * 1000)
+    assert time.monotonic() - typed < bound
+    assert "1 error" in page.get_by_test_id("validity").inner_text()
+    problem = page.locator("table.problems tbody tr").first.inner_text()
+    assert "scenario.yaml" in problem and "turns" in problem
+    # the problem is on the edited line, in the gutter as well
+    assert page.locator(".cm-lint-marker-error").count() == 1
+    shot(page, "editor")
+    # fixing it clears the mark
+    page.keyboard.press("Control+z")
+    page.get_by_test_id("validity").filter(has_text="Valid").wait_for(timeout=3000)
+    assert page.locator(".cm-lintRange-error").count() == 0
+    assert console.errors == []
+
+
+def test_sql_page_runs_a_query_downloads_csv_and_explains_a_refusal(
+    signed_in: tuple[Any, Any],
+) -> None:
+    ctx, w = signed_in
+    page = ctx.new_page()
+    console = ConsoleLog(page)
+    page.goto("/sql")
+    schema = page.get_by_role("complementary", name="Schema")
+    schema.get_by_text("runs", exact=True).first.wait_for(timeout=30_000)
+    box = page.get_by_label("Statement (read-only, DuckDB; Ctrl+Enter runs it)")
+    box.fill("SELECT run_id, status FROM runs ORDER BY run_id")
+    page.get_by_role("button", name="Run").click()
+    page.locator("table.results tbody tr").first.wait_for(timeout=30_000)
+    shown = page.locator("table.results").inner_text()
+    assert w.strait in shown and w.tabletop in shown
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download CSV").click()
+    rows = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text())))
+    assert rows[0] == ["run_id", "status"]
+    assert sorted(r[0] for r in rows[1:]) == sorted([w.strait, w.tabletop])
+    shot(page, "sql")
+    box.fill("DELETE FROM runs")
+    box.press("Control+Enter")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert alert.inner_text().strip()
+    assert page.locator("table.results").count() == 0
+    # the refusal is a 4xx the app shows, not a page error
+    assert [e for e in console.errors if "status of 4" not in e] == []
+
+
+def test_fork_into_a_batch_and_follow_it_on_the_batch_page(signed_in: tuple[Any, Any]) -> None:
+    ctx, w = signed_in
+    page = ctx.new_page()
+    console = ConsoleLog(page)
+    page.goto(f"/runs/{w.strait}")
+    page.get_by_role("button", name="Fork here after turn 5").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Branches").fill("4")
+    dialog.get_by_role("button", name="Fork").click()
+    page.wait_for_function("() => location.pathname.startsWith('/batches/')")
+    page.get_by_text("4 of 4 runs completed").wait_for(timeout=60_000)
+    # a fan chart per metric, drawn from the four runs
+    page.locator(".chart canvas").first.wait_for()
+    assert page.locator(".chart").count() >= 3
+    # the server's statistics, once every run has ended
+    page.locator(".markdown table").first.wait_for(timeout=30_000)
+    shot(page, "batch", full_page=True)
+    assert console.errors == []

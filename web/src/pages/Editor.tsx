@@ -1,0 +1,212 @@
+// The scenario editor: a scenario's files in CodeMirror 6 (YAML), checked by the
+// server's validator while typing; problems are marked at their file and line.
+
+import { yaml } from "@codemirror/lang-yaml";
+import { type Diagnostic, lintGutter, linter } from "@codemirror/lint";
+import { EditorState } from "@codemirror/state";
+import { EditorView, basicSetup } from "codemirror";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
+import { api } from "../api";
+import { scenarioFiles } from "../scenarioFiles";
+import { ErrorLine } from "../format";
+
+interface Problem {
+  severity: "error" | "warning";
+  file: string;
+  field: string;
+  message: string;
+  hint: string;
+  text: string;
+  line: number | null;
+}
+
+interface Validation {
+  valid: boolean;
+  errors: number;
+  warnings: number;
+  problems: Problem[];
+}
+
+export function EditorPage() {
+  const { query, route } = useLocation();
+  const [names, setNames] = useState<string[]>([]);
+  const [files, setFiles] = useState<Record<string, string> | null>(null);
+  const [current, setCurrent] = useState("scenario.yaml");
+  const [result, setResult] = useState<Validation | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [newName, setNewName] = useState("");
+  const box = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const filesRef = useRef<Record<string, string>>({});
+  const currentRef = useRef(current);
+  const source = query.scenario ?? "";
+
+  useEffect(() => {
+    api<{ name: string; valid: boolean }[]>("/api/v1/scenarios")
+      .then((l) => setNames(l.map((s) => s.name)))
+      .catch((e) => setError((e as Error).message));
+  }, []);
+
+  useEffect(() => {
+    if (!source) return;
+    api<{ scenario: Record<string, unknown> }>(`/api/v1/scenarios/${encodeURIComponent(source)}`)
+      .then((d) => {
+        const f = scenarioFiles(d.scenario);
+        filesRef.current = f;
+        setFiles(f);
+        setCurrent("scenario.yaml");
+      })
+      .catch((e) => setError((e as Error).message));
+  }, [source]);
+
+  // the server checks every file at once; this file's problems become diagnostics
+  const check = async (v: EditorView): Promise<Diagnostic[]> => {
+    const file = currentRef.current;
+    filesRef.current = { ...filesRef.current, [file]: v.state.doc.toString() };
+    let out: Validation;
+    try {
+      out = await api<Validation>("/api/v1/scenarios/validate", { method: "POST", body: { files: filesRef.current } });
+    } catch (e) {
+      setError((e as Error).message);
+      return [];
+    }
+    setError(null);
+    setResult(out);
+    const doc = v.state.doc;
+    return out.problems
+      .filter((p) => p.file === file)
+      .map((p) => {
+        const line = doc.line(Math.min(Math.max(p.line ?? 1, 1), doc.lines));
+        return {
+          from: line.from,
+          to: Math.max(line.to, line.from),
+          severity: p.severity === "error" ? "error" : "warning",
+          message: `${p.field ? `${p.field}: ` : ""}${p.message}${p.hint ? ` (${p.hint})` : ""}`,
+        } satisfies Diagnostic;
+      });
+  };
+
+  useEffect(() => {
+    if (!files || !box.current) return;
+    currentRef.current = current;
+    const state = EditorState.create({
+      doc: filesRef.current[current] ?? "",
+      extensions: [
+        basicSetup,
+        yaml(),
+        lintGutter(),
+        linter(check, { delay: 250 }),
+        EditorView.updateListener.of((u) => {
+          if (u.docChanged) filesRef.current = { ...filesRef.current, [currentRef.current]: u.state.doc.toString() };
+        }),
+        EditorView.contentAttributes.of({ "aria-label": `Contents of ${current}` }),
+      ],
+    });
+    if (view.current) view.current.setState(state);
+    else view.current = new EditorView({ state, parent: box.current });
+  }, [files, current]);
+
+  useEffect(() => () => view.current?.destroy(), []);
+
+  const counts = (file: string) => (result?.problems ?? []).filter((p) => p.file === file);
+  const addActor = () => {
+    const n = newName.trim().toLowerCase().replace(/[^a-z0-9-]+/g, "-");
+    if (!n) return;
+    const path = `actors/${n}.yaml`;
+    filesRef.current = { ...filesRef.current, [path]: `name: ${newName.trim()}\nrole: \ngoals: []\n` };
+    setFiles(filesRef.current);
+    setCurrent(path);
+    setNewName("");
+  };
+
+  return (
+    <section class="editor-page">
+      <h1>Scenario editor</h1>
+      <form class="row" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Start from
+          <select value={source} onChange={(e) => route(`/editor?scenario=${encodeURIComponent(e.currentTarget.value)}`)}>
+            <option value="">choose a scenario</option>
+            {names.map((n) => (
+              <option key={n}>{n}</option>
+            ))}
+          </select>
+        </label>
+        {result && (
+          <p role="status" class={result.valid ? "ok" : "error"} data-testid="validity">
+            {result.valid ? "Valid" : `${result.errors} error(s)`}
+            {result.warnings ? `, ${result.warnings} warning(s)` : ""}
+          </p>
+        )}
+      </form>
+      <ErrorLine error={error} />
+      {files && (
+        <div class="editor-grid">
+          <nav aria-label="Scenario files">
+            <ul class="plain files">
+              {Object.keys(filesRef.current).map((f) => (
+                <li key={f}>
+                  <button type="button" class={`link ${f === current ? "current" : ""}`} aria-current={f === current ? "true" : undefined} onClick={() => setCurrent(f)}>
+                    {f}
+                  </button>
+                  {counts(f).length > 0 && <span class="badge s-failed">{counts(f).length}</span>}
+                </li>
+              ))}
+            </ul>
+            <form
+              class="stack small"
+              onSubmit={(e) => {
+                e.preventDefault();
+                addActor();
+              }}
+            >
+              <label>
+                New actor
+                <input value={newName} placeholder="Actor name" onInput={(e) => setNewName(e.currentTarget.value)} />
+              </label>
+              <button type="submit" class="secondary">
+                Add file
+              </button>
+            </form>
+          </nav>
+          <div>
+            <div class="cm-box" ref={box} />
+            {result && result.problems.length > 0 && (
+              <table class="small problems">
+                <caption>Problems in every file</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">File</th>
+                    <th scope="col">Line</th>
+                    <th scope="col">Field</th>
+                    <th scope="col">Problem</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {result.problems.map((p, i) => (
+                    <tr key={i} class={p.severity === "error" ? "p-error" : "p-warning"}>
+                      <td>
+                        <button type="button" class="link" onClick={() => setCurrent(p.file)}>
+                          {p.file}
+                        </button>
+                      </td>
+                      <td>{p.line ?? ""}</td>
+                      <td>
+                        <code>{p.field}</code>
+                      </td>
+                      <td>
+                        {p.message}
+                        {p.hint && <span class="muted"> ({p.hint})</span>}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
