@@ -7,6 +7,7 @@ command shares: where log lines go and how they look, and tracing from the envir
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from cli import (
     commands_serve,
 )
 from cli.errors import fail
+from cli.root import VersionOpt, before_exit, epilog, only_the_invoked_command, prepare_process
 
 app = typer.Typer(
     name="scenario-lab",
@@ -36,6 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     # plain click help: rich's help renderer alone costs ~130 ms of start-up
     rich_markup_mode=None,
+    epilog=epilog(),
 )
 
 
@@ -65,6 +68,7 @@ def root(
             help="Append log lines to this file instead of stderr.",
         ),
     ] = None,
+    version: VersionOpt = False,  # eager: prints the version and exits (cli/root.py)
 ) -> None:
     # Log lines go to stderr (or the file), never stdout: data output stays clean.
     # Spans are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set (the otel extra).
@@ -104,4 +108,9 @@ commands_scenario.register(app)
 
 
 def main() -> None:
-    app()
+    prepare_process()
+    only_the_invoked_command(app, sys.argv[1:])
+    try:
+        app()
+    finally:
+        before_exit()

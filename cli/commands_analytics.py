@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, make_lab, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    OutOption,
+    emit_json,
+    fail,
+    handle_errors,
+    make_lab,
+    status,
+    stdout_to,
+)
 
 if TYPE_CHECKING:
     from scenario_lab.app import Document, Lab, QueryResult
@@ -25,9 +35,6 @@ AnalyticsOption = Annotated[
         envvar="SCENARIO_LAB_ANALYTICS",
         help="The analytics file (DuckDB); default: the log's path with .duckdb.",
     ),
-]
-OutOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
 ReportFormatOption = Annotated[
     str,
@@ -56,17 +63,6 @@ MemoryOption = Annotated[
         "(of the machine's memory); default 2GB.",
     ),
 ]
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text)
-    except OSError as e:
-        raise fail(f"cannot write {output}: {e.strerror}") from None
-    status(f"wrote {output}")
 
 
 def _write_report(doc: Document, output: Path | None, fmt: str) -> None:
@@ -113,6 +109,8 @@ def sql(
     ] = False,
     timeout: TimeoutOption = None,
     memory_limit: MemoryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    out: OutOption = None,
 ) -> None:
     """Run one read-only SQL query over the analytics tables (DuckDB dialect).
 
@@ -121,6 +119,10 @@ def sql(
     """
     from scenario_lab.app import SqlRequest, render
 
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise fail("give either --json or --format, not both", 2)
+        fmt = "json"
     lab = make_lab(db, analytics=analytics)
     result = lab.sql(
         SqlRequest(
@@ -131,10 +133,11 @@ def sql(
             memory_limit=memory_limit,
         )
     )
-    if fmt == "table":
-        _print_table(result)
-    else:
-        typer.echo(render(result, fmt), nl=False)
+    with stdout_to(out):
+        if fmt == "table":
+            _print_table(result)
+        else:
+            typer.echo(render(result, fmt), nl=False)
 
 
 BatchesOption = Annotated[
@@ -237,12 +240,8 @@ def compare(
 
 
 def _emit(value: object, output: Path | None) -> None:
-    from scenario_lab.app import canonical_json
-
-    if output is None:
+    with stdout_to(output):
         emit_json(value)
-    else:
-        _write(canonical_json(value) + "\n", output)
 
 
 def export(
@@ -253,14 +252,25 @@ def export(
     analytics: AnalyticsOption = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, csv or json.")] = "parquet",
     out: Annotated[
-        Path, typer.Option("--out", help="The folder to write one file per table into.")
+        Path,
+        typer.Option(
+            "--out", "-o", "--output", help="The folder to write one file per table into."
+        ),
     ] = Path("export"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The files written, as one JSON array.")
+    ] = False,
 ) -> None:
-    """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files."""
+    """Export the analytics tables (of some runs, or all) as Parquet, CSV or JSON files;
+    prints the files written."""
     from scenario_lab.app import ExportRequest
 
     request = ExportRequest(out=str(out), format=fmt, runs=tuple(runs) if runs else None)
-    for f in make_lab(db, analytics=analytics).export(request).files:
+    files = make_lab(db, analytics=analytics).export(request).files
+    if as_json:
+        emit_json([str(f) for f in files])
+        return
+    for f in files:
         typer.echo(f)
 
 

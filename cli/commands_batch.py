@@ -12,10 +12,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.commands_run import BaseUrlOpt, PriceOpt, PricesOpt, parse_prices
+from cli.commands_run import (
+    BaseUrlOpt,
+    PriceOpt,
+    PricesOpt,
+    finish,
+    parse_prices,
+    play_options,
+)
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    JsonOption,
+    OutOption,
     command,
     emit_json,
     fail,
@@ -24,7 +33,9 @@ from cli.common import (
     make_lab,
     print_table,
     status,
+    stdout_to,
 )
+from cli.errors import EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     from scenario_lab.app import BatchPlanView, BatchStatus, Lab
@@ -46,11 +57,11 @@ BudgetOpt = Annotated[
         help="USD for the whole batch (replaces the file's budget_limit).",
     ),
 ]
+DEFAULT_CALLS = 16
 CallsOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on model calls in flight, batch-wide.")
 ]
 BatchArg = Annotated[str, typer.Argument(metavar="BATCH", help="Batch id (or a unique prefix).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output.")]
 
 
 def run(
@@ -61,7 +72,16 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the matrix and cost estimate; write nothing.")
     ] = False,
-    concurrency: CallsOpt = 16,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", "--output", help="With --dry-run: write the plan to this file."
+        ),
+    ] = None,
+    concurrency: CallsOpt = DEFAULT_CALLS,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     price: PriceOpt = None,
@@ -93,9 +113,13 @@ def run(
         allow_long_prompts=allow_long_prompts,
         tags=tuple(tag or ()),
     )
+    if (as_json or out is not None) and not dry_run:
+        raise fail("--json and --out print a plan: give them with --dry-run", 2)
     try:
         if dry_run:
-            _dry_run(lab.plan_batch(request))
+            plan = lab.plan_batch(request)
+            with stdout_to(out):
+                _dry_run(plan, as_json)
             return
         created = lab.create_batch(request)
     except ScenarioInvalid as e:  # every problem of the file, one line each
@@ -110,8 +134,9 @@ def run(
         f"batch {created.batch_id}: {created.name}: {created.variations} variation(s) x "
         f"{created.runs_per_variation} run(s) = {created.runs} runs"
     )
-    play_batch(lab, created.batch_id, parallel=parallel)
-    typer.echo(created.batch_id)
+    options = _resume_options(llm_base_url, concurrency, prices)
+    code = play_batch(lab, created.batch_id, parallel=parallel, resume_options=options)
+    finish(created.batch_id, code)
 
 
 def resume(
@@ -119,7 +144,7 @@ def resume(
     db: DbOption = Path(DEFAULT_DB),
     parallel: ParallelOpt = None,
     budget: BudgetOpt = None,
-    concurrency: CallsOpt = 16,
+    concurrency: CallsOpt = DEFAULT_CALLS,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     price: PriceOpt = None,
@@ -137,15 +162,23 @@ def resume(
     )
     found = lab.prepare_batch_resume(BatchResume(batch=batch_ref, budget=budget))
     status(f"batch {found.batch_id}: {found.name}: resuming")
-    play_batch(lab, found.batch_id, parallel=parallel, budget=budget)
-    typer.echo(found.batch_id)
+    options = _resume_options(llm_base_url, concurrency, prices)
+    code = play_batch(lab, found.batch_id, parallel=parallel, budget=budget, resume_options=options)
+    finish(found.batch_id, code)
 
 
-def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
+def list_cmd(
+    db: DbOption = Path(DEFAULT_DB), as_json: JsonOption = False, out: OutOption = None
+) -> None:
     """Every batch in the log, newest first, with its runs and cost."""
+    found = make_lab(db).list_batches()
+    with stdout_to(out):
+        _print_batches(found, as_json)
+
+
+def _print_batches(found: Any, as_json: bool) -> None:
     import msgspec
 
-    found = make_lab(db).list_batches()
     if as_json:
         skip = ("runs", "cut_short", "config")
         emit_json(
@@ -168,9 +201,19 @@ def list_cmd(db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
     print_table([*headers, ("CUT", "right"), ("USD", "right"), ("CREATED", "left")], rows)
 
 
-def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt = False) -> None:
+def show(
+    batch_ref: BatchArg,
+    db: DbOption = Path(DEFAULT_DB),
+    as_json: JsonOption = False,
+    out: OutOption = None,
+) -> None:
     """Status per variation (runs by status, cost) and the runs cut short, with why."""
     s = make_lab(db).batch_status(batch_ref)
+    with stdout_to(out):
+        _print_status(s, as_json)
+
+
+def _print_status(s: BatchStatus, as_json: bool) -> None:
     if as_json:
         import msgspec
 
@@ -202,12 +245,29 @@ def show(batch_ref: BatchArg, db: DbOption = Path(DEFAULT_DB), as_json: JsonOpt 
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _resume_options(llm_base_url: str | None, concurrency: int, prices: Path | None) -> str:
+    return play_options(
+        llm_base_url=llm_base_url,
+        concurrency=concurrency,
+        prices=prices,
+        default_concurrency=DEFAULT_CALLS,
+    )
+
+
 def play_batch(
-    lab: Lab, batch_id: str, *, parallel: int | None = None, budget: float | None = None
-) -> None:
-    """Play a recorded batch with a progress display on stderr, then say how it ended."""
+    lab: Lab,
+    batch_id: str,
+    *,
+    parallel: int | None = None,
+    budget: float | None = None,
+    resume_options: str = "",
+) -> int:
+    """Play a recorded batch with a progress display on stderr, then say how it ended;
+    the exit code: 3 when runs are left that ``batch resume`` goes on with (halted,
+    interrupted, not started), else 0 (a failed run is one of the batch's results)."""
     import anyio
 
+    from cli.root import long_lived_from_here
     from scenario_lab.app import BatchProgress
 
     progress = BatchProgress()
@@ -218,15 +278,21 @@ def play_batch(
                 batch_id, parallel=parallel, budget=budget, progress=progress
             )
 
+    long_lived_from_here()
     try:
         s = anyio.run(main)
     except KeyboardInterrupt:
         db = lab.settings.db
-        raise fail(
-            f"interrupted; `{command(f'batch resume {batch_id}', db)}` goes on", 130
-        ) from None
+        resume = command(f"batch resume {batch_id}{resume_options}", db)
+        raise fail(f"interrupted; `{resume}` goes on", EXIT_INTERRUPTED) from None
     status(f"batch {batch_id}: {_counts(s.counts)}; cost ${s.cost_usd:.4f}{_budget(s)}")
     _print_cut_short(s, limit=10, err=True)
+    left = sum(s.counts.get(k, 0) for k in ("halted", "interrupted", "running", "not_started"))
+    if left:
+        resume = command(f"batch resume {batch_id}{resume_options}", lab.settings.db)
+        status(f"  then: {resume}")
+        return EXIT_HALTED
+    return EXIT_OK
 
 
 def _budget(s: BatchStatus) -> str:
@@ -251,9 +317,13 @@ def _print_cut_short(s: BatchStatus, *, limit: int | None, err: bool = False) ->
         )
 
 
-def _dry_run(plan: BatchPlanView) -> None:
+def _dry_run(plan: BatchPlanView, as_json: bool) -> None:
     for warning in plan.warnings:
         status(f"warning: {warning}")
+    if as_json:
+        emit_json(plan)
+        status("dry run: nothing was written")
+        return
     typer.echo(f"experiment: {plan.name} ({plan.source})")
     typer.echo(
         f"base scenario: {plan.base_scenario} ({plan.base_scenario_path}, "
@@ -327,8 +397,10 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
         rich_markup_mode=None,
     )
-    batch.command("run")(handle_errors(run))
-    batch.command("resume")(handle_errors(resume))
+    from cli.root import epilog
+
+    batch.command("run", epilog=epilog())(handle_errors(run))
+    batch.command("resume", epilog=epilog())(handle_errors(resume))
     batch.command("list")(handle_errors(list_cmd))
     batch.command("show")(handle_errors(show))
     app.add_typer(batch, name="batch")

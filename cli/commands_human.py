@@ -12,12 +12,14 @@ import typer
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    OutOption,
     command,
     emit_json,
     fail,
     handle_errors,
     make_lab,
     status,
+    stdout_to,
 )
 
 if TYPE_CHECKING:
@@ -137,19 +139,20 @@ def audit(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per entry, one per line.")
     ] = False,
+    out: OutOption = None,
 ) -> None:
     """Every decision and talk, and every answer not used: prompts, raw answers, attempts, cost."""
     from scenario_lab.app import AuditQuery, audit_markdown
 
     entries = make_lab(db).audit_trail(AuditQuery(run=run_ref, actor=actor, turn=turn))
-    if as_json:
-        for entry in entries:
-            emit_json(entry)
-        return
-    if not entries:
+    if not entries and not as_json:
         status("no decisions match")
-        return
-    typer.echo(audit_markdown(entries))
+    with stdout_to(out):
+        if as_json:
+            for entry in entries:
+                emit_json(entry)
+        elif entries:
+            typer.echo(audit_markdown(entries))
 
 
 def register(app: typer.Typer) -> None:

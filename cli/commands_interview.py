@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from cli.commands_run import BaseUrlOpt, PricesOpt
-from cli.common import DEFAULT_DB, DbOption, command, emit_json, handle_errors, make_lab, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    JsonOption,
+    OutOption,
+    command,
+    emit_json,
+    handle_errors,
+    make_lab,
+    status,
+    stdout_to,
+)
 
 
 def interview(
@@ -24,7 +35,8 @@ def interview(
         bool,
         typer.Option("--keep", help="Record the branch asked on, with the call, in the log."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The exchange as JSON.")] = False,
+    as_json: JsonOption = False,
+    out: OutOption = None,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
 ) -> None:
@@ -46,10 +58,13 @@ def interview(
         run=run_ref, actor=actor, at_turn=at_turn, question=question, keep=keep
     )
     answer = anyio.run(lab.interview, request)
+    with stdout_to(out):
+        if as_json:
+            emit_json(answer)
+        else:
+            typer.echo(answer.answer)
     if as_json:
-        emit_json(answer)
         return
-    typer.echo(answer.answer)
     usd = "cost unknown" if answer.cost_usd is None else f"${answer.cost_usd:.4f}"
     cost = f"{answer.model}, {answer.input_tokens}+{answer.output_tokens} tokens, {usd}"
     if answer.branch_run_id is not None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    JsonOption,
+    OutOption,
     command,
     emit_json,
     fail,
@@ -17,10 +19,11 @@ from cli.common import (
     make_lab,
     print_table,
     status,
+    stdout_to,
 )
 
 if TYPE_CHECKING:
-    from scenario_lab.app import TreeLine
+    from scenario_lab.app import Lab, ListRuns, TreeLine
 
 
 def runs(
@@ -29,7 +32,8 @@ def runs(
         bool,
         typer.Option("--tree", help="Show forks under their parents, each batch as one line."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+    as_json: JsonOption = False,
+    out: OutOption = None,
     batch: Annotated[
         str | None,
         typer.Option("--batch", help="Only the runs of this batch (id or a unique prefix)."),
@@ -44,6 +48,12 @@ def runs(
 
     lab = make_lab(db)
     query = ListRuns(batch=batch, tags=tuple(tag or ()))
+    with stdout_to(out):
+        _print_runs(lab, query, db, tree=tree, as_json=as_json)
+
+
+def _print_runs(lab: Lab, query: ListRuns, db: Path, *, tree: bool, as_json: bool) -> None:
+    tag = query.tags
     if as_json and tree:
         emit_json(lab.run_tree(query))
         return
@@ -110,17 +120,19 @@ def log(
     as_json: Annotated[
         bool, typer.Option("--json", help="Full payloads, one JSON object per line.")
     ] = False,
+    out: OutOption = None,
 ) -> None:
     """The audit trail of a run (inherited events of a fork included), one line per event."""
     from cli.event_lines import line
     from scenario_lab.app import LogQuery
 
     lines = make_lab(db).log(LogQuery(run=run, turn=turn, actor=actor, type=type_))
-    for rec in lines:
-        if as_json:
-            emit_json(rec)
-        else:
-            typer.echo(line(rec))
+    with stdout_to(out):
+        for rec in lines:
+            if as_json:
+                emit_json(rec)
+            else:
+                typer.echo(line(rec))
 
 
 def verify(
@@ -142,10 +154,12 @@ def verify(
             "run verifies; keep it away from the log.",
         ),
     ] = None,
+    as_json: JsonOption = False,
+    out: OutOption = None,
 ) -> None:
     """Verify hash chains, run metadata and blobs; exit 1 naming the first bad event of
     each run that was altered (or rolled back past an --anchor)."""
-    from scenario_lab.app import VerifyRequest, verdict
+    from scenario_lab.app import VerifyRequest
 
     report = make_lab(db).verify(
         VerifyRequest(
@@ -154,11 +168,9 @@ def verify(
             anchor_out=str(anchor_out) if anchor_out is not None else None,
         )
     )
-    for result in report.results:
-        if result.ok:
-            typer.echo(f"{result.run_id}: ok ({result.checked} events)")
-        else:
-            typer.echo(f"{result.run_id}: {verdict(result)}")
+    # the results are the output, also when a run fails: written before exit 1
+    with stdout_to(out):
+        _print_verify(report, as_json)
     if anchor is not None:
         status(f"checked {report.anchored} anchored run(s) against {anchor}")
     if report.anchor_written is not None:
@@ -168,6 +180,19 @@ def verify(
         raise fail(
             f"{report.failed} of {len(report.results)} run(s) failed verification{unwritten}", 1
         )
+
+
+def _print_verify(report: Any, as_json: bool) -> None:
+    from scenario_lab.app import verdict
+
+    if as_json:
+        emit_json(report)
+        return
+    for result in report.results:
+        if result.ok:
+            typer.echo(f"{result.run_id}: ok ({result.checked} events)")
+        else:
+            typer.echo(f"{result.run_id}: {verdict(result)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.common import (
     DEFAULT_DB,
     DbOption,
+    JsonOption,
+    OutOption,
     command,
     decide_args,
     emit_json,
@@ -19,7 +21,9 @@ from cli.common import (
     make_lab,
     print_table,
     status,
+    stdout_to,
 )
+from cli.errors import EXIT_FAILED, EXIT_HALTED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     from scenario_lab.app import Lab, RunOutcome
@@ -52,6 +56,7 @@ BaseUrlOpt = Annotated[
         help="Send every model call to this OpenAI-compatible endpoint.",
     ),
 ]
+DEFAULT_CONCURRENCY = 8
 ConcurrencyOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on concurrent model calls.")
 ]
@@ -110,32 +115,43 @@ def parse_pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def play(lab: Lab, run_id: str, *, interactive: bool = False) -> RunOutcome:
+def play(
+    lab: Lab, run_id: str, *, interactive: bool = False, resume_options: str = ""
+) -> RunOutcome:
     """Play a recorded run with a progress display on stderr; where it stands after."""
     import anyio
 
     from cli.progress import progress_display
     from cli.prompting import ask_human
+    from cli.root import long_lived_from_here
     from scenario_lab.app import PlayHooks, Progress
 
     progress = Progress()
-    hooks = PlayHooks(progress=progress, human_prompt=ask_human if interactive else None)
 
     async def main() -> RunOutcome:
-        with progress_display(progress):
+        with progress_display(progress) as display:
+
+            def ask(actor: str, ctx: Any, messages: list[dict[str, str]]) -> Any:
+                # the progress line stops while a human types, then goes on
+                with display.paused():
+                    return ask_human(actor, ctx, messages)
+
+            hooks = PlayHooks(progress=progress, human_prompt=ask if interactive else None)
             return await lab.play_run(run_id, hooks)
 
     from scenario_lab.app import StoreWriteFailed
 
     db = lab.settings.db
+    long_lived_from_here()
     try:
         return anyio.run(main)
     except KeyboardInterrupt:
         # what is recorded stays: the run is interrupted and goes on where it stopped
-        raise fail(f"interrupted; `{command(f'resume {run_id}', db)}` goes on", 130) from None
+        resume = command(f"resume {run_id}{resume_options}", db)
+        raise fail(f"interrupted; `{resume}` goes on", EXIT_INTERRUPTED) from None
     except StoreWriteFailed as e:
         # the run stopped at the step the disk refused; every step before it is kept
-        resume = command(f"resume {run_id}", db)
+        resume = command(f"resume {run_id}{resume_options}", db)
         raise fail(
             f"{e.message}; run {run_id} stopped there (free space on that disk, "
             f"then `{resume}` goes on; everything recorded is kept)"
@@ -144,7 +160,10 @@ def play(lab: Lab, run_id: str, *, interactive: bool = False) -> RunOutcome:
         lab.close()
 
 
-def report_end(outcome: RunOutcome, db: Path) -> None:
+def report_end(outcome: RunOutcome, db: Path, resume_options: str = "") -> int:
+    """Say how a run ended, with the command that goes on; its exit code (``cli.errors``):
+    0 completed, 3 halted (resumable), 1 failed. ``resume_options`` are the options the
+    run was started with that its resume needs again (``--llm-base-url``...)."""
     run_id = outcome.run_id
     if outcome.status == "completed":
         unknown = outcome.unpriced_calls
@@ -152,7 +171,8 @@ def report_end(outcome: RunOutcome, db: Path) -> None:
             f" and {unknown} call(s) of unknown cost (no price known)" if unknown else ""
         )
         status(f"run {run_id} completed {outcome.turns_completed} turns, {cost}")
-    elif outcome.status == "halted":
+        return EXIT_OK
+    if outcome.status == "halted":
         status(f"run {run_id} halted ({outcome.halt_reason}): {outcome.halt_detail}")
         resume = f"resume {run_id}"
         if outcome.halt_reason == "human_input":
@@ -162,9 +182,43 @@ def report_end(outcome: RunOutcome, db: Path) -> None:
             # resuming needs a higher limit: suggest twice the one that was reached
             limit = outcome.credit_limit or 0.0
             resume += f" --credit-limit {max(2 * limit, 1.0):.2f}"
-        status(f"  then: {command(resume, db)}")
-    else:
-        status(f"run {run_id} is {outcome.status}")
+        status(f"  then: {command(resume + resume_options, db)}")
+        return EXIT_HALTED
+    status(
+        f"run {run_id} is {outcome.status}"
+        + (f": {outcome.halt_detail}" if outcome.halt_detail else "")
+    )
+    return EXIT_FAILED
+
+
+def play_options(
+    *,
+    llm_base_url: str | None,
+    concurrency: int,
+    prices: Path | None,
+    default_concurrency: int = DEFAULT_CONCURRENCY,
+) -> str:
+    """The options given to a playing command that a resume must be given again: they
+    are settings of the process, not of the run, so the log does not hold them. An
+    option set from the environment is left out: the same shell has it."""
+    import os
+    import shlex
+
+    parts = []
+    if llm_base_url and llm_base_url != os.environ.get("SCENARIO_LAB_LLM_BASE_URL"):
+        parts.append(f"--llm-base-url {shlex.quote(llm_base_url)}")
+    if prices is not None and str(prices) != os.environ.get("SCENARIO_LAB_PRICES"):
+        parts.append(f"--prices {shlex.quote(str(prices))}")
+    if concurrency != default_concurrency:
+        parts.append(f"--concurrency {concurrency}")
+    return "".join(f" {p}" for p in parts)
+
+
+def finish(run_id: str, code: int) -> None:
+    """Print the run id last on stdout, then exit with ``code`` when it is not 0."""
+    typer.echo(run_id)
+    if code != EXIT_OK:
+        raise typer.Exit(code)
 
 
 def run(
@@ -180,7 +234,7 @@ def run(
     json_mode: Annotated[
         bool, typer.Option("--json-mode/--no-json-mode", help="Ask models for JSON.")
     ] = True,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     llm_base_url: BaseUrlOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for human actors' decisions inline.")
@@ -227,8 +281,10 @@ def run(
     for warning in created.warnings:
         status(f"warning: {warning}")
     status(f"run {created.run_id}: {created.scenario}")
-    report_end(play(lab, created.run_id, interactive=interactive), db)
-    typer.echo(created.run_id)
+    options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+    outcome = play(lab, created.run_id, interactive=interactive, resume_options=options)
+    code = report_end(outcome, db, options)
+    finish(created.run_id, code)
 
 
 def resume(
@@ -236,7 +292,7 @@ def resume(
     db: DbOption = Path(DEFAULT_DB),
     credit_limit: CreditOpt = None,
     turns: TurnsOpt = None,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     llm_base_url: BaseUrlOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for human actors inline.")
@@ -258,8 +314,10 @@ def resume(
     run_id = lab.resume_run(
         ResumeRun(run=run_ref, credit_limit=credit_limit, turns=turns, interactive=interactive)
     )
-    report_end(play(lab, run_id, interactive=interactive), db)
-    typer.echo(run_id)
+    options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+    outcome = play(lab, run_id, interactive=interactive, resume_options=options)
+    code = report_end(outcome, db, options)
+    finish(run_id, code)
 
 
 def fork(
@@ -292,7 +350,7 @@ def fork(
         list[str] | None, typer.Option("--ai", help="A model takes this seat from N+1.")
     ] = None,
     credit_limit: CreditOpt = None,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     price: PriceOpt = None,
@@ -375,14 +433,17 @@ def fork(
 
         created = lab.create_continuations(request)
         status(f"batch {created.batch_id}: {created.name}")
-        play_batch(lab, created.batch_id, parallel=parallel)
-        typer.echo(created.batch_id)
+        options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+        code = play_batch(lab, created.batch_id, parallel=parallel, resume_options=options)
+        finish(created.batch_id, code)
         return
     branch = lab.fork_run(request)
     status(f"branch {branch.run_id} of {branch.parent_run_id} at turn {at_turn}")
+    code = EXIT_OK
     if play_it:
-        report_end(play(lab, branch.run_id), db)
-    typer.echo(branch.run_id)
+        options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
+        code = report_end(play(lab, branch.run_id, resume_options=options), db, options)
+    finish(branch.run_id, code)
 
 
 def replay_cmd(
@@ -392,6 +453,7 @@ def replay_cmd(
         int | None, typer.Option("--turn", help="State at the end of this turn (default: last).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+    out: OutOption = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -405,37 +467,56 @@ def replay_cmd(
     request or event differs from the log, else "consistent".
     """
     lab = make_lab(db)
-    if check:
-        checked = lab.check_run(run_ref)
-        typer.echo(f"{checked.run_id}: consistent ({checked.events} events re-executed)")
-        return
-    state = lab.state(run_ref, turn)
-    if as_json:
-        from scenario_lab.app import state_document
+    with stdout_to(out):
+        if check:
+            checked = lab.check_run(run_ref)
+            if as_json:
+                emit_json({"run_id": checked.run_id, "consistent": True, "events": checked.events})
+            else:
+                typer.echo(f"{checked.run_id}: consistent ({checked.events} events re-executed)")
+            return
+        state = lab.state(run_ref, turn)
+        if as_json:
+            from scenario_lab.app import state_document
 
-        emit_json(state_document(state))
-        return
-    from cli.state_text import describe_state
+            emit_json(state_document(state))
+            return
+        from cli.state_text import describe_state
 
-    typer.echo(describe_state(state))
+        typer.echo(describe_state(state))
 
 
-def validate(path: Annotated[Path, typer.Argument(help="Scenario directory.")]) -> None:
+def validate(
+    path: Annotated[Path, typer.Argument(help="Scenario directory.")],
+    as_json: JsonOption = False,
+    out: OutOption = None,
+) -> None:
     """Check a scenario directory; prints every problem and exits 1 if any is an error."""
     found = make_lab(Path(DEFAULT_DB)).validate(path)
-    for p in found.problems:
-        typer.echo(f"{p.severity}: {p.text}")
+    problems = len(found.problems)
+    # the problems are the output, also of an invalid scenario: written before exit 1
+    with stdout_to(out):
+        if as_json:
+            listed = [{"severity": p.severity, "text": p.text} for p in found.problems]
+            emit_json(
+                {"path": str(path), "valid": not found.errors, "errors": found.errors}
+                | {"problems": listed}
+            )
+        else:
+            for p in found.problems:
+                typer.echo(f"{p.severity}: {p.text}")
+            if not found.errors:
+                typer.echo(f"{path}: valid" + (f" ({problems} warning(s))" if problems else ""))
     if found.errors:
         raise fail(f"{found.errors} error(s) in {path}", 1)
-    problems = len(found.problems)
-    typer.echo(f"{path}: valid" + (f" ({problems} warning(s))" if problems else ""))
 
 
 def estimate(
     path: Annotated[Path, typer.Argument(help="Scenario directory.")],
     turns: TurnsOpt = None,
     model: ModelOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: JsonOption = False,
+    out: OutOption = None,
     prices: PricesOpt = None,
     price: PriceOpt = None,
 ) -> None:
@@ -448,6 +529,11 @@ def estimate(
     )
     for warning in est.warnings:
         status(f"warning: {warning}")
+    with stdout_to(out):
+        _print_estimate(est, as_json)
+
+
+def _print_estimate(est: Any, as_json: bool) -> None:
     if as_json:
         emit_json(est)
         return
@@ -475,9 +561,11 @@ def estimate(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(handle_errors(run))
-    app.command("resume")(handle_errors(resume))
-    app.command("fork")(handle_errors(fork))
+    from cli.root import epilog
+
+    app.command("run", epilog=epilog())(handle_errors(run))
+    app.command("resume", epilog=epilog())(handle_errors(resume))
+    app.command("fork", epilog=epilog())(handle_errors(fork))
     app.command("replay")(handle_errors(replay_cmd))
     app.command("validate")(handle_errors(validate))
     app.command("estimate")(handle_errors(estimate))

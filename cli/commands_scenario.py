@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, handle_errors, status
+from cli.common import OutOption, fail, handle_errors, status, stdout_to
 
 SCHEMA_KINDS = "scenario, actor, metrics, validation, exogenous, batch"
 
@@ -40,11 +40,14 @@ def schema(
     kind: Annotated[
         str, typer.Argument(metavar="KIND", help=f"One of: {SCHEMA_KINDS}.")
     ] = "scenario",
+    out: OutOption = None,
 ) -> None:
-    """Print the JSON Schema of one kind of file, for editors' completion and checks."""
+    """Print the JSON Schema of one kind of file (always JSON), for editors' completion
+    and checks."""
     from scenario_lab.app import json_schema
 
-    typer.echo(json.dumps(json_schema(kind), indent=2, sort_keys=True, ensure_ascii=False))
+    with stdout_to(out):
+        typer.echo(json.dumps(json_schema(kind), indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def register(app: typer.Typer) -> None:

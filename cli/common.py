@@ -8,9 +8,11 @@ libraries are imported inside commands, never here, to keep start-up fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -33,9 +35,23 @@ DbOption = Annotated[
     ),
 ]
 
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        "--output",
+        help="Write what the command prints to this file instead of stdout.",
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="JSON output: the same bytes for the same data in every process."),
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["DEFAULT_DB", "DbOption", "fail"]
+__all__ = ["DEFAULT_DB", "DbOption", "JsonOption", "OutOption", "fail"]
 
 
 def handle_errors(fn: F) -> F:
@@ -139,6 +155,29 @@ def finite_usd(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not an amount of USD")
     return value
+
+
+@contextlib.contextmanager
+def stdout_to(out: Path | None) -> Iterator[None]:
+    """What the block prints on stdout goes to the file ``out`` (``-o``), written once
+    the block has succeeded: a failed command leaves no half-written file."""
+    if out is None:
+        yield
+        return
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+    write_file(out, buffer.getvalue())
+
+
+def write_file(out: Path, text: str) -> None:
+    """Write ``text`` to ``out`` and say so on stderr; a path that cannot be written is
+    one error line naming it."""
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise fail(f"cannot write {out}: {e.strerror or e}") from None
+    status(f"wrote {out}")
 
 
 def status(message: str) -> None:

@@ -1,8 +1,8 @@
 """How the CLI reports the library's errors: one line on stderr, and an exit code.
 
 The library names request fields (``turns``, ``models``...); ``FLAGS`` is the one table
-that turns them into this CLI's options when a message is printed. Usage errors exit 2,
-every other failure 1.
+that turns them into this CLI's options when a message is printed. ``EXIT_CODES`` is the
+one list of exit codes; README and ``--help`` print it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # an error, or a run that failed
+EXIT_USAGE = 2  # a mistake in the command: nothing was done
+EXIT_HALTED = 3  # a run or batch stopped before its end and goes on with resume
+EXIT_INTERRUPTED = 130  # Ctrl-C: what was recorded stays, resume goes on
+
+# (code, meaning) as README and --help state them
+EXIT_CODES = (
+    (EXIT_OK, "done (a run or batch completed)"),
+    (EXIT_FAILED, "error, or the run failed"),
+    (EXIT_USAGE, "usage mistake; nothing was done"),
+    (EXIT_HALTED, "halted, resumable (credit limit, budget, human seat, endpoint down...)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); resumable"),
+)
 
 # request field -> what a user of this CLI types for it
 FLAGS = {
@@ -64,10 +79,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def exit_code(e: Any) -> int:
-    """2 for a usage mistake (``UsageError``), 1 for any other failure."""
-    from scenario_lab.app import UsageError
+    """2 for a usage mistake (``UsageError``), 3 when the run waits for a human seat's
+    answer (it is halted, not broken), 1 for any other failure."""
+    from scenario_lab.app import HumanInputPending, UsageError
 
-    return 2 if isinstance(e, UsageError) else 1
+    if isinstance(e, HumanInputPending):
+        return EXIT_HALTED
+    return EXIT_USAGE if isinstance(e, UsageError) else EXIT_FAILED
 
 
 def error_line(e: Any, db: Path | None) -> str:

@@ -14,6 +14,29 @@ from contextlib import contextmanager
 from typing import Any
 
 
+class Display:
+    """A live display's handle: ``paused()`` stops drawing while a human is asked at the
+    terminal, so the progress line does not overwrite the prompt being typed into."""
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        self._lock = threading.Lock()  # held while drawing, and while paused
+        self._live: Any = None
+        self._text = text
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            live = self._live
+            if live is not None:
+                live.stop()  # leaves the last line drawn; the prompt starts below it
+            try:
+                yield
+            finally:
+                if live is not None:
+                    live.start()
+                    live.update(self._text(), refresh=True)  # at once: the run goes on
+
+
 @contextmanager
 def live_display(
     text: Callable[[], str],
@@ -23,26 +46,33 @@ def live_display(
     min_gap: float = 0.0,
     every_s: float | None = None,
     final_line: bool = False,
-) -> Iterator[None]:
+) -> Iterator[Display]:
+    """Draw ``text()`` on stderr while the block runs: one rich line redrawn every
+    ``interval`` on a terminal; else a plain line when ``key()`` changes (at most one
+    each ``min_gap`` seconds) and every ``every_s`` seconds if given."""
     stop = threading.Event()
+    display = Display(text)
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.live import Live
 
-        with Live(text(), console=Console(stderr=True), refresh_per_second=4) as live:
+        # auto_refresh off: this thread is the only one that draws, under the lock
+        with Live(text(), console=Console(stderr=True), auto_refresh=False) as live:
+            display._live = live
 
             def refresh() -> None:
                 while not stop.wait(interval):
-                    live.update(text())
+                    with display._lock:
+                        live.update(text(), refresh=True)
 
             thread = threading.Thread(target=refresh, daemon=True)
             thread.start()
             try:
-                yield
+                yield display
             finally:
                 stop.set()
                 thread.join()
-                live.update(text())
+                live.update(text(), refresh=True)
         return
 
     def poll() -> None:
@@ -53,12 +83,13 @@ def live_display(
             changed = key() != last_key and now - last_at >= min_gap
             if changed or (every_s is not None and now - last_at >= every_s):
                 last_key, last_at = key(), now
-                print(text(), file=sys.stderr, flush=True)
+                with display._lock:
+                    print(text(), file=sys.stderr, flush=True)
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
     try:
-        yield
+        yield display
     finally:
         stop.set()
         thread.join()

@@ -1,8 +1,9 @@
 """The log's schema, defined once with SQLAlchemy Core.
 
 This is the backend seam: the same metadata creates the tables on SQLite today and on
-PostgreSQL later. SQLAlchemy is imported only when a log is created (it costs ~0.5 s
-to import), so commands over an existing log start fast; the hot append and read
+PostgreSQL later. SQLAlchemy costs ~0.5 s to import, so no command imports it: a new
+SQLite log is made from the DDL compiled from the metadata ahead of time
+(``_schema_sqlite.py``, checked against it by a test), and the hot append and read
 paths talk to the DBAPI connection directly (see ``_store.py``).
 """
 
@@ -107,17 +108,38 @@ def metadata() -> Any:
     return md
 
 
-def create_sqlite_schema(path: str) -> None:
-    """Create every table of the log in the SQLite file at ``path``."""
+def sqlite_ddl() -> tuple[str, ...]:
+    """The statements that create every table and index of the log on SQLite, compiled
+    from ``metadata()`` in the order ``create_all`` uses. ``_schema_sqlite.SQLITE_DDL``
+    holds their output, so that creating a log does not import SQLAlchemy; a test
+    checks the two are the same."""
     import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
 
-    engine = sa.create_engine(f"sqlite:///{path}")
+    dialect = sqlite.dialect()
+    out: list[str] = []
+    for table in metadata().sorted_tables:
+        out.append(str(sa.schema.CreateTable(table).compile(dialect=dialect)).strip())
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            out.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)).strip())
+    return tuple(out)
+
+
+def create_sqlite_schema(path: str) -> None:
+    """Create every table of the log in the SQLite file at ``path``, in one transaction."""
+    import sqlite3
+
+    from ._schema_sqlite import SQLITE_DDL
+
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        with engine.begin() as conn:
-            metadata().create_all(conn)
-            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("BEGIN")
+        for statement in SQLITE_DDL:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
     finally:
-        engine.dispose()
+        conn.close()
 
 
 # SQL run after the DDL of the tables a version added, to fill them from what is there.

@@ -98,7 +98,7 @@ def test_the_budget_stops_the_batch_before_any_call_crosses_it(
     env = llm_env(fake.base_url)
     args = ("--db", db, "--prices", prices, "--parallel", "1")
     result = bcli("batch", "run", LLM_BATCH, *args, "--budget", "0.12", env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     batch_id = last_line(result.stdout)
     shown = _show(db, batch_id)
     assert shown["cost_usd"] <= 0.12
@@ -123,7 +123,7 @@ def test_the_budget_stops_the_batch_before_any_call_crosses_it(
     # resuming under the same budget starts nothing; a larger one plays the rest
     requests = fake.request_count
     again = bcli("batch", "resume", batch_id, *args, env=env)
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 3, again.output  # still cut short: exit 3
     assert fake.request_count == requests and _show(db, batch_id)["counts"] == shown["counts"]
     more = bcli("batch", "resume", batch_id, *args, "--budget", "5", env=env)
     assert more.exit_code == 0, more.output

@@ -127,7 +127,7 @@ def test_the_resume_suggested_after_a_credit_limit_halt_works(tmp_path: Path) ->
         # a priced model (the test models cost nothing, so never reach a limit)
         summit = SCENARIOS / "ai-summit"
         halted = cli("run", summit, "--db", db, "--turns", "1", "--credit-limit", "0", env=env)
-        assert halted.exit_code == 0, halted.output
+        assert halted.exit_code == 3, halted.output  # halted: exit 3
         assert runs_json(db)[0]["halt_reason"] == "credit_limit"
         argv = _suggested(halted.stderr, "then:")
         assert argv[-4:-2] == ["--credit-limit", "1.00"] and argv[-2:] == ["--db", str(db)]
@@ -139,7 +139,7 @@ def test_the_resume_suggested_after_a_credit_limit_halt_works(tmp_path: Path) ->
 def test_the_decide_suggested_for_a_rule_world_seat_works(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     halted = cli("run", TABLETOP, "--db", db, "--seed", "3")
-    assert halted.exit_code == 0, halted.output
+    assert halted.exit_code == 3, halted.output  # halted: exit 3
     argv = _suggested(halted.stderr, "next:")
     assert "--action-name" in argv and argv[-2:] == ["--db", str(db)]
     # the placeholder is the one thing a person fills in
@@ -150,7 +150,7 @@ def test_the_decide_suggested_for_a_rule_world_seat_works(tmp_path: Path) -> Non
     again = cli("run", TABLETOP, "--db", db, "--seed", "4")
     run = last_line(again.stdout)
     refused = cli("resume", run, "--db", db)
-    assert refused.exit_code == 2 and "--action-name manual_restoration" in refused.stderr
+    assert refused.exit_code == 3 and "--action-name manual_restoration" in refused.stderr
 
 
 def test_resume_interactive_asks_the_waiting_seat_and_goes_on(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_input_ending_at_a_prompt_halts_the_run_instead_of_failing_it(tmp_path: 
     # one answer, then the input runs dry at the next turn's prompt
     answers = "manual_restoration\nCrews restore the substations by hand.\nr\ng\n"
     result = cli("run", TABLETOP, "--db", db, "--seed", "3", "--interactive", input=answers)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     [summary] = runs_json(db)
     assert (summary["status"], summary["halt_reason"]) == ("halted", "human_input")
     assert summary["turns_completed"] >= 1

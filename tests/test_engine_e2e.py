@@ -186,7 +186,7 @@ def test_credit_limit_halts_before_crossing_and_resume_raises_it(
     # the adjudicator's test model has no known price: a limit needs one given
     free_world = ["--price", "test/world=0,0"]
     result = cli("run", LLM3, "--db", db, "--credit-limit", "0.004", *models, *free_world, env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     run_id = last_line(result.stdout)
     [summary] = runs_json(db)
     assert summary["status"] == "halted" and summary["halt_reason"] == "credit_limit"

@@ -311,7 +311,7 @@ def test_a_human_replies_to_a_talk_and_answers_an_invitation(tmp_path: Path) -> 
         assert ok.exit_code == 0, ok.output
         early = cli("resume", run_id, "--db", db, env=env)
         assert (
-            early.exit_code == 2 and f"decide {run_id} --actor regulator --accept" in early.stderr
+            early.exit_code == 3 and f"decide {run_id} --actor regulator --accept" in early.stderr
         )
         no = cli(
             "decide",
@@ -326,7 +326,7 @@ def test_a_human_replies_to_a_talk_and_answers_an_invitation(tmp_path: Path) -> 
         )
         assert no.exit_code == 0, no.output
         resumed = cli("resume", run_id, "--db", db, env=env)
-        assert resumed.exit_code == 0, resumed.output
+        assert resumed.exit_code == 3, resumed.output  # halted again: exit 3
         # the run then waits for the regulator's decision of the turn
         decided = cli(
             "decide", run_id, "--db", db, "--actor", "regulator", "--action", "Publishes guidance."

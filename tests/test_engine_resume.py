@@ -113,7 +113,7 @@ def test_a_running_run_shows_as_running(tmp_path: Path) -> None:
 def test_human_seat_filled_from_a_second_process(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     result = cli("run", HUMAN3, "--db", db)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     run_id = last_line(result.stdout)
     [summary] = runs_json(db)
     assert summary["status"] == "halted" and summary["halt_reason"] == "human_input"
@@ -121,7 +121,7 @@ def test_human_seat_filled_from_a_second_process(tmp_path: Path) -> None:
     assert shown.exit_code == 0
     assert "PLAYER-ONLY-SECRET" in shown.stdout and "Restore power" in shown.stdout
     early = cli("resume", run_id, "--db", db)
-    assert early.exit_code == 2 and "waits for human input from player" in early.stderr
+    assert early.exit_code == 3 and "waits for human input from player" in early.stderr
     proc = subprocess_cli(
         "decide",
         run_id,
@@ -146,7 +146,7 @@ def test_human_seat_filled_from_a_second_process(tmp_path: Path) -> None:
     nobody = cli("decide", run_id, "--db", db, "--actor", "nobody", "--action", "x")
     assert nobody.exit_code == 2 and "has no actor 'nobody'" in nobody.stderr
     resumed = cli("resume", run_id, "--db", db)
-    assert resumed.exit_code == 0, resumed.output
+    assert resumed.exit_code == 3, resumed.output  # halted again: exit 3
     # the run goes on to turn 2, where it waits for the human again
     [summary] = runs_json(db)
     assert summary["status"] == "halted" and summary["turns_completed"] == 1

@@ -35,14 +35,23 @@ BUNDLED = Path(__file__).parent.parent / "scenarios"
 CEILING = 2 * 1024 * MiB  # address space of a bomb's process: a regression fails, not swaps
 
 # The peak RSS a process reached, printed as its last stderr line however it exits.
+# The peak is this process's own (VmHWM, reset by exec): ru_maxrss also counts the
+# forking parent's, so a pytest process grown past the bound failed every case.
 _MEASURED = (
     "import resource, sys\n"
     "from cli.app import main\n"
+    "def peak_kb():\n"
+    "    try:\n"
+    "        for line in open('/proc/self/status'):\n"
+    "            if line.startswith('VmHWM:'):\n"
+    "                return int(line.split()[1])\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
     "try:\n"
     "    main()\n"
     "finally:\n"
-    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "    print(f'PEAK_KB {peak}', file=sys.stderr)\n"
+    "    print(f'PEAK_KB {peak_kb()}', file=sys.stderr)\n"
 )
 
 

@@ -34,7 +34,7 @@ def scenario(tmp_path: Path) -> Path:
 
 def _halted_run(scenario: Path, db: Path) -> str:
     result = cli("run", scenario, "--db", db, "--seed", "11")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     return last_line(result.stdout)
 
 
@@ -51,7 +51,8 @@ def test_the_chosen_actions_effects_move_the_world(scenario: Path, tmp_path: Pat
         run_id = _halted_run(scenario, db)
         decided = cli("decide", run_id, "--db", db, "--actor", "player", "--action-name", choice)
         assert decided.exit_code == 0, decided.output
-        assert cli("resume", run_id, "--db", db).exit_code == 0
+        # it plays on to the seat's next turn and halts there again: exit 3
+        assert cli("resume", run_id, "--db", db).exit_code == 3
         outcomes[choice] = _stability_after_turn_1(db, run_id)
         audit = json.loads(
             cli("audit", run_id, "--db", db, "--actor", "player", "--turn", "1", "--json").stdout

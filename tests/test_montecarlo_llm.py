@@ -54,7 +54,7 @@ def test_an_llm_counterfactual_set_under_a_budget_then_resumed(
     # a budget too small for one call: the set stops before any call crosses it
     before = fake.request_count
     stopped = cli(*fork, *edit, "--budget", "0.000001", "--parallel", "1", env=env)
-    assert stopped.exit_code == 0, stopped.output
+    assert stopped.exit_code == 3, stopped.output  # cut short by its budget: exit 3
     edited = last_line(stopped.stdout)
     assert fake.request_count == before
     shown = _shown(db, edited, env)

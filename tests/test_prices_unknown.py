@@ -112,7 +112,7 @@ def test_a_resume_and_a_played_fork_need_the_price_again(
     run_id = last_line(done.stdout)
     more = ["resume", run_id, "--db", db, "--turns", "2"]
     _refused(cli(*more, env=env), "--credit-limit cannot be kept", "--price")
-    fork = ["fork", run_id, "--at-turn", "1", "--play", "--db", db]
+    fork = ["fork", run_id, "--at-turn", "1", "--turns", "2", "--play", "--db", db]
     _refused(cli(*fork, env=env), "--credit-limit cannot be kept")
     assert [r["run_id"] for r in runs_json(db)] == [run_id]  # no branch recorded
     assert cli(*more, *PRICED, env=env).exit_code == 0

@@ -145,7 +145,7 @@ def test_a_batch_halted_by_its_budget_and_resumed_checks_consistent(
     env = llm_env(fake.base_url)
     args = ("--db", db, "--prices", prices, "--parallel", "1")
     result = bcli("batch", "run", BATCHES / "llm.yaml", *args, "--budget", "0.12", env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # halted: exit 3
     batch_id = last_line(result.stdout)
     more = bcli("batch", "resume", batch_id, *args, "--budget", "5", env=env)
     assert more.exit_code == 0, more.output

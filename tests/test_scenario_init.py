@@ -63,7 +63,7 @@ def test_the_human_starter_waits_for_its_seat_and_plays_with_answers(tmp_path: P
     assert cli("init", folder, "--human").exit_code == 0
     db = tmp_path / "log.db"
     halted = cli("run", folder, "--db", db)
-    assert halted.exit_code == 0, halted.output
+    assert halted.exit_code == 3, halted.output  # halted: exit 3
     [run] = runs_json(db)
     assert (run["status"], run["halt_reason"]) == ("halted", "human_input")
     answer = "talks\nWe offer talks on shared quotas.\nCalm matters.\nKeep fishing\n"

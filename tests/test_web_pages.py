@@ -55,7 +55,7 @@ def decide_and_resume(w: World, actor: str = "grid-operator") -> None:
     )
     assert got.exit_code == 0, got.output
     got = off_loop(cli, "resume", w.tabletop, "--db", str(w.db))
-    assert got.exit_code == 0, got.output
+    assert got.exit_code in (0, 3), got.output  # 3: halted again for the seat's next turn
 
 
 def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(

@@ -28,10 +28,11 @@ The defaults (``LIMITS``); a scenario directory shares one budget, a batch file 
 
 from __future__ import annotations
 
+import copy
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -145,7 +146,37 @@ class ReadBudget:
             )
 
 
-class BoundedLoader(yaml.SafeLoader):
+def _fast_safe_loader() -> type:
+    """Safe YAML whose events come from libyaml (C) when PyYAML was built with it: 7x
+    faster on the bundled scenarios than PyYAML's Python parser, most of what loading
+    one costs. Composing stays in Python (``Composer`` first), so ``BoundedLoader``'s
+    ``compose_node`` counts and bounds every node as before."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return yaml.SafeLoader
+    from yaml._yaml import CParser
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.resolver import Resolver
+
+    class FastSafeLoader(Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+        def __init__(self, stream: Any):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    return FastSafeLoader
+
+
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+    _Mixin = yaml.SafeLoader  # what _Bounds is mixed into
+else:
+    _SafeLoader = _fast_safe_loader()
+    _Mixin = object
+
+
+class _Bounds(_Mixin):
     """Safe YAML that refuses deep nesting and too many values, aliases expanded.
 
     While composing, each node counts as one value against the budget, and each finished
@@ -158,8 +189,28 @@ class BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str, budget: ReadBudget):
         super().__init__(stream)
         self.budget = budget
+        self._text = stream
+        self._values_before = budget.values
         self._depth = 0
         self._sizes: dict[int, int] = {}  # id(node) -> expanded size; nodes live till the end
+
+    def get_single_node(self) -> Any:
+        try:
+            return super().get_single_node()
+        except (yaml.reader.ReaderError, yaml.scanner.ScannerError, yaml.parser.ParserError):
+            if isinstance(self, yaml.SafeLoader):
+                raise
+            # libyaml words syntax errors its own way and scans ahead of the bounds (a
+            # 10,000-deep flow list is its error, not our limit): PyYAML's own parser
+            # reads the document again, to refuse or report it as it always did
+            budget = copy.copy(self.budget)
+            budget.values = self._values_before
+            again = _PyBoundedLoader(self._text, budget)
+            try:
+                again.get_single_node()
+            finally:
+                again.dispose()
+            raise
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         line = self.peek_event().start_mark.line + 1
@@ -187,6 +238,14 @@ class BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
         self._sizes[id(node)] = 1 + sum(self._sizes[id(c)] for c in _children(node))
         return node
+
+
+class BoundedLoader(_Bounds, _SafeLoader):
+    __doc__ = _Bounds.__doc__
+
+
+class _PyBoundedLoader(_Bounds, yaml.SafeLoader):
+    """``BoundedLoader`` on PyYAML's Python parser."""
 
 
 def _children(node: Any) -> list[Any]:

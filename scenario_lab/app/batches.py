@@ -214,7 +214,7 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
     from engine.replay import replay
 
     from .models import check_models
-    from .runs import run_models
+    from .runs import check_turns_left, run_models
 
     check_fork(request)
     check_budget(request.budget)
@@ -223,6 +223,7 @@ def create_continuations(settings: LabSettings, request: ForkRun) -> BatchCreate
     with open_store(settings) as store:
         parent = store.resolve(request.run)
         require_verified(store, [parent])
+        check_turns_left(store, parent, request)
         state = replay(store, parent)
         models = run_models(state, request.models)
         check_models(settings, models)

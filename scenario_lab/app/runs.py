@@ -351,6 +351,27 @@ def check_fork(request: ForkRun) -> None:
         )
 
 
+def check_turns_left(store: EventStore, parent: str, request: ForkRun) -> None:
+    """Refuse to play a branch that has no turn left: forked at the last turn of the
+    run's length (its own, or ``request.turns``), playing it would record an empty
+    branch. Checked before anything is written."""
+    if not request.play:
+        return
+    from engine.errors import RunNotPlayable
+    from engine.replay import replay
+
+    state = replay(store, parent, to_turn=request.at_turn)
+    turns = request.turns if request.turns is not None else state.settings.turns
+    if request.at_turn >= turns and state.last_completed_turn >= request.at_turn:
+        raise RunNotPlayable(
+            "a branch of run {run} at turn {at} has no turn left to play (the run has {n})",
+            hint="fork at an earlier turn, or give {turns} N above {at} to play more turns",
+            run_id=parent,
+            field="at_turn",
+            values={"run": parent, "at": request.at_turn, "n": turns},
+        )
+
+
 def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
     """Record a branch (not played: ``play_run`` plays it)."""
     from engine.play.session import fork_run as record_fork
@@ -366,6 +387,7 @@ def fork_run(settings: LabSettings, request: ForkRun) -> ForkCreated:
     with open_store(settings) as store:
         parent = store.resolve(request.run)
         require_verified(store, [parent])
+        check_turns_left(store, parent, request)
         if request.play:  # what playing it would refuse, refused before it is recorded
             from engine.replay import replay
 

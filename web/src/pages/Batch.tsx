@@ -119,8 +119,11 @@ export function BatchPage() {
         const got = await Promise.all(stale.map((r) => metricsOf(r.run_id)));
         stale.forEach((r) => loaded.current.set(r.run_id, r.turns_completed));
         if (stale.length) setPoints((old) => ({ ...old, ...Object.fromEntries(stale.map((r, i) => [r.run_id, got[i]])) }));
-        const busy = (s.counts.running ?? 0) + (s.counts.pending ?? 0) + (s.counts.planned ?? 0) > 0;
-        if (busy && !stopped) timer = window.setTimeout(tick, REFRESH_MS);
+        const busy = (s.counts.running ?? 0) + (s.counts.not_started ?? 0) > 0;
+        // interrupted runs may be between two players (a set's worker processes start
+        // them a moment later, or someone resumes the batch): keep looking, less often
+        const waiting = (s.counts.interrupted ?? 0) > 0;
+        if ((busy || waiting) && !stopped) timer = window.setTimeout(tick, busy ? REFRESH_MS : REFRESH_MS * 4);
       } catch (e) {
         setError((e as Error).message);
       }
@@ -147,7 +150,7 @@ export function BatchPage() {
       <p class="muted">Loading batch…</p>
     );
   const done = status.counts.completed ?? 0;
-  const finished = status.runs.every((r) => !["running", "pending", "planned"].includes(r.status));
+  const finished = status.runs.every((r) => !["running", "not_started"].includes(r.status));
   return (
     <section>
       <h1>
