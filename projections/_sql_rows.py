@@ -38,7 +38,9 @@ _CALL_COLUMNS = {
     "model": "j.call.model",
     "input_tokens": "coalesce(j.call.input_tokens, 0)",
     "output_tokens": "coalesce(j.call.output_tokens, 0)",
-    "cost_usd": "coalesce(j.call.cost_usd, 0.0)",
+    # null (no price known) stays null; a key left out takes the default
+    "cost_usd": "CASE WHEN json_type(p, '$.call.cost_usd') = 'NULL' THEN NULL "
+    "ELSE coalesce(j.call.cost_usd, 0.0) END",
 }
 
 
@@ -136,7 +138,8 @@ _SPECS: dict[str, tuple[str, str, dict[str, str]]] = {
             "purpose": "j.purpose",
             "input_tokens": "coalesce(j.input_tokens, 0)",
             "output_tokens": "coalesce(j.output_tokens, 0)",
-            "cost_usd": "coalesce(j.cost_usd, 0.0)",
+            "cost_usd": "CASE WHEN json_type(p, '$.cost_usd') = 'NULL' THEN NULL "
+            "ELSE coalesce(j.cost_usd, 0.0) END",
             "request_id": "j.request_id",
         },
     ),
@@ -178,7 +181,7 @@ def _insert_sql(type_name: str, version: int) -> str | None:
     # type names are our own identifiers, versions ints: safe to inline
     return (
         f"INSERT INTO {table} SELECT {', '.join(exprs)} FROM ("
-        f"SELECT run_id, seq, turn, position, from_json(payload, '{struct}') AS j "
+        f"SELECT run_id, seq, turn, position, payload AS p, from_json(payload, '{struct}') AS j "
         f"FROM _stretch WHERE type = '{type_name}' AND schema_version = {version})"
     )
 

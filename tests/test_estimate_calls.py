@@ -31,7 +31,7 @@ def _estimate(path: Path) -> dict[str, Any]:
 def _played_calls(tmp_path: Path, path: Path, fake: FakeLLMServer) -> int:
     """Model calls a run of ``path`` made (to the point where it waits for a human)."""
     done = cli("run", path, "--db", tmp_path / "log.db", env=llm_env(fake.base_url))
-    assert done.exit_code == 0, done.output
+    assert done.exit_code in (0, 3), done.output  # 3: halted, waiting for a human seat
     assert last_line(done.stdout)
     return fake.request_count
 
