@@ -13,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DEFAULT_DB, DbOption, emit_json, fail, handle_errors, status
+from cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    OutOption,
+    emit_json,
+    fail,
+    handle_errors,
+    status,
+    stdout_to,
+)
 
 users_app = typer.Typer(help="Server users (name, role, password).", no_args_is_help=True)
 keys_app = typer.Typer(help="Server API keys (name, role, rate limit).", no_args_is_help=True)
@@ -63,19 +72,22 @@ def users_add(
 def users_list(
     db: DbOption = Path(DEFAULT_DB),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+    out: OutOption = None,
 ) -> None:
     """List users and their roles."""
     from server.accounts import Accounts
 
     with Accounts.open(db) as accounts:
         users = accounts.users()
-    if as_json:
-        emit_json([{"name": u.name, "role": u.role, "created_at": u.created_at} for u in users])
-        return
-    if not users:
+    if not users and not as_json:
         status("no users: add one with `scenario-lab users add NAME --role admin`")
-    for u in users:
-        typer.echo(f"{u.name:<24} {u.role:<12} {u.created_at}")
+    with stdout_to(out):
+        if as_json:
+            rows = [{"name": u.name, "role": u.role, "created_at": u.created_at} for u in users]
+            emit_json(rows)
+            return
+        for u in users:
+            typer.echo(f"{u.name:<24} {u.role:<12} {u.created_at}")
 
 
 @users_app.command("remove")
@@ -121,32 +133,34 @@ def keys_create(
 def keys_list(
     db: DbOption = Path(DEFAULT_DB),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+    out: OutOption = None,
 ) -> None:
     """List API keys (never their secrets)."""
     from server.accounts import Accounts
 
     with Accounts.open(db) as accounts:
         keys = accounts.keys()
-    if as_json:
-        emit_json(
-            [
-                {
-                    "name": k.name,
-                    "role": k.role,
-                    "rate_per_min": k.rate_per_min,
-                    "created_at": k.created_at,
-                    "revoked_at": k.revoked_at,
-                }
-                for k in keys
-            ]
-        )
-        return
-    if not keys:
+    if not keys and not as_json:
         status("no keys: create one with `scenario-lab keys create NAME --role analyst`")
-    for k in keys:
-        rate = f"{k.rate_per_min}/min" if k.rate_per_min else "-"
-        state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
-        typer.echo(f"{k.name:<24} {k.role:<12} {rate:<10} {state}")
+    with stdout_to(out):
+        if as_json:
+            emit_json(
+                [
+                    {
+                        "name": k.name,
+                        "role": k.role,
+                        "rate_per_min": k.rate_per_min,
+                        "created_at": k.created_at,
+                        "revoked_at": k.revoked_at,
+                    }
+                    for k in keys
+                ]
+            )
+            return
+        for k in keys:
+            rate = f"{k.rate_per_min}/min" if k.rate_per_min else "-"
+            state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
+            typer.echo(f"{k.name:<24} {k.role:<12} {rate:<10} {state}")
 
 
 @keys_app.command("revoke")

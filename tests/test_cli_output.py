@@ -40,10 +40,10 @@ DATA = {
 OUT_ONLY = {"report", "schema"}
 # commands that act and print the id they made (or nothing)
 ACTIONS = {"run", "resume", "fork", "decide", "project", "init", "batch resume"}
-# NOT YET given -o/--json: the server's commands landed at the end of this session
-# (users list and keys list print data and should take both)
-SERVER = {"serve", "users add", "users list", "users remove", "keys create", "keys list"}
-SERVER |= {"keys revoke"}
+DATA |= {"users list", "keys list"}  # the server's accounts (tests/test_cli_accounts*.py)
+# the server's commands that act: serve runs until stopped; the others print a line
+# on stderr (keys create prints its key once, on stdout, and nothing else)
+SERVER = {"serve", "users add", "users remove", "keys create", "keys revoke"}
 
 
 def _commands(group: Any, prefix: str = "") -> dict[str, Any]:

@@ -130,6 +130,17 @@ def test_keys_are_printed_once_and_stored_hashed(tmp_path: Path) -> None:
     assert cli("keys", "revoke", "ci", "--db", db).exit_code == 0
     assert "revoked" in cli("keys", "list", "--db", db).stdout
     one_line_error(cli("keys", "create", "x", "--role", "player", "--db", db), 2)
+    # -o writes what would be printed, as every data command does
+    for what in ("keys", "users"):
+        out = tmp_path / f"{what}.json"
+        written = cli(what, "list", "--json", "-o", out, "--db", db)
+        assert written.exit_code == 0 and written.stdout == "", written.output
+        assert json.loads(out.read_text()) == json.loads(
+            cli(what, "list", "--json", "--db", db).stdout
+        )
+    text = tmp_path / "keys.txt"
+    assert cli("keys", "list", "-o", text, "--db", db).exit_code == 0
+    assert "ci" in text.read_text() and "revoked" in text.read_text()
 
 
 def _serve(*args: str, db: Path) -> subprocess.Popen[str]:
