@@ -237,7 +237,7 @@ def _print_status(s: BatchStatus, as_json: bool) -> None:
             ]
         )
     headers = [("#", "right"), ("PLAN", "right"), ("DONE", "right"), ("HALT", "right")]
-    headers += [("FAIL", "right"), ("INTR", "right"), ("TODO", "right"), ("USD", "right")]
+    headers += [("FAIL", "right"), ("INTR", "right"), ("UNSTARTED", "right"), ("USD", "right")]
     print_table([*headers, ("VARIATION", "left")], rows)
     _print_cut_short(s, limit=None)
 
