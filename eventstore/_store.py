@@ -1,4 +1,4 @@
-"""The SQLite event store: append, read along fork lineage, fork, verify, blobs.
+"""The event store (SQLite, or PostgreSQL through ``_pg.py``): append, read along fork lineage, fork, verify, blobs.
 
 ``EventStore`` is the one public class; its parts live in modules by concern:
 
@@ -32,6 +32,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 from ._anchors import Anchors
 from ._batches import Batches
@@ -39,6 +40,7 @@ from ._blobs import Blobs
 from ._disk import is_disk_error, write_error
 from ._errors import StoreError
 from ._forks import Forks
+from ._pg import is_url
 from ._runs import new_id
 from ._schema import SCHEMA_VERSION, create_sqlite_schema
 
@@ -52,11 +54,19 @@ class EventStore(Forks, Anchors, Blobs, Batches):
     def open(cls, path: str | Path, *, create: bool = True, scratch: bool = False) -> EventStore:
         """Open the log at ``path``; create it when missing and ``create`` is true.
 
+        ``path`` may be a ``postgresql://`` URL: the log is then the store's tables in
+        that database (``_pgschema.py``), reached through psycopg behind the same
+        connection surface (``_pg.py``); ``scratch`` does not apply there.
+
         ``scratch``: a private log that is thrown away after use (a batch worker plays a
         run in one, then copies it into the real log). It keeps its journal in memory
         and never syncs: a crash loses it, which costs nothing, and closing it does not
         checkpoint a WAL into a file about to be deleted (~20 ms a run).
         """
+        if is_url(path):
+            from ._pgschema import open_pg
+
+            return cls(str(path), cast(sqlite3.Connection, open_pg(str(path), create=create)))
         path = Path(path)
         fresh = not path.exists() or path.stat().st_size == 0
         if fresh:
