@@ -48,7 +48,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     tags: tuple[str, ...] = ()  # its timeline's: a fork has its parent's and its own
 
 
-def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> RunSummary:
+def summarize(store: EventStore, info: RunInfo, db_path: Path | str | None = None) -> RunSummary:
     """The facts ``scenario-lab runs`` shows for one run."""
     run_id = info.run_id
     facts = store.timeline_facts(run_id)

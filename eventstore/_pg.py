@@ -33,6 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from hashlib import sha256
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,6 +50,11 @@ INSTALL_HINT = "install the PostgreSQL extra: pip install 'scenario-lab[postgres
 def is_url(db: object) -> bool:
     """True when ``db`` names a PostgreSQL log (``postgresql://...``), not a file."""
     return isinstance(db, str) and db.startswith(SCHEMES)
+
+
+def log_location(value: str | Path) -> Path | str:
+    """What ``--db`` names: a ``postgresql://`` URL as given (a str), else a file path."""
+    return str(value) if is_url(str(value)) else Path(value)
 
 
 def redacted(url: str) -> str:

@@ -58,6 +58,7 @@ from eventstore import (
     RunLocked,
     RunNotFound,
     ScenarioLabError,
+    log_location,
 )
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ async def _play_batch(
     local = [(pr, action) for pr, action in todo if not (client is None and action in fresh)]
     if local or client is not None:
         session = _Session(
-            store_path=Path(db_path),
+            store_path=log_location(db_path),
             batch_id=batch_id,
             plan=plan,
             client=client,
@@ -165,12 +166,14 @@ async def _play_batch(
             await session.play_all(local, n, call_limit)
     if pooled:
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
-        await _in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
+        await _in_workers(
+            log_location(db_path), batch_id, plan, pooled, workers, budget, progress, result
+        )
     return result
 
 
 async def _in_workers(
-    db_path: Path,
+    db_path: Path | str,
     batch_id: str,
     plan: BatchPlan,
     todo: list[PlannedRun],
@@ -235,7 +238,7 @@ def _todo(
 class _Session:
     """One process playing runs of a batch on one event loop."""
 
-    store_path: Path
+    store_path: Path | str
     batch_id: str
     plan: BatchPlan
     client: LLMClient | None

@@ -4,6 +4,7 @@ show one with statistics per variation, and finish one that was cut short."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import anyio
 import yaml
@@ -46,7 +47,8 @@ def _batch_file(request: Request, text: str) -> str:
         )
     lab = services(request).lab
     data["base_scenario"] = str(lab.scenario_path(data["base_scenario"]))
-    folder = lab.settings.db.resolve().parent / ".scenario-lab-batches"
+    db = lab.settings.db  # beside the log file; a PostgreSQL log's: the server's folder
+    folder = (db.resolve().parent if isinstance(db, Path) else Path.cwd()) / ".scenario-lab-batches"
     folder.mkdir(exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
