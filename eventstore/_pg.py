@@ -6,7 +6,7 @@ PostgreSQL log they get a :class:`PgConnection` instead: the same ``execute`` /
 in autocommit mode, which maps the few SQLite-only constructs the store uses, so the
 modules' SQL stays as it is and new portable SQL with ``?`` parameters works on both:
 
-    ?  ->  %s (and a literal % doubled)        INSERT OR IGNORE -> ON CONFLICT DO NOTHING
+    ?, ?1  ->  %s, %(p1)s (a literal % doubled)  INSERT OR IGNORE -> ON CONFLICT DO NOTHING
     INSERT OR REPLACE -> ON CONFLICT (pk) DO UPDATE       rowid -> ctid (insertion order)
     BEGIN IMMEDIATE -> BEGIN + the log's write lock       BEGIN -> REPEATABLE READ snapshot
     last_insert_rowid() -> lastval()        CAST(payload AS TEXT) -> convert_from(.., UTF8)
@@ -100,6 +100,7 @@ _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\s+", re.IGNORECASE)
 _OR_REPLACE = re.compile(
     r"^\s*INSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.IGNORECASE | re.DOTALL
 )
+_NUMBERED = re.compile(r"\?(\d+)")  # SQLite's ?1: psycopg's %(p1)s, params by name
 _ROWID = re.compile(r"\browid\b", re.IGNORECASE)
 _LAST_ROWID = re.compile(r"last_insert_rowid\(\)", re.IGNORECASE)
 
@@ -139,7 +140,7 @@ def translate(sql: str) -> str:
         if i % 2:  # a quoted literal: as written
             out.append(piece)
             continue
-        piece = piece.replace("%", "%%").replace("?", "%s")
+        piece = _NUMBERED.sub(r"%(p\1)s", piece.replace("%", "%%")).replace("?", "%s")
         piece = _LAST_ROWID.sub("lastval()", piece)
         piece = _ROWID.sub("ctid", piece)
         piece = _CAST_PAYLOAD.sub(r"convert_from(\1, 'UTF8')", piece)
@@ -237,7 +238,10 @@ class PgConnection:
                 self._writing = False
                 cur.execute("ROLLBACK")
             else:
-                cur.execute(_translated(sql), params)
+                pg_sql = _translated(sql)
+                if params is not None and "%(p" in pg_sql and not isinstance(params, dict):
+                    params = {f"p{i}": v for i, v in enumerate(params, 1)}  # type: ignore[assignment]
+                cur.execute(pg_sql, params)
         except sqlite3.DatabaseError:
             raise
         except Exception as e:

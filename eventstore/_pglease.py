@@ -54,7 +54,14 @@ class PgLease:
     def release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.close()  # ending the session releases its advisory locks
+            try:
+                # unlocked before the close returns: the server ends a closed session
+                # a moment later, and a probe right after must find the run free
+                conn.execute("SELECT pg_advisory_unlock_all()")
+            except Exception:
+                pass
+            finally:
+                conn.close()
 
 
 # one probe connection per log URL, shared by the threads of a process

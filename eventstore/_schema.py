@@ -22,34 +22,30 @@ def metadata() -> Any:
 
     # byte order on PostgreSQL too (SQLite's): ids and times sort the same on both
     text = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+    # 64-bit on PostgreSQL too (SQLite's INTEGER is): a turn or seq is any int64 there
+    integer = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
     md = sa.MetaData()
     sa.Table(
         "runs",
         md,
         sa.Column("run_id", text, primary_key=True),
         sa.Column("parent_run_id", text, sa.ForeignKey("runs.run_id"), nullable=True),
-        sa.Column("fork_seq", sa.Integer, nullable=True),
-        sa.Column("fork_turn", sa.Integer, nullable=True),
+        sa.Column("fork_seq", integer, nullable=True),
+        sa.Column("fork_turn", integer, nullable=True),
         sa.Column("root_run_id", text, nullable=False),
-        sa.Column("depth", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("depth", integer, nullable=False, server_default="0"),
         sa.Column("batch_id", text, nullable=True, index=True),
         sa.Column("created_at", text, nullable=False),
     )
     sa.Table(
         "events",
         md,
-        # 64-bit on PostgreSQL (BIGSERIAL); SQLite's INTEGER PRIMARY KEY is 64-bit already
-        sa.Column(
-            "position",
-            sa.Integer().with_variant(sa.BigInteger(), "postgresql"),
-            primary_key=True,
-            autoincrement=True,
-        ),
+        sa.Column("position", integer, primary_key=True, autoincrement=True),  # BIGSERIAL
         sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), nullable=False),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("turn", sa.Integer, nullable=False),
+        sa.Column("seq", integer, nullable=False),
+        sa.Column("turn", integer, nullable=False),
         sa.Column("type", text, nullable=False),
-        sa.Column("schema_version", sa.Integer, nullable=False),
+        sa.Column("schema_version", integer, nullable=False),
         sa.Column("actor", text, nullable=True),
         sa.Column("event_id", text, nullable=False, unique=True),
         sa.Column("recorded_at", text, nullable=False),
@@ -65,7 +61,7 @@ def metadata() -> Any:
         "run_tips",
         md,
         sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("seq", integer, nullable=False),
         sa.Column("hash", text, nullable=False),
     )
     # Each run's metadata as sealed at its creation (see ``_seals.py``): verify names
@@ -76,7 +72,7 @@ def metadata() -> Any:
         "run_seals",
         md,
         sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("chain", sa.Integer, nullable=False),
+        sa.Column("chain", integer, nullable=False),
         sa.Column("meta", text, nullable=False),
     )
     # How far each run's own events were last verified (seq, position, hash there): the
@@ -87,8 +83,8 @@ def metadata() -> Any:
         "run_verified",
         md,
         sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("seq", integer, nullable=False),
+        sa.Column("position", integer, nullable=False),
         sa.Column("hash", text, nullable=False),
     )
     sa.Table(
@@ -102,8 +98,8 @@ def metadata() -> Any:
         md,
         sa.Column("run_id", text, primary_key=True),
         sa.Column("kind", text, primary_key=True),
-        sa.Column("turn", sa.Integer, primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("turn", integer, primary_key=True),
+        sa.Column("seq", integer, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
     sa.Table(
