@@ -92,6 +92,16 @@ def connect(url: str) -> psycopg.Connection[Any]:
         ) from e
 
 
+def wait_for_notice(listener: psycopg.Connection[Any], timeout: float) -> bool:
+    """True when a NOTIFY arrives on ``listener`` within ``timeout`` seconds; the others
+    already queued are taken too (one wake-up for a burst of appends)."""
+    got = any(True for _ in listener.notifies(timeout=timeout, stop_after=1))
+    if got:
+        for _ in listener.notifies(timeout=0.001):
+            pass
+    return got
+
+
 # -- the dialect ------------------------------------------------------------------------
 
 _LITERAL = re.compile(r"('(?:[^']|'')*')")

@@ -81,7 +81,13 @@ def open_pg(url: str, *, create: bool) -> PgConnection:
 
 
 def _version(conn: PgConnection) -> int | None:
-    if conn.raw.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
+    # a scan of the catalog, not to_regclass(): that reads a cache which another
+    # session's just-committed CREATE TABLE may not have reached yet
+    found = conn.raw.execute(
+        "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'schema_version'"
+    ).fetchone()
+    if found is None:
         return None
     row = conn.raw.execute("SELECT max(version) FROM schema_version").fetchone()
     return None if row is None or row[0] is None else int(row[0])

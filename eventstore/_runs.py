@@ -67,6 +67,7 @@ class Runs:
         self._conn = conn
         self._lineage_cache: dict[str, list[RunInfo]] = {}
         self._tips: dict[str, tuple[int, str]] = {}  # run -> (last seq, its hash)
+        self._listener: Any = None  # PostgreSQL: the connection LISTENing for appends
 
     def run_info(self, run_id: str) -> RunInfo:
         """The run's identity and lineage; ``RunNotFound`` when there is no such run."""

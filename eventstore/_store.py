@@ -32,7 +32,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from ._anchors import Anchors
 from ._batches import Batches
@@ -136,9 +136,28 @@ class EventStore(Forks, Anchors, Blobs, Batches):
                 raise
         return cls(path, conn)
 
+    def wait_for_appends(self, timeout: float) -> bool | None:
+        """Block until another connection appends to the log, at most ``timeout``
+        seconds: True when one did, False on timeout. None at once when the log
+        cannot tell (SQLite): the caller polls instead.
+
+        On PostgreSQL every append commits with a NOTIFY (``_pg.py``); the first call
+        starts listening on a connection of its own. A notice sent before that, or
+        lost with a connection, costs only the caller's next poll.
+        """
+        if isinstance(self._conn, sqlite3.Connection):
+            return None
+        from ._pg import wait_for_notice
+
+        if self._listener is None:
+            self._listener = _listen(str(self.path))
+        return wait_for_notice(self._listener, timeout)
+
     def close(self) -> None:
         """Close the connection; the store cannot be used after."""
         self._conn.close()
+        if self._listener is not None:
+            self._listener.close()
 
     def __enter__(self) -> EventStore:
         return self
@@ -150,6 +169,14 @@ class EventStore(Forks, Anchors, Blobs, Batches):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _listen(url: str) -> Any:
+    from ._pg import CHANNEL, connect
+
+    listener = connect(url)
+    listener.execute(f"LISTEN {CHANNEL}")  # type: ignore[call-overload]
+    return listener
 
 
 def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
