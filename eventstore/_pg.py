@@ -234,16 +234,17 @@ class PgConnection:
         word = sql.strip().upper()
         try:
             if word == "BEGIN IMMEDIATE":
-                cur.execute("BEGIN")
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.write_key,))
+                # one round trip: both in one simple query (the key is our own int)
+                cur.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(self.write_key)})")
                 self._writing = True
             elif word in ("BEGIN", "BEGIN DEFERRED"):
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             elif word == "COMMIT":
                 if self._writing:  # delivered at commit, to whoever waits (the stream)
-                    cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.schema))
+                    cur.execute(f"NOTIFY {CHANNEL}, {_quoted(self.schema)}; COMMIT")
+                else:
+                    cur.execute("COMMIT")
                 self._writing = False
-                cur.execute("COMMIT")
             elif word == "ROLLBACK":
                 self._writing = False
                 cur.execute("ROLLBACK")
@@ -278,6 +279,11 @@ class PgConnection:
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _quoted(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _is_psycopg(e: Exception) -> bool:

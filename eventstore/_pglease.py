@@ -9,6 +9,7 @@ Keys are 64 bits of a SHA-256: two runs share one with a chance of 2^-64.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,14 @@ class PgLease:
 # one probe connection per log URL, shared by the threads of a process
 _probes: dict[str, psycopg.Connection[Any]] = {}
 _probe_lock = threading.Lock()
+
+
+@atexit.register
+def _close_probes() -> None:
+    with _probe_lock:
+        for conn in _probes.values():
+            conn.close()
+        _probes.clear()
 
 
 def pg_is_held(url: str, run_id: str) -> bool:
