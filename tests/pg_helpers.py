@@ -18,18 +18,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-BIN_DIRS = (
-    "/usr/lib/postgresql/17/bin",
-    "/usr/lib/postgresql/16/bin",
-    "/usr/lib/postgresql/15/bin",
-)
-
 
 def find_bin() -> Path | None:
-    """The folder holding ``initdb`` and ``pg_ctl``; None when PostgreSQL is not installed."""
-    for d in BIN_DIRS:
-        if (Path(d) / "initdb").exists() and (Path(d) / "pg_ctl").exists():
-            return Path(d)
+    """The folder holding ``initdb`` and ``pg_ctl`` (Debian's, newest version first, or
+    on PATH); None when PostgreSQL is not installed."""
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for d in debian:
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            return d
     found = shutil.which("initdb")
     if found and shutil.which("pg_ctl"):
         return Path(os.path.realpath(found)).parent

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from eventstore import EventStore, MetricRecorded, StoreError
@@ -109,6 +108,8 @@ def test_an_empty_schema_is_no_log_without_create(pg_cluster: Cluster) -> None:
 
 @pg
 def test_a_newer_schema_and_foreign_tables_are_refused(pg_cluster: Cluster) -> None:
+    import psycopg
+
     url = pg_cluster.fresh_log()
     EventStore.open(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
