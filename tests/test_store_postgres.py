@@ -8,6 +8,7 @@ The store's behaviour on both backends is tested by the ``backends`` modules (se
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -305,3 +306,58 @@ def test_users_and_keys_live_in_the_postgresql_log(pg_cluster: Cluster) -> None:
         ok = httpx.get(f"{srv.url}/api/v1/runs", headers={"Authorization": f"Bearer {secret}"})
         assert ok.status_code == 200, ok.text
         assert httpx.get(f"{srv.url}/api/v1/runs").status_code == 401
+
+
+@pg
+def test_a_batch_in_worker_processes_writes_every_planned_run_once(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    url = pg_cluster.fresh_log()
+    batch = ROOT / "tests" / "data" / "batches" / "rules.yaml"
+    out = _cli("batch", "run", batch, "--db", url, "--parallel", "3")
+    assert out.returncode == 0, out.stderr
+    batch_id = out.stdout.strip().splitlines()[-1]
+    rows = runs_json(url)
+    assert len(rows) == 16 and {r["status"] for r in rows} == {"completed"}
+    with EventStore.open(url, create=False) as store:
+        assert all(store.verify(r["run_id"]).ok for r in rows)
+        assert {r.run_id for r in store.list_runs(batch_id=batch_id)} == {r["run_id"] for r in rows}
+    # resumed: nothing left to play, nothing written twice
+    again = _cli("batch", "resume", batch_id, "--db", url)
+    assert again.returncode == 0, again.stderr
+    assert len(runs_json(url)) == 16
+
+
+@pg
+def test_the_append_benchmark_compares_both_backends(pg_cluster: Cluster) -> None:
+    bench = ROOT / "benchmarks" / "bench_append_pg.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--quick", "--db", pg_cluster.fresh_log()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["benchmark"] == "append_pg" and result["events"] == 2000
+    assert result["postgresql_events_per_s"] > 0 and result["sqlite_events_per_s"] > 0
+    assert result["ratio"] > 0 and result["postgresql_fsync"] == "off"
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("1", "1 error"), ("", "1 skipped")])
+def test_without_a_server_the_postgresql_tests_skip_and_fail_under_ci(
+    ci: str, outcome: str
+) -> None:
+    # as if Debian's postgresql were not installed: find_bin finds nothing
+    test = "tests/test_store_blobs.py::test_blob_round_trip_by_content_hash[postgresql]"
+    code = (
+        "import sys, pytest, tests.pg_helpers as h; h.find_bin = lambda: None; "
+        f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-rs', {test!r}]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
+    )
+    assert outcome in out.stdout, out.stdout
+    assert (out.returncode != 0) == bool(ci)  # a setup error fails the session
+    assert "PostgreSQL server binaries (initdb, pg_ctl) not found" in out.stdout
