@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from eventstore import InvalidRequest, NotFound
+from eventstore import NotFound
 
 from .settings import BUNDLED_SCENARIOS, LabSettings
 
@@ -112,24 +112,14 @@ def validate(path: str | Path) -> Validation:
 def validate_files(files: Mapping[str, str]) -> Validation:
     """Every problem of a scenario given as its files (relative path -> text), e.g. from
     an editor: they are written to a scratch directory, checked, and removed. A path
-    that would leave the directory is refused."""
+    that would leave the directory (or a hidden one) is refused."""
     import tempfile
-    from pathlib import PurePosixPath
+
+    from .scenario_files import write_files
 
     with tempfile.TemporaryDirectory(prefix="scenario-lab-validate-") as tmp:
-        root = Path(tmp)
-        for name, text in files.items():
-            rel = PurePosixPath(name)
-            if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name:
-                raise InvalidRequest(
-                    "{files}: {name!r} is not a relative path inside the scenario",
-                    field="files",
-                    values={"name": name},
-                )
-            target = root.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        result = validate(root)
+        write_files(Path(tmp), files.items())
+        result = validate(tmp)
     return msgspec.structs.replace(result, path="")
 
 
@@ -174,6 +164,9 @@ def _offered(settings: LabSettings) -> dict[str, tuple[Path, str]]:
             continue
         source = "bundled" if root.resolve() == BUNDLED_SCENARIOS else "configured"
         for sub in sorted(root.iterdir()):
+            # hidden folders are skipped: a scenario being saved is one until renamed
+            if sub.name.startswith("."):
+                continue
             if (sub / "scenario.yaml").is_file() and sub.name not in found:
                 found[sub.name] = (sub, source)
     return found
