@@ -1,6 +1,7 @@
 """The analyst's and author's pages in a real Chromium: the scenario editor marks a bad
-field while typing (within a second), and the SQL page runs a query, shows the schema,
-downloads CSV and says why a statement is refused."""
+field while typing (within a second), saves the files as a new scenario, estimates and
+starts it; the SQL page runs a query, shows the schema, downloads CSV and says why a
+statement is refused."""
 
 from __future__ import annotations
 
@@ -29,14 +30,17 @@ chromium = browser_fixture()  # one headless Chromium for the module
 
 @pytest.fixture
 def signed_in(chromium: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
-    w = off_loop(make_world, tmp_path)
+    # the first scenarios folder receives the scenarios the editor saves
+    w = off_loop(lambda: make_world(tmp_path, scenario_dirs=(tmp_path / "saved",)))
     with live(w.settings) as srv:
         ctx = sign_in(chromium, srv.url, accept_downloads=True)
         yield ctx, w
         ctx.close()
 
 
-def test_editor_marks_a_bad_field_within_a_second(signed_in: tuple[Any, Any]) -> None:
+def test_editor_marks_a_bad_field_within_a_second_then_saves_estimates_and_starts(
+    signed_in: tuple[Any, Any], tmp_path: Path
+) -> None:
     ctx, _w = signed_in
     page = ctx.new_page()
     console = ConsoleLog(page)
@@ -60,11 +64,36 @@ def test_editor_marks_a_bad_field_within_a_second(signed_in: tuple[Any, Any]) ->
     # the problem is on the edited line, in the gutter as well
     assert page.locator(".cm-lint-marker-error").count() == 1
     shot(page, "editor")
+    # saving files with an error is refused, with the server's reasons; nothing is saved
+    name = page.get_by_label("Save as a new scenario named")
+    name.fill("short-blackout")
+    page.get_by_role("button", name="Save as new scenario").click()
+    page.get_by_role("alert").filter(has_text="1 error").wait_for(timeout=10_000)
+    assert not (tmp_path / "saved" / "short-blackout").exists()
     # fixing it clears the mark
+    page.locator(".cm-content").click()
     page.keyboard.press("Control+z")
     page.get_by_test_id("validity").filter(has_text="Valid").wait_for(timeout=3000)
     assert page.locator(".cm-lintRange-error").count() == 0
-    assert console.errors == []
+    # a change worth saving: three turns instead of five
+    page.locator(".cm-line", has_text="turns: 5").click()
+    page.keyboard.press("End")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("3")
+    page.get_by_test_id("validity").filter(has_text="Valid").wait_for(timeout=3000)
+    page.get_by_role("button", name="Save as new scenario").click()
+    page.get_by_role("status").filter(has_text="Saved as short-blackout").wait_for(timeout=10_000)
+    on_disk = (tmp_path / "saved" / "short-blackout" / "scenario.yaml").read_text()
+    assert "turns: 3" in on_disk
+    page.get_by_role("button", name="Estimate").click()
+    assert "no model calls" in page.get_by_test_id("estimate").inner_text(timeout=10_000)
+    shot(page, "editor-saved")
+    page.get_by_role("button", name="Start a run (seed 1)").click()
+    page.wait_for_function("() => /^\\/runs\\/[^/]+$/.test(location.pathname)", timeout=15_000)
+    page.locator("section.turn[data-turn='0']").wait_for(timeout=30_000)
+    assert "Grid Blackout Tabletop" in page.locator("main").inner_text()
+    # the refused save is a 422 the page showed, not a page error
+    assert [e for e in console.errors if "status of 422" not in e] == []
 
 
 def test_sql_page_runs_a_query_downloads_csv_and_explains_a_refusal(
