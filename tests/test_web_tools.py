@@ -141,7 +141,80 @@ def test_fork_into_a_batch_and_follow_it_on_the_batch_page(signed_in: tuple[Any,
     # a fan chart per metric, drawn from the four runs
     page.locator(".chart canvas").first.wait_for()
     assert page.locator(".chart").count() >= 3
-    # the server's statistics, once every run has ended
+    # one variation: a forest plot per metric with its one row
+    page.locator("figure.ci-chart svg").first.wait_for(timeout=30_000)
+    assert page.locator("figure.ci-chart svg .ci-row").count() == page.locator(
+        "figure.ci-chart"
+    ).count()
+    # the server's full report, once every run has ended
+    page.get_by_text("The full report (markdown, printable)").click()
     page.locator(".markdown table").first.wait_for(timeout=30_000)
+    assert console.errors == []
+
+
+BATCH = """\
+experiment_name: Browser sweep
+base_scenario: strait-crisis
+runs_per_variation: 5
+seed: 5
+variations:
+  - type: scenario_parameter
+    parameter: turns
+    values: [1, 10]
+"""
+
+
+def test_batch_page_draws_intervals_fans_and_the_significance_table(
+    signed_in: tuple[Any, Any],
+) -> None:
+    ctx, w = signed_in
+    api = ctx.request
+    key = {"Authorization": f"Bearer {w.keys['facilitator']}"}
+    r = api.post("/api/v1/batches", data={"file": BATCH}, headers=key)
+    assert r.ok, r.text()
+    batch = r.json()["batch_id"]
+    page = ctx.new_page()
+    console = ConsoleLog(page)
+    page.goto(f"/batches/{batch}")
+    page.get_by_text("10 of 10 runs completed").wait_for(timeout=90_000)
+    data = api.get(f"/api/v1/batches/{batch}/statistics").json()
+    metrics = data["stats"]["metrics"]
+    assert metrics
+    # a forest plot per metric: a row per variation (a mean dot, and interval whiskers)
+    plots = page.locator("figure.ci-chart")
+    plots.nth(len(metrics) - 1).wait_for(timeout=15_000)
+    assert plots.count() == len(metrics)
+    for i, metric in enumerate(metrics):
+        plot = plots.nth(i)
+        assert metric in plot.locator("figcaption").inner_text()
+        rows = plot.locator("svg .ci-row")
+        assert rows.count() == 2
+        labels = [rows.nth(j).get_attribute("data-variation") for j in range(2)]
+        assert labels == [v["name"] for v in data["stats"]["variations"]]
+        assert plot.locator("svg circle.mean").count() == 2
+        with_interval = sum(
+            1 for v in data["stats"]["variations"] if v["metrics"][metric]["ci95"] is not None
+        )
+        assert plot.locator("svg g.whisker").count() == with_interval
+        name = plot.locator("svg").get_attribute("aria-label") or ""
+        assert "95% CI" in name or with_interval == 0
+    # a fan chart (uPlot canvas) per metric, for every variation pooled, then for one
+    page.locator(".chart canvas").first.wait_for()
+    fans = page.locator(".chart-grid .chart")
+    assert fans.count() == len(metrics)
+    assert "median" in (fans.first.get_attribute("aria-label") or "")
+    page.get_by_label("Runs of").select_option(label=data["stats"]["variations"][1]["name"])
+    page.locator(".chart canvas").first.wait_for()
+    assert page.locator(".chart-grid .chart").count() == len(metrics)
+    # the significance table: the server's significant pairs, one row each
+    # (1 turn against 10 moves this scenario's readiness, support and trade: seed 5 gives
+    # p < 0.01 for each)
+    significant = data["stats"]["significant"]
+    assert significant
+    table = page.locator("table.significance tbody tr")
+    assert table.count() == len(significant)
+    for i, pair in enumerate(significant):
+        assert pair["metric"] in table.nth(i).inner_text()
+    assert f"Tests made: {data['stats']['tests']}." in page.locator("main").inner_text()
     shot(page, "batch", full_page=True)
     assert console.errors == []
