@@ -89,8 +89,9 @@ def test_no_console_error_unnamed_control_or_outside_request_on_any_page(
         def watch(page: Any) -> ConsoleLog:
             page.on(
                 "request",
-                lambda req: req.url.startswith((srv.url + "/", "data:", "blob:"))
-                or outside.append(req.url),
+                lambda req: (
+                    req.url.startswith((srv.url + "/", "data:", "blob:")) or outside.append(req.url)
+                ),
             )
             return ConsoleLog(page)
 

@@ -143,9 +143,10 @@ def test_fork_into_a_batch_and_follow_it_on_the_batch_page(signed_in: tuple[Any,
     assert page.locator(".chart").count() >= 3
     # one variation: a forest plot per metric with its one row
     page.locator("figure.ci-chart svg").first.wait_for(timeout=30_000)
-    assert page.locator("figure.ci-chart svg .ci-row").count() == page.locator(
-        "figure.ci-chart"
-    ).count()
+    assert (
+        page.locator("figure.ci-chart svg .ci-row").count()
+        == page.locator("figure.ci-chart").count()
+    )
     # the server's full report, once every run has ended
     page.get_by_text("The full report (markdown, printable)").click()
     page.locator(".markdown table").first.wait_for(timeout=30_000)
