@@ -48,7 +48,8 @@ def test_a_server_without_a_scenarios_folder_saves_nothing_and_says_how(tmp_path
         r = c.post("/api/v1/scenarios", json={"name": "mine", "files": _files(TABLETOP)})
         body = assert_problem(r, 409)
         assert body["code"] == "scenario-not-saved"
-        assert "--scenarios DIR" in body["detail"]
+        assert "no folder to save scenarios in" in body["detail"]
+        assert "scenarios folder of your own" in body["detail"]
 
 
 def _save(c: httpx.Client, name: str, files: list[dict[str, str]]) -> httpx.Response:

@@ -123,7 +123,7 @@ def save_folder(settings: LabSettings) -> Path:
             return root
     raise ScenarioNotSaved(
         "this server has no folder to save scenarios in",
-        hint="start it with `scenario-lab serve --scenarios DIR`: the first such folder "
+        hint="give the server a scenarios folder of your own: the first one configured "
         "receives saved scenarios",
         field="name",
     )
