@@ -52,6 +52,15 @@ def test_a_server_without_a_scenarios_folder_saves_nothing_and_says_how(tmp_path
         assert "scenarios folder of your own" in body["detail"]
 
 
+def _tabletop(turns: str) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The bundled tabletop's files with ``turns: 5`` made ``turns: TURNS``, and its
+    scenario.yaml among them."""
+    files = _files(TABLETOP)
+    main = next(f for f in files if f["path"] == "scenario.yaml")
+    main["text"] = main["text"].replace("turns: 5", f"turns: {turns}")
+    return files, main
+
+
 def _save(c: httpx.Client, name: str, files: list[dict[str, str]]) -> httpx.Response:
     return c.post("/api/v1/scenarios", json={"name": name, "files": files})
 
@@ -59,9 +68,7 @@ def _save(c: httpx.Client, name: str, files: list[dict[str, str]]) -> httpx.Resp
 def test_saving_a_scenario_offers_it_and_a_run_starts_from_it(tmp_path: Path) -> None:
     saved = tmp_path / "saved"
     w = make_world(tmp_path, scenario_dirs=(saved,))
-    files = _files(TABLETOP)
-    main = next(f for f in files if f["path"] == "scenario.yaml")
-    main["text"] = main["text"].replace("turns: 5", "turns: 3")
+    files, main = _tabletop("3")
     with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
         r = _save(c, "my-tabletop", files)
         assert r.status_code == 201, r.text
@@ -136,9 +143,7 @@ def test_unsafe_names_and_paths_and_oversized_scenarios_are_refused(tmp_path: Pa
 def test_files_with_errors_are_refused_with_file_line_and_field(tmp_path: Path) -> None:
     saved = tmp_path / "saved"
     w = make_world(tmp_path, scenario_dirs=(saved,))
-    files = _files(TABLETOP)
-    main = next(f for f in files if f["path"] == "scenario.yaml")
-    main["text"] = main["text"].replace("turns: 5", "turns: five")
+    files, main = _tabletop("five")
     line = main["text"].splitlines().index("turns: five") + 1
     with live(w.settings) as srv:
         with srv.client(headers=bearer(w.keys["facilitator"])) as c:
@@ -161,6 +166,18 @@ def test_files_with_errors_are_refused_with_file_line_and_field(tmp_path: Path) 
     assert not saved.exists() or _tree(saved) == []
 
 
+def played_batch(c: httpx.Client, text: str, runs: int) -> str:
+    """Start the batch file ``text`` on the server; its id once ``runs`` completed."""
+    r = c.post("/api/v1/batches", json={"file": text})
+    assert r.status_code == 201, r.text
+    batch: str = r.json()["batch_id"]
+    deadline = time.monotonic() + 90
+    while c.get(f"/api/v1/batches/{batch}").json()["counts"].get("completed", 0) < runs:
+        assert time.monotonic() < deadline, "the batch did not complete in 90 s"
+        time.sleep(0.1)
+    return batch
+
+
 BATCH = """\
 experiment_name: Stats sweep
 base_scenario: strait-crisis
@@ -176,13 +193,7 @@ variations:
 def test_batch_statistics_have_intervals_per_variation_and_fans(tmp_path: Path) -> None:
     w = make_world(tmp_path)
     with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
-        r = c.post("/api/v1/batches", json={"file": BATCH})
-        assert r.status_code == 201, r.text
-        batch = r.json()["batch_id"]
-        deadline = time.monotonic() + 90
-        while c.get(f"/api/v1/batches/{batch}").json()["counts"].get("completed", 0) < 6:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        batch = played_batch(c, BATCH, 6)
         got = c.get(f"/api/v1/batches/{batch}/statistics")
         assert got.status_code == 200, got.text
         data = got.json()

@@ -5,7 +5,6 @@ the server (no CDN, no font service, no analytics)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.engine_helpers import cli, last_line
 from tests.server_helpers import bearer, live, make_world
+from tests.test_server_scenarios import played_batch
 from tests.web_helpers import ConsoleLog, browser_fixture, off_loop, sign_in
 
 pytestmark = pytest.mark.slow
@@ -76,13 +76,7 @@ def test_no_console_error_unnamed_control_or_outside_request_on_any_page(
     w, branch = off_loop(_world, tmp_path)
     with live(w.settings) as srv:
         with srv.client(headers=bearer(w.keys["facilitator"])) as c:
-            r = c.post("/api/v1/batches", json={"file": BATCH})
-            assert r.status_code == 201, r.text
-            batch = r.json()["batch_id"]
-            deadline = time.monotonic() + 90
-            while c.get(f"/api/v1/batches/{batch}").json()["counts"].get("completed", 0) < 4:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            batch = played_batch(c, BATCH, 4)
         outside: list[str] = []
         problems: dict[str, list[str]] = {}
 

@@ -162,6 +162,15 @@ def _check(name: str, files: list[ScenarioFile]) -> None:
             )
 
 
+def _taken(name: str) -> ScenarioNotSaved:
+    return ScenarioNotSaved(
+        "there is already a scenario named {value!r}",
+        hint="choose another name",
+        field="name",
+        values={"value": name},
+    )
+
+
 def save_scenario(settings: LabSettings, name: str, files: list[ScenarioFile]) -> ScenarioEntry:
     """Save ``files`` as the new scenario ``name`` in the save folder, once they validate
     with no error; the scenario is then offered by that name. Refuses a name already
@@ -172,12 +181,7 @@ def save_scenario(settings: LabSettings, name: str, files: list[ScenarioFile]) -
     taken = {s.name for s in list_scenarios(settings)}
     target = folder / name
     if name in taken or target.exists():
-        raise ScenarioNotSaved(
-            "there is already a scenario named {value!r}",
-            hint="choose another name",
-            field="name",
-            values={"value": name},
-        )
+        raise _taken(name)
     folder.mkdir(parents=True, exist_ok=True)
     # a hidden sibling: never offered (hidden folders are skipped), renamed in one step
     tmp = Path(tempfile.mkdtemp(prefix=f".saving-{name}-", dir=folder))
@@ -192,12 +196,7 @@ def save_scenario(settings: LabSettings, name: str, files: list[ScenarioFile]) -
             # under this name makes the rename fail and stays as it is
             os.rename(tmp, target)
         except OSError:
-            raise ScenarioNotSaved(
-                "there is already a scenario named {value!r}",
-                hint="choose another name",
-                field="name",
-                values={"value": name},
-            ) from None
+            raise _taken(name) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return next(s for s in list_scenarios(settings) if s.name == name)
