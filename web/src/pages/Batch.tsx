@@ -175,7 +175,8 @@ export function BatchPage() {
       </h1>
       {status.description && <p>{status.description}</p>}
       <p class="small muted">
-        {status.kind} · {status.source} · {usd(status.cost_usd)}
+        {/* a batch file the server was sent lives at a path of its own: says nothing here */}
+        {status.kind} · {status.source.startsWith("/") ? "batch file" : status.source} · {usd(status.cost_usd)}
         {status.budget_usd != null ? ` of ${usd(status.budget_usd)}` : ""}
       </p>
       <label class="progress-label">
