@@ -23,7 +23,14 @@ import msgspec
 from engine.errors import ScenarioInvalid
 from eventstore import InvalidRequest, UsageError
 
-from .scenarios import ScenarioEntry, Validation, list_scenarios, scenario_path, validate
+from .scenarios import (
+    ScenarioEntry,
+    Validation,
+    offered_names,
+    scenario_entry,
+    scenario_path,
+    validate,
+)
 from .settings import BUNDLED_SCENARIOS, LabSettings
 
 # a saved scenario is a folder name in a URL and on disk: no dots first (hidden), no
@@ -178,9 +185,8 @@ def save_scenario(settings: LabSettings, name: str, files: list[ScenarioFile]) -
     (``InvalidRequest``), and files with errors (``ScenarioFilesInvalid``)."""
     _check(name, files)
     folder = save_folder(settings)
-    taken = {s.name for s in list_scenarios(settings)}
     target = folder / name
-    if name in taken or target.exists():
+    if name in offered_names(settings) or target.exists():
         raise _taken(name)
     folder.mkdir(parents=True, exist_ok=True)
     # a hidden sibling: never offered (hidden folders are skipped), renamed in one step
@@ -199,4 +205,4 @@ def save_scenario(settings: LabSettings, name: str, files: list[ScenarioFile]) -
             raise _taken(name) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return next(s for s in list_scenarios(settings) if s.name == name)
+    return scenario_entry(name, target, "configured")

@@ -174,32 +174,36 @@ def _offered(settings: LabSettings) -> dict[str, tuple[Path, str]]:
 
 def list_scenarios(settings: LabSettings) -> list[ScenarioEntry]:
     """Every offered scenario, by folder name, with what it is or why it does not load."""
+    return [
+        scenario_entry(name, path, source) for name, (path, source) in _offered(settings).items()
+    ]
+
+
+def offered_names(settings: LabSettings) -> set[str]:
+    """The names of the offered scenarios (nothing is loaded)."""
+    return set(_offered(settings))
+
+
+def scenario_entry(name: str, path: Path, source: str) -> ScenarioEntry:
+    """The scenario at ``path`` as offered under ``name``: what it is, or its problems."""
     from engine.errors import ScenarioInvalid
 
-    out = []
-    for name, (path, source) in _offered(settings).items():
-        try:
-            sc = load(path).scenario
-        except ScenarioInvalid as e:
-            out.append(
-                ScenarioEntry(name=name, source=source, valid=False, problems=tuple(e.problems))
-            )
-            continue
-        out.append(
-            ScenarioEntry(
-                name=name,
-                source=source,
-                valid=True,
-                title=sc.name,
-                description=sc.description,
-                turns=sc.turns,
-                actors=tuple(
-                    ActorEntry(short_name=k, name=a.name, role=a.role, control=a.control)
-                    for k, a in sc.actors.items()
-                ),
-            )
-        )
-    return out
+    try:
+        sc = load(path).scenario
+    except ScenarioInvalid as e:
+        return ScenarioEntry(name=name, source=source, valid=False, problems=tuple(e.problems))
+    return ScenarioEntry(
+        name=name,
+        source=source,
+        valid=True,
+        title=sc.name,
+        description=sc.description,
+        turns=sc.turns,
+        actors=tuple(
+            ActorEntry(short_name=k, name=a.name, role=a.role, control=a.control)
+            for k, a in sc.actors.items()
+        ),
+    )
 
 
 def scenario_path(settings: LabSettings, name: str) -> Path:
