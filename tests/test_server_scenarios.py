@@ -6,6 +6,7 @@ Also the batch statistics the batch page draws."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,23 @@ def test_the_files_of_an_offered_scenario_are_its_files_on_disk(tmp_path: Path) 
         # a player has no business with scenario files
     with live(w.settings) as srv, srv.client(headers=bearer(w.seat)) as c:
         assert_problem(c.get("/api/v1/scenarios/tabletop-human/files"), 403)
+
+
+def test_a_link_out_of_a_scenario_folder_is_not_served(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    shutil.copytree(TABLETOP, folder / "linked")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the browser")
+    (folder / "linked" / "notes.md").symlink_to(secret)
+    (folder / "linked" / "readme.md").write_text("# about")
+    (folder / "linked" / "readme-too.md").symlink_to(folder / "linked" / "readme.md")
+    w = make_world(tmp_path, scenario_dirs=(folder,))
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["analyst"])) as c:
+        got = c.get("/api/v1/scenarios/linked/files").json()
+        paths = [f["path"] for f in got]
+        assert "notes.md" not in paths and "not for the browser" not in str(got)
+        # a link inside the folder is the scenario's own
+        assert {"readme.md", "readme-too.md", "scenario.yaml"} <= set(paths)
 
 
 def test_a_server_without_a_scenarios_folder_saves_nothing_and_says_how(tmp_path: Path) -> None:

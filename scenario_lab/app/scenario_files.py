@@ -106,14 +106,18 @@ def write_files(root: Path, files: Iterable[tuple[str, str]]) -> None:
 
 
 def read_files(settings: LabSettings, name: str) -> list[ScenarioFile]:
-    """Every text file of the offered scenario ``name`` (hidden ones skipped),
-    ``scenario.yaml`` first, then by path: what an editor starts from."""
+    """Every text file of the offered scenario ``name`` (hidden ones, and links that
+    lead out of its folder, skipped), ``scenario.yaml`` first, then by path: what an
+    editor starts from."""
     root = scenario_path(settings, name)
+    inside = root.resolve()
     out = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if not path.is_file() or any(p.startswith(".") for p in rel.parts):
             continue
+        if not path.resolve().is_relative_to(inside):
+            continue  # a link to elsewhere on the server: not the scenario's to show
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
