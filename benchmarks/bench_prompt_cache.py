@@ -9,8 +9,11 @@ chat template lays it out (each message's role, then its content). For each prom
 - ``prompt_tokens``: its size;
 - ``shared_prefix_tokens``: the longest prefix it shares with any prompt sent before it
   in the run (what a prefix cache keyed on the prompt could serve at best);
-- ``cacheable_tokens``: the same rounded as OpenAI bills cache hits: 0 below 1,024
-  tokens, else down to a multiple of 128.
+- ``previous_turn_prefix_tokens``: the prefix it shares with the same actor's prompt of
+  the same purpose in the turn before (the part that is stable across turns);
+- ``cacheable_tokens``: ``shared_prefix_tokens`` rounded as OpenAI bills cache hits: 0
+  below 1,024 tokens, else down to a multiple of 128; ``cacheable_no_minimum_tokens``
+  without the 1,024 minimum (providers with smaller minimums, or longer prompts).
 
 Printed per purpose (``decision``, ``communication``, ...) and for decisions alone:
 mean prompt tokens per decision and the cacheable share (cacheable / prompt tokens).
@@ -21,6 +24,7 @@ Turn 1 has nothing before it, so the shares are of turns 2 and later too
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -37,7 +41,7 @@ from engine.play.calls import estimate_tokens
 from engine.play.player import RunPlayer
 from engine.play.session import start_run
 from engine.scenario.load import load_scenario
-from eventstore import EventStore
+from eventstore import CostIncurred, EventStore
 from tests.fakellm import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,18 +64,27 @@ def common_prefix(a: str, b: str) -> int:
     return i
 
 
-def cacheable(tokens: int) -> int:
+def cacheable(tokens: int, minimum: int = MIN_CACHED) -> int:
     """What OpenAI would bill as cached of a ``tokens``-long shared prefix."""
-    return 0 if tokens < MIN_CACHED else tokens - tokens % BLOCK
+    return 0 if tokens < minimum else tokens - tokens % BLOCK
 
 
-def measure(prompts: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
-    """Per prompt (purpose, turn, text): its tokens and what an earlier prompt shares."""
+Prompt = tuple[str, str | None, int, str]  # (purpose, actor, turn, chat text)
+
+
+def measure(prompts: list[Prompt]) -> list[dict[str, Any]]:
+    """Per prompt: its tokens, what any earlier prompt shares with it, and what the
+    same actor's prompt of the same purpose in the previous turn shares with it."""
     seen: list[str] = []
+    last: dict[tuple[str, str | None], tuple[int, str]] = {}
     out = []
-    for purpose, turn, text in prompts:
+    for purpose, actor, turn, text in prompts:
         shared = max((common_prefix(text, s) for s in seen), default=0)
         seen.append(text)
+        before = last.get((purpose, actor))
+        across = common_prefix(text, before[1]) if before and before[0] == turn - 1 else 0
+        if before is None or before[0] < turn:
+            last[(purpose, actor)] = (turn, text)
         prefix = estimate_tokens(text[:shared]) if shared else 0
         out.append(
             {
@@ -79,7 +92,9 @@ def measure(prompts: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
                 "turn": turn,
                 "prompt_tokens": estimate_tokens(text),
                 "shared_prefix_tokens": prefix,
+                "previous_turn_prefix_tokens": estimate_tokens(text[:across]) if across else 0,
                 "cacheable_tokens": cacheable(prefix),
+                "cacheable_no_minimum_tokens": cacheable(prefix, 0),
             }
         )
     return out
@@ -87,70 +102,59 @@ def measure(prompts: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     prompt = sum(r["prompt_tokens"] for r in rows)
-    shared = sum(r["shared_prefix_tokens"] for r in rows)
-    cached = sum(r["cacheable_tokens"] for r in rows)
+
+    def share(key: str) -> float:
+        return round(sum(r[key] for r in rows) / prompt, 3) if prompt else 0.0
+
     return {
         "calls": len(rows),
         "prompt_tokens_per_call": round(prompt / len(rows), 1) if rows else 0,
-        "shared_prefix_share": round(shared / prompt, 3) if prompt else 0,
-        "cacheable_share": round(cached / prompt, 3) if prompt else 0,
+        "shared_prefix_share": share("shared_prefix_tokens"),
+        "previous_turn_prefix_share": share("previous_turn_prefix_tokens"),
+        "cacheable_share": share("cacheable_tokens"),
+        "cacheable_no_minimum_share": share("cacheable_no_minimum_tokens"),
     }
 
 
-def play(turns: int) -> list[tuple[str, int, str]]:
-    """The prompts of one run of ai-summit, in the order the fake received them."""
+def play(turns: int) -> list[Prompt]:
+    """(purpose, turn, prompt) of every answered call of one run of ai-summit, in log
+    order: each ``CostIncurred`` names its call's turn and purpose and links the request
+    as it was sent (a blob)."""
     loaded = load_scenario(SUMMIT)
+    prompts = []
     with tempfile.TemporaryDirectory() as tmp, FakeLLMServer() as srv:
         settings = LLMSettings.from_env({}, base_url=srv.base_url)
 
-        async def main() -> None:
+        async def main() -> str:
             async with Router(settings) as router:
                 with EventStore.open(Path(tmp) / "cache.db") as store:
                     run_id = start_run(store, loaded, seed=1, turns=turns)
                     player = RunPlayer(store, run_id, client=router, prices=PriceTable.load())
                     await player.play()
+                    return run_id
 
-        anyio.run(main)
-        requests = [r["json"] for r in srv.requests if r["path"].endswith("/chat/completions")]
-    prompts = []
-    for body in requests:
-        spec = (body.get("response_format") or {}).get("json_schema") or {}
-        purpose = str(spec.get("name", "?"))
-        text = chat_text(body["messages"])
-        turn = _turn_of(text)
-        prompts.append((purpose, turn, text))
+        run_id = anyio.run(main)
+        with EventStore.open(Path(tmp) / "cache.db") as store:
+            for e in store.read_events(run_id):
+                if isinstance(e, CostIncurred) and e.prompt_hash is not None:
+                    body = json.loads(store.get_blob(e.prompt_hash))
+                    prompts.append((e.purpose, e.actor, e.turn, chat_text(body["messages"])))
     return prompts
-
-
-def _turn_of(text: str) -> int:
-    # every prompt names its turn ("Turn 3 of 4" / "turn 3 of 4" / "Turn 3 world ...")
-    low = text.lower()
-    at = low.find("turn ")
-    while at >= 0:
-        digits = ""
-        for ch in low[at + 5 :]:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if digits:
-            return int(digits)
-        at = low.find("turn ", at + 5)
-    return 0
 
 
 def run(turns: int) -> dict[str, Any]:
     rows = measure(play(turns))
     decisions = [r for r in rows if r["purpose"] == "decision"]
+    later = summary([r for r in decisions if r["turn"] > 1])
     purposes = sorted({r["purpose"] for r in rows})
     return {
         "scenario": "ai-summit",
         "turns": turns,
         "tokenizer": "engine.play.calls.estimate_tokens (len(text) // 4)",
         "prompt_tokens_per_decision": summary(decisions)["prompt_tokens_per_call"],
-        "decision_cacheable_share": summary(decisions)["cacheable_share"],
-        "decision_cacheable_share_after_turn_1": summary(
-            [r for r in decisions if r["turn"] > 1]
-        )["cacheable_share"],
+        "decision_previous_turn_prefix_share": later["previous_turn_prefix_share"],
+        "decision_cacheable_share_after_turn_1": later["cacheable_share"],
+        "decision_cacheable_no_minimum_share_after_turn_1": later["cacheable_no_minimum_share"],
         "all_calls": summary(rows),
         "all_calls_after_turn_1": summary([r for r in rows if r["turn"] > 1]),
         "by_purpose": {p: summary([r for r in rows if r["purpose"] == p]) for p in purposes},
