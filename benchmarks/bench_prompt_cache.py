@@ -18,7 +18,10 @@ chat template lays it out (each message's role, then its content). For each prom
 Printed per purpose (``decision``, ``communication``, ...) and for decisions alone:
 mean prompt tokens per decision and the cacheable share (cacheable / prompt tokens).
 Turn 1 has nothing before it, so the shares are of turns 2 and later too
-(``*_after_turn_1``). ``--quick`` plays 2 turns instead of 4.
+(``*_after_turn_1``). The fake emulates OpenAI's prompt cache (over the request's JSON,
+so its counts differ a little from these): ``recorded_with_fake_cache`` is what the
+engine recorded of it (cached tokens, cost, saving at the shipped prices).
+``--quick`` plays 2 turns instead of 4.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from engine.play.player import RunPlayer
 from engine.play.session import start_run
 from engine.scenario.load import load_scenario
 from eventstore import CostIncurred, EventStore
-from tests.fakellm import FakeLLMServer
+from tests.fakellm import FakeLLMServer, cacheable_tokens, common_prefix_len
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMIT = ROOT / "scenarios" / "ai-summit"
@@ -56,17 +59,9 @@ def chat_text(messages: list[dict[str, Any]]) -> str:
     return "".join(f"<|{m.get('role', '')}|>\n{m.get('content') or ''}\n" for m in messages)
 
 
-def common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 def cacheable(tokens: int, minimum: int = MIN_CACHED) -> int:
     """What OpenAI would bill as cached of a ``tokens``-long shared prefix."""
-    return 0 if tokens < minimum else tokens - tokens % BLOCK
+    return cacheable_tokens(tokens, minimum=minimum, block=BLOCK)
 
 
 Prompt = tuple[str, str | None, int, str]  # (purpose, actor, turn, chat text)
@@ -79,10 +74,10 @@ def measure(prompts: list[Prompt]) -> list[dict[str, Any]]:
     last: dict[tuple[str, str | None], tuple[int, str]] = {}
     out = []
     for purpose, actor, turn, text in prompts:
-        shared = max((common_prefix(text, s) for s in seen), default=0)
+        shared = max((common_prefix_len(text, s) for s in seen), default=0)
         seen.append(text)
         before = last.get((purpose, actor))
-        across = common_prefix(text, before[1]) if before and before[0] == turn - 1 else 0
+        across = common_prefix_len(text, before[1]) if before and before[0] == turn - 1 else 0
         if before is None or before[0] < turn:
             last[(purpose, actor)] = (turn, text)
         prefix = estimate_tokens(text[:shared]) if shared else 0
@@ -116,13 +111,15 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def play(turns: int) -> list[Prompt]:
-    """(purpose, turn, prompt) of every answered call of one run of ai-summit, in log
-    order: each ``CostIncurred`` names its call's turn and purpose and links the request
-    as it was sent (a blob)."""
+def play(turns: int) -> tuple[list[Prompt], list[CostIncurred]]:
+    """(purpose, actor, turn, prompt) of every answered call of one run of ai-summit,
+    in log order (each ``CostIncurred`` names its call's turn and purpose and links the
+    request as it was sent, a blob), and the costs. The fake emulates OpenAI's prompt
+    cache, so the costs hold the cached tokens and savings the engine recorded."""
     loaded = load_scenario(SUMMIT)
     prompts = []
-    with tempfile.TemporaryDirectory() as tmp, FakeLLMServer() as srv:
+    costs = []
+    with tempfile.TemporaryDirectory() as tmp, FakeLLMServer(prefix_cache=True) as srv:
         settings = LLMSettings.from_env({}, base_url=srv.base_url)
 
         async def main() -> str:
@@ -139,11 +136,26 @@ def play(turns: int) -> list[Prompt]:
                 if isinstance(e, CostIncurred) and e.prompt_hash is not None:
                     body = json.loads(store.get_blob(e.prompt_hash))
                     prompts.append((e.purpose, e.actor, e.turn, chat_text(body["messages"])))
-    return prompts
+                    costs.append(e)
+    return prompts, costs
+
+
+def recorded(costs: list[CostIncurred]) -> dict[str, Any]:
+    """What the log says the fake's emulated cache served and saved."""
+    prompt = sum(c.input_tokens for c in costs)
+    cached = sum(c.cached_prompt_tokens or 0 for c in costs)
+    return {
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
+        "cached_share": round(cached / prompt, 3) if prompt else 0,
+        "cost_usd": round(sum(c.cost_usd or 0.0 for c in costs), 8),
+        "cache_saving_usd": round(sum(c.cache_saving_usd or 0.0 for c in costs), 8),
+    }
 
 
 def run(turns: int) -> dict[str, Any]:
-    rows = measure(play(turns))
+    prompts, costs = play(turns)
+    rows = measure(prompts)
     decisions = [r for r in rows if r["purpose"] == "decision"]
     later = summary([r for r in decisions if r["turn"] > 1])
     purposes = sorted({r["purpose"] for r in rows})
@@ -158,6 +170,7 @@ def run(turns: int) -> dict[str, Any]:
         "all_calls": summary(rows),
         "all_calls_after_turn_1": summary([r for r in rows if r["turn"] > 1]),
         "by_purpose": {p: summary([r for r in rows if r["purpose"] == p]) for p in purposes},
+        "recorded_with_fake_cache": recorded(costs),
     }
 
 
