@@ -15,7 +15,9 @@ chat template lays it out (each message's role, then its content). For each prom
   below 1,024 tokens, else down to a multiple of 128; ``cacheable_no_minimum_tokens``
   without the 1,024 minimum (providers with smaller minimums, or longer prompts).
 
-Printed per purpose (``decision``, ``communication``, ...) and for decisions alone:
+``stable_prefix_tokens_by_actor``: the opening every prompt of an actor shares (its
+decisions and talks, all turns). Printed per purpose (``decision``, ``communication``,
+...) and for decisions alone:
 mean prompt tokens per decision and the cacheable share (cacheable / prompt tokens).
 Turn 1 has nothing before it, so the shares are of turns 2 and later too
 (``*_after_turn_1``). The fake emulates OpenAI's prompt cache (over the request's JSON,
@@ -153,6 +155,20 @@ def recorded(costs: list[CostIncurred]) -> dict[str, Any]:
     }
 
 
+def stable_prefix(prompts: list[Prompt]) -> dict[str, int]:
+    """Per actor, the tokens every one of its prompts (decisions and talks, all turns)
+    opens with: the part of its prompt that never changes during the run."""
+    texts: dict[str, list[str]] = {}
+    for purpose, actor, _turn, text in prompts:
+        if actor is not None and purpose in ("decision", "communication"):
+            texts.setdefault(actor, []).append(text)
+    out = {}
+    for actor, mine in sorted(texts.items()):
+        first, last = min(mine), max(mine)  # the common prefix of all is theirs
+        out[actor] = estimate_tokens(first[: common_prefix_len(first, last)])
+    return out
+
+
 def run(turns: int) -> dict[str, Any]:
     prompts, costs = play(turns)
     rows = measure(prompts)
@@ -164,6 +180,7 @@ def run(turns: int) -> dict[str, Any]:
         "turns": turns,
         "tokenizer": "engine.play.calls.estimate_tokens (len(text) // 4)",
         "prompt_tokens_per_decision": summary(decisions)["prompt_tokens_per_call"],
+        "stable_prefix_tokens_by_actor": stable_prefix(prompts),
         "decision_previous_turn_prefix_share": later["previous_turn_prefix_share"],
         "decision_cacheable_share_after_turn_1": later["cacheable_share"],
         "decision_cacheable_no_minimum_share_after_turn_1": later["cacheable_no_minimum_share"],
