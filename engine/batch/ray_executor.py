@@ -1,0 +1,276 @@
+"""``batch run --executor ray``: every planned run of a batch as a task on a Ray cluster.
+
+The driver (this process) records nothing itself: it hands runs to the cluster and
+collects their outcomes, while every worker writes to the shared log. Rule-driven runs
+are plain tasks, one per CPU (``ray_workers.play_rule_run``); runs that call models are
+actor tasks on async run hosts (``ray_workers.RunHost``), many at once per host, since
+their work is waiting for models. One ``CallGate`` actor holds the cap on model calls
+in flight and the batch budget for the whole cluster.
+
+Ray is an optional extra and imported only here, only when this executor is used.
+Without ``address`` a local Ray is started for this batch (this machine's CPUs, no
+dashboard, on loopback) and stopped after it; with one, the cluster there is joined.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from engine.batch.outcomes import (
+    BatchProgress,
+    BatchResult,
+    RunOutcome,
+    budget_left,
+    failed_outcome,
+    log_outcome,
+)
+from engine.batch.plan import PlannedRun
+from engine.llm import LLMClient, PriceTable, Router
+from engine.play.calls import Budget
+from eventstore import UsageError
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("process", "ray")
+INSTALL_HINT = "pip install 'scenario-lab[ray]'"
+RETRIES = 3  # a task or host whose worker dies is retried this often, then the run fails
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where the batch's Ray cluster is: ``address`` (``ray start --head`` prints it),
+    or None to start a local one for this batch."""
+
+    address: str | None = None
+
+
+def log_location(db: str | Path) -> str:
+    """The log as every worker must name it: a URL as given, a file as an absolute path
+    (workers do not share this process's working directory)."""
+    text = str(db)
+    return text if "://" in text else str(Path(text).resolve())
+
+
+def connect(options: RayOptions) -> tuple[ModuleType, bool]:
+    """Ray, initialised for this process; and whether this call started it (then the
+    caller shuts it down). One clear error when Ray is missing or the cluster is not
+    there."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(
+            "{executor} ray needs Ray, which is not installed",
+            field="executor",
+            values={},
+            hint=INSTALL_HINT,
+        ) from None
+    if ray.is_initialized():
+        return ray, False
+    quiet: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+    }
+    try:
+        if options.address:
+            _probe(options.address)
+            ray.init(address=options.address, **quiet)
+        else:
+            # "local": a new instance even if another one runs on this machine; loopback
+            # only, so nothing listens on the network
+            ray.init(
+                address="local",
+                num_cpus=os.cpu_count() or 1,
+                _node_ip_address="127.0.0.1",
+                **quiet,
+            )
+    except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError...
+        where = options.address or "a local Ray"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UsageError(
+            "cannot reach the Ray cluster at {where}: {why}",
+            field="address",
+            values={"where": where, "why": first},
+            hint="start one with `ray start --head` and give the address it prints "
+            "(host:6379), or none for a local Ray",
+        ) from None
+    return ray, True
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when nothing listens at ``address`` (host:port, or ray://host:port):
+    Ray itself would retry for minutes before giving up."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        if address == "auto":  # the cluster on this machine: Ray finds it, or says so
+            return
+        raise ValueError(f"{address!r} is not host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers there ({e.strerror or e})") from None
+
+
+def play_on_ray(
+    ray: ModuleType,
+    db: str,
+    batch_id: str,
+    todo: list[tuple[PlannedRun, str]],
+    client: LLMClient | None,
+    prices: PriceTable,
+    parallel: int | None,
+    call_limit: int,
+    budget: Budget,
+    progress: BatchProgress,
+    result: BatchResult,
+) -> None:
+    """Play ``todo`` (run, action) on the cluster ``ray`` is connected to (``connect``);
+    outcomes go into ``result``.
+
+    ``parallel`` runs in flight across the cluster (default: one per CPU for rule
+    runs; 8 for runs that call models), at most ``call_limit`` model calls in flight.
+    """
+    if client is not None and not isinstance(client, Router):
+        raise UsageError(
+            "the ray executor gives its workers the LLM settings of a Router",
+            hint="play this batch with the process executor",
+        )
+    from engine.batch import ray_workers
+
+    rw: Any = ray_workers  # Ray's decorators hide .remote from the type checker
+    gate = None
+    try:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        gate = rw.CallGate.remote(call_limit, budget.limit_usd, budget.spent_usd)
+        if client is None:
+            slots = parallel or cpus
+            submit = _rule_submitter(rw, db, batch_id)
+        else:
+            slots = parallel or 8
+            submit = _host_submitter(
+                rw, db, batch_id, client, prices, gate, slots, cpus, call_limit
+            )
+        log.info("batch.ray.start", extra={"runs": len(todo), "slots": slots, "cpus": cpus})
+        _feed(ray, submit, gate, slots, todo, budget, progress, result)
+    finally:
+        if gate is not None:
+            ray.kill(gate)  # and the hosts: they live until their last handle goes
+    log.info("batch.ray.finish", extra={"runs": len(result.outcomes)})
+
+
+def _rule_submitter(rw: Any, db: str, batch_id: str) -> Any:
+    def submit(pr: PlannedRun, action: str) -> Any:
+        return rw.play_rule_run.remote(db, batch_id, pr.index, action)
+
+    return submit
+
+
+def _host_submitter(
+    rw: Any,
+    db: str,
+    batch_id: str,
+    client: Router,
+    prices: PriceTable,
+    gate: Any,
+    slots: int,
+    cpus: int,
+    call_limit: int,
+) -> Any:
+    """Submit runs to async hosts, one per CPU (at most one per run slot), spreading
+    the runs evenly; a host whose worker dies is restarted and its runs retried."""
+    count = min(cpus, slots)
+    per_host = math.ceil(slots / count)
+    hosts = [
+        rw.RunHost.options(
+            num_cpus=1,
+            max_concurrency=per_host + 2,
+            max_restarts=rw.RETRIES,
+            max_task_retries=rw.RETRIES,
+        ).remote(f"host-{i}", db, batch_id, client.settings, prices, gate, call_limit)
+        for i in range(count)
+    ]
+    load = [0] * count
+    where: dict[Any, int] = {}
+
+    def submit(pr: PlannedRun, action: str) -> Any:
+        i = load.index(min(load))
+        load[i] += 1
+        ref = hosts[i].play.remote(pr.index, action)
+        where[ref] = i
+        return ref
+
+    def finished(ref: Any) -> None:
+        load[where.pop(ref)] -= 1
+
+    submit.finished = finished  # type: ignore[attr-defined]
+    return submit
+
+
+def _feed(
+    ray: ModuleType,
+    submit: Any,
+    gate: Any,
+    slots: int,
+    todo: list[tuple[PlannedRun, str]],
+    budget: Budget,
+    progress: BatchProgress,
+    result: BatchResult,
+) -> None:
+    """Keep ``slots`` runs in flight, no more, so a spent budget or a stop is quick."""
+    queue = deque(todo)
+    running: dict[Any, PlannedRun] = {}
+    while queue or running:
+        _sync_budget(ray, gate, budget, progress)
+        while queue and len(running) < slots:
+            if not budget_left(budget, result):
+                result.not_started.extend(pr for pr, _ in queue)
+                progress.total -= len(queue)
+                queue.clear()
+                break
+            pr, action = queue.popleft()
+            running[submit(pr, action)] = pr
+        progress.running = len(running)
+        if not running:
+            break
+        done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+        for ref in done:
+            pr = running.pop(ref)
+            if hasattr(submit, "finished"):
+                submit.finished(ref)
+            outcome = _outcome(ray, ref, pr)
+            result.outcomes.append(outcome)
+            log_outcome(outcome)
+            progress.done += 1
+            progress.events += outcome.events
+            if outcome.batch_budget:
+                result.budget_spent = True
+    _sync_budget(ray, gate, budget, progress)
+    progress.running = 0
+
+
+def _outcome(ray: ModuleType, ref: Any, pr: PlannedRun) -> RunOutcome:
+    try:
+        outcome: RunOutcome = ray.get(ref)
+    except ray.exceptions.RayTaskError as e:  # raised in the task: that run failed
+        cause = e.as_instanceof_cause()
+        return failed_outcome(pr, cause if isinstance(cause, Exception) else e, 0)
+    except ray.exceptions.RayError as e:  # its worker died more often than retried
+        died = RuntimeError(f"its Ray worker died {1 + RETRIES} times: {type(e).__name__}")
+        return failed_outcome(pr, died, 0)
+    return outcome
+
+
+def _sync_budget(ray: ModuleType, gate: Any, budget: Budget, progress: BatchProgress) -> None:
+    """The gate's figures into this process's view of the budget, for whether another
+    run may start and for the progress display."""
+    spent, reserved, _limit, _calls = ray.get(gate.numbers.remote())
+    budget.spent_usd, budget.reserved_usd = spent, reserved
+    progress.cost_usd = spent
