@@ -307,3 +307,48 @@ def test_a_bad_address_is_one_line_and_the_batch_resumes_on_a_good_one(tmp_path:
     again = bcli("batch", "resume", batch_id, "--db", db, "--executor", "ray", "--address", address)
     assert again.exit_code == 0, again.output
     assert _show(db, batch_id)["counts"]["completed"] == 16
+
+
+def test_a_rule_worker_killed_mid_run_is_retried_and_the_batch_has_exactly_its_runs(
+    tmp_path: Path,
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from _scenarios import rules_scenario
+
+    from eventstore import is_held
+    from tests.test_batch_helpers import write_batch
+
+    scenario = rules_scenario(tmp_path / "scenario", 5, 40, "ray-kill-rules")
+    fields = {"experiment_name": "kill", "base_scenario": str(scenario)}
+    file = write_batch(tmp_path, "b.yaml", {**fields, "runs_per_variation": 8, "seed": 3})
+    db = tmp_path / "log.db"
+    killed: list[int] = []
+
+    def kill_one_holder() -> None:
+        locks = db.with_name(db.name + ".locks")
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for lock in locks.glob("*.lock") if locks.exists() else ():
+                run_id = lock.name.removesuffix(".lock")
+                if run_id.startswith("batch-") or not is_held(db, run_id):
+                    continue
+                pid = int(lock.read_text() or 0)
+                if pid and pid != os.getpid():
+                    os.kill(pid, signal.SIGKILL)  # a Ray worker, mid-run
+                    killed.append(pid)
+                    return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_one_holder)
+    killer.start()
+    result = bcli("batch", "run", file, "--db", db, "--executor", "ray")
+    killer.join(timeout=130)
+    assert killed, "no worker was killed"
+    assert result.exit_code == 0, result.output
+    batch_id = last_line(result.stdout)
+    shown = _show(db, batch_id)
+    assert shown["counts"]["completed"] == 8 and len(shown["runs"]) == 8
+    for _run_id, events in batch_rows(db, batch_id):
+        kinds = Counter(t for t, _p in events)
+        assert kinds["RunStarted"] == kinds["RunCompleted"] == 1
+    _assert_clean_log(db, batch_id)

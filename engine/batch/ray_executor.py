@@ -149,15 +149,13 @@ def play_on_ray(
     gate = None
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        gate = rw.CallGate.remote(call_limit, budget.limit_usd, budget.spent_usd)
+        gate = rw.CallGate.remote(call_limit, budget.limit_usd, budget.spent_usd, prices)
         if client is None:
             slots = parallel or cpus
             submit = _rule_submitter(rw, db, batch_id)
         else:
             slots = parallel or 8
-            submit = _host_submitter(
-                rw, db, batch_id, client, prices, gate, slots, cpus, call_limit
-            )
+            submit = _host_submitter(rw, db, batch_id, client, gate, slots, cpus, call_limit)
         log.info("batch.ray.start", extra={"runs": len(todo), "slots": slots, "cpus": cpus})
         _feed(ray, submit, gate, slots, todo, budget, progress, result)
     finally:
@@ -178,7 +176,6 @@ def _host_submitter(
     db: str,
     batch_id: str,
     client: Router,
-    prices: PriceTable,
     gate: Any,
     slots: int,
     cpus: int,
@@ -194,7 +191,7 @@ def _host_submitter(
             max_concurrency=per_host + 2,
             max_restarts=rw.RETRIES,
             max_task_retries=rw.RETRIES,
-        ).remote(f"host-{i}", db, batch_id, client.settings, prices, gate, call_limit)
+        ).remote(f"host-{i}", db, batch_id, client.settings, gate, call_limit)
         for i in range(count)
     ]
     load = [0] * count

@@ -60,7 +60,12 @@ class CallGate:
     its worker died calls ``forget`` first, which gives back what the dead one held.
     """
 
-    def __init__(self, cap: int, limit_usd: float | None, spent_usd: float) -> None:
+    def __init__(
+        self, cap: int, limit_usd: float | None, spent_usd: float, prices: PriceTable
+    ) -> None:
+        # the prices live here for the hosts: a restarted actor must find its arguments,
+        # and a big one would sit in the object store, where it may be gone by then
+        self.prices = prices
         self.cap = max(1, cap)
         self.limit = limit_usd
         self.spent = spent_usd
@@ -104,6 +109,10 @@ class CallGate:
         async with self.changed:
             self.reserved -= sum(self.held.pop(holder, []))
             self.changed.notify_all()
+
+    def price_table(self) -> PriceTable:
+        """The batch's prices, for a run host starting."""
+        return self.prices
 
     def numbers(self) -> tuple[float, float, float | None, int]:
         """(spent, reserved, limit, calls in flight), for the driver's progress."""
@@ -179,11 +188,11 @@ class RunHost:
         db: str,
         batch_id: str,
         llm: LLMSettings,
-        prices: PriceTable,
         gate: Any,
         calls: int,
     ) -> None:
         ray.get(gate.forget.remote(name))  # a restarted host: what the dead one held
+        prices: PriceTable = ray.get(gate.price_table.remote())
         self.store = EventStore.open(db, create=False)
         _id, self.plan = batch_plan(self.store, batch_id)
         self.runs = {r.index: r for r in self.plan.runs}
