@@ -352,3 +352,16 @@ def test_a_rule_worker_killed_mid_run_is_retried_and_the_batch_has_exactly_its_r
         kinds = Counter(t for t, _p in events)
         assert kinds["RunStarted"] == kinds["RunCompleted"] == 1
     _assert_clean_log(db, batch_id)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_ray_benchmark_prints_its_ratios() -> None:
+    from tests.test_benchmarks_smoke import quick_run
+
+    result = quick_run("bench_batch_ray.py", timeout=230)
+    rules, llm = result["rules"], result["llm"]
+    assert rules["runs"] == 20 and rules["events"] == 20 * 205  # 5 actors, 20 turns
+    assert rules["ratio"] > 0 and rules["events_per_s_pool"] > 0
+    assert llm["calls_ray"] == llm["calls_process"] == 6 * 15  # 4 actors + world, 3 turns
+    assert llm["steady_ratio"] > 0 and llm["ray_to_process_ratio"] > 0

@@ -4,8 +4,8 @@ The driver (this process) records nothing itself: it hands runs to the cluster a
 collects their outcomes, while every worker writes to the shared log. Rule-driven runs
 are plain tasks, one per CPU (``ray_workers.play_rule_run``); runs that call models are
 actor tasks on async run hosts (``ray_workers.RunHost``), many at once per host, since
-their work is waiting for models. One ``CallGate`` actor holds the cap on model calls
-in flight and the batch budget for the whole cluster.
+their work is waiting for models. The cap on model calls in flight is split between the
+hosts; one ``CallGate`` actor holds the batch budget for the whole cluster.
 
 Ray is an optional extra and imported only here, only when this executor is used.
 Without ``address`` a local Ray is started for this batch (this machine's CPUs, no
@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import socket
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,74 +147,94 @@ def play_on_ray(
     from engine.batch import ray_workers
 
     rw: Any = ray_workers  # Ray's decorators hide .remote from the type checker
-    gate = None
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    gate_name = f"scenario-lab-gate-{batch_id}-{uuid.uuid4().hex[:8]}"
+    gate = rw.CallGate.options(name=gate_name).remote(
+        call_limit, budget.limit_usd, budget.spent_usd, prices
+    )
+    workers: _Rules | _Hosts | None = None
     try:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        gate = rw.CallGate.remote(call_limit, budget.limit_usd, budget.spent_usd, prices)
         if client is None:
             slots = parallel or cpus
-            submit = _rule_submitter(rw, db, batch_id)
+            workers = _Rules(rw, db, batch_id)
         else:
             slots = parallel or 8
-            submit = _host_submitter(rw, db, batch_id, client, gate, slots, cpus, call_limit)
+            workers = _Hosts(rw, db, batch_id, client, gate_name, slots, cpus, call_limit)
         log.info("batch.ray.start", extra={"runs": len(todo), "slots": slots, "cpus": cpus})
-        _feed(ray, submit, gate, slots, todo, budget, progress, result)
+        _feed(ray, workers, gate, slots, todo, budget, progress, result)
     finally:
-        if gate is not None:
-            ray.kill(gate)  # and the hosts: they live until their last handle goes
+        if workers is not None:
+            workers.close(ray)
+        ray.kill(gate)
     log.info("batch.ray.finish", extra={"runs": len(result.outcomes)})
 
 
-def _rule_submitter(rw: Any, db: str, batch_id: str) -> Any:
-    def submit(pr: PlannedRun, action: str) -> Any:
-        return rw.play_rule_run.remote(db, batch_id, pr.index, action)
+class _Rules:
+    """Rule runs as plain tasks, one CPU each."""
 
-    return submit
+    def __init__(self, rw: Any, db: str, batch_id: str) -> None:
+        self.rw, self.db, self.batch_id = rw, db, batch_id
+
+    def submit(self, pr: PlannedRun, action: str) -> Any:
+        return self.rw.play_rule_run.remote(self.db, self.batch_id, pr.index, action)
+
+    def finished(self, ref: Any) -> None:
+        return None
+
+    def close(self, ray: ModuleType) -> None:
+        return None
 
 
-def _host_submitter(
-    rw: Any,
-    db: str,
-    batch_id: str,
-    client: Router,
-    gate: Any,
-    slots: int,
-    cpus: int,
-    call_limit: int,
-) -> Any:
-    """Submit runs to async hosts, one per CPU (at most one per run slot), spreading
-    the runs evenly; a host whose worker dies is restarted and its runs retried."""
-    count = min(cpus, slots)
-    per_host = math.ceil(slots / count)
-    hosts = [
-        rw.RunHost.options(
-            num_cpus=1,
-            max_concurrency=per_host + 2,
-            max_restarts=rw.RETRIES,
-            max_task_retries=rw.RETRIES,
-        ).remote(f"host-{i}", db, batch_id, client.settings, gate, call_limit)
-        for i in range(count)
-    ]
-    load = [0] * count
-    where: dict[Any, int] = {}
+class _Hosts:
+    """Runs that call models, on async hosts: one per CPU (at most one per run slot and
+    one per call of the cap), the runs spread evenly; a host whose worker dies is
+    restarted, its calls retried."""
 
-    def submit(pr: PlannedRun, action: str) -> Any:
-        i = load.index(min(load))
-        load[i] += 1
-        ref = hosts[i].play.remote(pr.index, action)
-        where[ref] = i
+    def __init__(
+        self,
+        rw: Any,
+        db: str,
+        batch_id: str,
+        client: Router,
+        gate_name: str,
+        slots: int,
+        cpus: int,
+        calls: int,
+    ) -> None:
+        count = max(1, min(cpus, slots, calls))
+        per_host = math.ceil(slots / count)
+        # each host holds its share of the cap: together never more than the cap
+        shares = [calls // count + (i < calls % count) for i in range(count)]
+        self.hosts = [
+            rw.RunHost.options(
+                num_cpus=1,
+                max_concurrency=per_host + 2,
+                max_restarts=RETRIES,
+                max_task_retries=RETRIES,
+            ).remote(f"host-{i}", db, batch_id, client.settings, gate_name, shares[i])
+            for i in range(count)
+        ]
+        self.load = [0] * count
+        self.where: dict[Any, int] = {}
+
+    def submit(self, pr: PlannedRun, action: str) -> Any:
+        i = self.load.index(min(self.load))
+        self.load[i] += 1
+        ref = self.hosts[i].play.remote(pr.index, action)
+        self.where[ref] = i
         return ref
 
-    def finished(ref: Any) -> None:
-        load[where.pop(ref)] -= 1
+    def finished(self, ref: Any) -> None:
+        self.load[self.where.pop(ref)] -= 1
 
-    submit.finished = finished  # type: ignore[attr-defined]
-    return submit
+    def close(self, ray: ModuleType) -> None:
+        for host in self.hosts:
+            ray.kill(host)
 
 
 def _feed(
     ray: ModuleType,
-    submit: Any,
+    workers: _Rules | _Hosts,
     gate: Any,
     slots: int,
     todo: list[tuple[PlannedRun, str]],
@@ -233,15 +254,14 @@ def _feed(
                 queue.clear()
                 break
             pr, action = queue.popleft()
-            running[submit(pr, action)] = pr
+            running[workers.submit(pr, action)] = pr
         progress.running = len(running)
         if not running:
             break
         done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
         for ref in done:
             pr = running.pop(ref)
-            if hasattr(submit, "finished"):
-                submit.finished(ref)
+            workers.finished(ref)
             outcome = _outcome(ray, ref, pr)
             result.outcomes.append(outcome)
             log_outcome(outcome)

@@ -1,13 +1,15 @@
-"""What runs on the Ray cluster for ``--executor ray``: the call gate, the run hosts
+"""What runs on the Ray cluster for ``--executor ray``: the budget gate, the run hosts
 and the rule-run task.
 
-- ``CallGate``: one actor per batch session holding the cap on model calls in flight
-  and the batch budget for the whole cluster. Every model call of every run asks it
-  for a slot and reserves its worst-case cost first (as ``engine.play.calls.Budget``
-  does in one process), then settles at the actual cost.
 - ``RunHost``: an async actor that plays runs which call models, many at once on its
   event loop (their calls are I/O), each run step by step in the shared log, so a run
-  whose host dies resumes from what it recorded: no answered call is asked again.
+  whose host dies resumes from what it recorded: no answered call is asked again. The
+  cap on model calls in flight is split between the hosts: each holds its share in a
+  local limiter, so the cap costs no round trip per call and the cluster never has more
+  calls in flight than the cap.
+- ``CallGate``: one actor per batch session holding the batch budget for the whole
+  cluster. Under a budget every model call reserves its worst-case cost there first
+  (as ``engine.play.calls.Budget`` does in one process) and settles at its actual cost.
 - ``play_rule_run``: a task per rule-driven run; CPU-bound, so one per CPU. It plays
   the run in a scratch log and writes it in one transaction (``engine.batch.workers``).
 
@@ -54,10 +56,10 @@ log = logging.getLogger(__name__)
 
 @ray.remote(num_cpus=0)
 class CallGate:
-    """The batch's cap on model calls in flight and its budget, for every worker.
+    """The batch's budget for every worker, and a cap on the calls that reserve in it.
 
-    Slots and reservations are kept per holder (a host's name): a host restarted after
-    its worker died calls ``forget`` first, which gives back what the dead one held.
+    Reservations are kept per holder (a host's name): a host restarted after its worker
+    died calls ``forget`` first, which gives back what the dead one held.
     """
 
     def __init__(
@@ -120,17 +122,23 @@ class CallGate:
 
 
 class GatedClient:
-    """An LLM client whose every call holds a slot and a reservation of the gate."""
+    """An LLM client whose every call, under a batch budget, holds a reservation of the
+    gate (and a slot of its cap) while it is in flight."""
 
-    def __init__(self, inner: Router, prices: PriceTable, gate: Any, holder: str) -> None:
+    def __init__(
+        self, inner: Router, prices: PriceTable, gate: Any, holder: str, budgeted: bool
+    ) -> None:
         self.inner = inner
         self.prices = prices
         self.gate = gate
         self.holder = holder
+        self.budgeted = budgeted
         # the run's own caller estimates the same way: one worst case for both budgets
         self._estimator = ModelCaller(inner, prices, anyio.CapacityLimiter(1), Budget(None))
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        if not self.budgeted:  # no budget to keep: the host's limiter is the whole cap
+            return await self.inner.complete(request)
         estimate = self._estimator.estimate(request)
         what = f"the {request.purpose} call to {request.model}"
         if estimate is None:  # the run was refused at the start if a budget needs a price
@@ -188,15 +196,19 @@ class RunHost:
         db: str,
         batch_id: str,
         llm: LLMSettings,
-        gate: Any,
+        gate_name: str,
         calls: int,
     ) -> None:
+        # by name, not by handle: Ray keeps a handle argument where a restart may not
+        # find it again, and a host must be able to restart
+        gate: Any = ray.get_actor(gate_name)
         ray.get(gate.forget.remote(name))  # a restarted host: what the dead one held
         prices: PriceTable = ray.get(gate.price_table.remote())
+        budgeted = ray.get(gate.numbers.remote())[2] is not None
         self.store = EventStore.open(db, create=False)
         _id, self.plan = batch_plan(self.store, batch_id)
         self.runs = {r.index: r for r in self.plan.runs}
-        client: LLMClient = GatedClient(Router(llm), prices, gate, name)
+        client: LLMClient = GatedClient(Router(llm), prices, gate, name, budgeted)
         self.session = BatchSession(
             store_path=db,
             batch_id=batch_id,
@@ -207,7 +219,7 @@ class RunHost:
             progress=BatchProgress(),
             result=BatchResult(batch_id),
         )
-        self.limiter = anyio.CapacityLimiter(max(1, calls))
+        self.limiter = anyio.CapacityLimiter(max(1, calls))  # this host's share of the cap
 
     async def play(self, index: int, planned: str) -> RunOutcome:
         """Play planned run ``index``, or resume it where its last host left it."""
