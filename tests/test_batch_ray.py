@@ -365,3 +365,24 @@ def test_the_ray_benchmark_prints_its_ratios() -> None:
     assert rules["ratio"] > 0 and rules["events_per_s_pool"] > 0
     assert llm["calls_ray"] == llm["calls_process"] == 6 * 15  # 4 actors + world, 3 turns
     assert llm["steady_ratio"] > 0 and llm["ray_to_process_ratio"] > 0
+
+
+def test_workers_get_the_log_as_db_names_it_a_url_unchanged_a_file_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.batch.ray_executor import log_location
+
+    monkeypatch.chdir(tmp_path)
+    assert log_location("postgresql://lab@db.example/scenario_lab") == (
+        "postgresql://lab@db.example/scenario_lab"
+    )
+    assert log_location("runs/log.db") == str(tmp_path.resolve() / "runs" / "log.db")
+
+
+def test_nothing_imports_ray_until_the_executor_is_used() -> None:
+    code = (
+        "import sys, engine.fold, engine.batch.play, scenario_lab.app, cli.app; "
+        "assert 'ray' not in sys.modules, 'ray was imported'"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -14,7 +14,8 @@ Batches that call models play in this process: many runs at once on one event lo
 ``parallel`` runs in flight, one ``anyio.CapacityLimiter`` over every model call, one
 shared ``Budget`` the runs' budgets point at (no call may cross the batch budget, and
 once it is spent no run starts). Rule-driven batches are CPU-bound: they play in worker
-processes (``engine.batch.workers``).
+processes (``engine.batch.workers``). With ``ray=RayOptions(...)`` every run is a task
+on a Ray cluster instead (``engine.batch.ray_executor``).
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def connect(options: RayOptions) -> tuple[ModuleType, bool]:
             field="address",
             values={"where": where, "why": first},
             hint="start one with `ray start --head` and give the address it prints "
-            "(host:6379), or none for a local Ray",
+            "(host:6379), or none for a local Ray; a cluster with token authentication "
+            "also needs RAY_AUTH_MODE=token and its token in ~/.ray/auth_token here",
         ) from None
     return ray, True
 

@@ -207,6 +207,8 @@ def open_worker(db: str, batch_id: str, scratch: str) -> None:
     template = Path(scratch) / _TEMPLATE
     if not template.exists():
         EventStore.open(template).close()
+    if "store" in _WORKER:  # a Ray worker that played another batch before this one
+        _WORKER["store"].close()
     store = EventStore.open(db, create=False)
     plan = plan_from_document(json.loads(store.batch(batch_id)["config"]), batch_id=batch_id)
     _WORKER.setdefault("context", {})
