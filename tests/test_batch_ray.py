@@ -280,7 +280,7 @@ def test_an_unknown_executor_or_a_stray_address_is_refused_before_anything_is_re
     assert bad.exit_code == 2
     assert "error: --executor dask is not an executor: choose process or ray" in bad.stderr
     stray = bcli("batch", "run", BATCHES / "rules.yaml", "--db", db, "--address", "10.0.0.1:6379")
-    assert stray.exit_code == 2 and "give it with --executor ray" in stray.stderr
+    assert stray.exit_code == 2 and "it goes with --executor ray" in stray.stderr
     assert not db.exists()
 
 

@@ -105,7 +105,7 @@ def check_executor(executor: str, address: str | None) -> bool:
         )
     if address is not None and executor != "ray":
         raise InvalidRequest(
-            "{address} {value} is where a Ray cluster is: give it with --executor ray",
+            "{address} {value} is where a Ray cluster is: it goes with {executor} ray",
             field="address",
             values={"value": address},
         )
