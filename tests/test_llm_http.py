@@ -187,3 +187,27 @@ async def test_cookies_a_reply_sets_are_kept_and_sent_back(monkeypatch) -> None:
         server.server_close()
     assert _CookieHandler.seen == [None, None, "session=abc"]
     assert len(handed) == 1  # the reply of /set
+
+
+@pytest.mark.anyio
+async def test_requests_carry_the_client_headers_ours_and_its_cookies() -> None:
+    # the chat request is built with the merged headers kept per httpx client; a client
+    # holding cookies goes through httpx's own merge, which adds them
+    with FakeLLMServer(api_key=KEY) as srv:
+        http = http_client(timeout_s=5)
+        try:
+            async with OpenAICompatibleClient(
+                srv.base_url, KEY, http=http, default_headers={"X-Title": "lab"}
+            ) as client:
+                await client.complete(request())
+                http.cookies.set("session", "abc")
+                await client.complete(request())
+        finally:
+            await http.aclose()
+    plain, with_cookie = (r["headers"] for r in srv.requests)
+    for headers in (plain, with_cookie):
+        assert headers["user-agent"] == "scenario-lab"
+        assert headers["x-title"] == "lab"
+        assert headers["content-type"] == "application/json"
+    assert "cookie" not in plain
+    assert with_cookie["cookie"] == "session=abc"
