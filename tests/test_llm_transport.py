@@ -7,11 +7,13 @@ import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpcore
 import pytest
 import trustme
+from httpcore._backends.anyio import AnyIOStream
 
 from engine.llm import ChatRequest, LLMCallFailed, LLMSettings, OpenAICompatibleClient, Router
 from engine.llm.transport import http_client, tls_context
@@ -298,6 +300,30 @@ async def test_a_full_pool_closes_an_idle_connection_for_another_origin() -> Non
 
 
 # -- as the CLI user meets it ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_model_calls_read_and_write_without_a_cancel_scope_each(monkeypatch) -> None:
+    # a call is bounded by the client's one deadline: its reads and writes skip
+    # httpcore's per-operation timeout scopes; a request with a timeout keeps them
+    scoped: list[str] = []
+    for name in ("read", "write"):
+        original = getattr(AnyIOStream, name)
+
+        async def counted(self: Any, *args: Any, _name: str = name, _f: Any = original) -> Any:
+            scoped.append(_name)
+            return await _f(self, *args)
+
+        monkeypatch.setattr(AnyIOStream, name, counted)
+    with FakeLLMServer() as srv:
+        async with OpenAICompatibleClient(srv.base_url, KEY, max_retries=0) as client:
+            for _ in range(2):
+                response = await client.complete(request())
+                assert response.text
+        assert scoped == []
+        async with http_client(timeout_s=5) as http:
+            (await http.get(srv.base_url + "/models")).raise_for_status()
+    assert "read" in scoped and "write" in scoped
 
 
 def test_a_run_goes_through_the_proxy_the_environment_names(tmp_path: Path) -> None:

@@ -137,16 +137,21 @@ class OpenAICompatibleClient:
     def _request(self, http: httpx.AsyncClient, body: bytes) -> httpx.Request:
         """The POST of ``body``, as ``http.build_request`` makes it. Its merge of the
         client's headers with ours is done once per httpx client and kept (~35 µs a
-        call); a client holding cookies or query parameters gets httpx's own merge."""
+        call); a client holding cookies or query parameters gets httpx's own merge.
+
+        No timeouts of httpx's: ``_attempt`` bounds the whole attempt (connect, the wait
+        for a pooled connection, send, every read) with one deadline, which would end
+        before any of them, and without them no read or write opens a cancel scope
+        (``engine.llm.streams``)."""
         if http.cookies or http.params:
             return http.build_request(
-                "POST", self._url, headers=self._headers, content=body, timeout=self.timeout_s
+                "POST", self._url, headers=self._headers, content=body, timeout=None
             )
         merged = self._merged
         if merged is None or merged[0] is not http:
             headers = httpx.Headers(http.headers)
             headers.update(self._headers)
-            merged = self._merged = (http, headers, httpx.Timeout(self.timeout_s).as_dict())
+            merged = self._merged = (http, headers, httpx.Timeout(None).as_dict())
         _, headers, timeouts = merged
         return httpx.Request(
             "POST", self._url, headers=headers, content=body, extensions={"timeout": timeouts}
