@@ -111,3 +111,13 @@ def test_engine_benchmark_measures_overhead_concurrency_and_rules() -> None:
     assert concurrency["calls"] == 21 and 0 < concurrency["ratio"] <= 1.05
     assert concurrency["phase_bound"] <= 1.0
     assert rules["events"] > 0 and rules["wall_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_cli_run_benchmark_times_the_start_and_the_end() -> None:
+    result = quick_run("bench_cli_run.py", timeout=110)
+    for case in ("baseline", "now_new_log", "now_existing_log"):
+        for key in ("start_to_first_call_ms", "last_answer_to_exit_ms", "cpu_ms"):
+            low, median, high = result[case][key]
+            assert 0 < low <= median <= high, (case, key)
