@@ -72,19 +72,20 @@ PriceOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--price",
-        help="MODEL=IN,OUT: USD per 1M input and output tokens of a model, over every "
-        "price table (repeatable). Needed for a model with no known price under "
-        "--credit-limit or a budget.",
+        help="MODEL=IN,OUT[,CACHED]: USD per 1M input and output tokens of a model (and "
+        "of prompt tokens served from the provider's cache), over every price table "
+        "(repeatable). Needed for a model with no known price under --credit-limit or a "
+        "budget.",
     ),
 ]
 
 
-def parse_prices(values: list[str] | None) -> dict[str, tuple[float, float]]:
-    """``--price MODEL=IN,OUT`` options as model -> (in, out); a malformed or repeated
-    one is a usage error."""
+def parse_prices(values: list[str] | None) -> dict[str, tuple[float, ...]]:
+    """``--price MODEL=IN,OUT[,CACHED]`` options as model -> (in, out[, cached]); a
+    malformed or repeated one is a usage error."""
     from scenario_lab.app import parse_price
 
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, ...]] = {}
     for item in values or []:
         model, pair = parse_price(item)
         if model in out:

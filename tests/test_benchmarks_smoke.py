@@ -36,6 +36,14 @@ EXPECTED_KEYS = {
     "bench_verify.py": {"events", "verify_events_per_s", "sha256_events_per_s", "ratio"},
     "bench_cli_startup.py": {"help_ms", "python_pass_ms", "target_ms", "meets_target"},
     "bench_server.py": {"sse_p99_ms", "runs_page_p95_ms", "events_page_p95_ms", "run_get_ratio"},
+    "bench_prompt_cache.py": {
+        "prompt_tokens_per_decision",
+        "stable_prefix_tokens_by_actor",
+        "decision_previous_turn_prefix_share",
+        "decision_cacheable_share_after_turn_1",
+        "by_purpose",
+        "recorded_with_fake_cache",
+    },
 }
 
 

@@ -62,7 +62,13 @@ class _CheckingCaller(ModelCaller):
         served = self.answers.serve(request, CallSite(turn, actor, request_id))
         await anyio.lowlevel.checkpoint()
         return call_result(
-            request, served.response, served.cost_usd, turn=turn, actor=actor, request_id=request_id
+            request,
+            served.response,
+            served.cost_usd,
+            turn=turn,
+            actor=actor,
+            request_id=request_id,
+            cache_saving_usd=served.cache_saving_usd,
         )
 
 

@@ -27,6 +27,7 @@ from .errors import LLMCallFailed
 from .retry import backoff_delay, is_retryable_status, retry_after_seconds
 from .transport import http_client, send, tls_context
 from .types import ChatRequest, ChatResponse
+from .usage import cached_prompt_tokens
 
 # Local servers (Ollama, llama.cpp, vLLM) ignore the bearer token; OpenAI-style servers
 # want the header all the same. This placeholder is what Ollama's own docs use.
@@ -286,7 +287,9 @@ class OpenAICompatibleClient:
             and isinstance(usage.get("completion_tokens"), int)
         ):
             input_tokens, output_tokens = usage["prompt_tokens"], usage["completion_tokens"]
+            cached = cached_prompt_tokens(usage)
         else:
+            cached = None
             prompt_chars = sum(len(m.get("content") or "") for m in request.messages)
             input_tokens, output_tokens = prompt_chars // 4, len(text) // 4
             detail = "no usage from the server; tokens estimated as len(text)//4"
@@ -303,6 +306,7 @@ class OpenAICompatibleClient:
             served_model=str(body.get("model") or ""),
             usage_estimated=estimated,
             schema_enforced=use_schema,
+            cached_prompt_tokens=cached,
         )
 
     # -- failure -------------------------------------------------------------------------
