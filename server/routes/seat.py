@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from scenario_lab.app import ResumeRun, RunNotPlayable, SeatAnswer
+from scenario_lab.app import SeatAnswer
 from server.deps import Services, allow, services
 from server.permissions import Principal, Rule
 from server.problems import Problem
@@ -145,16 +145,12 @@ def _answer(
 
 
 def _continue_if_ready(svc: Services, run_id: str) -> bool:
-    """Resume and play a run halted for human seats once none is waited for."""
-    detail = svc.lab.run(run_id)
-    summary = detail.summary
-    if detail.seats_pending or summary.status != "halted":
-        return False
-    if summary.halt_reason != "human_input":
-        return False
-    try:
-        svc.lab.resume_run(ResumeRun(run=run_id))
-    except RunNotPlayable:  # another process plays or resumed it meanwhile
+    """Resume and play a run halted for human seats once none is waited for; with
+    seats left, the runner watches it (they may answer from the CLI)."""
+    state = svc.runner.resume_if_answered(run_id)
+    if state == "waiting":
+        anyio.from_thread.run_sync(svc.runner.wait_for_seats, run_id)
+    if state != "resumed":
         return False
     anyio.from_thread.run_sync(svc.runner.start, run_id)
     return True
