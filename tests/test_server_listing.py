@@ -1,7 +1,8 @@
 """The paged run listing behind ``GET runs`` and the events page behind ``GET events``:
 filters in the store's query (keyset pages, same answer as filtering every run), a log
 of an older schema upgraded with its label index filled on first use, the lifecycle
-lookup on its index, and event pages that start where ``after`` falls."""
+lookup on its index, and event pages that start where ``after`` falls, each line
+written byte for byte as ``log --json`` writes it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from eventstore._listing import _LAST_LIFECYCLE
 from scenario_lab.app import InvalidRequest, ListRuns, LogQuery
 from scenario_lab.app.reads import list_runs, log_page
 from scenario_lab.app.settings import LabSettings
+from tests.engine_helpers import cli
 from tests.legacy_logs import as_legacy
+from tests.server_helpers import bearer, live, make_world
 from tests.store_helpers import build_run, raw_connection, setup_events
 
 STATUSES = ("running", "interrupted", "halted", "completed", "failed")
@@ -211,3 +214,11 @@ def test_an_events_page_after_a_position_starts_there_on_a_fork_too(tmp_path: Pa
     for after in [0, *timeline, timeline[-1] + 100]:
         page = log_page(lab, LogQuery(run=branch, after=after, limit=4))
         assert [e.position for e in page.events] == [p for p in timeline if p > after][:4]
+
+
+def test_an_events_page_writes_each_line_as_log_json_does(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+    lines = cli("log", w.strait, "--json", "--db", w.db).stdout.splitlines()
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["analyst"])) as c:
+        text = c.get(f"/api/v1/runs/{w.strait}/events", params={"limit": 5}).text
+    assert text.startswith('{"events": [' + ", ".join(lines[:5]) + "]")
