@@ -32,8 +32,9 @@ def metadata() -> Any:
         sa.Column("depth", sa.Integer, nullable=False, server_default="0"),
         sa.Column("batch_id", sa.Text, nullable=True, index=True),
         sa.Column("created_at", sa.Text, nullable=False),
-        # listings page newest first by keyset (see ``_listing.py``)
+        # listings page newest first by keyset (see ``_listing.py``), a run's branches too
         sa.Index("ix_runs_created", "created_at", "run_id"),
+        sa.Index("ix_runs_parent", "parent_run_id", "created_at", "run_id"),
     )
     sa.Table(
         "events",
@@ -191,6 +192,7 @@ _ADDED_TABLES: dict[int, tuple[str, ...]] = {
 _ADDED_INDEXES: dict[int, tuple[tuple[str, str], ...]] = {
     4: (
         ("runs", "ix_runs_created"),
+        ("runs", "ix_runs_parent"),
         ("events", "ix_events_lifecycle"),
         ("run_labels", "ix_run_labels_value"),
     ),

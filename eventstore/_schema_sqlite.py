@@ -12,6 +12,7 @@ SQLITE_DDL = (
     "CREATE TABLE runs (\n\trun_id TEXT NOT NULL, \n\tparent_run_id TEXT, \n\tfork_seq INTEGER, \n\tfork_turn INTEGER, \n\troot_run_id TEXT NOT NULL, \n\tdepth INTEGER DEFAULT '0' NOT NULL, \n\tbatch_id TEXT, \n\tcreated_at TEXT NOT NULL, \n\tPRIMARY KEY (run_id), \n\tFOREIGN KEY(parent_run_id) REFERENCES runs (run_id)\n)",
     "CREATE INDEX ix_runs_batch_id ON runs (batch_id)",
     "CREATE INDEX ix_runs_created ON runs (created_at, run_id)",
+    "CREATE INDEX ix_runs_parent ON runs (parent_run_id, created_at, run_id)",
     "CREATE TABLE snapshots (\n\trun_id TEXT NOT NULL, \n\tkind TEXT NOT NULL, \n\tturn INTEGER NOT NULL, \n\tseq INTEGER NOT NULL, \n\tdata BLOB NOT NULL, \n\tPRIMARY KEY (run_id, kind, turn)\n)",
     "CREATE TABLE events (\n\tposition INTEGER NOT NULL, \n\trun_id TEXT NOT NULL, \n\tseq INTEGER NOT NULL, \n\tturn INTEGER NOT NULL, \n\ttype TEXT NOT NULL, \n\tschema_version INTEGER NOT NULL, \n\tactor TEXT, \n\tevent_id TEXT NOT NULL, \n\trecorded_at TEXT NOT NULL, \n\tpayload BLOB NOT NULL, \n\thash TEXT NOT NULL, \n\tPRIMARY KEY (position), \n\tCONSTRAINT uq_events_run_seq UNIQUE (run_id, seq), \n\tFOREIGN KEY(run_id) REFERENCES runs (run_id), \n\tUNIQUE (event_id)\n)",
     "CREATE INDEX ix_events_lifecycle ON events (run_id, seq) WHERE type IN ('RunStarted', 'RunForked', 'RunResumed', 'RunHalted', 'RunCompleted', 'RunFailed')",

@@ -68,6 +68,7 @@ def _drop_schema_4(conn: Any) -> None:
     # schema 4 added the listing's label index and two indexes
     conn.execute("DROP TABLE run_labels")
     conn.execute("DROP INDEX ix_runs_created")
+    conn.execute("DROP INDEX ix_runs_parent")
     conn.execute("DROP INDEX ix_events_lifecycle")
 
 

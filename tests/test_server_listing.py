@@ -182,7 +182,7 @@ def test_a_schema_3_log_gets_the_indexes_and_labels_on_first_listing(tmp_path: P
     with raw_connection(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"run_labels", "ix_runs_created", "ix_events_lifecycle"} <= names
+        assert {"run_labels", "ix_runs_created", "ix_runs_parent", "ix_events_lifecycle"} <= names
         labelled = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM run_labels")}
     assert labelled == set(made["ids"]) | set(made["forks"])
 
