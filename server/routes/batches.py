@@ -4,8 +4,11 @@ show one with statistics per variation, and finish one that was cut short."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
 import anyio
+import msgspec
 import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -31,6 +34,28 @@ class BatchBody(BaseModel):
 
 class ResumeBatchBody(BaseModel):
     budget: float | None = Field(default=None, gt=0)
+
+
+_PATH_KEYS = frozenset({"source", "base_scenario"})
+
+
+def _public(value: Any) -> Any:
+    """A batch as a client is shown it: the files the server keeps (its batch file, the
+    base scenario's folder) by name, never by their path on the server."""
+    if isinstance(value, dict):
+        return {
+            k: Path(v).name if k in _PATH_KEYS and isinstance(v, str) else _public(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_public(v) for v in value]
+    return value
+
+
+def _paths(status: Any) -> dict[str, str]:
+    """Each server path a batch's report names -> the name a client is shown."""
+    found = [status.get("source"), (status.get("config") or {}).get("base_scenario")]
+    return {p: Path(p).name for p in found if isinstance(p, str) and p}
 
 
 def _batch_file(request: Request, text: str) -> str:
@@ -62,19 +87,19 @@ def start_batch(body: BatchBody, request: Request) -> Response:
         BatchRunRequest(file=_batch_file(request, body.file), budget=body.budget)
     )
     anyio.from_thread.run_sync(svc.runner.start_batch, created.batch_id)
-    return json_response(created, status=201)
+    return json_response(_public(msgspec.to_builtins(created)), status=201)
 
 
 @router.get("", dependencies=[allow(Rule.ANALYST)])
 def list_batches(request: Request) -> Response:
     """Every batch, newest first, with its counts per status and cost."""
-    return json_response(services(request).lab.list_batches())
+    return json_response(_public(msgspec.to_builtins(services(request).lab.list_batches())))
 
 
 @router.get("/{batch_id}", dependencies=[allow(Rule.ANALYST)])
 def get_batch(request: Request, batch_id: str) -> Response:
     """A batch's status per variation and its runs cut short, with why."""
-    return json_response(services(request).lab.batch_status(batch_id))
+    return json_response(_public(msgspec.to_builtins(services(request).lab.batch_status(batch_id))))
 
 
 @router.get(
@@ -85,8 +110,11 @@ def get_batch(request: Request, batch_id: str) -> Response:
 )
 def batch_report(request: Request, batch_id: str) -> PlainTextResponse:
     """The batch's markdown report: statistics of each metric per variation."""
+    lab = services(request).lab
     with analytics_lock:
-        text = services(request).lab.batch_report(batch_id)
+        text = lab.batch_report(batch_id)
+    for path, name in _paths(msgspec.to_builtins(lab.batch_status(batch_id))).items():
+        text = text.replace(path, name)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
@@ -98,4 +126,4 @@ def resume_batch(request: Request, batch_id: str, body: ResumeBatchBody | None =
         BatchResume(batch=batch_id, budget=body.budget if body else None)
     )
     anyio.from_thread.run_sync(svc.runner.start_batch, found.batch_id)
-    return json_response(found)
+    return json_response(_public(msgspec.to_builtins(found)))
