@@ -88,10 +88,6 @@ class Runner:
         if self._watch is None or self._watch.done():
             self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
 
-    def waiting(self) -> frozenset[str]:
-        """The runs watched for their human seats' answers."""
-        return frozenset(self._waiting)
-
     def resume_if_answered(self, run_id: str) -> str:
         """Resume ``run_id`` if it is halted for human seats and none is waited for any
         more (blocking: call from a worker thread); ``resumed``, ``waiting`` (seats left)
@@ -109,15 +105,9 @@ class Runner:
                 return "gone"
             return "resumed"
 
-    def _grown(self) -> list[str]:
-        """The watched runs that recorded something since the last look."""
-        grown = []
-        for run_id, seen in list(self._waiting.items()):
-            last = self._tail.last_seq(run_id)
-            if last != seen:
-                self._waiting[run_id] = last
-                grown.append(run_id)
-        return grown
+    def _last_seqs(self, run_ids: list[str]) -> dict[str, int]:
+        """Each run's last seq now (blocking: a worker thread)."""
+        return {run_id: self._tail.last_seq(run_id) for run_id in run_ids}
 
     async def _watch_loop(self) -> None:
         top = -1
@@ -128,10 +118,15 @@ class Runner:
                 if now == top:
                     continue
                 top = now
-                grown = await anyio.to_thread.run_sync(self._grown)
+                lasts = await anyio.to_thread.run_sync(self._last_seqs, list(self._waiting))
             except Exception:  # a busy or briefly unreadable log: look again next tick
                 log.exception("watching runs for their seats failed")
                 continue
+            # the runs that recorded something since the last look (an answer, maybe)
+            grown = [r for r, last in lasts.items() if self._waiting.get(r, last) != last]
+            for run_id, last in lasts.items():
+                if run_id in self._waiting:
+                    self._waiting[run_id] = last
             for run_id in grown:
                 try:
                     state = await anyio.to_thread.run_sync(self.resume_if_answered, run_id)
