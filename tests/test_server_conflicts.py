@@ -38,7 +38,10 @@ def test_racing_answers_to_one_seat_one_wins_the_others_get_409(tmp_path: Path) 
         def answer() -> None:
             with srv.client(headers=bearer(w.keys["facilitator"])) as c:
                 start.wait(10)
-                r = c.post(f"/api/v1/runs/{w.tabletop}/seat/decision", json=ANSWER)
+                # all to the same question: an answer naming none would answer whatever
+                # is open when it lands (the next turn's, if the run went on by then)
+                body = {**ANSWER, "request_id": "h1-grid-operator"}
+                r = c.post(f"/api/v1/runs/{w.tabletop}/seat/decision", json=body)
                 statuses.append(r.status_code)
                 if r.status_code != 200:
                     bodies.append(assert_problem(r, 409))
