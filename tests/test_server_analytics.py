@@ -127,6 +127,7 @@ def test_batches_start_list_show_report_resume(tmp_path: Path) -> None:
         assert report.status_code == 200 and "Server sweep" in report.text
         shown = c.get(f"/api/v1/batches/{batch}")
         assert shown.json()["config"]["base_scenario"] == "strait-crisis"
+        assert shown.json()["source"] == "batch file"  # kept under a random name
         # the files the server keeps are named, never their paths on the server
         root = str(w.db.parent)
         for text in (r.text, listed.text, shown.text, report.text):

@@ -37,6 +37,7 @@ class ResumeBatchBody(BaseModel):
 
 
 _PATH_KEYS = frozenset({"source", "base_scenario"})
+_BATCH_FOLDER = ".scenario-lab-batches"  # beside the log: the batch files sent here
 
 
 def _public(value: Any) -> Any:
@@ -44,7 +45,7 @@ def _public(value: Any) -> Any:
     base scenario's folder) by name, never by their path on the server."""
     if isinstance(value, dict):
         return {
-            k: Path(v).name if k in _PATH_KEYS and isinstance(v, str) else _public(v)
+            k: _name(v) if k in _PATH_KEYS and isinstance(v, str) else _public(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -52,10 +53,17 @@ def _public(value: Any) -> Any:
     return value
 
 
+def _name(path: str) -> str:
+    # a file sent over HTTP is kept under a random name: that name says nothing
+    if Path(path).parent.name == _BATCH_FOLDER:
+        return "batch file"
+    return Path(path).name
+
+
 def _paths(status: Any) -> dict[str, str]:
     """Each server path a batch's report names -> the name a client is shown."""
     found = [status.get("source"), (status.get("config") or {}).get("base_scenario")]
-    return {p: Path(p).name for p in found if isinstance(p, str) and p}
+    return {p: _name(p) for p in found if isinstance(p, str) and p}
 
 
 def _batch_file(request: Request, text: str) -> str:
@@ -71,7 +79,7 @@ def _batch_file(request: Request, text: str) -> str:
         )
     lab = services(request).lab
     data["base_scenario"] = str(lab.scenario_path(data["base_scenario"]))
-    folder = lab.settings.db.resolve().parent / ".scenario-lab-batches"
+    folder = lab.settings.db.resolve().parent / _BATCH_FOLDER
     folder.mkdir(exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
