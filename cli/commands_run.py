@@ -183,6 +183,13 @@ def report_end(outcome: RunOutcome, db: Path, resume_options: str = "") -> int:
             # resuming needs a higher limit: suggest twice the one that was reached
             limit = outcome.credit_limit or 0.0
             resume += f" --credit-limit {max(2 * limit, 1.0):.2f}"
+        elif outcome.halt_reason == "white_cell":
+            # a facilitator approves or edits it in the server (API or run page)
+            status(
+                f"  next: {command('serve', db)}, then approve or edit it on the run's "
+                f"page or with POST /api/v1/runs/{run_id}/world-update (the run goes on)"
+            )
+            return EXIT_HALTED
         status(f"  then: {command(resume + resume_options, db)}")
         return EXIT_HALTED
     status(
@@ -250,6 +257,14 @@ def run(
     ] = False,
     name: NameOpt = None,
     tag: TagOpt = None,
+    white_cell: Annotated[
+        bool | None,
+        typer.Option(
+            "--white-cell/--no-white-cell",
+            help="Each world update waits for a facilitator's review (default: the "
+            "scenario's white_cell).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from scenario_lab.app import StartRun
@@ -273,6 +288,7 @@ def run(
         allow_long_prompts=allow_long_prompts,
         name=name,
         tags=tuple(tag or ()),
+        white_cell=white_cell,
     )
     try:
         created = lab.create_run(request)

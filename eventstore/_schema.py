@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 3  # stored in PRAGMA user_version; bump with a migration (UPGRADES)
+from ._listing import LIFECYCLE_WHERE
+
+SCHEMA_VERSION = 4  # stored in PRAGMA user_version; bump with a migration (UPGRADES)
 
 
 def metadata() -> Any:
@@ -30,6 +32,9 @@ def metadata() -> Any:
         sa.Column("depth", sa.Integer, nullable=False, server_default="0"),
         sa.Column("batch_id", sa.Text, nullable=True, index=True),
         sa.Column("created_at", sa.Text, nullable=False),
+        # listings page newest first by keyset (see ``_listing.py``), a run's branches too
+        sa.Index("ix_runs_created", "created_at", "run_id"),
+        sa.Index("ix_runs_parent", "parent_run_id", "created_at", "run_id"),
     )
     sa.Table(
         "events",
@@ -47,6 +52,26 @@ def metadata() -> Any:
         sa.Column("hash", sa.Text, nullable=False),
         sa.UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
         sa.Index("ix_events_run_turn", "run_id", "turn"),
+        # each run's lifecycle events only (a few per run): its status in a listing's
+        # filter is one index lookup, and appending other events costs nothing more
+        sa.Index(
+            "ix_events_lifecycle",
+            "run_id",
+            "seq",
+            sqlite_where=sa.text(LIFECYCLE_WHERE),
+            postgresql_where=sa.text(LIFECYCLE_WHERE),
+        ),
+    )
+    # The scenario and tags each run was created with (kind 'scenario' or 'tag'), so a
+    # listing filters on them in SQL: derived from the runs' start events, which never
+    # change, filled by ``_listing.py`` for the runs it does not cover; can be dropped.
+    sa.Table(
+        "run_labels",
+        md,
+        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("kind", sa.Text, primary_key=True),
+        sa.Column("value", sa.Text, primary_key=True),
+        sa.Index("ix_run_labels_value", "kind", "value"),
     )
     # Each run's last own event, written in the transaction that appends it: the anchor
     # that lets `verify` notice events deleted from (or forged onto) the end of a run,
@@ -158,7 +183,20 @@ _BACKFILL: dict[int, tuple[str, ...]] = {
         "'root_run_id', root_run_id, 'run_id', run_id) FROM runs",
     ),
 }
-_ADDED_TABLES: dict[int, tuple[str, ...]] = {2: ("run_tips",), 3: ("run_seals", "run_verified")}
+_ADDED_TABLES: dict[int, tuple[str, ...]] = {
+    2: ("run_tips",),
+    3: ("run_seals", "run_verified"),
+    4: ("run_labels",),
+}
+# indexes a version added, as (table, index name); run_labels fills itself when read
+_ADDED_INDEXES: dict[int, tuple[tuple[str, str], ...]] = {
+    4: (
+        ("runs", "ix_runs_created"),
+        ("runs", "ix_runs_parent"),
+        ("events", "ix_events_lifecycle"),
+        ("run_labels", "ix_run_labels_value"),
+    ),
+}
 
 
 def upgrade_statements(from_version: int) -> list[str]:
@@ -177,5 +215,8 @@ def upgrade_statements(from_version: int) -> list[str]:
             out.append(
                 str(sa.schema.CreateTable(md.tables[name]).compile(dialect=sqlite.dialect()))
             )
+        for table, index in _ADDED_INDEXES.get(version, ()):
+            found = next(i for i in md.tables[table].indexes if i.name == index)
+            out.append(str(sa.schema.CreateIndex(found).compile(dialect=sqlite.dialect())))
         out += _BACKFILL.get(version, ())
     return out
