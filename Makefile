@@ -9,7 +9,7 @@ DB ?= demo.db
 $(BIN)/scenario-lab: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,otel,postgres]'
+	$(BIN)/pip install -q -e '.[dev,otel,postgres,ray]'
 	@touch $@
 
 setup: $(BIN)/scenario-lab web

@@ -7,6 +7,7 @@ otherwise.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -61,6 +62,22 @@ DEFAULT_CALLS = 16
 CallsOpt = Annotated[
     int, typer.Option("--concurrency", min=1, help="Cap on model calls in flight, batch-wide.")
 ]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where the runs play: process (this machine) or ray (tasks on a Ray cluster; "
+        "needs pip install 'scenario-lab[ray]').",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="With --executor ray: the Ray cluster's address (host:6379, as `ray start "
+        "--head` prints it); default: a local Ray for this batch.",
+    ),
+]
 BatchArg = Annotated[str, typer.Argument(metavar="BATCH", help="Batch id (or a unique prefix).")]
 
 
@@ -95,6 +112,8 @@ def run(
         list[str] | None,
         typer.Option("--tag", help="A tag given to every run of the batch (repeatable)."),
     ] = None,
+    executor: ExecutorOpt = "process",
+    address: AddressOpt = None,
 ) -> None:
     """Run every variation of a batch file; the batch id is the last line of stdout."""
     from scenario_lab.app import BatchRunRequest, ScenarioInvalid
@@ -115,6 +134,7 @@ def run(
     )
     if (as_json or out is not None) and not dry_run:
         raise fail("--json and --out print a plan: give them with --dry-run", 2)
+    lab.check_executor(executor, address)  # before anything is recorded
     try:
         if dry_run:
             plan = lab.plan_batch(request)
@@ -134,8 +154,15 @@ def run(
         f"batch {created.batch_id}: {created.name}: {created.variations} variation(s) x "
         f"{created.runs_per_variation} run(s) = {created.runs} runs"
     )
-    options = _resume_options(llm_base_url, concurrency, prices)
-    code = play_batch(lab, created.batch_id, parallel=parallel, resume_options=options)
+    options = _resume_options(llm_base_url, concurrency, prices, executor, address)
+    code = play_batch(
+        lab,
+        created.batch_id,
+        parallel=parallel,
+        resume_options=options,
+        executor=executor,
+        address=address,
+    )
     finish(created.batch_id, code)
 
 
@@ -148,6 +175,8 @@ def resume(
     llm_base_url: BaseUrlOpt = None,
     prices: PricesOpt = None,
     price: PriceOpt = None,
+    executor: ExecutorOpt = "process",
+    address: AddressOpt = None,
 ) -> None:
     """Finish a batch: resume its interrupted runs and start the ones not started."""
     from scenario_lab.app import BatchResume
@@ -160,10 +189,19 @@ def resume(
         plays=True,
         llm_base_url=llm_base_url,
     )
+    lab.check_executor(executor, address)
     found = lab.prepare_batch_resume(BatchResume(batch=batch_ref, budget=budget))
     status(f"batch {found.batch_id}: {found.name}: resuming")
-    options = _resume_options(llm_base_url, concurrency, prices)
-    code = play_batch(lab, found.batch_id, parallel=parallel, budget=budget, resume_options=options)
+    options = _resume_options(llm_base_url, concurrency, prices, executor, address)
+    code = play_batch(
+        lab,
+        found.batch_id,
+        parallel=parallel,
+        budget=budget,
+        resume_options=options,
+        executor=executor,
+        address=address,
+    )
     finish(found.batch_id, code)
 
 
@@ -243,13 +281,24 @@ def _print_status(s: BatchStatus, as_json: bool) -> None:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _resume_options(llm_base_url: str | None, concurrency: int, prices: Path | None) -> str:
-    return play_options(
+def _resume_options(
+    llm_base_url: str | None,
+    concurrency: int,
+    prices: Path | None,
+    executor: str = "process",
+    address: str | None = None,
+) -> str:
+    options = play_options(
         llm_base_url=llm_base_url,
         concurrency=concurrency,
         prices=prices,
         default_concurrency=DEFAULT_CALLS,
     )
+    if executor != "process":
+        options += f" --executor {executor}"
+    if address is not None:
+        options += f" --address {shlex.quote(address)}"
+    return options
 
 
 def play_batch(
@@ -259,6 +308,8 @@ def play_batch(
     parallel: int | None = None,
     budget: float | None = None,
     resume_options: str = "",
+    executor: str = "process",
+    address: str | None = None,
 ) -> int:
     """Play a recorded batch with a progress display on stderr, then say how it ended;
     the exit code: 3 when runs are left that ``batch resume`` goes on with (halted,
@@ -273,7 +324,12 @@ def play_batch(
     async def main() -> BatchStatus:
         with progress_display(progress):
             return await lab.play_batch(
-                batch_id, parallel=parallel, budget=budget, progress=progress
+                batch_id,
+                parallel=parallel,
+                budget=budget,
+                progress=progress,
+                executor=executor,
+                address=address,
             )
 
     long_lived_from_here()

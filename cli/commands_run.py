@@ -72,19 +72,20 @@ PriceOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--price",
-        help="MODEL=IN,OUT: USD per 1M input and output tokens of a model, over every "
-        "price table (repeatable). Needed for a model with no known price under "
-        "--credit-limit or a budget.",
+        help="MODEL=IN,OUT[,CACHED]: USD per 1M input and output tokens of a model (and "
+        "of prompt tokens served from the provider's cache), over every price table "
+        "(repeatable). Needed for a model with no known price under --credit-limit or a "
+        "budget.",
     ),
 ]
 
 
-def parse_prices(values: list[str] | None) -> dict[str, tuple[float, float]]:
-    """``--price MODEL=IN,OUT`` options as model -> (in, out); a malformed or repeated
-    one is a usage error."""
+def parse_prices(values: list[str] | None) -> dict[str, tuple[float, ...]]:
+    """``--price MODEL=IN,OUT[,CACHED]`` options as model -> (in, out[, cached]); a
+    malformed or repeated one is a usage error."""
     from scenario_lab.app import parse_price
 
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, ...]] = {}
     for item in values or []:
         model, pair = parse_price(item)
         if model in out:
@@ -182,6 +183,13 @@ def report_end(outcome: RunOutcome, db: str | Path, resume_options: str = "") ->
             # resuming needs a higher limit: suggest twice the one that was reached
             limit = outcome.credit_limit or 0.0
             resume += f" --credit-limit {max(2 * limit, 1.0):.2f}"
+        elif outcome.halt_reason == "white_cell":
+            # a facilitator approves or edits it in the server (API or run page)
+            status(
+                f"  next: {command('serve', db)}, then approve or edit it on the run's "
+                f"page or with POST /api/v1/runs/{run_id}/world-update (the run goes on)"
+            )
+            return EXIT_HALTED
         status(f"  then: {command(resume + resume_options, db)}")
         return EXIT_HALTED
     status(
@@ -249,6 +257,14 @@ def run(
     ] = False,
     name: NameOpt = None,
     tag: TagOpt = None,
+    white_cell: Annotated[
+        bool | None,
+        typer.Option(
+            "--white-cell/--no-white-cell",
+            help="Each world update waits for a facilitator's review (default: the "
+            "scenario's white_cell).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from scenario_lab.app import StartRun
@@ -272,6 +288,7 @@ def run(
         allow_long_prompts=allow_long_prompts,
         name=name,
         tags=tuple(tag or ()),
+        white_cell=white_cell,
     )
     try:
         created = lab.create_run(request)

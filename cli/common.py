@@ -81,7 +81,7 @@ def make_lab(
     *,
     analytics: Path | None = None,
     prices: Path | None = None,
-    price_overrides: dict[str, tuple[float, float]] | None = None,
+    price_overrides: dict[str, tuple[float, ...]] | None = None,
     concurrency: int = 8,
     plays: bool = False,
     llm_base_url: str | None = None,

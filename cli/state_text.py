@@ -21,6 +21,12 @@ def describe_state(state: Any) -> str:
             f", {state.costs.unpriced_calls} of unknown cost (no price known)"
             if state.costs.unpriced_calls
             else ""
+        )
+        + (
+            f", {state.costs.cached_prompt_tokens} input tokens cached "
+            f"(saving ${state.costs.cache_saving_usd:.4f})"
+            if state.costs.cached_prompt_tokens
+            else ""
         ),
         "",
         "world:",

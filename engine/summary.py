@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from eventstore import EventStore, RunInfo, is_held
+from eventstore import EventStore, RunInfo, TimelineFacts, is_held
 
 _STATUS = {
     "RunStarted": "running",
@@ -50,14 +50,19 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 def summarize(store: EventStore, info: RunInfo, db_path: Path | str | None = None) -> RunSummary:
     """The facts ``scenario-lab runs`` shows for one run."""
+    return summary_of(info, store.timeline_facts(info.run_id), db_path or store.path)
+
+
+def summary_of(info: RunInfo, facts: TimelineFacts, db_path: Path | str) -> RunSummary:
+    """The run's line from facts already read (a listing reads them in bulk or keeps
+    them while the run records nothing new); the lease says running or interrupted."""
     run_id = info.run_id
-    facts = store.timeline_facts(run_id)
     scenario = facts.scenario_name
     status, halt_reason = "running", None
     if facts.last_lifecycle is not None:
         status = _STATUS[facts.last_lifecycle]
         halt_reason = facts.halt_reason
-    if status == "running" and not is_held(db_path or store.path, run_id):
+    if status == "running" and not is_held(db_path, run_id):
         status = "interrupted"
     return RunSummary(
         run_id=run_id,

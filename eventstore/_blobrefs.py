@@ -9,7 +9,8 @@ types once, so an event type that gains such a field is covered without an edit 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec.inspect as mi
@@ -33,12 +34,30 @@ def _paths(t: mi.Type, prefix: Path, seen: frozenset[type]) -> Iterator[Path]:
                 yield from _paths(f.type, (*prefix, f.name), seen | {t.cls})
 
 
-BLOB_PATHS: dict[str, tuple[Path, ...]] = {
-    name: paths
-    for name, cls in EVENT_TYPES.items()
-    if (paths := tuple(_paths(mi.type_info(cls), (), frozenset())))
-}
-"""Event type -> the attribute paths that hold a blob's sha256 (types with none left out)."""
+class _BlobPaths(Mapping[str, tuple[Path, ...]]):
+    """Event type -> the attribute paths that hold a blob's sha256 (types with none
+    left out). Worked out from the event catalogue at first use: walking every type
+    costs ~10 ms, which a command that never checks blobs (``run``) should not pay."""
+
+    @functools.cached_property
+    def _paths(self) -> dict[str, tuple[Path, ...]]:
+        return {
+            name: paths
+            for name, cls in EVENT_TYPES.items()
+            if (paths := tuple(_paths(mi.type_info(cls), (), frozenset())))
+        }
+
+    def __getitem__(self, name: str) -> tuple[Path, ...]:
+        return self._paths[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+BLOB_PATHS: Mapping[str, tuple[Path, ...]] = _BlobPaths()
 
 
 def blob_refs(event: Event) -> list[str]:

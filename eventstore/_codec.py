@@ -55,6 +55,14 @@ def _cost_incurred_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+@upcaster("CostIncurred", 3)
+def _cost_incurred_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    # v4 records the prompt tokens the provider's cache served and what they saved; a v3
+    # cost never read them from the usage, so they stay unknown (None, which v4 omits),
+    # not 0, which would say the provider cached nothing.
+    return payload
+
+
 @upcaster("RunStarted", 1)
 @upcaster("RunForked", 1)
 def _run_labels_v1(payload: dict[str, Any]) -> dict[str, Any]:

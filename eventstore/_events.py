@@ -320,9 +320,16 @@ class CostIncurred(Event, tag="CostIncurred", frozen=True):
     Version 3: ``cost_usd`` is None when the model has no known price, so a call of
     unknown cost is never summed as free; earlier versions always hold a number (a call
     of an unpriced model was recorded as 0, and is read as such).
+
+    Version 4: ``cached_prompt_tokens``, how many of ``input_tokens`` the provider
+    served from its prompt cache (as its usage said; ``cost_usd`` bills them at the
+    cache price when one is known), and ``cache_saving_usd``, what they would have cost
+    at the full input price minus what they cost. Both None when unknown: the provider
+    did not report it, the model has no known price, or the event is older than version
+    4 (its usage was never read for it, so 0 would claim what nobody knows).
     """
 
-    SCHEMA_VERSION: ClassVar[int] = 3
+    SCHEMA_VERSION: ClassVar[int] = 4
     model: str
     purpose: str  # decision, world_update, metric, validation, communication
     actor: str | None = None
@@ -333,6 +340,8 @@ class CostIncurred(Event, tag="CostIncurred", frozen=True):
     prompt_hash: str | None = None  # blob: the full request as sent (see ``ModelCall``)
     response_hash: str | None = None  # blob: the raw answer text
     finish_reason: str | None = None  # as the server said: stop, length, ...
+    cached_prompt_tokens: int | None = None  # None: not reported (or before v4)
+    cache_saving_usd: float | None = None  # None: not known (see above)
 
 
 class CallFailed(Event, tag="CallFailed", frozen=True):

@@ -10,7 +10,7 @@ Versions and migrations: the table ``schema_version`` holds the log's schema ver
 (SQLite keeps it in ``PRAGMA user_version``). A log of an older version is brought
 to ``SCHEMA_VERSION`` on open by the same ``upgrade_statements`` SQLite logs use,
 compiled for PostgreSQL, in one transaction under the same lock; a log of a newer
-version is refused. PostgreSQL logs begin at schema 3.
+version is refused. PostgreSQL logs begin at schema 4 (the first with this backend).
 
 With the tables come two SQL functions of SQLite the store's queries use:
 ``json_extract(text, '$.a.b')`` (returning text) and the aggregate ``total()``.

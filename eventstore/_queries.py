@@ -20,8 +20,8 @@ LIFECYCLE = ("RunStarted", "RunForked", "RunResumed", "RunHalted", "RunCompleted
 # event type -> (the schema version these queries read, the payload fields they read)
 SQL_FIELDS: dict[str, tuple[int, tuple[str, ...]]] = {
     # v2 added call links; v3's null cost (no known price) is skipped by total(), so
-    # these sums are of the known costs
-    "CostIncurred": (3, ("cost_usd",)),
+    # these sums are of the known costs; v4 added cached tokens, which are not read here
+    "CostIncurred": (4, ("cost_usd",)),
     "RunStarted": (2, ("scenario_name", "name", "tags")),  # v2 added name and tags
     "RunForked": (2, ("name", "tags")),
     "RunHalted": (1, ("reason",)),

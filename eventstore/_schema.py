@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._listing import LIFECYCLE_WHERE
+
 # stored in PRAGMA user_version (SQLite) or the schema_version table (PostgreSQL, see
-# _pgschema.py); bump it with a migration (_ADDED_TABLES / _BACKFILL below)
-SCHEMA_VERSION = 3
+# _pgschema.py); bump it with a migration (_ADDED_TABLES / _ADDED_INDEXES / _BACKFILL)
+SCHEMA_VERSION = 4
 
 
 def metadata() -> Any:
@@ -36,6 +38,9 @@ def metadata() -> Any:
         sa.Column("depth", integer, nullable=False, server_default="0"),
         sa.Column("batch_id", text, nullable=True, index=True),
         sa.Column("created_at", text, nullable=False),
+        # listings page newest first by keyset (see ``_listing.py``), a run's branches too
+        sa.Index("ix_runs_created", "created_at", "run_id"),
+        sa.Index("ix_runs_parent", "parent_run_id", "created_at", "run_id"),
     )
     sa.Table(
         "events",
@@ -53,6 +58,26 @@ def metadata() -> Any:
         sa.Column("hash", text, nullable=False),
         sa.UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
         sa.Index("ix_events_run_turn", "run_id", "turn"),
+        # each run's lifecycle events only (a few per run): its status in a listing's
+        # filter is one index lookup, and appending other events costs nothing more
+        sa.Index(
+            "ix_events_lifecycle",
+            "run_id",
+            "seq",
+            sqlite_where=sa.text(LIFECYCLE_WHERE),
+            postgresql_where=sa.text(LIFECYCLE_WHERE),
+        ),
+    )
+    # The scenario and tags each run was created with (kind 'scenario' or 'tag'), so a
+    # listing filters on them in SQL: derived from the runs' start events, which never
+    # change, filled by ``_listing.py`` for the runs it does not cover; can be dropped.
+    sa.Table(
+        "run_labels",
+        md,
+        sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("kind", text, primary_key=True),
+        sa.Column("value", text, primary_key=True),
+        sa.Index("ix_run_labels_value", "kind", "value"),
     )
     # Each run's last own event, written in the transaction that appends it: the anchor
     # that lets `verify` notice events deleted from (or forged onto) the end of a run,
@@ -169,7 +194,20 @@ _BACKFILL: dict[int, tuple[str, ...]] = {
         "'root_run_id', root_run_id, 'run_id', run_id) FROM runs",
     ),
 }
-_ADDED_TABLES: dict[int, tuple[str, ...]] = {2: ("run_tips",), 3: ("run_seals", "run_verified")}
+_ADDED_TABLES: dict[int, tuple[str, ...]] = {
+    2: ("run_tips",),
+    3: ("run_seals", "run_verified"),
+    4: ("run_labels",),
+}
+# indexes a version added, as (table, index name); run_labels fills itself when read
+_ADDED_INDEXES: dict[int, tuple[tuple[str, str], ...]] = {
+    4: (
+        ("runs", "ix_runs_created"),
+        ("runs", "ix_runs_parent"),
+        ("events", "ix_events_lifecycle"),
+        ("run_labels", "ix_run_labels_value"),
+    ),
+}
 
 
 def upgrade_statements(from_version: int, dialect: Any = None) -> list[str]:
@@ -178,7 +216,7 @@ def upgrade_statements(from_version: int, dialect: Any = None) -> list[str]:
 
     The DDL is compiled from the same metadata that creates new logs, so an upgraded log
     and a new one have the same tables. Backfills are written in the SQLite dialect the
-    store speaks (``_pg.py`` maps it); PostgreSQL logs start at schema 3, so the
+    store speaks (``_pg.py`` maps it); PostgreSQL logs start at schema 4, so the
     backfills of 2 and 3 never run there.
     """
     import sqlalchemy as sa
@@ -190,5 +228,8 @@ def upgrade_statements(from_version: int, dialect: Any = None) -> list[str]:
     for version in range(from_version + 1, SCHEMA_VERSION + 1):
         for name in _ADDED_TABLES.get(version, ()):
             out.append(str(sa.schema.CreateTable(md.tables[name]).compile(dialect=dialect)))
+        for table, index in _ADDED_INDEXES.get(version, ()):
+            found = next(i for i in md.tables[table].indexes if i.name == index)
+            out.append(str(sa.schema.CreateIndex(found).compile(dialect=dialect)))
         out += _BACKFILL.get(version, ())
     return out

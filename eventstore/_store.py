@@ -12,6 +12,7 @@
     _anchors.py    chain heads exported and checked later
     _blobs.py      blobs and snapshots
     _batches.py    recorded batch plans
+    _listing.py    keyset pages of runs filtered in SQL, positions in a timeline
 
 The schema comes from ``_schema.py`` (SQLAlchemy Core). The hot paths use the DBAPI
 ``sqlite3`` connection directly: SQLAlchemy's per-statement overhead shows in the
@@ -40,6 +41,7 @@ from ._blobs import Blobs
 from ._disk import is_disk_error, write_error
 from ._errors import StoreError
 from ._forks import Forks
+from ._listing import Listing
 from ._pg import is_url
 from ._runs import new_id
 from ._schema import SCHEMA_VERSION, create_sqlite_schema
@@ -47,7 +49,7 @@ from ._schema import SCHEMA_VERSION, create_sqlite_schema
 __all__ = ["EventStore", "new_id"]
 
 
-class EventStore(Forks, Anchors, Blobs, Batches):
+class EventStore(Forks, Anchors, Blobs, Batches, Listing):
     """The append-only log of every run, in one SQLite file (WAL mode)."""
 
     @classmethod

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 # Bump when a table or column changes: an analytics file built under another version is
 # rebuilt from the log on its next catch-up instead of being read with the wrong shape.
-SCHEMA_VERSION = 5  # 3: variation_stats a table (was a view); 4: call_failures; 5: tags
+# 3: variation_stats a table (was a view); 4: call_failures; 5: tags; 6: cached prompt tokens
+SCHEMA_VERSION = 6
 
 Column = tuple[str, str]  # (DuckDB type, description)
 
@@ -211,8 +212,23 @@ TABLES: dict[str, Table] = {
             ),
             "input_tokens": ("INTEGER", "Prompt tokens."),
             "output_tokens": ("INTEGER", "Completion tokens."),
-            "cost_usd": ("DOUBLE", "Cost in USD; null when the model has no known price."),
+            "cost_usd": (
+                "DOUBLE",
+                "Cost in USD (cached prompt tokens at the cache price when known); null when "
+                "the model has no known price.",
+            ),
             "request_id": ("VARCHAR", "The request the cost belongs to."),
+            "cached_prompt_tokens": (
+                "INTEGER",
+                "Of `input_tokens`, those the provider served from its prompt cache, as its "
+                "usage said; null when it did not say (and for calls recorded before "
+                "CostIncurred v4).",
+            ),
+            "cache_saving_usd": (
+                "DOUBLE",
+                "What the cached prompt tokens would have cost at the full input price minus "
+                "what they cost (USD); null when unknown.",
+            ),
         },
     ),
     "call_failures": Table(
@@ -467,7 +483,9 @@ SELECT run_id, {key},
        count(*) AS calls, count(*) - count(cost_usd) AS unpriced_calls,
        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
        sum(cost_usd) AS cost_usd,
-       coalesce(sum(cost_usd) FILTER (WHERE NOT inherited), 0) AS own_cost_usd
+       coalesce(sum(cost_usd) FILTER (WHERE NOT inherited), 0) AS own_cost_usd,
+       sum(cached_prompt_tokens) AS cached_prompt_tokens,
+       sum(cache_saving_usd) AS cache_saving_usd
 FROM costs GROUP BY run_id, {key}
 """
 
@@ -479,6 +497,10 @@ _COST_COLUMNS = {
     "cost_usd": "Cost along the run's whole timeline (USD), of the calls with a known price.",
     "own_cost_usd": "Cost recorded in the run itself, inherited calls excluded (USD).",
     "unpriced_calls": "Calls of a model with no known price: their cost is in no sum here.",
+    "cached_prompt_tokens": "Prompt tokens the providers' caches served, of the calls that "
+    "reported it; null when none did.",
+    "cache_saving_usd": "What the cached prompt tokens saved against the full input price "
+    "(USD); null when unknown.",
 }
 
 VIEWS: dict[str, View] = {
@@ -522,12 +544,15 @@ SELECT r.run_id, r.scenario_name, r.batch_id,
        coalesce(c.input_tokens, 0) AS input_tokens,
        coalesce(c.output_tokens, 0) AS output_tokens,
        coalesce(c.cost_usd, 0) AS cost_usd,
-       coalesce(c.own_cost_usd, 0) AS own_cost_usd, coalesce(c.unpriced_calls, 0) AS unpriced_calls
+       coalesce(c.own_cost_usd, 0) AS own_cost_usd, coalesce(c.unpriced_calls, 0) AS unpriced_calls,
+       c.cached_prompt_tokens, c.cache_saving_usd
 FROM runs r LEFT JOIN (
     SELECT run_id, count(*) AS calls, count(*) - count(cost_usd) AS unpriced_calls,
            sum(input_tokens) AS input_tokens,
            sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,
-           sum(cost_usd) FILTER (WHERE NOT inherited) AS own_cost_usd
+           sum(cost_usd) FILTER (WHERE NOT inherited) AS own_cost_usd,
+           sum(cached_prompt_tokens) AS cached_prompt_tokens,
+           sum(cache_saving_usd) AS cache_saving_usd
     FROM costs GROUP BY run_id
 ) c USING (run_id)
 """,

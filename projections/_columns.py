@@ -287,6 +287,8 @@ def _costs(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:
     cols["output_tokens"] += [e.output_tokens for e in evs]
     cols["cost_usd"] += [e.cost_usd for e in evs]
     cols["request_id"] += [e.request_id for e in evs]
+    cols["cached_prompt_tokens"] += [e.cached_prompt_tokens for e in evs]
+    cols["cache_saving_usd"] += [e.cache_saving_usd for e in evs]
 
 
 def _call_failures(b: Batch, rows: Sequence[Row], evs: list[Any]) -> None:

@@ -166,6 +166,8 @@ def _per_turn(data: dict[str, Any], ids: list[str]) -> list[Line]:
 
 def _costs(data: dict[str, Any], ids: list[str]) -> list[Line]:
     body = []
+    # cache columns only when some run's provider reported its prompt cache
+    cached = any(data["costs"].get(r, {}).get("cached_prompt_tokens") is not None for r in ids)
     for r in ids:
         c = data["costs"].get(r, {})
         body.append(
@@ -173,13 +175,23 @@ def _costs(data: dict[str, Any], ids: list[str]) -> list[Line]:
                 f"`{r}`",
                 c.get("calls", 0),
                 f"{c.get('input_tokens', 0):,}",
+                *((_cached(c),) if cached else ()),
                 f"{c.get('output_tokens', 0):,}",
                 usd(c.get("cost_usd")),
                 usd(c.get("own_cost_usd")),
             )
         )
     header = ["run", "calls", "input tokens", "output tokens", "timeline cost", "own cost"]
+    if cached:
+        header[3:3] = ["cached (saved)"]
     return ["## Costs", "", markdown_table(header, body)]
+
+
+def _cached(costs: dict[str, Any]) -> str:
+    tokens = costs.get("cached_prompt_tokens")
+    if tokens is None:
+        return "-"
+    return f"{tokens:,} ({usd(costs.get('cache_saving_usd'))})"
 
 
 def compare_document(data: dict[str, Any]) -> Document:

@@ -77,7 +77,8 @@ def _header(
             "Cost",
             f"{cost_text(total, unpriced)} "
             f"({usd(run['own_cost_usd'])} in this run; "
-            f"{run['input_tokens']:,} input / {run['output_tokens']:,} output tokens)",
+            f"{run['input_tokens']:,} input / {run['output_tokens']:,} output tokens"
+            f"{cache_text(calls[0] if calls else {})})",
         ),
         ("Started", started),
         ("Duration", duration),
@@ -308,7 +309,7 @@ def _charts(metrics: list[dict[str, Any]]) -> list[Line]:
 
 def _costs(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     out = ["## Costs", ""]
-    any_rows = False
+    any_rows = any_cached = False
     for view, key, title in (
         ("cost_by_actor", "actor", "By actor"),
         ("cost_by_model", "model", "By model"),
@@ -322,24 +323,53 @@ def _costs(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
         if not found:
             continue
         any_rows = True
+        # the cache columns only where a provider reported its cache: for the other runs
+        # they would be a column of unknowns
+        cached = any(r["cached_prompt_tokens"] is not None for r in found)
+        any_cached = any_cached or cached
         body = [
             (
                 r[key] or "(world, metrics, validation)" if key == "actor" else r[key],
                 r["calls"],
                 f"{r['input_tokens']:,}",
+                *((_count(r["cached_prompt_tokens"]),) if cached else ()),
                 f"{r['output_tokens']:,}",
                 cost_text(r["cost_usd"], r["unpriced_calls"]),
+                *((_saving(r["cache_saving_usd"]),) if cached else ()),
             )
             for r in found
         ]
+        header = [key, "calls", "input tokens", "output tokens", "cost"]
+        if cached:
+            header = [key, "calls", "input tokens", "cached", "output tokens", "cost", "saved"]
+        out += [f"### {title}", "", markdown_table(header, body)]
+    if any_cached:
         out += [
-            f"### {title}",
+            "`cached`: input tokens the provider served from its prompt cache (billed at its "
+            "cache price); `saved`: what they would have cost at the full input price, less "
+            "what they cost.",
             "",
-            markdown_table([key, "calls", "input tokens", "output tokens", "cost"], body),
         ]
     if not any_rows:
         out += ["No model calls.", ""]
     return out
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _saving(value: float | None) -> str:
+    return "-" if value is None else usd(value)
+
+
+def cache_text(costs: dict[str, Any]) -> str:
+    """The prompt cache's part of a cost line (``costs``: a ``cost_by_run`` row): the
+    cached input tokens and what they saved, or nothing when no call reported them."""
+    cached = costs.get("cached_prompt_tokens")
+    if cached is None:
+        return ""
+    return f"; {cached:,} input tokens cached, saving {_saving(costs.get('cache_saving_usd'))}"
 
 
 def run_report_document(con: duckdb.DuckDBPyConnection, run_id: str) -> Document:

@@ -131,7 +131,8 @@ _SPECS: dict[str, tuple[str, str, dict[str, str]]] = {
         "costs",
         '{"actor": "VARCHAR", "model": "VARCHAR", "purpose": "VARCHAR", '
         '"input_tokens": "INTEGER", "output_tokens": "INTEGER", "cost_usd": "DOUBLE", '
-        '"request_id": "VARCHAR"}',
+        '"request_id": "VARCHAR", "cached_prompt_tokens": "INTEGER", '
+        '"cache_saving_usd": "DOUBLE"}',
         {
             "actor": "j.actor",
             "model": "j.model",
@@ -141,6 +142,9 @@ _SPECS: dict[str, tuple[str, str, dict[str, str]]] = {
             "cost_usd": "CASE WHEN json_type(p, '$.cost_usd') = 'NULL' THEN NULL "
             "ELSE coalesce(j.cost_usd, 0.0) END",
             "request_id": "j.request_id",
+            # CostIncurred v4; null (unknown) when absent, as the event's default
+            "cached_prompt_tokens": "j.cached_prompt_tokens",
+            "cache_saving_usd": "j.cache_saving_usd",
         },
     ),
     "ValidationRecorded": (

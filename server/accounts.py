@@ -79,6 +79,21 @@ _seats = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("revoked_at", sa.Text, nullable=True),
 )
+# Answers already given per Idempotency-Key: a retried request (after a lost response, or
+# a server restart) gets the response of the first instead of doing it twice. Scoped by
+# who asked; ``route`` and ``run_id`` tell a key reused for another request apart.
+_replays = sa.Table(
+    "accounts_idempotency",
+    _md,
+    sa.Column("principal", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False, index=True),
+)
+REPLAY_TTL = timedelta(days=7)  # a key is remembered this long
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" profile: ~50 ms a hash here
 _hasher = PasswordHasher()
@@ -408,6 +423,55 @@ class Accounts:
         if not done:
             raise UsageError(f"no active seat token {token_id!r}")
 
+    # -- idempotency keys --------------------------------------------------------------
+
+    def replay(self, principal: str, key: str) -> Replay | None:
+        """The response recorded for ``principal``'s ``key``, if any (and not expired)."""
+        cutoff = _iso(_now() - REPLAY_TTL)
+        with self._engine.connect() as conn:
+            r = (
+                conn.execute(
+                    sa.select(_replays).where(
+                        _replays.c.principal == principal,
+                        _replays.c.key == key,
+                        _replays.c.created_at >= cutoff,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if r is None:
+            return None
+        return Replay(r["route"], r["run_id"], r["status"], r["response"])
+
+    def record_replay(self, principal: str, key: str, replay: Replay) -> Replay:
+        """Remember ``replay`` as the response to ``principal``'s ``key``; returns what
+        is remembered (the first one, when a concurrent request recorded it first).
+        Expired keys are forgotten on the way."""
+        now = _now()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    _replays.delete().where(_replays.c.created_at < _iso(now - REPLAY_TTL))
+                )
+                conn.execute(
+                    _replays.insert().values(
+                        principal=principal,
+                        key=key,
+                        route=replay.route,
+                        run_id=replay.run_id,
+                        status=replay.status,
+                        response=replay.response,
+                        created_at=_iso(now),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            first = self.replay(principal, key)
+            if first is None:  # expired between the two statements: keep ours
+                raise
+            return first
+        return replay
+
     # -- the server's mode -------------------------------------------------------------
 
     def has_principals(self) -> bool:
@@ -417,6 +481,17 @@ class Accounts:
                 return True
             active = sa.select(_keys.c.name).where(_keys.c.revoked_at.is_(None)).limit(1)
             return conn.execute(active).first() is not None
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A response remembered under an Idempotency-Key: the request it answered (route,
+    run) and what was sent (status, JSON body)."""
+
+    route: str
+    run_id: str
+    status: int
+    response: str
 
 
 def _api_key(r: Any) -> ApiKey:

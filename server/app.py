@@ -28,7 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     accounts = Accounts.open(settings.db)
     lab = Lab(settings.lab_settings())
     hub = Hub(lab, poll_interval=settings.poll_interval_s, queue_size=settings.subscriber_queue)
-    runner = Runner(lab)
+    runner = Runner(lab, poll_interval=max(settings.poll_interval_s, 0.1))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -62,23 +62,36 @@ def _bearer(conn: HTTPConnection) -> str | None:
     return None
 
 
+def _seat_principal(svc: Services, token: str) -> Principal:
+    seat = svc.accounts.check_seat_token(token)
+    if seat is None:
+        raise Problem(401, "Unauthorized", "the key or token is unknown or revoked")
+    return Principal(
+        kind="seat",
+        name=seat.token_id,
+        role="player",
+        run_id=seat.run_id,
+        actor=seat.actor,
+        rate_per_min=svc.settings.user_rate_per_min,
+    )
+
+
 def authenticate(conn: HTTPConnection, svc: Services) -> Principal | None:
     """The principal the request's credentials name; None without any; 401 for bad ones."""
     if not svc.settings.accounts:
+        # open, every request acts as an admin; but a seat's link narrows what its
+        # holder sees (a player on this machine keeps to the fog of war)
+        try:
+            token = _bearer(conn)
+        except Problem:  # whatever else a client sends is ignored, as before
+            return OPEN
+        if token is not None and token.startswith("st_"):
+            return _seat_principal(svc, token)  # a revoked link is refused, not widened
         return OPEN
     token = _bearer(conn)
     if token is not None:
         if token.startswith("st_"):
-            seat = svc.accounts.check_seat_token(token)
-            if seat is not None:
-                return Principal(
-                    kind="seat",
-                    name=seat.token_id,
-                    role="player",
-                    run_id=seat.run_id,
-                    actor=seat.actor,
-                    rate_per_min=svc.settings.user_rate_per_min,
-                )
+            return _seat_principal(svc, token)
         else:
             key = svc.accounts.check_key(token)
             if key is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -140,6 +142,20 @@ async def _on_http(request: Request, e: Exception) -> JSONResponse:
     return problem_response(e.status_code, title, detail, headers=e.headers)
 
 
+async def _on_integrity(request: Request, e: Exception) -> JSONResponse:
+    # a UNIQUE or foreign key the database refused: the request raced another that
+    # changed the same thing first (two answers, two names...); what it wanted to change
+    # is as the other left it, so the client reads again and decides, as for any conflict
+    log.warning("a write conflicted with another on %s: %s", request.url.path, type(e).__name__)
+    return problem_response(
+        409,
+        "Conflict",
+        "another request changed the same thing first (read it again, then retry)",
+        type_="urn:scenario-lab:error:concurrency-conflict",
+        code="concurrency-conflict",
+    )
+
+
 async def _on_validation(request: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, RequestValidationError)
     # only where and what: pydantic's `input` would echo the request (a password...)
@@ -190,4 +206,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(sqlite3.IntegrityError, _on_integrity)
+    app.add_exception_handler(sa_exc.IntegrityError, _on_integrity)
     app.add_middleware(CatchAll)

@@ -6,6 +6,11 @@ run is recorded), so neither the CLI nor a second server can play it at the same
 A server that is stopped cancels its plays between two recorded steps; a server killed
 outright leaves them interrupted, and ``resume`` (API or CLI) finishes them without
 repeating a recorded call.
+
+A run it played that halts for human seats is watched: whoever answers them (a seat
+route here, or ``scenario-lab decide`` in another process, which only appends to the
+log), the run goes on here by itself once no seat is waited for. The watch polls the
+log's top position, and only when it grew, each watched run's last seq.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 
-from scenario_lab.app import Lab, ScenarioLabError
+import anyio
+
+from scenario_lab.app import Lab, ResumeRun, RunNotPlayable, ScenarioLabError
 
 log = logging.getLogger("scenario_lab.server")
 
@@ -22,9 +30,14 @@ log = logging.getLogger("scenario_lab.server")
 class Runner:
     """The background plays of one server process."""
 
-    def __init__(self, lab: Lab):
+    def __init__(self, lab: Lab, *, poll_interval: float = 0.1):
         self.lab = lab
+        self.poll_interval = poll_interval
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._waiting: dict[str, int] = {}  # run halted for human seats -> its last seq
+        self._watch: asyncio.Task[None] | None = None
+        self._tail = lab.tail()
+        self._resuming = threading.Lock()  # a seat route and the watch may both try
 
     def start(self, run_id: str) -> None:
         """Play ``run_id`` in the background (a run already played here is left alone)."""
@@ -58,12 +71,77 @@ class Runner:
         try:
             outcome = await self.lab.play_run(run_id)
             log.info("run %s %s", run_id, outcome.status)
+            if outcome.status == "halted" and outcome.halt_reason == "human_input":
+                self.wait_for_seats(run_id)
         except ScenarioLabError as e:  # recorded in the run's log where it applies
             log.warning("run %s stopped: %s", run_id, e.one_line())
         except Exception:
             log.exception("run %s: unexpected error while playing", run_id)
         finally:
             self._tasks.pop(run_id, None)
+
+    # -- runs waiting for human seats ---------------------------------------------------
+
+    def wait_for_seats(self, run_id: str) -> None:
+        """Watch ``run_id`` (halted for human seats) and play it on once they answered."""
+        self._waiting.setdefault(run_id, -1)
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    def resume_if_answered(self, run_id: str) -> str:
+        """Resume ``run_id`` if it is halted for human seats and none is waited for any
+        more (blocking: call from a worker thread); ``resumed``, ``waiting`` (seats left)
+        or ``gone`` (not halted for seats: played on or ended elsewhere)."""
+        with self._resuming:
+            detail = self.lab.run(run_id)
+            summary = detail.summary
+            if summary.status != "halted" or summary.halt_reason != "human_input":
+                return "gone"
+            if detail.seats_pending:
+                return "waiting"
+            try:
+                self.lab.resume_run(ResumeRun(run=run_id))
+            except RunNotPlayable:  # another process plays or resumed it meanwhile
+                return "gone"
+            return "resumed"
+
+    def _last_seqs(self, run_ids: list[str]) -> dict[str, int]:
+        """Each run's last seq now (blocking: a worker thread)."""
+        return {run_id: self._tail.last_seq(run_id) for run_id in run_ids}
+
+    async def _watch_loop(self) -> None:
+        top = -1
+        while self._waiting:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                now = await anyio.to_thread.run_sync(self._tail.top)
+                if now == top:
+                    continue
+                top = now
+                lasts = await anyio.to_thread.run_sync(self._last_seqs, list(self._waiting))
+            except Exception:  # a busy or briefly unreadable log: look again next tick
+                log.exception("watching runs for their seats failed")
+                continue
+            # the runs that recorded something since the last look (an answer, maybe)
+            grown = [r for r, last in lasts.items() if self._waiting.get(r, last) != last]
+            for run_id, last in lasts.items():
+                if run_id in self._waiting:
+                    self._waiting[run_id] = last
+            for run_id in grown:
+                try:
+                    state = await anyio.to_thread.run_sync(self.resume_if_answered, run_id)
+                except ScenarioLabError as e:
+                    log.warning("run %s: not resumed: %s", run_id, e.one_line())
+                    state = "gone"
+                except Exception:
+                    log.exception("run %s: unexpected error while resuming", run_id)
+                    state = "gone"
+                if state == "waiting":
+                    continue
+                self._waiting.pop(run_id, None)
+                if state == "resumed":
+                    log.info("run %s: its human seats answered; playing on", run_id)
+                    self.start(run_id)
 
     def playing(self, run_id: str) -> bool:
         task = self._tasks.get(run_id)
@@ -78,10 +156,14 @@ class Runner:
 
     async def close(self) -> None:
         """Cancel every play (each stops between two recorded steps) and wait for them."""
+        self._waiting.clear()
         tasks = list(self._tasks.values())
+        if self._watch is not None:
+            tasks.append(self._watch)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._tail.close()
         self.lab.close()

@@ -24,7 +24,7 @@ Everything may be changed while the server runs. Replies can go out gzip-compres
 server-side ``ssl.SSLContext``, e.g. from ``trustme``) the server speaks HTTPS.
 :attr:`FakeLLMServer.replies` records how each reply was sent. As a process::
 
-    python -m tests.fakellm --port 0 [--latency S] [--script FILE.json]
+    python -m tests.fakellm --port 0 [--latency S] [--script FILE.json] [--prefix-cache]
 
 prints ``PORT <n>`` as its first stdout line, then serves until killed. A script file is
 a JSON list of replies, or an object with ``replies``, ``models`` (model -> replies),
@@ -95,6 +95,53 @@ def key_fingerprint(api_key: str) -> str:
 
 def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def common_prefix_len(a: str, b: str) -> int:
+    """Characters at the start of ``a`` and ``b`` that are the same."""
+    n = min(len(a), len(b))
+    lo, hi = 0, n
+    # binary search on slices compared in C: long prompts are compared fast
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def cacheable_tokens(prefix_tokens: int, *, minimum: int = 1024, block: int = 128) -> int:
+    """What a provider bills as cached of a ``prefix_tokens``-long prefix it has seen
+    before: as OpenAI does, nothing below ``minimum`` tokens, else whole ``block``s."""
+    if prefix_tokens < max(minimum, 1):
+        return 0
+    return prefix_tokens - prefix_tokens % block
+
+
+class PrefixCache:
+    """A provider's prompt cache as the fake emulates it: it remembers every prompt it
+    was sent (per model) and reports as cached the longest prefix of a new prompt that
+    an earlier one began with, in whole blocks (:func:`cacheable_tokens`)."""
+
+    def __init__(self, *, minimum: int = 1024, block: int = 128, limit: int = 10_000) -> None:
+        self.minimum = minimum
+        self.block = block
+        self.limit = limit  # prompts remembered per model, oldest forgotten first
+        self._seen: dict[str, deque[str]] = {}
+        self._lock = threading.Lock()  # the handler threads share it
+
+    def cached_tokens(self, model: str, prompt: str) -> int:
+        """The cached tokens of ``prompt`` (then remembered for later prompts)."""
+        with self._lock:
+            seen = self._seen.setdefault(model, deque(maxlen=self.limit))
+            shared = max((common_prefix_len(prompt, s) for s in seen), default=0)
+            seen.append(prompt)
+        tokens = len(prompt[:shared]) // 4
+        return min(
+            cacheable_tokens(tokens, minimum=self.minimum, block=self.block),
+            estimate_tokens(prompt),
+        )
 
 
 # -- schema instances ------------------------------------------------------------------
@@ -350,6 +397,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "completion_tokens": estimate_tokens(content),
             }
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            cache = self.server.fake.prefix_cache
+            if cache is not None:
+                cached = cache.cached_tokens(str(request.get("model", "")), prompt)
+                usage["prompt_tokens_details"] = {"cached_tokens": cached}
         payload: dict[str, Any] = {
             "id": f"chatcmpl-fake-{self.server.fake.request_count}",
             "object": "chat.completion",
@@ -423,6 +474,9 @@ class FakeLLMServer:
         tls: a server-side SSL context: serve HTTPS (``base_url`` says ``https``).
         gzip: compress replies for clients that send ``Accept-Encoding: gzip``.
         chunked: send replies with ``Transfer-Encoding: chunked``, in several chunks.
+        prefix_cache: emulate a provider's prompt cache (a :class:`PrefixCache`, or True
+            for OpenAI's rules: 1,024 tokens at least, in blocks of 128): generated usage
+            then says ``prompt_tokens_details.cached_tokens``.
     """
 
     def __init__(
@@ -439,6 +493,7 @@ class FakeLLMServer:
         tls: ssl.SSLContext | None = None,
         gzip: bool = False,
         chunked: bool = False,
+        prefix_cache: PrefixCache | bool = False,
     ) -> None:
         self.latency_s = latency_s
         self.responder = responder
@@ -449,6 +504,9 @@ class FakeLLMServer:
         self.tls = tls
         self.gzip = gzip
         self.chunked = chunked
+        self.prefix_cache: PrefixCache | None = (
+            PrefixCache() if prefix_cache is True else prefix_cache or None
+        )
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._models = copy.deepcopy(DEFAULT_MODELS if models is None else models)
@@ -690,9 +748,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--script", type=Path, help="JSON file of replies and faults")
+    parser.add_argument(
+        "--prefix-cache", action="store_true", help="report cached prompt tokens as OpenAI does"
+    )
     args = parser.parse_args(argv)
     done = threading.Event()
-    srv = FakeLLMServer(latency_s=args.latency, port=args.port)
+    srv = FakeLLMServer(latency_s=args.latency, port=args.port, prefix_cache=args.prefix_cache)
     if args.script is not None:
         _load_script(srv, args.script)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,7 @@
 
 Before schema 3 a run's first event chained over GENESIS (a root) or the parent's event
 at the fork point (a fork), with no metadata seed, and there were no ``run_seals`` or
-``run_verified`` tables; before schema 2 there was no ``run_tips`` either. ``as_legacy``
+``run_verified`` tables (nor schema 4's ``run_labels`` and listing indexes); before schema 2 there was no ``run_tips`` either. ``as_legacy``
 rewrites a log made now into exactly that, so the upgrade path is tested on the bytes an
 old version produced.
 """
@@ -10,6 +10,7 @@ old version produced.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from eventstore._hashing import GENESIS, chain_hash
 from tests.store_helpers import raw_connection
@@ -18,8 +19,14 @@ _COLS = "seq, turn, type, schema_version, actor, event_id, recorded_at, payload"
 
 
 def as_legacy(path: str | Path, version: int) -> None:
-    """Turn the log at ``path`` into a schema-``version`` log (1 or 2)."""
+    """Turn the log at ``path`` into a schema-``version`` log (1, 2 or 3)."""
     with raw_connection(path) as conn:
+        if version == 3:
+            conn.execute("BEGIN")
+            _drop_schema_4(conn)
+            conn.execute("PRAGMA user_version = 3")
+            conn.execute("COMMIT")
+            return
         runs = conn.execute(
             "SELECT run_id, parent_run_id, fork_seq FROM runs ORDER BY depth, rowid"
         ).fetchall()
@@ -48,12 +55,21 @@ def as_legacy(path: str | Path, version: int) -> None:
                     "UPDATE run_tips SET seq = ?, hash = ? WHERE run_id = ?",
                     (rows[-1][1], prev, run),
                 )
+        _drop_schema_4(conn)
         conn.execute("DROP TABLE run_seals")
         conn.execute("DROP TABLE run_verified")
         if version < 2:
             conn.execute("DROP TABLE run_tips")
         conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
+
+
+def _drop_schema_4(conn: Any) -> None:
+    # schema 4 added the listing's label index and two indexes
+    conn.execute("DROP TABLE run_labels")
+    conn.execute("DROP INDEX ix_runs_created")
+    conn.execute("DROP INDEX ix_runs_parent")
+    conn.execute("DROP INDEX ix_events_lifecycle")
 
 
 def rechain(path: str | Path, run_id: str) -> None:

@@ -112,8 +112,9 @@ def test_no_message_of_the_app_layer_names_a_cli_flag() -> None:
         assert not flagged, (path, flagged)
         fields.update(re.findall(r'field="([a-z_]+)"', path.read_text()))
     # runs, cursor and scenario are arguments of the CLI, not options; the rest are
-    # fields of requests only the HTTP API takes (injects, white-cell reviews, files)
-    http_only = {"description", "effects", "visible_to", "variables", "files"}
+    # fields of requests only the HTTP API takes (injects, white-cell reviews, files, the
+    # runs listing's status filter)
+    http_only = {"description", "effects", "visible_to", "variables", "files", "status"}
     assert fields - {"cursor", "runs", "scenario"} - http_only <= set(FLAGS), fields - set(FLAGS)
 
 

@@ -36,6 +36,14 @@ EXPECTED_KEYS = {
     "bench_verify.py": {"events", "verify_events_per_s", "sha256_events_per_s", "ratio"},
     "bench_cli_startup.py": {"help_ms", "python_pass_ms", "target_ms", "meets_target"},
     "bench_server.py": {"sse_p99_ms", "runs_page_p95_ms", "events_page_p95_ms", "run_get_ratio"},
+    "bench_prompt_cache.py": {
+        "prompt_tokens_per_decision",
+        "stable_prefix_tokens_by_actor",
+        "decision_previous_turn_prefix_share",
+        "decision_cacheable_share_after_turn_1",
+        "by_purpose",
+        "recorded_with_fake_cache",
+    },
 }
 
 
@@ -103,3 +111,13 @@ def test_engine_benchmark_measures_overhead_concurrency_and_rules() -> None:
     assert concurrency["calls"] == 21 and 0 < concurrency["ratio"] <= 1.05
     assert concurrency["phase_bound"] <= 1.0
     assert rules["events"] > 0 and rules["wall_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_cli_run_benchmark_times_the_start_and_the_end() -> None:
+    result = quick_run("bench_cli_run.py", timeout=110)
+    for case in ("baseline", "now_new_log", "now_existing_log"):
+        for key in ("start_to_first_call_ms", "last_answer_to_exit_ms", "cpu_ms"):
+            low, median, high = result[case][key]
+            assert 0 < low <= median <= high, (case, key)

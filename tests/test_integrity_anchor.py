@@ -212,7 +212,7 @@ def test_an_older_log_is_upgraded_and_keeps_verifying(tmp_path: Path, version: i
         assert all(store.verify(r).ok for r in (run, branch, new))
         heads = store.chain_heads()
     with raw_connection(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         chains = dict(conn.execute("SELECT run_id, chain FROM run_seals"))
         assert chains == {run: 1, branch: 1, new: 2}
         conn.execute("UPDATE runs SET fork_turn = 0 WHERE run_id = ?", (branch,))

@@ -236,6 +236,7 @@ def test_process_stops_cleanly_on_sigterm() -> None:
 
 def test_public_surface() -> None:
     expected = {
+        "CallCost",
         "ChatRequest",
         "ChatResponse",
         "DecisionOut",
@@ -246,6 +247,7 @@ def test_public_surface() -> None:
         "ModelPrice",
         "OpenAICompatibleClient",
         "ParseError",
+        "Price",
         "PriceTable",
         "Router",
         "fetch_openrouter_prices",

@@ -5,7 +5,11 @@ TLS, gzip, chunked replies, proxies and the pool's limits: ``test_llm_transport.
 
 from __future__ import annotations
 
+import http.cookiejar
+import http.server
+import threading
 from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -136,3 +140,74 @@ async def test_a_key_that_is_not_a_valid_header_does_not_leak(srv) -> None:
     everything = " ".join([str(err), err.one_line(), repr(err.attempts)])
     assert KEY not in everything
     assert srv.request_count == 0
+
+
+class _CookieHandler(http.server.BaseHTTPRequestHandler):
+    """Sets a cookie on the first request (``/set``) and records what comes back."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Cookie"))
+        self.send_response(200)
+        if self.path == "/set":
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.mark.anyio
+async def test_cookies_a_reply_sets_are_kept_and_sent_back(monkeypatch) -> None:
+    # the client hands a reply to http.cookiejar only when it sets a cookie (a cost
+    # per call otherwise): one that does is still honoured
+    handed: list[object] = []
+    extract = http.cookiejar.CookieJar.extract_cookies
+
+    def counted(jar: http.cookiejar.CookieJar, response: Any, request: Any) -> None:
+        handed.append(request)
+        extract(jar, response, request)
+
+    monkeypatch.setattr(http.cookiejar.CookieJar, "extract_cookies", counted)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CookieHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        async with http_client(timeout_s=5) as client:
+            for path in ("/none", "/set", "/again"):
+                (await client.get(base + path)).raise_for_status()
+            assert dict(client.cookies) == {"session": "abc"}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _CookieHandler.seen == [None, None, "session=abc"]
+    assert len(handed) == 1  # the reply of /set
+
+
+@pytest.mark.anyio
+async def test_requests_carry_the_client_headers_ours_and_its_cookies() -> None:
+    # the chat request is built with the merged headers kept per httpx client; a client
+    # holding cookies goes through httpx's own merge, which adds them
+    with FakeLLMServer(api_key=KEY) as srv:
+        http = http_client(timeout_s=5)
+        try:
+            async with OpenAICompatibleClient(
+                srv.base_url, KEY, http=http, default_headers={"X-Title": "lab"}
+            ) as client:
+                await client.complete(request())
+                http.cookies.set("session", "abc")
+                await client.complete(request())
+        finally:
+            await http.aclose()
+    plain, with_cookie = (r["headers"] for r in srv.requests)
+    for headers in (plain, with_cookie):
+        assert headers["user-agent"] == "scenario-lab"
+        assert headers["x-title"] == "lab"
+        assert headers["content-type"] == "application/json"
+    assert "cookie" not in plain
+    assert with_cookie["cookie"] == "session=abc"

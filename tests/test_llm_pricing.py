@@ -35,7 +35,7 @@ def test_shipped_table_covers_common_models() -> None:
     ):
         price = table.price(model)
         assert price.known and price.input_per_m > 0 and price.output_per_m > 0, model
-    assert table.price("openai/gpt-4o-mini") == ModelPrice(0.15, 0.6, True)
+    assert table.price("openai/gpt-4o-mini") == ModelPrice(0.15, 0.6, True, 0.075)
     shipped = json.loads((Path(__file__).parents[1] / "engine/llm/prices.json").read_text())
     assert len(shipped["models"]) >= 25
 

@@ -7,14 +7,16 @@ import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpcore
 import pytest
 import trustme
+from httpcore._backends.anyio import AnyIOStream
 
 from engine.llm import ChatRequest, LLMCallFailed, LLMSettings, OpenAICompatibleClient, Router
-from engine.llm.transport import http_client
+from engine.llm.transport import http_client, tls_context
 from eventstore import UsageError
 from tests.engine_helpers import LLM3, cli, last_line, llm_env
 from tests.fakellm import FakeLLMServer
@@ -118,6 +120,37 @@ def test_a_bad_ssl_cert_file_is_named(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(UsageError) as info:
         Router(LLMSettings(base_url="http://127.0.0.1:9/v1"))
     assert f"SSL_CERT_FILE={missing}" in info.value.message
+
+
+@pytest.mark.anyio
+async def test_ca_certificates_load_at_the_first_handshake_only(
+    tls_srv, ca: trustme.CA, tmp_path: Path
+) -> None:
+    # parsing a bundle costs 25-50 ms: a plain-HTTP endpoint never pays for it, and a
+    # run's first call does not wait on it before it goes out
+    ca_file = str(tmp_path / "ca.pem")  # a path of its own: one context per path
+    ca.cert_pem.write_to_path(ca_file)
+    with FakeLLMServer() as plain:
+        settings = LLMSettings(base_url=plain.base_url, api_key=KEY, ca_bundle=ca_file)
+        async with Router(settings) as router:
+            await router.complete(request())
+            tls = tls_context(ca_file)
+            assert tls.cert_store_stats()["x509_ca"] == 0
+    settings = LLMSettings(base_url=tls_srv.base_url, api_key=KEY, ca_bundle=ca_file)
+    async with Router(settings) as router:
+        await router.complete(request())
+    assert tls.cert_store_stats()["x509_ca"] == 1  # trustme's CA, loaded by the handshake
+    assert tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
+
+
+def test_an_ssl_cert_file_without_certificates_is_named(tmp_path: Path, monkeypatch) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(garbage))
+    with pytest.raises(UsageError) as info:
+        Router(LLMSettings(base_url="http://127.0.0.1:9/v1"))
+    assert f"SSL_CERT_FILE={garbage}" in info.value.message
+    assert "no PEM certificate" in info.value.message
 
 
 # -- how replies are framed and encoded ---------------------------------------------------
@@ -267,6 +300,30 @@ async def test_a_full_pool_closes_an_idle_connection_for_another_origin() -> Non
 
 
 # -- as the CLI user meets it ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_model_calls_read_and_write_without_a_cancel_scope_each(monkeypatch) -> None:
+    # a call is bounded by the client's one deadline: its reads and writes skip
+    # httpcore's per-operation timeout scopes; a request with a timeout keeps them
+    scoped: list[str] = []
+    for name in ("read", "write"):
+        original = getattr(AnyIOStream, name)
+
+        async def counted(self: Any, *args: Any, _name: str = name, _f: Any = original) -> Any:
+            scoped.append(_name)
+            return await _f(self, *args)
+
+        monkeypatch.setattr(AnyIOStream, name, counted)
+    with FakeLLMServer() as srv:
+        async with OpenAICompatibleClient(srv.base_url, KEY, max_retries=0) as client:
+            for _ in range(2):
+                response = await client.complete(request())
+                assert response.text
+        assert scoped == []
+        async with http_client(timeout_s=5) as http:
+            (await http.get(srv.base_url + "/models")).raise_for_status()
+    assert "read" in scoped and "write" in scoped
 
 
 def test_a_run_goes_through_the_proxy_the_environment_names(tmp_path: Path) -> None:

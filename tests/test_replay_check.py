@@ -8,7 +8,8 @@ import pytest
 
 from engine.audit.check import check_run
 from engine.errors import NondeterminismError
-from eventstore import CallFailed, CostIncurred, DecisionMade, EventStore, MessageSent
+from engine.play.session import tool_version
+from eventstore import CallFailed, CostIncurred, DecisionMade, EventStore, MessageSent, RunStarted
 from tests.check_helpers import TALKERS, talker, talks_scenario
 from tests.engine_helpers import cli, last_line, llm_env
 from tests.fakellm import FakeLLMServer
@@ -63,6 +64,19 @@ def test_a_changed_prompt_is_reported_as_a_request_not_in_the_log(tmp_path: Path
     assert (
         f"run {run_id}" in str(err) and "in turn 1" in str(err) and f"for {err.actor}" in str(err)
     )
+    # the committed recording names the version that made it: a check by another
+    # version says prompts may differ between versions and which one to check with
+    with EventStore.open(db) as store:
+        recorded = next(e for e in store.read_events(run_id) if isinstance(e, RunStarted))
+        recorded_version = recorded.tool_version
+    assert recorded_version != tool_version()
+    assert err.hint == (
+        f"the run was recorded by scenario-lab {recorded_version} and this is {tool_version()}, "
+        "whose prompts may differ: check it with the version that recorded it"
+    )
+    result = cli("replay", run_id, "--db", db, "--check")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert f"recorded by scenario-lab {recorded_version}" in result.stderr
 
 
 # -- runs with a communication phase ---------------------------------------------------
@@ -192,6 +206,7 @@ def test_a_changed_talk_prompt_is_reported_with_its_turn_actor_and_step(tmp_path
     message = str(err)
     assert "turn 1" in message and f"for {err.actor}" in message
     assert f"talk:1:{err.actor}" in message and "does not contain" in message
+    assert err.hint is None  # recorded by this version: no version to blame
 
 
 def test_a_branch_replays_consistently_from_its_fork(tmp_path: Path) -> None:

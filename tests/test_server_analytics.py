@@ -121,9 +121,17 @@ def test_batches_start_list_show_report_resume(tmp_path: Path) -> None:
         while c.get(f"/api/v1/batches/{batch}").json()["counts"].get("completed", 0) < 4:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert [b["batch_id"] for b in c.get("/api/v1/batches").json()] == [batch]
+        listed = c.get("/api/v1/batches")
+        assert [b["batch_id"] for b in listed.json()] == [batch]
         report = c.get(f"/api/v1/batches/{batch}/report")
         assert report.status_code == 200 and "Server sweep" in report.text
+        shown = c.get(f"/api/v1/batches/{batch}")
+        assert shown.json()["config"]["base_scenario"] == "strait-crisis"
+        assert shown.json()["source"] == "batch file"  # kept under a random name
+        # the files the server keeps are named, never their paths on the server
+        root = str(w.db.parent)
+        for text in (r.text, listed.text, shown.text, report.text):
+            assert root not in text and "/work/" not in text and "scenarios/" not in text
         # nothing left to finish: resuming is a no-op that says so, not an error
         resumed = c.post(f"/api/v1/batches/{batch}/resume")
         assert resumed.status_code in (200, 409), resumed.text

@@ -35,6 +35,7 @@ from engine.play.ordering import Unfinished
 from engine.play.phase_decisions import HumanPrompt
 from engine.play.player import RunPlayer
 from engine.play.prompts import DecisionContext
+from engine.play.session import tool_version
 from eventstore import (
     CostIncurred,
     Event,
@@ -42,6 +43,7 @@ from eventstore import (
     HumanDecisionSubmitted,
     MessageSent,
     RunHalted,
+    RunStarted,
     event_actor,
     event_type,
 )
@@ -62,7 +64,13 @@ class _CheckingCaller(ModelCaller):
         served = self.answers.serve(request, CallSite(turn, actor, request_id))
         await anyio.lowlevel.checkpoint()
         return call_result(
-            request, served.response, served.cost_usd, turn=turn, actor=actor, request_id=request_id
+            request,
+            served.response,
+            served.cost_usd,
+            turn=turn,
+            actor=actor,
+            request_id=request_id,
+            cache_saving_usd=served.cache_saving_usd,
         )
 
 
@@ -198,9 +206,25 @@ def check_run(store: EventStore, run_id: str) -> int:
         scratch = EventStore.open(Path(tmp) / "check.db")
         try:
             _check(store, scratch, run_id, original)
+        except NondeterminismError as error:
+            _name_the_version(error, original)
+            raise
         finally:
             scratch.close()
     return len(original)
+
+
+def _name_the_version(error: NondeterminismError, original: Sequence[Event]) -> None:
+    """Say so when another version recorded the run: prompts are part of what a version
+    builds (the prompt-caching layout changed them in 0.2.0), so a run recorded by an
+    older one differs at its first request without any nondeterminism."""
+    recorded = next((e.tool_version for e in original if isinstance(e, RunStarted)), None)
+    current = tool_version()
+    if recorded is not None and recorded != current and error.hint_template is None:
+        error.hint_template = (
+            f"the run was recorded by scenario-lab {recorded} and this is {current}, whose "
+            "prompts may differ: check it with the version that recorded it"
+        )
 
 
 def _check(store: EventStore, scratch: EventStore, run_id: str, original: list[Event]) -> None:

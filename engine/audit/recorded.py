@@ -58,6 +58,7 @@ class Served:
 
     response: ChatResponse
     cost_usd: float | None  # None: recorded with no known price
+    cache_saving_usd: float | None = None  # as recorded (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class _Answer:
     cost_usd: float | None
     finish_reason: str
     call: ModelCall | None  # the event's record of it, if one holds it (latency, attempts)
+    cached_prompt_tokens: int | None = None
+    cache_saving_usd: float | None = None
 
 
 class RecordedOutage(LLMCallFailed):
@@ -128,6 +131,8 @@ class SessionAnswers:
                     cost_usd=e.cost_usd,
                     finish_reason=e.finish_reason or "stop",
                     call=held.popleft() if held else None,
+                    cached_prompt_tokens=e.cached_prompt_tokens,
+                    cache_saving_usd=e.cache_saving_usd,
                 )
                 self.answers.setdefault((e.turn, e.request_id, e.prompt_hash), deque()).append(
                     answer
@@ -200,8 +205,10 @@ class SessionAnswers:
                 attempts=call.attempts if call else (),
                 finish_reason=a.finish_reason,
                 schema_enforced=call is not None and "json_schema" in call.parse_method,
+                cached_prompt_tokens=a.cached_prompt_tokens,
             ),
             a.cost_usd,
+            a.cache_saving_usd,
         )
 
 

@@ -14,7 +14,8 @@ Batches that call models play in this process: many runs at once on one event lo
 ``parallel`` runs in flight, one ``anyio.CapacityLimiter`` over every model call, one
 shared ``Budget`` the runs' budgets point at (no call may cross the batch budget, and
 once it is spent no run starts). Rule-driven batches are CPU-bound: they play in worker
-processes (``engine.batch.workers``).
+processes (``engine.batch.workers``). With ``ray=RayOptions(...)`` every run is a task
+on a Ray cluster instead (``engine.batch.ray_executor``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from engine.batch.outcomes import (
     skipped_outcome,
 )
 from engine.batch.plan import BatchPlan, PlannedRun, batch_plan
+from engine.batch.ray_executor import RayOptions
 from engine.batch.runs import BatchLease, start_variation
 from engine.llm import LLMClient, PriceTable
 from engine.observe import bound, step
@@ -87,6 +89,7 @@ async def play_batch(
     call_limit: int = DEFAULT_CALL_LIMIT,
     budget_usd: float | None = None,
     progress: BatchProgress | None = None,
+    ray: RayOptions | None = None,
 ) -> BatchResult:
     """Play every run of the batch that is not finished; ``batch resume`` is this again.
 
@@ -95,7 +98,8 @@ async def play_batch(
     2; this waits for them in a worker thread); otherwise ``parallel`` runs play at once
     on this event loop (default: the file's max_parallel, else 8) with at most
     ``call_limit`` model calls in flight. ``budget_usd`` replaces the recorded budget for
-    this session.
+    this session. With ``ray`` every run is a task on that Ray cluster instead
+    (``engine.batch.ray_executor``).
     """
     progress = progress or BatchProgress()
     with EventStore.open(db_path, create=False) as store:
@@ -112,7 +116,16 @@ async def play_batch(
     try:
         with step("batch", batch=batch_id):
             return await _play_batch(
-                db_path, batch_id, plan, client, prices, parallel, call_limit, budget_usd, progress
+                db_path,
+                batch_id,
+                plan,
+                client,
+                prices,
+                parallel,
+                call_limit,
+                budget_usd,
+                progress,
+                ray,
             )
     finally:
         hold.release()
@@ -128,6 +141,7 @@ async def _play_batch(
     call_limit: int,
     budget_usd: float | None,
     progress: BatchProgress,
+    ray: RayOptions | None = None,
 ) -> BatchResult:
     # A session that raises the budget also goes on with the runs the old one halted.
     raised = budget_usd is not None and (plan.budget_usd is None or budget_usd > plan.budget_usd)
@@ -146,12 +160,27 @@ async def _play_batch(
     # spent unless this session raised it.
     result.budget_spent = stopped and not raised
     log.info("batch.play", extra={"runs": len(todo), "spent_usd": spent, "budget_usd": limit})
+    if ray is not None:
+        await _on_ray(
+            ray,
+            db_path,
+            batch_id,
+            todo,
+            client,
+            prices,
+            parallel,
+            call_limit,
+            budget,
+            progress,
+            result,
+        )
+        return result
     # runs not begun yet: of a batch file, never started; continuations, only forked
     fresh = ("start", "fork")
     pooled = [pr for pr, action in todo if client is None and action in fresh]
     local = [(pr, action) for pr, action in todo if not (client is None and action in fresh)]
     if local or client is not None:
-        session = _Session(
+        session = BatchSession(
             store_path=log_location(db_path),
             batch_id=batch_id,
             plan=plan,
@@ -182,19 +211,74 @@ async def _in_workers(
     progress: BatchProgress,
     result: BatchResult,
 ) -> None:
-    """``play_in_workers`` waited for in a worker thread, so the event loop stays free.
+    """``play_in_workers`` waited for in a worker thread, so the event loop stays free."""
+    from engine.batch.workers import play_in_workers
 
-    Cancelled (Ctrl-C, a stopped batch), it stops feeding the pool as a spent budget
+    await _in_thread(
+        lambda: play_in_workers(db_path, batch_id, plan, todo, workers, budget, progress, result),
+        result,
+    )
+
+
+async def _on_ray(
+    options: RayOptions,
+    db_path: str | Path,
+    batch_id: str,
+    todo: list[tuple[PlannedRun, str]],
+    client: LLMClient | None,
+    prices: PriceTable | None,
+    parallel: int | None,
+    call_limit: int,
+    budget: Budget,
+    progress: BatchProgress,
+    result: BatchResult,
+) -> None:
+    """``play_on_ray`` waited for in a worker thread; ``client`` closed after."""
+    from engine.batch.ray_executor import connect, log_location, play_on_ray
+
+    if not todo:
+        return
+    db, table = log_location(db_path), prices or PriceTable.load()
+    started = False
+    try:
+        # in this thread: Ray sets its signal handlers up only in the main thread
+        ray, started = connect(options)
+        await _in_thread(
+            lambda: play_on_ray(
+                ray,
+                db,
+                batch_id,
+                todo,
+                client,
+                table,
+                parallel,
+                call_limit,
+                budget,
+                progress,
+                result,
+            ),
+            result,
+        )
+    finally:
+        if started:
+            ray.shutdown()
+        aclose = getattr(client, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _in_thread(play: Callable[[], None], result: BatchResult) -> None:
+    """Wait for ``play`` (which feeds runs to workers) in a worker thread.
+
+    Cancelled (Ctrl-C, a stopped batch), it stops feeding the workers as a spent budget
     does: the runs in flight finish and are recorded, the others stay unstarted for
     ``batch resume``; then the cancellation goes on.
     """
-    from engine.batch.workers import play_in_workers
-
     finished = threading.Event()
 
     def work() -> None:
         try:
-            play_in_workers(db_path, batch_id, plan, todo, workers, budget, progress, result)
+            play()
         finally:
             finished.set()
 
@@ -235,10 +319,10 @@ def _todo(
 
 
 @dataclass
-class _Session:
+class BatchSession:
     """One process playing runs of a batch on one event loop."""
 
-    store_path: Path | str
+    store_path: str | Path  # the log as --db names it
     batch_id: str
     plan: BatchPlan
     client: LLMClient | None
@@ -283,7 +367,7 @@ class _Session:
     ) -> None:
         try:
             with bound(run=pr.run_id):
-                outcome = await self._play(store, pr, action, limiter)
+                outcome = await self.play_one(store, pr, action, limiter)
             log_outcome(outcome)
             # counted before the slot frees, so the next start sees a spent budget
             self.result.outcomes.append(outcome)
@@ -295,9 +379,11 @@ class _Session:
             self.progress.running -= 1
             slots.release()
 
-    async def _play(
+    async def play_one(
         self, store: EventStore, pr: PlannedRun, action: str, limiter: anyio.CapacityLimiter
     ) -> RunOutcome:
+        """Play one planned run ("start", "fork" or "resume") under its lease; how it
+        ended, or why it was skipped or failed (never raised: the batch goes on)."""
         lease = BatchLease(store.path, pr.run_id)
         try:
             if action == "resume" and store.has_own_event(pr.run_id, "TurnStarted"):

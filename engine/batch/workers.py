@@ -53,7 +53,7 @@ from engine.llm import PriceTable
 from engine.observe import ContextFilter, bound, current
 from engine.play.calls import Budget
 from engine.play.player import RunPlayer
-from eventstore import Event, EventStore, RunLocked, RunNotFound, ScenarioLabError, log_location
+from eventstore import Event, EventStore, RunLocked, RunNotFound, ScenarioLabError
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +202,35 @@ def _init(
     _WORKER["context"] = context
     with bound(**context):
         log.info("batch.worker.start", extra={"pid": os.getpid()})
-    store = EventStore.open(db_path, create=False)
+    open_worker(db_path, batch_id, scratch)
+
+
+def open_worker(db: str, batch_id: str, scratch: str) -> None:
+    """Open the log (``db`` as ``--db`` names it) and the batch's plan for the runs this
+    process will play, with ``scratch`` as the folder of its scratch logs. Pool workers
+    call it once; a Ray worker (``engine.batch.ray_workers``) before its first run."""
+    template = Path(scratch) / _TEMPLATE
+    if not template.exists():
+        EventStore.open(template).close()
+    if "store" in _WORKER:  # a Ray worker that played another batch before this one
+        _WORKER["store"].close()
+    store = EventStore.open(db, create=False)
     plan = plan_from_document(json.loads(store.batch(batch_id)["config"]), batch_id=batch_id)
+    _WORKER.setdefault("context", {})
     _WORKER.update(
         store=store,
         plan=plan,
         runs={r.index: r for r in plan.runs},
         batch_id=batch_id,
-        db_path=log_location(db_path),
+        db=db,
         scratch=Path(scratch),
         prices=PriceTable.load(),
     )
+
+
+def worker_batch() -> tuple[EventStore, BatchPlan, dict[int, PlannedRun]]:
+    """The log, plan and planned runs ``open_worker`` opened in this process."""
+    return _WORKER["store"], _WORKER["plan"], _WORKER["runs"]
 
 
 def play_planned(index: int) -> RunOutcome:
@@ -233,7 +251,7 @@ def play_planned(index: int) -> RunOutcome:
 
 
 def _play_planned(store: EventStore, plan: BatchPlan, batch_id: str, pr: PlannedRun) -> RunOutcome:
-    lease = BatchLease(_WORKER["db_path"], pr.run_id)
+    lease = BatchLease(_WORKER["db"], pr.run_id)
     try:
         lease.acquire()
     except RunLocked as e:

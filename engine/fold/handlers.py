@@ -487,6 +487,8 @@ def _cost(s: RunState, e: CostIncurred) -> RunState:
         turn=turn,
         turn_total=turn_total,
         unpriced_calls=c.unpriced_calls + (e.cost_usd is None),
+        cached_prompt_tokens=c.cached_prompt_tokens + (e.cached_prompt_tokens or 0),
+        cache_saving_usd=c.cache_saving_usd + (e.cache_saving_usd or 0.0),
     )
     if e.purpose == "communication" and e.request_id is not None:
         tp = s.turn_progress

@@ -21,7 +21,7 @@ from eventstore import InjectQueued, RunSettings, WorldUpdateProposed, WorldUpda
 
 # Bump when a field of any struct below changes: snapshots are stored under
 # f"runstate-v{STATE_VERSION}", so an older layout misses the cache instead of failing.
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: Costs counts cached prompt tokens and their saving
 
 DEFAULT_WINDOW = 3
 
@@ -255,6 +255,10 @@ class Costs(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # calls of a model with no known price: their cost is in none of the sums above, so
     # a total with any of them is a lower bound, shown as such
     unpriced_calls: int = 0
+    # prompt tokens the providers' caches served (of ``input_tokens``), and what they
+    # saved against the full input price; calls that did not report them add nothing
+    cached_prompt_tokens: int = 0
+    cache_saving_usd: float = 0.0
 
     @property
     def by_actor(self) -> dict[str, float]:

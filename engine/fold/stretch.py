@@ -60,6 +60,7 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
     c = s.costs
     by_kind: dict[Any, float] | None = None
     total, tokens_in, tokens_out, calls = c.total_usd, c.input_tokens, c.output_tokens, c.calls
+    cached, saving = c.cached_prompt_tokens, c.cache_saving_usd
     turn_usd, cost_turn, turn_total = c.turn_usd, c.turn, c.turn_total
     call_ids: list[str] = []
     m = s.metrics
@@ -92,6 +93,8 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
             total += usd
             tokens_in += e.input_tokens
             tokens_out += e.output_tokens
+            cached += e.cached_prompt_tokens or 0
+            saving += e.cache_saving_usd or 0.0
             calls += 1
             if e.purpose == "communication" and e.request_id is not None:
                 call_ids.append(e.request_id)
@@ -150,6 +153,8 @@ def fold_stretch(s: RunState, events: Sequence[Event], i: int) -> tuple[RunState
             turn=cost_turn,
             turn_total=turn_total,
             unpriced_calls=c.unpriced_calls,
+            cached_prompt_tokens=cached,
+            cache_saving_usd=saving,
         )
     if msgs is not s.messages:
         changes["messages"] = msgs

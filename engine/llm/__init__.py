@@ -11,12 +11,13 @@ and tolerant parsing of structured replies.
 from .client import OpenAICompatibleClient
 from .errors import LLMCallFailed, ParseError
 from .parse import parse_decision, parse_structured
-from .pricing import ModelPrice, PriceTable, fetch_openrouter_prices
+from .pricing import CallCost, ModelPrice, Price, PriceTable, fetch_openrouter_prices
 from .routing import Endpoint, LLMSettings, Router
 from .schemas import DecisionOut, json_schema_for
 from .types import ChatRequest, ChatResponse, LLMClient
 
 __all__ = [
+    "CallCost",
     "ChatRequest",
     "ChatResponse",
     "DecisionOut",
@@ -27,6 +28,7 @@ __all__ = [
     "ModelPrice",
     "OpenAICompatibleClient",
     "ParseError",
+    "Price",
     "PriceTable",
     "Router",
     "fetch_openrouter_prices",

@@ -28,6 +28,9 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import sys
+import threading
+from typing import Any
 
 import httpx
 
@@ -45,8 +48,12 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     """The certificates HTTPS peers are checked against: ``ca_bundle`` (a PEM file),
     else what httpx would use (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else certifi).
 
-    Loading a bundle costs ~50 ms, so one context per source serves the process.
-    Raises :class:`~eventstore.UsageError` naming the file when it cannot be loaded.
+    Parsing a bundle costs 25-50 ms, so one context per source serves the process, and
+    it is parsed at the first TLS handshake (:class:`CertsOnFirstUse`): a run against a
+    plain-HTTP endpoint (a local model server) never pays for it, and nothing waits on
+    it before a run's first call goes out. What can be checked cheaply is checked now:
+    raises :class:`~eventstore.UsageError` naming the file when it is missing,
+    unreadable or holds no PEM certificate.
     """
     env = os.environ
     return _tls_context(ca_bundle, env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
@@ -56,10 +63,16 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
 def _tls_context(
     ca_bundle: str | None, cert_file: str | None, cert_dir: str | None
 ) -> ssl.SSLContext:
+    # the sources in httpx's order (httpx.create_ssl_context), ca_bundle first
+    cafile, capath = (ca_bundle, None) if ca_bundle else (cert_file, None)
+    if not cafile and cert_dir:
+        capath = cert_dir
     try:
-        if ca_bundle:
-            return ssl.create_default_context(cafile=ca_bundle)
-        return httpx.create_ssl_context(trust_env=True)
+        if cafile:
+            _check_pem_file(cafile)
+        elif capath:
+            os.listdir(capath)  # raises the OSError that names why it cannot be read
+        return CertsOnFirstUse.client(cafile, capath)
     except (OSError, ssl.SSLError) as e:
         reason = e.strerror or str(e)  # "No such file or directory", not the errno tuple
         if ca_bundle:
@@ -71,6 +84,63 @@ def _tls_context(
             where = f"SSL_CERT_FILE={cert_file}" if cert_file else f"SSL_CERT_DIR={cert_dir}"
             hint = "point it at PEM CA certificates, or unset it to use certifi's bundle"
         raise UsageError(f"cannot load CA certificates from {where}: {reason}", hint=hint) from e
+
+
+def _check_pem_file(path: str) -> None:
+    """Raise ``ssl.SSLError`` unless ``path`` reads and holds a PEM certificate (what
+    ``load_verify_locations`` would refuse first), without parsing the bundle."""
+    with open(path, "rb") as f:
+        if b"-----BEGIN CERTIFICATE-----" not in f.read():
+            raise ssl.SSLError(f"no PEM certificate in {path}")
+
+
+class CertsOnFirstUse(ssl.SSLContext):
+    """What ``ssl.create_default_context(cafile=..., capath=...)`` makes (httpx's
+    default context: certificates and host names checked), with the CA certificates
+    loaded at the first handshake instead of now. Every TLS connection goes through
+    ``wrap_bio`` (asyncio, anyio) or ``wrap_socket``, and both load them first.
+    ``cafile`` and ``capath`` None mean certifi's bundle."""
+
+    _cafile: str | None
+    _capath: str | None
+    _loaded: bool
+    _lock: threading.Lock
+
+    @classmethod
+    def client(cls, cafile: str | None = None, capath: str | None = None) -> CertsOnFirstUse:
+        """A client context (``CERT_REQUIRED``, host names checked) for these sources."""
+        ctx = cls(ssl.PROTOCOL_TLS_CLIENT)
+        ctx._cafile, ctx._capath = cafile, capath
+        ctx._loaded = False
+        ctx._lock = threading.Lock()
+        # as create_default_context does: SSLKEYLOGFILE lets Wireshark read the traffic
+        keylog = os.environ.get("SSLKEYLOGFILE")
+        if keylog and not sys.flags.ignore_environment:
+            ctx.keylog_filename = keylog
+        return ctx
+
+    def load_certs(self) -> None:
+        """Load the CA certificates once (the first handshake calls this)."""
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            cafile, capath = self._cafile, self._capath
+            if cafile is None and capath is None:
+                import certifi
+
+                cafile = certifi.where()
+            self.load_verify_locations(cafile=cafile, capath=capath)
+            self._loaded = True
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self.load_certs()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self.load_certs()
+        return super().wrap_socket(*args, **kwargs)
 
 
 def http_client(
@@ -99,7 +169,20 @@ def http_client(
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
     )
     tune_pools(client)
+    client._cookies = Cookies()  # no public way to choose the store's class
     return client
+
+
+class Cookies(httpx.Cookies):
+    """httpx's cookie store, which hands a reply to ``http.cookiejar`` only when the
+    reply sets a cookie: httpx asks it about every reply, and that costs ~0.1 ms of
+    CPU a call (a ``urllib`` request object, the URL parsed again, the headers walked
+    as email headers) for the ``Set-Cookie`` a chat endpoint rarely sends."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
 
 
 async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:

@@ -47,6 +47,7 @@ class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     served_model: str = ""
     usage_estimated: bool = False
     schema_enforced: bool = False
+    cached_prompt_tokens: int | None = None
 
 
 @runtime_checkable

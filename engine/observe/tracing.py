@@ -73,6 +73,8 @@ def model_called(
 ) -> None:
     """Log an answered model call (model, tokens, latency, cost, attempts) and make its
     span when tracing."""
+    if _tracer is None and not calls_log.isEnabledFor(logging.INFO):
+        return  # every call passes here: nothing to build when nobody listens
     failed = sum(1 for a in response.attempts if a.outcome != "ok")
     fields = {
         "model": request.model,

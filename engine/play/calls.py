@@ -156,11 +156,17 @@ class ModelCaller:
             estimate = 0.0  # no limit holds: nothing to reserve, the cost stays unknown
         await self.budget.reserve_when_free(estimate, what)
         actual: float | None = 0.0
+        saving: float | None = None
         try:
             async with self.limiter:
                 with bound(actor=actor):  # the client's lines (httpx's too) name the actor
                     response = await self.client.complete(request)
-            actual = self.prices.cost(request.model, response.input_tokens, response.output_tokens)
+            actual, saving = self.prices.call_cost(
+                request.model,
+                response.input_tokens,
+                response.output_tokens,
+                response.cached_prompt_tokens,
+            )
         except LLMUnavailable as e:
             model_call_failed(request, e, actor=actor)
             raise
@@ -171,7 +177,15 @@ class ModelCaller:
         # bookkeeping (blobs here, the log append after): when many replies land at once,
         # the slots refill first. Shielded: the answer is paid for and must be recorded.
         await anyio.lowlevel.cancel_shielded_checkpoint()
-        return call_result(request, response, actual, turn=turn, actor=actor, request_id=request_id)
+        return call_result(
+            request,
+            response,
+            actual,
+            turn=turn,
+            actor=actor,
+            request_id=request_id,
+            cache_saving_usd=saving,
+        )
 
 
 def call_result(
@@ -182,10 +196,13 @@ def call_result(
     turn: int,
     actor: str | None,
     request_id: str,
+    cache_saving_usd: float | None = None,
 ) -> CallResult:
     """What the log keeps of an answered call: its ``ModelCall``, its ``CostIncurred``
     (which links the request and the raw answer), and the two blobs. ``cost_usd`` is
-    None for a model with no known price: recorded as unknown, never as 0."""
+    None for a model with no known price: recorded as unknown, never as 0. The cost
+    also records the prompt tokens the provider's cache served (as the response says)
+    and ``cache_saving_usd``, what they saved against the full input price."""
     prompt_blob = request_blob(request)
     response_blob = response.text.encode()
     prompt_hash, response_hash = blob_hash(prompt_blob), blob_hash(response_blob)
@@ -213,6 +230,8 @@ def call_result(
         prompt_hash=prompt_hash,
         response_hash=response_hash,
         finish_reason=response.finish_reason or None,
+        cached_prompt_tokens=response.cached_prompt_tokens,
+        cache_saving_usd=cache_saving_usd,
     )
     return CallResult(
         response=response,

@@ -74,12 +74,17 @@ def submit(
     submitted_by: str = "",
     via: str = "cli",
     action_name: str | None = None,
+    request_id: str | None = None,
 ) -> HumanDecisionSubmitted:
     """Record a human's answer to what the run waits for; refuses a second answer.
 
     An actor that declares actions (a rule-driven world) must choose one by
-    ``action_name``: its effects are what moves the world's variables.
+    ``action_name``: its effects are what moves the world's variables. ``request_id``:
+    only as the answer to that question (another one open is refused).
     """
+    # the answer is appended after the seq the state was read at: an answer that landed
+    # meanwhile makes this one a conflict, never a second answer to the same question
+    seen = store.last_seq(run_id)
     state = replay(store, run_id)
     check_actor(state, run_id, actor)
     actors = state.scenario.get("actors", {})
@@ -106,6 +111,11 @@ def submit(
             run_id=run_id,
         )
     want = pending[0]
+    if request_id is not None and want.request_id != request_id:
+        raise SeatNotWaiting(
+            f"question {request_id} of {actor!r} is not open (answered already?)",
+            run_id=run_id,
+        )
     events: list[Event] = []
     # text that is only blanks says nothing: it is asked for again, not recorded
     action = action.strip() if action else None
@@ -179,7 +189,7 @@ def submit(
             )
             events += [event, answer_event(want.turn, message, actor, accept, reasoning or "")]
     try:
-        store.append(run_id, events, expected_seq=store.last_seq(run_id))
+        store.append(run_id, events, expected_seq=seen)
     except ConcurrencyConflict as e:
         raise UsageError(
             f"run {run_id} changed while submitting",

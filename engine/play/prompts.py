@@ -78,17 +78,12 @@ def actor_system_prompt(scenario: Any, actor: Any) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def decision_messages(
-    scenario: Any, actor: Any, ctx: DecisionContext, *, task: str | None = None
-) -> list[Message]:
-    """The chat messages for one actor's decision in one turn.
-
-    ``task`` replaces the closing instructions, so the communication phase shows the actor
-    exactly the same situation as its decision does.
-    """
-    when = f"Turn {ctx.turn} of {ctx.total_turns}"
-    if ctx.simulated_date:
-        when += f" ({ctx.simulated_date})"
+def decision_prefix(scenario: Any, actor: Any, actions: Sequence[tuple[str, str]] = ()) -> str:
+    """The stable opening of an actor's user message: who it is, what it knows from the
+    start, the scenario's background and its declared actions. It depends on nothing that
+    changes during a run, so it is the same, byte for byte, in every prompt the actor
+    gets (decisions, talk plans, replies, interviews): providers' prompt caches serve a
+    repeated prefix at a fraction of the price."""
     sections = [
         _section(
             "Who you are",
@@ -109,6 +104,34 @@ def decision_messages(
     for name, text in (scenario.background or {}).items():
         sections.append(_section(f"Background: {name}", text))
     sections.append(_section("Initial situation", scenario.initial_world_state or ""))
+    if actions:
+        lines = [f"- {name}: {desc}" for name, desc in actions]
+        sections.append(
+            _section(
+                "Actions available (choose exactly one by name as action_name)", "\n".join(lines)
+            )
+        )
+    return "\n".join(sections)
+
+
+def decision_messages(
+    scenario: Any, actor: Any, ctx: DecisionContext, *, task: str | None = None
+) -> list[Message]:
+    """The chat messages for one actor's decision in one turn.
+
+    The system message and the opening of the user message (:func:`decision_prefix`)
+    are the same in every turn. What changes follows, ordered by how long it stays the
+    same: the turn's situation, indicators and events, the digest of earlier turns and
+    the actor's recent decisions (all fixed within a turn, so a talk plan, the replies
+    and the decision of one turn share them too), then the communications (which grow
+    during the turn's talks), and last the task. ``task`` replaces the closing
+    instructions, so the communication phase shows the actor exactly the same situation
+    as its decision does.
+    """
+    when = f"Turn {ctx.turn} of {ctx.total_turns}"
+    if ctx.simulated_date:
+        when += f" ({ctx.simulated_date})"
+    sections = [decision_prefix(scenario, actor, ctx.actions)]
     sections.append(_section(f"Current situation: {when}", ctx.world_state or "(unchanged)"))
     if ctx.variables:
         sections.append(
@@ -118,6 +141,11 @@ def decision_messages(
         sections.append(
             _section("Events this turn", "\n".join(f"- {n}: {d}" for n, d in ctx.exogenous))
         )
+    if ctx.older_digest:
+        sections.append(_section("Earlier turns (digest)", _bullets(list(ctx.older_digest))))
+    if ctx.own_recent:
+        lines = [f"- turn {d.turn}: {d.action}" for d in ctx.own_recent]
+        sections.append(_section("Your recent decisions", "\n".join(lines)))
     if ctx.messages:
         lines = [
             f"- [turn {m.turn}, {m.channel}] {m.sender} to {', '.join(m.recipients) or 'everyone'}"
@@ -125,18 +153,6 @@ def decision_messages(
             for m in ctx.messages
         ]
         sections.append(_section("Communications you took part in or heard", "\n".join(lines)))
-    if ctx.older_digest:
-        sections.append(_section("Earlier turns (digest)", _bullets(list(ctx.older_digest))))
-    if ctx.own_recent:
-        lines = [f"- turn {d.turn}: {d.action}" for d in ctx.own_recent]
-        sections.append(_section("Your recent decisions", "\n".join(lines)))
-    if ctx.actions:
-        lines = [f"- {name}: {desc}" for name, desc in ctx.actions]
-        sections.append(
-            _section(
-                "Actions available (choose exactly one by name as action_name)", "\n".join(lines)
-            )
-        )
     sections.append(_section("Your task", task or _decision_instructions(ctx)))
     return [
         {"role": "system", "content": actor_system_prompt(scenario, actor)},
@@ -175,10 +191,20 @@ def world_update_messages(
     exogenous: Sequence[tuple[str, str]],
     public_messages: Sequence[str] = (),
 ) -> list[Message]:
-    """The adjudicator's prompt: the previous state and every action of the turn."""
+    """The adjudicator's prompt: the previous state and every action of the turn.
+
+    The scenario and the adjudicator's task come first and are the same every turn (a
+    prefix providers can cache); the turn's state, actions and events follow."""
     when = f"turn {turn} of {total_turns}" + (f" ({simulated_date})" if simulated_date else "")
     body = [
         _section("Scenario", f"{scenario.name}\n{scenario.description or ''}"),
+        _section(
+            "Your task",
+            "You are the neutral adjudicator. Write the new state of the world after the "
+            "actions below: their realistic combined effects, without favouring any actor. "
+            "Answer with one JSON object: narrative (string, the new world state), "
+            "key_changes (list of strings), consequences (list of strings).",
+        ),
         _section("World state before this turn", previous or scenario.initial_world_state or ""),
         _section(
             f"Actions taken in {when}",
@@ -189,20 +215,18 @@ def world_update_messages(
         body.append(_section("Events", "\n".join(f"- {n}: {d}" for n, d in exogenous)))
     if public_messages:
         body.append(_section("Public statements", _bullets(list(public_messages))))
-    body.append(
-        _section(
-            "Your task",
-            "You are the neutral adjudicator. Write the new state of the world after these "
-            "actions: their realistic combined effects, without favouring any actor. Answer "
-            "with one JSON object: narrative (string, the new world state), key_changes (list "
-            "of strings), consequences (list of strings).",
-        )
-    )
     system = (scenario.system_prompt or "").strip()
     return [
         {"role": "system", "content": system or "You adjudicate a multi-actor scenario exercise."},
         {"role": "user", "content": "\n".join(body)},
     ]
+
+
+def _turn_facts(turn: int, label: str, world: str, decisions: Sequence[tuple[str, str]]) -> str:
+    # the part of a judge's prompt that changes every turn: it closes the prompt
+    return f"Turn {turn} {label}:\n{world}\n\nActions this turn:\n" + "\n".join(
+        f"- {who}: {what}" for who, what in decisions
+    )
 
 
 def metric_messages(
@@ -214,6 +238,8 @@ def metric_messages(
     decisions: Sequence[tuple[str, str]],
     actor: str | None,
 ) -> list[Message]:
+    """A judged metric's prompt: the metric and the answer asked for (the same every
+    turn), then the turn's world state and actions."""
     about = f" for {actor}" if actor else ""
     lo_hi = ""
     rng = getattr(metric, "range", None)
@@ -221,9 +247,8 @@ def metric_messages(
         lo_hi = f" between {rng[0]} and {rng[1]}"
     body = (
         f"{prompt}\n\nMetric: {metric.name}{about}: {metric.description or ''}\n"
-        f"Turn {turn} world state:\n{world}\n\nActions this turn:\n"
-        + "\n".join(f"- {who}: {what}" for who, what in decisions)
-        + f"\n\nAnswer with one JSON object: value (a number{lo_hi}), explanation (string)."
+        f"Answer with one JSON object: value (a number{lo_hi}), explanation (string).\n\n"
+        + _turn_facts(turn, "world state", world, decisions)
     )
     return [
         {"role": "system", "content": "You score scenario outcomes on a defined metric."},
@@ -234,13 +259,14 @@ def metric_messages(
 def validation_messages(
     check_name: str, check: Any, *, turn: int, world: str, decisions: Sequence[tuple[str, str]]
 ) -> list[Message]:
+    """A quality check's prompt: the check and the answer asked for (the same every
+    turn), then the turn's world update and actions."""
     instructions = getattr(check, "prompt", None) or getattr(check, "description", "") or check_name
     body = (
-        f"Quality check '{check_name}': {instructions}\n\nTurn {turn} world update:\n{world}\n\n"
-        "Actions this turn:\n"
-        + "\n".join(f"- {who}: {what}" for who, what in decisions)
-        + "\n\nAnswer with one JSON object: passed (boolean), issues (list of strings), "
-        "severity (low, medium or high), explanation (string)."
+        f"Quality check '{check_name}': {instructions}\n"
+        "Answer with one JSON object: passed (boolean), issues (list of strings), "
+        "severity (low, medium or high), explanation (string).\n\n"
+        + _turn_facts(turn, "world update", world, decisions)
     )
     return [
         {"role": "system", "content": "You check a scenario simulation for quality problems."},

@@ -139,13 +139,14 @@ def start_run(
     batch_id: str | None = None,
     variation: Mapping[str, Any] | None = None,
     run_id: str | None = None,
-    white_cell: bool = False,
+    white_cell: bool | None = None,
     name: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> str:
     """Record a new run's setup (turn 0) and return its id; play it with ``RunPlayer``.
 
-    ``name`` and ``tags`` label the run for people (``runs --tag``, reports, SQL)."""
+    ``name`` and ``tags`` label the run for people (``runs --tag``, reports, SQL);
+    ``white_cell`` None: the scenario's setting."""
     scenario = loaded.scenario
     name, tags = check_labels(name, tags)
     overrides = dict(model_overrides or {})
@@ -162,7 +163,7 @@ def start_run(
         context_window=scenario.context_window_size,
         batch_id=batch_id,
         variation=dict(variation or {}),
-        white_cell=white_cell,
+        white_cell=scenario.white_cell if white_cell is None else white_cell,
     )
     events: list[Event] = [
         RunStarted(

@@ -384,6 +384,13 @@ class ScenarioSettings(ScenarioPart):
     max_communications_per_turn: int = Field(
         default=2, ge=0, description="Messages each actor may send per turn."
     )
+    white_cell: bool = Field(
+        default=False,
+        description="White-cell review: each turn's world update waits for a facilitator "
+        "to approve or edit it before it applies (both versions and the reviewer are in the "
+        "log). A run's own setting overrides it (`run --white-cell/--no-white-cell`, the "
+        "API's `white_cell`).",
+    )
     variables: dict[str, Variable] = Field(
         default_factory=dict,
         description="Numeric world variables, by name: with them the world is rule-driven "

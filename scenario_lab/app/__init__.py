@@ -22,7 +22,8 @@ seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_t
 ``report_document``, ``compare``, ``export``, ``batch_report``,
 ``batch_report_document``, ``compare_batches``, ``batch_comparison_document``);
 batches (``plan_batch``, ``create_batch``, ``create_continuations``,
-``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``batch_statistics``,
+``prepare_batch_resume``, ``check_executor``, ``play_batch``, ``batch_status``,
+``batch_statistics``,
 ``list_batches``); for a
 server (``validate_files``, ``scenario_path``, ``summary``, ``stop``, ``playing``,
 ``inject``, ``world_proposal``, ``review_world``, ``seat_view``, ``visible_page``,

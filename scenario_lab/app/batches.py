@@ -92,6 +92,26 @@ def check_budget(budget: float | None) -> None:
         )
 
 
+def check_executor(executor: str, address: str | None) -> bool:
+    """Whether the batch plays on Ray; refuses an unknown executor, and an address
+    without Ray."""
+    from engine.batch.ray_executor import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise InvalidRequest(
+            "{executor} {name} is not an executor: choose process or ray",
+            field="executor",
+            values={"name": executor},
+        )
+    if address is not None and executor != "ray":
+        raise InvalidRequest(
+            "{address} {value} is where a Ray cluster is: it goes with {executor} ray",
+            field="address",
+            values={"value": address},
+        )
+    return executor == "ray"
+
+
 def _load(request: BatchRunRequest) -> BatchPlan:
     from engine.batch.config import load_batch
     from engine.play.limits import check_prompt_sizes
@@ -269,15 +289,22 @@ async def play_batch(
     parallel: int | None = None,
     budget: float | None = None,
     progress: BatchProgress | None = None,
+    executor: str = "process",
+    address: str | None = None,
 ) -> BatchStatus:
     """Play every run of the batch that is not finished: unstarted ones start,
     interrupted ones resume (and, with a raised ``budget``, the ones the old budget
     halted). ``parallel`` runs at once; at most ``settings.concurrency`` model calls in
-    flight batch-wide. Returns the batch's status after."""
+    flight batch-wide. ``executor``: "process" (this machine: worker processes for
+    rule-driven runs, this process's event loop for the others) or "ray" (every run a
+    task on the Ray cluster at ``address``, or on a local Ray without one). Returns the
+    batch's status after."""
     from engine.batch.plan import batch_plan
     from engine.batch.play import play_batch as play
+    from engine.batch.ray_executor import RayOptions
 
     check_budget(budget)
+    ray = check_executor(executor, address)
     with open_store(settings) as store:
         batch_id, plan = batch_plan(store, batch_id)
         models = _plan_models(plan, store)
@@ -293,6 +320,7 @@ async def play_batch(
         call_limit=settings.concurrency,
         budget_usd=budget,
         progress=progress,
+        ray=RayOptions(address) if ray else None,
     )
     return batch_status(settings, batch_id)
 

@@ -411,11 +411,24 @@ class Lab:
         parallel: int | None = None,
         budget: float | None = None,
         progress: BatchProgress | None = None,
+        executor: str = "process",
+        address: str | None = None,
     ) -> BatchStatus:
-        """Play the batch's unfinished runs; its status after."""
+        """Play the batch's unfinished runs (``executor`` "ray": on the Ray cluster at
+        ``address``, or a local one); its status after."""
         return await batches.play_batch(
-            self.settings, batch_id, parallel=parallel, budget=budget, progress=progress
+            self.settings,
+            batch_id,
+            parallel=parallel,
+            budget=budget,
+            progress=progress,
+            executor=executor,
+            address=address,
         )
+
+    def check_executor(self, executor: str, address: str | None = None) -> None:
+        """Refuse an unknown batch executor, or a Ray address without Ray."""
+        batches.check_executor(executor, address)
 
     def batch_status(self, batch_ref: str) -> BatchStatus:
         """A batch's status per variation, and its runs cut short with why."""

@@ -128,23 +128,26 @@ async def load_prices(settings: LabSettings, client: Router | None) -> PriceTabl
     return prices
 
 
-def parse_price(text: str) -> tuple[str, tuple[float, float]]:
-    """``MODEL=IN,OUT`` (USD per 1M input and output tokens) as ``(model, (in, out))``;
-    ``UsageError`` naming the ``prices`` field when it is not that."""
+def parse_price(text: str) -> tuple[str, tuple[float, ...]]:
+    """``MODEL=IN,OUT[,CACHED]`` (USD per 1M input, output and, optionally, cached
+    input tokens) as ``(model, (in, out[, cached]))``; ``UsageError`` naming the
+    ``prices`` field when it is not that."""
     import math
 
-    model, sep, pair = text.partition("=")
-    parts = pair.split(",")
+    model, sep, numbers = text.partition("=")
+    parts = numbers.split(",")
     try:
-        if not sep or not model.strip() or len(parts) != 2:
+        if not sep or not model.strip() or len(parts) not in (2, 3):
             raise ValueError(text)
-        values = (float(parts[0]), float(parts[1]))
+        values = tuple(float(part) for part in parts)
         if not all(math.isfinite(v) and v >= 0 for v in values):
             raise ValueError(text)
     except ValueError:
         raise InvalidRequest(
-            "{price} takes MODEL=IN,OUT in USD per 1M tokens, got {text!r}",
-            hint="write e.g. {price} openai/gpt-4o-mini=0.15,0.6: two numbers, 0 or more",
+            "{price} takes MODEL=IN,OUT or MODEL=IN,OUT,CACHED in USD per 1M tokens, got {text!r}",
+            hint="write e.g. {price} openai/gpt-4o-mini=0.15,0.6 or "
+            "openai/gpt-4o-mini=0.15,0.6,0.075 (cached: the price of a prompt token served "
+            "from the provider's cache): two or three numbers, 0 or more",
             field="price",
             values={"text": text},
         ) from None

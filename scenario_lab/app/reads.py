@@ -7,13 +7,14 @@ type) are refused with the reason instead.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from engine.summary import RunSummary
-from eventstore import Event, InvalidRequest, TurnOutOfRange
+from eventstore import Event, InvalidRequest, RunNotFound, TurnOutOfRange
 
 from .runs import PendingSeat, pending_seats
 from .settings import LabSettings
@@ -22,7 +23,7 @@ from .verification import require_verified
 
 if TYPE_CHECKING:
     from engine.fold.state import RunState
-    from eventstore import EventStore, Recorded
+    from eventstore import EventStore, Recorded, RunInfo, TimelineFacts
 
 
 class ListRuns(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,38 +108,101 @@ def _summarize(settings: LabSettings, store: EventStore, info: Any) -> RunSummar
     return summarize(store, info, settings.db)
 
 
+# the last lifecycle event each status is derived from (running and interrupted differ
+# by the run's lease only)
+_LIFECYCLE = {
+    "running": ("RunStarted", "RunForked", "RunResumed"),
+    "interrupted": ("RunStarted", "RunForked", "RunResumed"),
+    "halted": ("RunHalted",),
+    "completed": ("RunCompleted",),
+    "failed": ("RunFailed",),
+}
+_ALL_PAGE = 1000  # runs read per query when the whole listing is asked for
+
+
+class _FactsCache:
+    """Timeline facts of runs by (log, run), kept while the run's last own event is the
+    same: a listing in a long-lived process (the server) reads the facts of the runs
+    that recorded something since, not of every run of the page. Bounded."""
+
+    def __init__(self, size: int = 20_000):
+        self._facts: dict[tuple[str, str], tuple[tuple[int, str] | None, TimelineFacts]] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def facts(self, store: EventStore, infos: list[RunInfo]) -> dict[str, TimelineFacts]:
+        tips = store.tips([i.run_id for i in infos])
+        log = str(store.path)
+        out: dict[str, TimelineFacts] = {}
+        for info in infos:
+            key, tip = (log, info.run_id), tips.get(info.run_id)
+            with self._lock:
+                hit = self._facts.get(key)
+            if hit is not None and hit[0] == tip:
+                out[info.run_id] = hit[1]
+                continue
+            facts = out[info.run_id] = store.timeline_facts(info.run_id)
+            with self._lock:
+                if len(self._facts) >= self._size:
+                    self._facts.clear()
+                self._facts[key] = (tip, facts)
+        return out
+
+
+_facts_cache = _FactsCache()
+
+
 def list_runs(settings: LabSettings, query: ListRuns) -> RunList:
-    """A page of runs matching ``query``, newest first."""
+    """A page of runs matching ``query``, newest first (``limit`` None: all of them).
+
+    The filters are conditions of the store's query (a keyset page), so a page costs
+    the same however many runs the log holds; only "running" vs "interrupted" is told
+    apart here, by the runs' leases.
+    """
+    from engine.summary import summary_of
+
+    if query.status is not None and query.status not in _LIFECYCLE:
+        raise InvalidRequest(
+            "unknown status {status!r} (known: {known})",
+            field="status",
+            values={"status": query.status, "known": ", ".join(_LIFECYCLE)},
+        )
+    want = query.limit
     with open_store(settings) as store:
         batch_id = store.batch(query.batch)["batch_id"] if query.batch is not None else None
-        infos = store.list_runs(batch_id=batch_id)
-        if query.parent is not None:
-            infos = [i for i in infos if i.parent_run_id == query.parent]
-        start = 0
         if query.cursor is not None:
-            ids = [i.run_id for i in infos]
-            if query.cursor not in ids:
+            try:
+                store.run_info(query.cursor)
+            except RunNotFound:
                 raise InvalidRequest(
                     f"cursor {query.cursor!r} names no run of this listing", field="cursor"
-                )
-            start = ids.index(query.cursor) + 1
+                ) from None
         page: list[RunSummary] = []
-        seen = start
-        for seen, info in enumerate(infos[start:], start + 1):  # noqa: B007
-            row = _summarize(settings, store, info)
-            if query.status is not None and row.status != query.status:
-                continue
-            if query.scenario is not None and row.scenario != query.scenario:
-                continue
-            if not set(query.tags) <= set(row.tags):
-                continue
-            page.append(row)
-            if query.limit is not None and len(page) == query.limit:
+        before = query.cursor
+        while want is None or len(page) <= want:
+            chunk = _ALL_PAGE if want is None else want + 1 - len(page)
+            if query.status in ("running", "interrupted"):
+                chunk = max(chunk, 50)  # the lease decides: some may not match
+            infos = store.list_runs_page(
+                limit=chunk,
+                before=before,
+                batch_id=batch_id,
+                parent=query.parent,
+                lifecycle=_LIFECYCLE[query.status] if query.status is not None else None,
+                scenario=query.scenario,
+                tags=query.tags,
+            )
+            facts = _facts_cache.facts(store, infos)
+            for info in infos:
+                row = summary_of(info, facts[info.run_id], settings.db)
+                if query.status is None or row.status == query.status:
+                    page.append(row)
+            if len(infos) < chunk:
                 break
-    more = query.limit is not None and len(page) == query.limit and seen < len(infos)
-    return RunList(
-        runs=tuple(page), next_cursor=page[-1].run_id if more else None, batch_id=batch_id
-    )
+            before = infos[-1].run_id
+    more = want is not None and len(page) > want
+    runs = tuple(page[:want] if want is not None else page)
+    return RunList(runs=runs, next_cursor=runs[-1].run_id if more else None, batch_id=batch_id)
 
 
 def run_summary(settings: LabSettings, run_ref: str) -> RunSummary:
@@ -257,7 +321,9 @@ def _checked(store: EventStore, query: LogQuery) -> str:
 
 
 def _matching(store: EventStore, run_id: str, query: LogQuery) -> Iterator[Recorded]:
-    for rec in store.iter_events(run_id, to_turn=query.turn):
+    # start where `after` falls in the timeline: the events before it are not read
+    start = store.seq_at_position(run_id, query.after) if query.after > 0 else 0
+    for rec in store.iter_events(run_id, to_turn=query.turn, after_seq=start):
         if rec.position <= query.after:
             continue
         if query.turn is not None and rec.turn != query.turn:

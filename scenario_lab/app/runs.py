@@ -58,7 +58,8 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     # scenario's actor files say
     humans: tuple[str, ...] = ()
     # white-cell mode: each world update waits for a facilitator to approve or edit it
-    white_cell: bool = False
+    # (None: as the scenario says, its ``white_cell``)
+    white_cell: bool | None = None
     name: str | None = None  # a label for people: `runs`, reports, SQL
     tags: tuple[str, ...] = ()  # labels to find the run by (`runs --tag`, SQL)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import msgspec
 
-from eventstore import SeatNotWaiting
+from eventstore import ConcurrencyConflict, SeatNotWaiting, UsageError
 
 from .settings import LabSettings
 from .store import open_store
+
+_ATTEMPTS = 5  # of an answer that raced another writer of the run
 
 
 class PromptMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,28 +150,38 @@ def answer(settings: LabSettings, run_ref: str, given: SeatAnswer) -> SeatAnswer
     (``InvalidRequest`` naming the field to give)."""
     from engine.play.human import submit
 
-    if given.request_id is not None:
-        open_now = [q.request_id for q in seat_questions(settings, run_ref, given.actor)]
-        if given.request_id not in open_now[:1]:
-            raise SeatNotWaiting(
-                f"question {given.request_id} of {given.actor!r} is not open (answered already?)",
-                run_id=run_ref,
-            )
+    asked = given.request_id
+    if asked is None:  # the question open now: a retry below must not answer the next
+        open_now = seat_questions(settings, run_ref, given.actor)
+        asked = open_now[0].request_id if open_now else None
     with open_store(settings) as store:
         run_id = store.resolve(run_ref)
-        event = submit(
-            store,
-            run_id,
-            given.actor,
-            action=given.action,
-            action_name=given.action_name,
-            reasoning=given.reasoning,
-            goals=given.goals,
-            reply=given.reply,
-            accept=given.accept,
-            submitted_by=given.submitted_by,
-            via=given.via,
-        )
+        for attempt in range(_ATTEMPTS):
+            try:
+                event = submit(
+                    store,
+                    run_id,
+                    given.actor,
+                    action=given.action,
+                    action_name=given.action_name,
+                    reasoning=given.reasoning,
+                    goals=given.goals,
+                    reply=given.reply,
+                    accept=given.accept,
+                    submitted_by=given.submitted_by,
+                    via=given.via,
+                    request_id=asked,
+                )
+                break
+            except UsageError as e:
+                # another answer landed between reading the run and appending: read it
+                # again, so a second answer to this seat is refused as not waited for
+                # (SeatNotWaiting) and an answer of another seat is recorded after it
+                conflict = e.__cause__
+                if not isinstance(conflict, ConcurrencyConflict):
+                    raise
+                if attempt == _ATTEMPTS - 1:
+                    raise conflict from None
     return SeatAnswered(
         run_id=run_id,
         actor=given.actor,

@@ -26,8 +26,8 @@ class LabSettings:
     ``db``: the log (SQLite). ``analytics``: the DuckDB file (default: beside the log).
     ``llm``: endpoints and keys (default: ``LLMSettings()``, nothing configured).
     ``prices``: a JSON price file merged over the shipped table. ``price_overrides``:
-    model -> (input, output) USD per 1M tokens, over everything else (the CLI's
-    ``--price MODEL=IN,OUT``). ``concurrency``: model
+    model -> (input, output[, cached input]) USD per 1M tokens, over everything else
+    (the CLI's ``--price MODEL=IN,OUT[,CACHED]``). ``concurrency``: model
     calls in flight at once (per run; batch-wide for a batch). ``scenario_dirs``: folders
     whose sub-folders are the scenarios offered by name (``list_scenarios``).
     """
@@ -36,7 +36,7 @@ class LabSettings:
     analytics: Path | None = None
     llm: LLMSettings | None = None
     prices: Path | None = None
-    price_overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
+    price_overrides: dict[str, tuple[float, ...]] = field(default_factory=dict)
     concurrency: int = 8
     scenario_dirs: tuple[Path, ...] = ()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import anyio
+import msgspec
 import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -34,6 +36,36 @@ class ResumeBatchBody(BaseModel):
     budget: float | None = Field(default=None, gt=0)
 
 
+_PATH_KEYS = frozenset({"source", "base_scenario"})
+_BATCH_FOLDER = ".scenario-lab-batches"  # beside the log: the batch files sent here
+
+
+def _public(value: Any) -> Any:
+    """A batch as a client is shown it: the files the server keeps (its batch file, the
+    base scenario's folder) by name, never by their path on the server."""
+    if isinstance(value, dict):
+        return {
+            k: _name(v) if k in _PATH_KEYS and isinstance(v, str) else _public(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_public(v) for v in value]
+    return value
+
+
+def _name(path: str) -> str:
+    # a file sent over HTTP is kept under a random name: that name says nothing
+    if Path(path).parent.name == _BATCH_FOLDER:
+        return "batch file"
+    return Path(path).name
+
+
+def _paths(status: Any) -> dict[str, str]:
+    """Each server path a batch's report names -> the name a client is shown."""
+    found = [status.get("source"), (status.get("config") or {}).get("base_scenario")]
+    return {p: _name(p) for p in found if isinstance(p, str) and p}
+
+
 def _batch_file(request: Request, text: str) -> str:
     """The batch file written where the server keeps them, its base scenario resolved
     from an offered name (a client never names a path on the server)."""
@@ -48,7 +80,7 @@ def _batch_file(request: Request, text: str) -> str:
     lab = services(request).lab
     data["base_scenario"] = str(lab.scenario_path(data["base_scenario"]))
     db = lab.settings.db  # beside the log file; a PostgreSQL log's: the server's folder
-    folder = (db.resolve().parent if isinstance(db, Path) else Path.cwd()) / ".scenario-lab-batches"
+    folder = (db.resolve().parent if isinstance(db, Path) else Path.cwd()) / _BATCH_FOLDER
     folder.mkdir(exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -64,19 +96,19 @@ def start_batch(body: BatchBody, request: Request) -> Response:
         BatchRunRequest(file=_batch_file(request, body.file), budget=body.budget)
     )
     anyio.from_thread.run_sync(svc.runner.start_batch, created.batch_id)
-    return json_response(created, status=201)
+    return json_response(_public(msgspec.to_builtins(created)), status=201)
 
 
 @router.get("", dependencies=[allow(Rule.ANALYST)])
 def list_batches(request: Request) -> Response:
     """Every batch, newest first, with its counts per status and cost."""
-    return json_response(services(request).lab.list_batches())
+    return json_response(_public(msgspec.to_builtins(services(request).lab.list_batches())))
 
 
 @router.get("/{batch_id}", dependencies=[allow(Rule.ANALYST)])
 def get_batch(request: Request, batch_id: str) -> Response:
     """A batch's status per variation and its runs cut short, with why."""
-    return json_response(services(request).lab.batch_status(batch_id))
+    return json_response(_public(msgspec.to_builtins(services(request).lab.batch_status(batch_id))))
 
 
 @router.get("/{batch_id}/statistics", dependencies=[allow(Rule.ANALYST)])
@@ -95,8 +127,11 @@ def batch_statistics(request: Request, batch_id: str) -> Response:
 )
 def batch_report(request: Request, batch_id: str) -> PlainTextResponse:
     """The batch's markdown report: statistics of each metric per variation."""
+    lab = services(request).lab
     with analytics_lock:
-        text = services(request).lab.batch_report(batch_id)
+        text = lab.batch_report(batch_id)
+    for path, name in _paths(msgspec.to_builtins(lab.batch_status(batch_id))).items():
+        text = text.replace(path, name)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
@@ -108,4 +143,4 @@ def resume_batch(request: Request, batch_id: str, body: ResumeBatchBody | None =
         BatchResume(batch=batch_id, budget=body.budget if body else None)
     )
     anyio.from_thread.run_sync(svc.runner.start_batch, found.batch_id)
-    return json_response(found)
+    return json_response(_public(msgspec.to_builtins(found)))

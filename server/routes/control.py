@@ -27,8 +27,10 @@ class StartBody(BaseModel):
     models: Models = {}
     credit_limit: float | None = Field(default=None, description="USD; halts before crossing")
     humans: list[str] = Field(default=[], description="Actors played by people (seats).")
-    white_cell: bool = Field(
-        default=False, description="Each world update waits for a facilitator's review."
+    white_cell: bool | None = Field(
+        default=None,
+        description="Each world update waits for a facilitator's review (default: as the "
+        "scenario's `white_cell` says).",
     )
     name: str | None = Field(default=None, max_length=200, description="A label for people.")
     tags: list[str] = Field(default=[], description="Labels to find the run by.")

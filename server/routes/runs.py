@@ -82,7 +82,9 @@ def get_events(
     """Events after log position ``after`` as ``log --json`` lines (a seat: only what
     it may see); ask again with ``after=next_after`` for the next page."""
     page = services(request).lab.visible_page(run_id, viewer_of(who), after=after, limit=limit)
-    return json_response(page)
+    # a dict, not the page's struct: a struct is written with every key sorted, and each
+    # line must be written as `log --json` writes it (and the stream sends it)
+    return json_response({"events": page.events, "next_after": page.next_after})
 
 
 @router.get("/{run_id}/audit", dependencies=[allow(Rule.ANALYST)])

@@ -7,16 +7,15 @@ the secret); a run waiting for human seats goes on here by itself once none is l
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from scenario_lab.app import ResumeRun, RunNotPlayable, SeatAnswer
+from scenario_lab.app import SeatAnswer, SeatNotWaiting, canonical_json
+from server.accounts import Replay
 from server.deps import Services, allow, services
 from server.permissions import Principal, Rule
 from server.problems import Problem
@@ -52,29 +51,6 @@ class ReplyBody(_Answer):
 class CoalitionBody(_Answer):
     reasoning: str = Field(default="", max_length=20_000)
     actor: str | None = None
-
-
-class _Replays:
-    """Answers already given per Idempotency-Key: a retried request gets the same
-    response instead of a 409 (bounded, per server process)."""
-
-    def __init__(self, size: int = 10_000):
-        self._done: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def get(self, key: tuple[str, str, str]) -> Any:
-        with self._lock:
-            return self._done.get(key)
-
-    def put(self, key: tuple[str, str, str], value: Any) -> None:
-        with self._lock:
-            self._done[key] = value
-            while len(self._done) > self._size:
-                self._done.popitem(last=False)
-
-
-_replays = _Replays()
 
 
 def _seat_of(who: Principal, actor: str | None) -> str:
@@ -132,29 +108,48 @@ def _answer(
     answer: SeatAnswer,
 ) -> Response:
     svc = services(request)
-    replay_key = (f"{who.kind}:{who.name}", run_id, key) if key else None
-    if replay_key is not None:
-        done = _replays.get(replay_key)
+    route = request.url.path.rsplit("/", 1)[-1]  # decision, reply, accept, reject
+    if key is not None:
+        done = svc.accounts.replay(_by(who), key)
         if done is not None:
-            return json_response(done)
-    answered = svc.lab.answer_seat(run_id, answer)
+            return _replayed(done, route, run_id)
+    try:
+        answered = svc.lab.answer_seat(run_id, answer)
+    except SeatNotWaiting:
+        # the same key sent twice at once: the first answered while this one waited
+        done = svc.accounts.replay(_by(who), key) if key is not None else None
+        if done is None:
+            raise
+        return _replayed(done, route, run_id)
     result = {"answered": answered, "run_continues": _continue_if_ready(svc, answered.run_id)}
-    if replay_key is not None:
-        _replays.put(replay_key, result)
-    return json_response(result)
+    if key is None:
+        return json_response(result)
+    kept = svc.accounts.record_replay(
+        _by(who), key, Replay(route, run_id, 200, canonical_json(result))
+    )
+    return _replayed(kept, route, run_id)
+
+
+def _replayed(done: Replay, route: str, run_id: str) -> Response:
+    """The response remembered under an Idempotency-Key, for a request that repeats the
+    one it answered; a key reused for another request is refused."""
+    if (done.route, done.run_id) != (route, run_id):
+        raise Problem(
+            409,
+            "Conflict",
+            f"this Idempotency-Key answered another request ({done.route} of run "
+            f"{done.run_id}); use a new key for each answer",
+        )
+    return Response(done.response.encode(), status_code=done.status, media_type="application/json")
 
 
 def _continue_if_ready(svc: Services, run_id: str) -> bool:
-    """Resume and play a run halted for human seats once none is waited for."""
-    detail = svc.lab.run(run_id)
-    summary = detail.summary
-    if detail.seats_pending or summary.status != "halted":
-        return False
-    if summary.halt_reason != "human_input":
-        return False
-    try:
-        svc.lab.resume_run(ResumeRun(run=run_id))
-    except RunNotPlayable:  # another process plays or resumed it meanwhile
+    """Resume and play a run halted for human seats once none is waited for; with
+    seats left, the runner watches it (they may answer from the CLI)."""
+    state = svc.runner.resume_if_answered(run_id)
+    if state == "waiting":
+        anyio.from_thread.run_sync(svc.runner.wait_for_seats, run_id)
+    if state != "resumed":
         return False
     anyio.from_thread.run_sync(svc.runner.start, run_id)
     return True
