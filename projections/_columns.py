@@ -108,8 +108,8 @@ DECODED: dict[str, type[msgspec.Struct]] = {
 }
 # per type: a decoder of a JSON array of its payloads
 _LIST_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
-    name: msgspec.json.Decoder(list[t])
-    for name, t in DECODED.items()  # type: ignore[valid-type]
+    name: msgspec.json.Decoder(list[t])  # type: ignore[valid-type]
+    for name, t in DECODED.items()
 }
 _encoder = msgspec.json.Encoder(order="sorted")
 
