@@ -52,11 +52,11 @@ CHUNK_EVENTS = 131_072
 # Stretches applied per transaction, up to this many events. Each commit pays fixed
 # costs: rows short of a full row group go through the WAL and are compressed again at
 # checkpoint, and the fork copies and the derived recompute each scan the tables. One
-# transaction for a 1M-event rebuild took half the DuckDB time of eight of 131k; four of
-# 262k cost the same CPU as one (3.5 against 3.3 s of the 16 s of a 1M rebuild), and
-# their commits run while this thread reads and checks the next stretches, where the
-# commit of one big transaction is left alone at the end.
-TRANSACTION_EVENTS = 262_144
+# transaction for a 1M-event rebuild took half the DuckDB time of eight; four of 262k
+# cost twice the CPU of one (7.7-8.3 s against 3.3-3.7 s for the fork copies, recompute and
+# commits of 1M events), more than the overlap of their commits with the reading saves.
+# The bound keeps what an interrupted catch-up of a huge log loses to seconds of work.
+TRANSACTION_EVENTS = 1_048_576
 
 
 @dataclass(frozen=True)
