@@ -43,7 +43,9 @@ def serve(
         list[Path] | None,
         typer.Option(
             "--scenarios",
-            help="A folder whose sub-folders are scenarios to offer (repeatable).",
+            help="A folder whose sub-folders are scenarios to offer (repeatable). The "
+            "first one also receives the scenarios saved from the browser's editor "
+            "(POST /api/v1/scenarios); without it nothing can be saved.",
         ),
     ] = None,
     analytics: Annotated[

@@ -15,14 +15,15 @@ fields, never a front end's flags.
     lab.fork_run(ForkRun(run=created.run_id, at_turn=2, decisions={"a": "Withdraws."}))
 
 Operations (``Lab`` methods): scenarios (``validate``, ``estimate``, ``list_scenarios``,
-``scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
+``scenario``, ``scenario_files``, ``save_scenario``); runs (``create_run``, ``resume_run``, ``fork_run``, ``play_run``,
 ``halt``, ``list_runs``, ``run_tree``, ``run``, ``state``, ``log``, ``log_page``, ``verify``, ``interview``); human
 seats (``seat_questions``, ``seat_question``, ``answer_seat``); audit (``audit_trail``,
 ``check_run``); analytics (``project``, ``sql``, ``sql_arrow``, ``report``,
 ``report_document``, ``compare``, ``export``, ``batch_report``,
 ``batch_report_document``, ``compare_batches``, ``batch_comparison_document``);
 batches (``plan_batch``, ``create_batch``, ``create_continuations``,
-``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``list_batches``); for a
+``prepare_batch_resume``, ``play_batch``, ``batch_status``, ``batch_statistics``,
+``list_batches``); for a
 server (``validate_files``, ``scenario_path``, ``summary``, ``stop``, ``playing``,
 ``inject``, ``world_proposal``, ``review_world``, ``seat_view``, ``visible_page``,
 ``tail``, ``after_action``).

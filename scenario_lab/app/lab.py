@@ -18,11 +18,13 @@ from . import (
     after_action,
     analytics,
     audit,
+    batch_charts,
     batch_compare,
     batches,
     interview,
     reads,
     runs,
+    scenario_files,
     scenarios,
     seats,
     steer,
@@ -39,12 +41,14 @@ from .analytics import (
     SqlRequest,
 )
 from .audit import AuditEntry, AuditQuery, CheckResult
+from .batch_charts import BatchStatistics
 from .batch_compare import BatchComparison, CompareBatches
 from .batches import BatchCreated, BatchPlanView, BatchResume, BatchRunRequest, BatchStatus
 from .errors import ScenarioLabError
 from .interview import InterviewAnswer, InterviewRequest
 from .reads import EventLine, ListRuns, LogPage, LogQuery, RunDetail, RunList
 from .runs import ForkCreated, ForkRun, PlayHooks, ResumeRun, RunCreated, RunOutcome, StartRun
+from .scenario_files import ScenarioFile
 from .scenarios import EstimateRequest, ScenarioDetail, ScenarioEntry, Validation
 from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import LabSettings
@@ -110,6 +114,15 @@ class Lab:
     def scenario(self, name: str) -> ScenarioDetail:
         """One offered scenario, resolved."""
         return scenarios.scenario_detail(self.settings, name)
+
+    def scenario_files(self, name: str) -> list[ScenarioFile]:
+        """The text files of an offered scenario as they are on disk (for an editor)."""
+        return scenario_files.read_files(self.settings, name)
+
+    def save_scenario(self, name: str, files: list[ScenarioFile]) -> ScenarioEntry:
+        """Save files as a new offered scenario ``name``, once they validate (into the
+        first configured scenarios folder)."""
+        return scenario_files.save_scenario(self.settings, name, files)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -407,6 +420,11 @@ class Lab:
     def batch_status(self, batch_ref: str) -> BatchStatus:
         """A batch's status per variation, and its runs cut short with why."""
         return batches.batch_status(self.settings, batch_ref)
+
+    def batch_statistics(self, batch_ref: str) -> BatchStatistics:
+        """A batch's statistics per variation (means, 95% CIs, significant pairs) and
+        fan charts of its metrics over the turns, as data to draw."""
+        return batch_charts.batch_statistics(self.settings, batch_ref)
 
     def list_batches(self) -> tuple[BatchStatus, ...]:
         """Every batch, newest first."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from eventstore import InvalidRequest, NotFound
+from eventstore import NotFound
 
 from .settings import BUNDLED_SCENARIOS, LabSettings
 
@@ -112,24 +112,14 @@ def validate(path: str | Path) -> Validation:
 def validate_files(files: Mapping[str, str]) -> Validation:
     """Every problem of a scenario given as its files (relative path -> text), e.g. from
     an editor: they are written to a scratch directory, checked, and removed. A path
-    that would leave the directory is refused."""
+    that would leave the directory (or a hidden one) is refused."""
     import tempfile
-    from pathlib import PurePosixPath
+
+    from .scenario_files import write_files
 
     with tempfile.TemporaryDirectory(prefix="scenario-lab-validate-") as tmp:
-        root = Path(tmp)
-        for name, text in files.items():
-            rel = PurePosixPath(name)
-            if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name:
-                raise InvalidRequest(
-                    "{files}: {name!r} is not a relative path inside the scenario",
-                    field="files",
-                    values={"name": name},
-                )
-            target = root.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        result = validate(root)
+        write_files(Path(tmp), files.items())
+        result = validate(tmp)
     return msgspec.structs.replace(result, path="")
 
 
@@ -174,6 +164,9 @@ def _offered(settings: LabSettings) -> dict[str, tuple[Path, str]]:
             continue
         source = "bundled" if root.resolve() == BUNDLED_SCENARIOS else "configured"
         for sub in sorted(root.iterdir()):
+            # hidden folders are skipped: a scenario being saved is one until renamed
+            if sub.name.startswith("."):
+                continue
             if (sub / "scenario.yaml").is_file() and sub.name not in found:
                 found[sub.name] = (sub, source)
     return found
@@ -181,32 +174,36 @@ def _offered(settings: LabSettings) -> dict[str, tuple[Path, str]]:
 
 def list_scenarios(settings: LabSettings) -> list[ScenarioEntry]:
     """Every offered scenario, by folder name, with what it is or why it does not load."""
+    return [
+        scenario_entry(name, path, source) for name, (path, source) in _offered(settings).items()
+    ]
+
+
+def offered_names(settings: LabSettings) -> set[str]:
+    """The names of the offered scenarios (nothing is loaded)."""
+    return set(_offered(settings))
+
+
+def scenario_entry(name: str, path: Path, source: str) -> ScenarioEntry:
+    """The scenario at ``path`` as offered under ``name``: what it is, or its problems."""
     from engine.errors import ScenarioInvalid
 
-    out = []
-    for name, (path, source) in _offered(settings).items():
-        try:
-            sc = load(path).scenario
-        except ScenarioInvalid as e:
-            out.append(
-                ScenarioEntry(name=name, source=source, valid=False, problems=tuple(e.problems))
-            )
-            continue
-        out.append(
-            ScenarioEntry(
-                name=name,
-                source=source,
-                valid=True,
-                title=sc.name,
-                description=sc.description,
-                turns=sc.turns,
-                actors=tuple(
-                    ActorEntry(short_name=k, name=a.name, role=a.role, control=a.control)
-                    for k, a in sc.actors.items()
-                ),
-            )
-        )
-    return out
+    try:
+        sc = load(path).scenario
+    except ScenarioInvalid as e:
+        return ScenarioEntry(name=name, source=source, valid=False, problems=tuple(e.problems))
+    return ScenarioEntry(
+        name=name,
+        source=source,
+        valid=True,
+        title=sc.name,
+        description=sc.description,
+        turns=sc.turns,
+        actors=tuple(
+            ActorEntry(short_name=k, name=a.name, role=a.role, control=a.control)
+            for k, a in sc.actors.items()
+        ),
+    )
 
 
 def scenario_path(settings: LabSettings, name: str) -> Path:

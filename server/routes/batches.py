@@ -77,6 +77,14 @@ def get_batch(request: Request, batch_id: str) -> Response:
     return json_response(services(request).lab.batch_status(batch_id))
 
 
+@router.get("/{batch_id}/statistics", dependencies=[allow(Rule.ANALYST)])
+def batch_statistics(request: Request, batch_id: str) -> Response:
+    """Per variation and metric: the completed runs' final values summarised (n, mean,
+    95% CI, ...), the significant pairs (Welch, Holm-adjusted), and fan charts (median,
+    middle 50% and 80% per turn) of each metric, per variation and pooled."""
+    return json_response(services(request).lab.batch_statistics(batch_id))
+
+
 @router.get(
     "/{batch_id}/report",
     dependencies=[allow(Rule.ANALYST)],

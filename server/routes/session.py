@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from server.deps import OPEN, SESSION_COOKIE, allow, services
+from server.deps import OPEN, SESSION_COOKIE, allow, authenticate, services
 from server.permissions import Principal, Rule
 from server.problems import Problem
 
@@ -61,6 +61,19 @@ def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
         "csrf_token": session.csrf_token,
         "expires_at": session.expires_at,
     }
+
+
+@router.get("/session", dependencies=[allow(Rule.PUBLIC)])
+def session_state(request: Request) -> dict[str, Any]:
+    """Whether the request is signed in and as whom (``me``'s fields), 200 either way:
+    the browser app asks before it shows its login page, with no failed request."""
+    try:
+        who = authenticate(request, services(request))
+    except Problem:  # an expired session or a revoked key: not signed in
+        who = None
+    if who is None:
+        return {"signed_in": False}
+    return {**_describe(who), "open": who is OPEN, "signed_in": True}
 
 
 @router.delete("/session", status_code=204)

@@ -89,16 +89,13 @@ export async function apiText(path: string, opts: CallOptions = {}): Promise<str
   return res.text();
 }
 
-/** Who the browser is signed in as, or null when it is not. */
+/** Who the browser is signed in as, or null when it is not (GET /session answers 200
+ * either way, so a signed-out visit logs no failed request). */
 export async function whoAmI(): Promise<Me | null> {
-  try {
-    const me = await api<Me>("/api/v1/me");
-    setCsrf(me.csrf_token);
-    return me;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return null;
-    throw e;
-  }
+  const state = await api<Me & { signed_in: boolean }>("/api/v1/session");
+  if (!state.signed_in) return null;
+  setCsrf(state.csrf_token);
+  return state;
 }
 
 export async function signIn(name: string, password: string): Promise<Me> {

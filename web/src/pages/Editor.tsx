@@ -1,5 +1,6 @@
-// The scenario editor: a scenario's files in CodeMirror 6 (YAML), checked by the
-// server's validator while typing; problems are marked at their file and line.
+// The scenario editor: a scenario's files (as they are on disk) in CodeMirror 6 (YAML),
+// checked by the server's validator while typing; problems are marked at their file and
+// line. A facilitator saves the files as a new scenario, then estimates and starts it.
 
 import { yaml } from "@codemirror/lang-yaml";
 import { type Diagnostic, lintGutter, linter } from "@codemirror/lint";
@@ -7,9 +8,10 @@ import { EditorState } from "@codemirror/state";
 import { EditorView, basicSetup } from "codemirror";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import { api } from "../api";
-import { scenarioFiles } from "../scenarioFiles";
+import { ApiError, api, atLeast } from "../api";
+import { type Estimate, EstimateLine } from "../components/Estimate";
 import { ErrorLine } from "../format";
+import { useMe } from "../me";
 
 interface Problem {
   severity: "error" | "warning";
@@ -30,6 +32,7 @@ interface Validation {
 
 export function EditorPage() {
   const { query, route } = useLocation();
+  const me = useMe();
   const [names, setNames] = useState<string[]>([]);
   const [files, setFiles] = useState<Record<string, string> | null>(null);
   const [current, setCurrent] = useState("scenario.yaml");
@@ -50,9 +53,9 @@ export function EditorPage() {
 
   useEffect(() => {
     if (!source) return;
-    api<{ scenario: Record<string, unknown> }>(`/api/v1/scenarios/${encodeURIComponent(source)}`)
-      .then((d) => {
-        const f = scenarioFiles(d.scenario);
+    api<{ path: string; text: string }[]>(`/api/v1/scenarios/${encodeURIComponent(source)}/files`)
+      .then((list) => {
+        const f = Object.fromEntries(list.map((x) => [x.path, x.text]));
         filesRef.current = f;
         setFiles(f);
         setCurrent("scenario.yaml");
@@ -141,6 +144,9 @@ export function EditorPage() {
         )}
       </form>
       <ErrorLine error={error} />
+      {files && atLeast(me, "facilitator") && (
+        <SaveAs source={source} files={() => filesRef.current} onProblems={(v) => setResult(v)} />
+      )}
       {files && (
         <div class="editor-grid">
           <nav aria-label="Scenario files">
@@ -208,5 +214,92 @@ export function EditorPage() {
         </div>
       )}
     </section>
+  );
+}
+
+// a saved scenario's folder name: what the server accepts (letters, digits, - and _)
+const SAFE_NAME = "[A-Za-z0-9][A-Za-z0-9_\\-]{0,63}";
+
+/** Save the files as a new scenario, then estimate it and start a run of it. */
+function SaveAs({ source, files, onProblems }: { source: string; files: () => Record<string, string>; onProblems: (v: Validation) => void }) {
+  const { route } = useLocation();
+  const [name, setName] = useState(source ? `${source}-copy` : "");
+  const [saved, setSaved] = useState<string | null>(null);
+  const [estimate, setEstimate] = useState<Estimate | null | undefined>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = { name: name.trim(), files: Object.entries(files()).map(([path, text]) => ({ path, text })) };
+      await api("/api/v1/scenarios", { method: "POST", body });
+      setSaved(body.name);
+      setEstimate(null);
+    } catch (err) {
+      setError((err as Error).message);
+      // files with errors: the server lists each (file, line, field) as the validator does
+      const problems = err instanceof ApiError ? (err.body.problems as Problem[] | undefined) : undefined;
+      if (Array.isArray(problems) && typeof problems[0] === "object") {
+        const errors = problems.filter((p) => p.severity === "error").length;
+        onProblems({ valid: errors === 0, errors, warnings: problems.length - errors, problems });
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+  const estimateNow = async () => {
+    if (!saved) return;
+    setEstimate(undefined);
+    try {
+      setEstimate(await api<Estimate>("/api/v1/scenarios/estimate", { method: "POST", body: { scenario: saved } }));
+    } catch (err) {
+      setEstimate(null);
+      setError((err as Error).message);
+    }
+  };
+  const start = async () => {
+    if (!saved) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const out = await api<{ run_id: string }>("/api/v1/runs", { method: "POST", body: { scenario: saved, seed: 1 } });
+      route(`/runs/${out.run_id}`);
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="card stack save-as">
+      <form class="row" onSubmit={save}>
+        <label>
+          Save as a new scenario named
+          <input value={name} required pattern={SAFE_NAME} title="1 to 64 letters, digits, - or _" onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={busy}>
+          Save as new scenario
+        </button>
+      </form>
+      {saved && (
+        <div class="row" role="status">
+          <span>
+            Saved as <a href={`/scenarios/${saved}`}>{saved}</a>.
+          </span>
+          <button type="button" class="secondary" onClick={estimateNow}>
+            Estimate
+          </button>
+          {estimate !== null && <EstimateLine e={estimate} />}
+          <button type="button" onClick={start} disabled={busy}>
+            Start a run (seed 1)
+          </button>
+          <a href={`/scenarios/${saved}`}>or choose seed, turns, models and seats</a>
+        </div>
+      )}
+      <ErrorLine error={error} />
+    </div>
   );
 }

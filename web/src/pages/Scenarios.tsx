@@ -5,7 +5,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { useRoute } from "preact-iso";
 import { api, atLeast } from "../api";
-import { ErrorLine, usd } from "../format";
+import { type Estimate, EstimateLine } from "../components/Estimate";
+import { ErrorLine } from "../format";
 import { useMe } from "../me";
 
 interface Actor {
@@ -26,26 +27,7 @@ interface Scenario {
   problems: string[];
 }
 
-interface Estimate {
-  calls: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  warnings?: string[];
-}
-
 const isModelDriven = (a: Actor) => !a.control || a.control === "ai" || a.control === "llm";
-
-function EstimateLine({ e }: { e: Estimate | null | undefined }) {
-  if (e === undefined) return <span class="muted small">estimating…</span>;
-  if (e === null) return <span class="muted small">no estimate</span>;
-  if (e.calls === 0) return <span class="small">no model calls: plays offline, free</span>;
-  return (
-    <span class="small">
-      {e.calls} model calls · ~{(e.input_tokens + e.output_tokens).toLocaleString()} tokens · ~{usd(e.cost_usd)}
-    </span>
-  );
-}
 
 export function ScenariosPage() {
   const { params } = useRoute();
