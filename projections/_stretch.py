@@ -1,13 +1,14 @@
 """A stretch of the log as the Arrow tables one catch-up step inserts.
 
 The common stretch (every event under its type's current schema version) goes the
-fast way, with no Python object per row beyond the ones the SQLite driver made:
+fast way, with no Python list per column:
 
-- the ``events`` table is the stretch's own columns, each turned into an Arrow array
-  in one call;
+- the ``events`` table is the stretch's rows turned into Arrow columns in one call
+  (the row tuples as an Arrow struct array);
 - every payload is checked by one msgspec call over the whole stretch, a JSON array of
-  the union of the (light) event structs; a stretch whose array decoder refuses goes
-  the careful way below, which names the damaged event;
+  the union of the (light) event structs, each struct's class checked against its
+  row's type; a stretch the array decoder refuses goes the careful way below, which
+  names the damaged event;
 - DuckDB builds the rows of the frequent types from the payload JSON
   (``_sql_rows``), the rest (lifecycle, failures, human answers, exogenous events, a
   world update's variables: ~3% of a played log) is built in Python from the structs
