@@ -7,8 +7,11 @@ forked and played on), plus one 50-turn 5-actor run and a branch of it. Then mea
 - rebuild: ``project(rebuild=True)`` of the whole log, events/s; baseline: loading the
   same already-decoded column lists into an empty file of the same schema through
   Arrow (``INSERT ... SELECT``), with the same DuckDB threads and transaction sizes.
-  Target >= 250k events/s. Also the rebuild with DuckDB building the frequent types'
-  rows from their payloads (``sql_rows=True``), alternated with the default one.
+  Target >= 250k events/s. Beside it, alternated with it: the rebuild with every row
+  built in Python (``sql_rows=False``, the reference path), and two reading baselines,
+  ``SELECT payload`` alone and the ten columns a rebuild reads, fetched in the
+  rebuild's stretches with the stdlib driver (nothing decoded, nothing written). Peak
+  RSS before and after the rebuilds (the log is built first, in the same process).
 - catch-up of one new 200-event run with everything else projected (median of 5).
   Target < 200 ms.
 - final metrics of every run grouped by varied setting, read-only. Target < 100 ms.
@@ -19,6 +22,8 @@ forked and played on), plus one 50-turn 5-actor run and a branch of it. Then mea
 
 from __future__ import annotations
 
+import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -40,7 +45,8 @@ from projections import (
 from projections._catalog import EVENT_TABLES, create_statements
 from projections._columns import build
 from projections._duck import arrow_table, connect, insert_arrow
-from projections._project import CHUNK_EVENTS, TRANSACTION_EVENTS, _payload_array
+from projections._project import CHUNK_EVENTS, TRANSACTION_EVENTS
+from projections._stretch import payload_array
 from tests.projection_logs import RunShape, completed, setup_events, turn_events
 
 SHORT = RunShape(actors=("north", "south", "mediator"))
@@ -49,6 +55,10 @@ LONG = RunShape(
     metrics=("tension", "trade_flow", "trust"),
 )
 TURNS = 4
+# what a rebuild reads of each event (``eventstore.RawEvent``)
+RAW_COLUMNS = (
+    "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at, payload"
+)
 TARGET_EVENTS_PER_S = 250_000
 TARGET_CATCH_UP_MS = 200
 TARGET_QUERY_MS = 100
@@ -120,7 +130,7 @@ def baseline(store: EventStore, path: Path) -> float:
                 cols = b.columns[table]
                 if table == "events":
                     data = arrow_table(table, {c: v for c, v in cols.items() if c != "payload"})
-                    data = data.append_column("payload", _payload_array(b.payloads))
+                    data = data.append_column("payload", payload_array(b.payloads))
                 else:
                     data = arrow_table(table, cols)
                 insert_arrow(con, table, data)
@@ -144,15 +154,36 @@ def _timed_rebuild(store: EventStore, path: Path, sql_rows: bool) -> tuple[Proje
 def _best_rebuilds(
     store: EventStore, root: Path, duck: Path
 ) -> tuple[tuple[ProjectResult, float], tuple[ProjectResult, float]]:
-    """(default, ``sql_rows``): the faster of two rebuilds of each, alternated."""
-    runs: dict[bool, list[tuple[ProjectResult, float]]] = {False: [], True: []}
+    """(default, Python rows): the faster of two rebuilds of each, alternated."""
+    runs: dict[bool, list[tuple[ProjectResult, float]]] = {True: [], False: []}
     for _ in range(2):
-        for sql_rows in (False, True):
-            path = root / "sql.duckdb" if sql_rows else duck
+        for sql_rows in (True, False):
+            path = duck if sql_rows else root / "python.duckdb"
             runs[sql_rows].append(_timed_rebuild(store, path, sql_rows))
-    (root / "sql.duckdb").unlink()
-    best = [min(runs[k], key=lambda r: r[0].seconds) for k in (False, True)]
+    (root / "python.duckdb").unlink()
+    best = [min(runs[k], key=lambda r: r[0].seconds) for k in (True, False)]
     return best[0], best[1]
+
+
+def read_seconds(store: EventStore, columns: str) -> float:
+    """Best of two: seconds to fetch ``columns`` of every event in position order, in
+    stretches of ``CHUNK_EVENTS`` rows (``fetchmany``), with the stdlib driver."""
+    best = float("inf")
+    for _ in range(2):
+        con = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+        try:
+            start = time.perf_counter()
+            cursor = con.execute(f"SELECT {columns} FROM events ORDER BY position")
+            while cursor.fetchmany(CHUNK_EVENTS):
+                pass
+            best = min(best, time.perf_counter() - start)
+        finally:
+            con.close()
+    return best
+
+
+def _peak_rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
 
 
 def main() -> None:
@@ -164,9 +195,13 @@ def main() -> None:
             runs, long_run, long_branch = build_log(store, args.events)
             total = store.max_position()
             duck = root / "log.duckdb"
+            rss_before = _peak_rss_mb()
             # the two paths alternate, the default one first (the first rebuild of a
             # process reads the log from disk): the best of two of each is reported
-            (rebuild, rebuild_cpu), (sql_rows, sql_cpu) = _best_rebuilds(store, root, duck)
+            (rebuild, rebuild_cpu), (python, python_cpu) = _best_rebuilds(store, root, duck)
+            rss_after = _peak_rss_mb()
+            read_payload_s = read_seconds(store, "payload")
+            read_all_s = read_seconds(store, RAW_COLUMNS)
             base_s = baseline(store, root / "baseline.duckdb")
 
             catch_ups = []
@@ -202,10 +237,15 @@ def main() -> None:
             # CPU seconds of the process (both threads): on a shared machine the wall
             # time is mostly waiting for a core, the CPU time is the work
             "rebuild_cpu_s": round(rebuild_cpu, 3),
-            "rebuild_sql_rows_events_per_s": round(total / sql_rows.seconds),
-            "rebuild_sql_rows_cpu_s": round(sql_cpu, 3),
+            "rebuild_python_rows_events_per_s": round(total / python.seconds),
+            "rebuild_python_rows_cpu_s": round(python_cpu, 3),
             "baseline_arrow_load_events_per_s": round(total / base_s),
             "ratio": round(rebuild_rate / (total / base_s), 3),
+            "read_payload_events_per_s": round(total / read_payload_s),
+            "read_raw_rows_events_per_s": round(total / read_all_s),
+            "ratio_to_raw_read": round(rebuild_rate / (total / read_all_s), 3),
+            "peak_rss_mb_before_rebuilds": rss_before,
+            "peak_rss_mb_after_rebuilds": rss_after,
             "target_events_per_s": TARGET_EVENTS_PER_S,
             "catch_up_events": new_events // args.repeat,
             "catch_up_ms": round(catch_up_ms, 1),

@@ -60,7 +60,16 @@ def _light(cls: type[Event], names: tuple[str, ...]) -> type[msgspec.Struct]:
             fields.append((name, f.type, f.default))
         else:
             fields.append((name, f.type, msgspec.field()))
-    return msgspec.defstruct(f"Light{cls.__name__}", fields, kw_only=True)
+    # tagged like ``cls``: a stretch of many types decodes as one array of their union
+    config = cls.__struct_config__
+    return msgspec.defstruct(
+        f"Light{cls.__name__}",
+        fields,
+        kw_only=True,
+        tag=config.tag,
+        tag_field=config.tag_field,
+        gc=False,
+    )
 
 
 class _Call(msgspec.Struct, kw_only=True):
@@ -92,12 +101,15 @@ _TABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "MetricRecorded": ("name", "value", "category", "actor", "method", "error", "call"),
     "ValidationRecorded": ("check", "passed", "severity", "issues", "explanation", "call"),
 }  # fmt: skip
-# per type: a decoder of a JSON array of its payloads (light where a table needs less)
-_LIST_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
-    name: msgspec.json.Decoder(
-        list[_light(cls, _TABLE_FIELDS[name]) if name in _TABLE_FIELDS else cls]  # type: ignore[misc]
-    )
+# per type: what its payloads decode into (light where a table needs less)
+DECODED: dict[str, type[msgspec.Struct]] = {
+    name: _light(cls, _TABLE_FIELDS[name]) if name in _TABLE_FIELDS else cls
     for name, cls in EVENT_TYPES.items()
+}
+# per type: a decoder of a JSON array of its payloads
+_LIST_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    name: msgspec.json.Decoder(list[t])  # type: ignore[valid-type]
+    for name, t in DECODED.items()
 }
 _encoder = msgspec.json.Encoder(order="sorted")
 

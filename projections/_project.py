@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import duckdb
 import pyarrow as pa
 
-from eventstore import EventStore, StoreError, UsageError, collector_paused, is_url
+from eventstore import EventStore, UsageError, collector_paused, is_url
 
 from ._batches import sync_batches
 from ._catalog import (
@@ -39,12 +39,13 @@ from ._catalog import (
     create_statements,
     drop_statements,
 )
-from ._columns import Batch, ForkSpec, Row, build, json_text
+from ._columns import Batch, ForkSpec, json_text
 from ._derived import Lineage, recompute, refine_liveness, store_lineage
 from ._duck import arrow_table, connect, insert_arrow
 from ._errors import AnalyticsError
 from ._query import one_line
-from ._sql_rows import SQL_TYPES, insert_sql_rows
+from ._sql_rows import insert_sql_rows
+from ._stretch import prepare
 
 # At least one DuckDB row group (122,880 rows) of events per transaction: a big
 # transaction writes compressed row groups straight to the file, a small one goes
@@ -53,8 +54,10 @@ CHUNK_EVENTS = 131_072
 # Stretches applied per transaction, up to this many events. Each commit pays fixed
 # costs: rows short of a full row group go through the WAL and are compressed again at
 # checkpoint, and the fork copies and the derived recompute each scan the tables. One
-# transaction for a 1M-event rebuild took half the DuckDB time of eight; the bound keeps
-# what an interrupted catch-up of a huge log loses to a few seconds of work.
+# transaction for a 1M-event rebuild took half the DuckDB time of eight; four of 262k
+# cost twice the CPU of one (7.7-8.3 s against 3.3-3.7 s for the fork copies, recompute and
+# commits of 1M events), more than the overlap of their commits with the reading saves.
+# The bound keeps what an interrupted catch-up of a huge log loses to seconds of work.
 TRANSACTION_EVENTS = 1_048_576
 
 
@@ -187,20 +190,6 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def _payload_array(payloads: list[Any]) -> pa.Array:
-    try:
-        return pa.array(payloads, pa.binary()).cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        fixed = [p.encode() if isinstance(p, str) else bytes(p) for p in payloads]
-        try:
-            return pa.array(fixed, pa.binary()).cast(pa.string())
-        except pa.ArrowInvalid as e:
-            raise StoreError(
-                "a stored event payload is not UTF-8 JSON",
-                hint="run `scenario-lab verify` to find the damaged event",
-            ) from e
-
-
 def _copy_sql(table: str) -> str:
     cols = []
     for name in TABLES[table].columns:
@@ -302,21 +291,6 @@ class _Span:
         self.last_event_id = batch.last_event_id
 
 
-def _prepare(rows: list[Row], sql_rows: bool) -> tuple[dict[str, pa.Table], Batch]:
-    batch = build(rows, SQL_TYPES if sql_rows else ())
-    tables = {}
-    for table in EVENT_TABLES:
-        columns = batch.columns[table]
-        if table == "events":
-            data = arrow_table(table, {c: v for c, v in columns.items() if c != "payload"})
-            tables[table] = data.append_column("payload", _payload_array(batch.payloads))
-        else:
-            tables[table] = arrow_table(table, columns)
-    batch.columns = {}  # the Arrow tables hold the rows now
-    batch.payloads = []
-    return tables, batch
-
-
 def _insert(
     con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], sql_types: list[str], begin: bool
 ) -> None:
@@ -353,18 +327,17 @@ def project(
     check_leases: bool = False,
     chunk_events: int = CHUNK_EVENTS,
     transaction_events: int = TRANSACTION_EVENTS,
-    sql_rows: bool = False,
+    sql_rows: bool = True,
 ) -> ProjectResult:
     """Bring the analytics file at ``analytics`` up to date with ``store``'s log.
 
     ``rebuild`` drops every table and applies the whole log again; a file of another
     schema version, or built from another log, is rebuilt without being asked.
     ``check_leases`` shows runs whose last lifecycle event says they are playing but
-    that no live process holds as ``interrupted`` (the CLI does this). ``sql_rows``
-    lets DuckDB build the frequent types' rows from their payloads (``_sql_rows``)
-    instead of Python (``_columns``): the same tables (the tests compare the two), less
-    work on the Python thread; off by default until it is measured faster on an idle
-    machine (benchmarks/README.md: under load it was not).
+    that no live process holds as ``interrupted`` (the CLI does this). DuckDB builds
+    the frequent types' rows from their payloads (``_stretch``, ``_sql_rows``);
+    ``sql_rows=False`` builds every row in Python (``_columns``), the slower reference
+    that the equivalence tests compare with.
     """
     start = time.perf_counter()
     path = Path(analytics)
@@ -404,7 +377,7 @@ def project(
             try:
                 span: _Span | None = None
                 for rows in store.iter_raw(position, chunk=chunk_events):
-                    tables, batch = _prepare(rows, sql_rows)
+                    tables, batch = prepare(rows, sql_rows=sql_rows)
                     then(_insert, tables, batch.sql_types, span is None)
                     span = span or _Span()
                     span.add(batch)

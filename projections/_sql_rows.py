@@ -33,14 +33,25 @@ _CALL = (
 )
 _LIST = "VARCHAR[]"
 
+
+def _nullable_cost(field: str, path: str, parent: str | None = None) -> str:
+    """A cost: null in the payload (no price known) stays null, a key left out takes
+    the default 0.0. ``from_json`` reads both as null: only then is the payload parsed
+    again to tell them apart (DuckDB evaluates a CASE branch only for its rows)."""
+    no_parent = f"WHEN {parent} IS NULL THEN 0.0 " if parent else ""
+    return (
+        f"CASE WHEN {field} IS NOT NULL THEN {field} {no_parent}"
+        f"WHEN json_type(p, '{path}') = 'NULL' THEN NULL ELSE 0.0 END"
+    )
+
+
 # Column expressions of a model call's columns; every default as in ``ModelCall``.
 _CALL_COLUMNS = {
     "model": "j.call.model",
     "input_tokens": "coalesce(j.call.input_tokens, 0)",
     "output_tokens": "coalesce(j.call.output_tokens, 0)",
     # null (no price known) stays null; a key left out takes the default
-    "cost_usd": "CASE WHEN json_type(p, '$.call.cost_usd') = 'NULL' THEN NULL "
-    "ELSE coalesce(j.call.cost_usd, 0.0) END",
+    "cost_usd": _nullable_cost("j.call.cost_usd", "$.call.cost_usd", "j.call"),
 }
 
 
@@ -139,8 +150,7 @@ _SPECS: dict[str, tuple[str, str, dict[str, str]]] = {
             "purpose": "j.purpose",
             "input_tokens": "coalesce(j.input_tokens, 0)",
             "output_tokens": "coalesce(j.output_tokens, 0)",
-            "cost_usd": "CASE WHEN json_type(p, '$.cost_usd') = 'NULL' THEN NULL "
-            "ELSE coalesce(j.cost_usd, 0.0) END",
+            "cost_usd": _nullable_cost("j.cost_usd", "$.cost_usd"),
             "request_id": "j.request_id",
             # CostIncurred v4; null (unknown) when absent, as the event's default
             "cached_prompt_tokens": "j.cached_prompt_tokens",

@@ -1,8 +1,8 @@
 """The rows DuckDB builds from payloads equal the rows the Python path builds.
 
 A catch-up lets DuckDB build the rows of the frequent event types from their payload
-JSON (``projections/_sql_rows.py``); ``project(sql_rows=False)`` builds every row in
-Python (``projections/_columns.py``). Hypothesis writes logs both ways must agree on:
+JSON (``projections/_stretch.py``, ``_sql_rows.py``); ``project(sql_rows=False)``
+builds every row in Python (``projections/_columns.py``), the reference. Hypothesis writes logs both ways must agree on:
 played runs with human seats and failed decisions, forks of forks, events stored
 under an older schema version, and payloads of every tabled type with drawn contents
 (any text, floats, empty and missing optional fields), written as other writers could
@@ -183,6 +183,12 @@ DAMAGED = {
         b'{"type":"WorldUpdated","narrative":"\xff\xfe"}',
         "cannot be decoded: Invalid UTF-8",
     ),
+    # msgspec skips what no table reads: Arrow's check of the payload column catches it
+    "bytes that are not UTF-8 where no table reads": (
+        "DecisionMade",
+        b'{"type":"DecisionMade","actor":"north","request_id":"r","x_note":"\xff\xfe"}',
+        "not UTF-8",
+    ),
 }
 
 
@@ -220,3 +226,23 @@ def test_both_paths_read_a_payload_an_sql_edit_turned_into_text(
         assert con.execute("SELECT count(*) FROM decisions").fetchone() != (0,)
     finally:
         con.close()
+
+
+def test_a_log_of_current_versions_is_checked_in_one_call_per_stretch(
+    store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-type path (``_columns.build``) is only for older versions and damage: a
+    log this version wrote, forks and human seats included, never takes it, and gives
+    the reference path's tables."""
+    write_run(store, "a", turns=2, shape=SHAPE)
+    write_run(store, "h", turns=2, shape=HUMAN)
+    continue_run(store, store.fork("a", 1, new_run_id="f"), range(2, 3), shape=SHAPE, tag="-f")
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("a stretch of current versions took the per-type path")
+
+    with monkeypatch.context() as m:
+        m.setattr("projections._stretch.build", refuse)
+        project(store, tmp_path / "fast.duckdb", chunk_events=7)
+    project(store, tmp_path / "py.duckdb", chunk_events=7, sql_rows=False)
+    assert _tables(tmp_path / "fast.duckdb") == _tables(tmp_path / "py.duckdb")

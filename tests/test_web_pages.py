@@ -80,7 +80,10 @@ def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Runs").wait_for()
         assert page.url.endswith("/runs")
-        # the branch is listed under its parent, one level in
+        # the branch is listed under its parent, one level in (the rows come after the
+        # heading: wait for both runs before reading the order)
+        page.locator(f"tr[data-run='{branch}']").wait_for()
+        page.locator(f"tr[data-run='{w.strait}']").wait_for()
         rows = page.locator("table.runs tbody tr")
         ids = [rows.nth(i).get_attribute("data-run") for i in range(rows.count())]
         assert ids.index(branch) == ids.index(w.strait) + 1
