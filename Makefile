@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DB ?= demo.db
 
-.PHONY: setup web browser demo test lint typecheck bench clean
+.PHONY: setup web browser postgres demo test lint typecheck bench clean
 
 $(BIN)/scenario-lab: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,otel,ray]'
+	$(BIN)/pip install -q -e '.[dev,otel,postgres,ray]'
 	@touch $@
 
 setup: $(BIN)/scenario-lab web
@@ -26,6 +26,12 @@ server/webapp/index.html: $(WEB_SRC)
 browser:
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
+# The PostgreSQL server the tests start a throwaway cluster of (Debian's package; the
+# tests find initdb and pg_ctl in /usr/lib/postgresql/*/bin or on PATH).
+postgres:
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| (apt-get update -q && apt-get install -y -q postgresql)
+
 # Plays the bundled rule-driven scenario offline, forks it, and writes a report.
 demo: setup
 	./scripts/demo.sh $(BIN) $(DB)
@@ -38,7 +44,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck web browser
+test: lint typecheck web browser postgres
 	$(BIN)/pytest -q
 
 bench: setup

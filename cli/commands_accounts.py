@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,7 +50,7 @@ def _password(from_stdin: bool) -> str:
 def users_add(
     name: Annotated[str, typer.Argument(help="The user's sign-in name.")],
     role: RoleOption,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin's first line.")
     ] = False,
@@ -70,7 +69,7 @@ def users_add(
 @users_app.command("list")
 @handle_errors
 def users_list(
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
     out: OutOption = None,
 ) -> None:
@@ -94,7 +93,7 @@ def users_list(
 @handle_errors
 def users_remove(
     name: Annotated[str, typer.Argument(help="The user to remove.")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Remove a user; its sessions are revoked at once."""
     from server.accounts import Accounts
@@ -109,7 +108,7 @@ def users_remove(
 def keys_create(
     name: Annotated[str, typer.Argument(help="A name to revoke the key by.")],
     role: RoleOption,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     rate_limit: Annotated[
         str | None, typer.Option("--rate-limit", help="At most N requests a minute: N/min.")
     ] = None,
@@ -131,7 +130,7 @@ def keys_create(
 @keys_app.command("list")
 @handle_errors
 def keys_list(
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
     out: OutOption = None,
 ) -> None:
@@ -167,7 +166,7 @@ def keys_list(
 @handle_errors
 def keys_revoke(
     name: Annotated[str, typer.Argument(help="The key to revoke.")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Revoke an API key: requests with it are refused from now on."""
     from server.accounts import Accounts

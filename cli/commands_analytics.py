@@ -76,7 +76,7 @@ def _write_report(doc: Document, output: Path | None, fmt: str) -> None:
 
 
 def project_cmd(
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Drop the tables and build them from the whole log.")
@@ -99,7 +99,7 @@ def _print_table(result: QueryResult) -> None:
 
 def sql(
     statement: Annotated[str | None, typer.Argument(help="The SQL query.")] = None,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="table, csv, json or markdown.")
@@ -160,7 +160,7 @@ PairedOption = Annotated[
 
 def report(
     run: Annotated[str | None, typer.Argument(help="Run id (or a unique prefix).")] = None,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     output: OutOption = None,
     batch: BatchesOption = None,
@@ -200,7 +200,7 @@ def compare(
     runs: Annotated[
         list[str] | None, typer.Argument(help="Two or more run ids (or unique prefixes).")
     ] = None,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     output: OutOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON.")] = False,
@@ -248,7 +248,7 @@ def export(
     runs: Annotated[
         list[str] | None, typer.Argument(help="Runs to export (all runs when omitted).")
     ] = None,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, csv or json.")] = "parquet",
     out: Annotated[

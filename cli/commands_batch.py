@@ -83,7 +83,7 @@ BatchArg = Annotated[str, typer.Argument(metavar="BATCH", help="Batch id (or a u
 
 def run(
     path: Annotated[Path, typer.Argument(metavar="FILE", help="Batch file (YAML).")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     parallel: ParallelOpt = None,
     budget: BudgetOpt = None,
     dry_run: Annotated[
@@ -168,7 +168,7 @@ def run(
 
 def resume(
     batch_ref: BatchArg,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     parallel: ParallelOpt = None,
     budget: BudgetOpt = None,
     concurrency: CallsOpt = DEFAULT_CALLS,
@@ -205,9 +205,7 @@ def resume(
     finish(found.batch_id, code)
 
 
-def list_cmd(
-    db: DbOption = Path(DEFAULT_DB), as_json: JsonOption = False, out: OutOption = None
-) -> None:
+def list_cmd(db: DbOption = DEFAULT_DB, as_json: JsonOption = False, out: OutOption = None) -> None:
     """Every batch in the log, newest first, with its runs and cost."""
     found = make_lab(db).list_batches()
     with stdout_to(out):
@@ -241,7 +239,7 @@ def _print_batches(found: Any, as_json: bool) -> None:
 
 def show(
     batch_ref: BatchArg,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     as_json: JsonOption = False,
     out: OutOption = None,
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -47,7 +46,7 @@ def _show(q: SeatQuestion) -> str:
 def decide(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
     actor: Annotated[str, typer.Option("--actor", help="The human actor answering.")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     action: Annotated[
         str | None, typer.Option("--action", help="What the actor does this turn.")
     ] = None,
@@ -133,7 +132,7 @@ def _ask(
 
 def audit(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor.")] = None,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     as_json: Annotated[

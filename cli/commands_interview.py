@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,7 +29,7 @@ def interview(
         int,
         typer.Option("--at-turn", min=0, help="Its memory at the end of this turn (as fork's)."),
     ],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     keep: Annotated[
         bool,
         typer.Option("--keep", help="Record the branch asked on, with the call, in the log."),

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def runs(
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     tree: Annotated[
         bool,
         typer.Option("--tree", help="Show forks under their parents, each batch as one line."),
@@ -52,7 +52,7 @@ def runs(
         _print_runs(lab, query, db, tree=tree, as_json=as_json)
 
 
-def _print_runs(lab: Lab, query: ListRuns, db: Path, *, tree: bool, as_json: bool) -> None:
+def _print_runs(lab: Lab, query: ListRuns, db: str | Path, *, tree: bool, as_json: bool) -> None:
     tag = query.tags
     if as_json and tree:
         emit_json(lab.run_tree(query))
@@ -111,7 +111,7 @@ def _tree_row(line: TreeLine) -> list[str]:
 
 def log(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     actor: Annotated[
         str | None, typer.Option("--actor", help="Only events about this actor.")
@@ -137,7 +137,7 @@ def log(
 
 def verify(
     run: Annotated[str | None, typer.Argument(help="Run id; all runs when omitted.")] = None,
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     anchor: Annotated[
         Path | None,
         typer.Option(

@@ -161,7 +161,7 @@ def play(
         lab.close()
 
 
-def report_end(outcome: RunOutcome, db: Path, resume_options: str = "") -> int:
+def report_end(outcome: RunOutcome, db: str | Path, resume_options: str = "") -> int:
     """Say how a run ended, with the command that goes on; its exit code (``cli.errors``):
     0 completed, 3 halted (resumable), 1 failed. ``resume_options`` are the options the
     run was started with that its resume needs again (``--llm-base-url``...)."""
@@ -231,7 +231,7 @@ def finish(run_id: str, code: int) -> None:
 
 def run(
     path: Annotated[Path, typer.Argument(help="Scenario directory.")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     turns: TurnsOpt = None,
     seed: SeedOpt = None,
     credit_limit: CreditOpt = None,
@@ -306,7 +306,7 @@ def run(
 
 def resume(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     credit_limit: CreditOpt = None,
     turns: TurnsOpt = None,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
@@ -343,7 +343,7 @@ def fork(
         int,
         typer.Option("--at-turn", min=0, help="The branch shares turns 0..N and plays N+1 next."),
     ],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     play_it: Annotated[bool, typer.Option("--play", help="Play the branch now.")] = False,
     turns: TurnsOpt = None,
     seed: SeedOpt = None,
@@ -465,7 +465,7 @@ def fork(
 
 def replay_cmd(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     turn: Annotated[
         int | None, typer.Option("--turn", help="State at the end of this turn (default: last).")
     ] = None,

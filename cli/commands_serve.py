@@ -34,7 +34,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    db: DbOption = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")
@@ -62,17 +62,18 @@ def serve(
 
     import uvicorn
 
-    from scenario_lab.app import LabSettings, LLMSettings, analytics_path
+    from scenario_lab.app import LabSettings, LLMSettings, analytics_path, log_location
     from server import Settings, create_app, is_loopback
     from server.accounts import Accounts
 
+    log = log_location(db)
     dirs = tuple(scenarios or ())
     for d in dirs:
         if not d.is_dir():
             raise fail(f"--scenarios {d}: no such folder", 2)
     if analytics is not None:
-        analytics_path(LabSettings(db=db, analytics=analytics))
-    with Accounts.open(db) as accounts:
+        analytics_path(LabSettings(db=log, analytics=analytics))
+    with Accounts.open(log) as accounts:
         has_accounts = accounts.has_principals()
     if not has_accounts and not is_loopback(host):
         raise fail(
@@ -83,7 +84,7 @@ def serve(
     sock = _listen(host, port)
     real_port = sock.getsockname()[1]
     settings = Settings(
-        db=db,
+        db=log,
         analytics=analytics,
         scenario_dirs=dirs,
         host=host,

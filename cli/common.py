@@ -25,12 +25,13 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = "scenario-lab.db"
 
+# a str: a postgresql:// URL is not a path (Path would fold its "//")
 DbOption = Annotated[
-    Path,
+    str,
     typer.Option(
         "--db",
         envvar="SCENARIO_LAB_DB",
-        help="The log file (SQLite).",
+        help="The log: an SQLite file, or a postgresql:// URL.",
         show_default=True,
     ),
 ]
@@ -76,7 +77,7 @@ def handle_errors(fn: F) -> F:
 
 
 def make_lab(
-    db: Path,
+    db: str | Path,
     *,
     analytics: Path | None = None,
     prices: Path | None = None,
@@ -90,7 +91,7 @@ def make_lab(
     ``OPENROUTER_API_KEY``, ``OLLAMA_BASE_URL``, proxies), ``--llm-base-url`` first."""
     import os
 
-    from scenario_lab.app import Lab, LabSettings
+    from scenario_lab.app import Lab, LabSettings, log_location
 
     show_integrity_warnings()
     llm = None
@@ -100,7 +101,7 @@ def make_lab(
         llm = LLMSettings.from_env(os.environ, base_url=llm_base_url)
     return Lab(
         LabSettings(
-            db=db,
+            db=log_location(db),
             analytics=analytics,
             llm=llm,
             prices=prices,
@@ -124,12 +125,12 @@ def show_integrity_warnings() -> None:
         logger.addHandler(StderrLines(logging.WARNING))
 
 
-def command(args: str, db: Path | None) -> str:
+def command(args: str, db: str | Path | None) -> str:
     """``scenario-lab ARGS`` as a user should type it next: with ``--db`` when the log is
     not the default one, so a suggested command works as printed."""
     import shlex
 
-    where = "" if db is None or db == Path(DEFAULT_DB) else f" --db {shlex.quote(str(db))}"
+    where = "" if db is None or str(db) == DEFAULT_DB else f" --db {shlex.quote(str(db))}"
     return f"scenario-lab {args}{where}"
 
 

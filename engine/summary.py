@@ -48,12 +48,12 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     tags: tuple[str, ...] = ()  # its timeline's: a fork has its parent's and its own
 
 
-def summarize(store: EventStore, info: RunInfo, db_path: Path | None = None) -> RunSummary:
+def summarize(store: EventStore, info: RunInfo, db_path: Path | str | None = None) -> RunSummary:
     """The facts ``scenario-lab runs`` shows for one run."""
     return summary_of(info, store.timeline_facts(info.run_id), db_path or store.path)
 
 
-def summary_of(info: RunInfo, facts: TimelineFacts, db_path: Path) -> RunSummary:
+def summary_of(info: RunInfo, facts: TimelineFacts, db_path: Path | str) -> RunSummary:
     """The run's line from facts already read (a listing reads them in bulk or keeps
     them while the run records nothing new); the lease says running or interrupted."""
     run_id = info.run_id

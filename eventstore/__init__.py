@@ -78,6 +78,7 @@ from ._records import (
 if TYPE_CHECKING:  # the real types for mypy; at run time they load in __getattr__
     from ._anchors import anchor_bytes, parse_anchor
     from ._lease import RunLease, is_held
+    from ._pg import is_url, log_location
     from ._store import EventStore, new_id
 
 # name -> module that defines it, imported when the name is first asked for
@@ -87,6 +88,8 @@ _LAZY = {
     "EventStore": "eventstore._store",
     "new_id": "eventstore._store",
     "RunLease": "eventstore._lease",
+    "is_url": "eventstore._pg",
+    "log_location": "eventstore._pg",
     "is_held": "eventstore._lease",
 }
 
@@ -155,6 +158,8 @@ __all__ = [
     "event_actor",
     "event_type",
     "is_held",
+    "is_url",
+    "log_location",
     "new_id",
     "parse_anchor",
     "upcaster",

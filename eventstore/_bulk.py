@@ -50,6 +50,13 @@ _BULK = (
     "FROM (SELECT type, schema_version, payload FROM events "
     "WHERE run_id = ? AND seq > ? AND seq <= ?{turn} ORDER BY seq)"
 )
+# The same on PostgreSQL: its aggregate takes the order itself, and a condition is not a
+# number there
+_PG_BULK = (
+    "SELECT count(*), coalesce(sum(CASE WHEN {stale} THEN 1 ELSE 0 END), 0)::int, "
+    "'['::bytea || string_agg(payload, ','::bytea ORDER BY seq) || ']'::bytea "
+    "FROM events WHERE run_id = ? AND seq > ? AND seq <= ?{turn}"
+)
 _ROWS = (
     "SELECT type, schema_version, payload FROM events "
     "WHERE run_id = ? AND seq > ? AND seq <= ?{turn} ORDER BY seq"
@@ -71,7 +78,8 @@ def _params(r: Range, to_turn: int | None) -> list[Any]:
 
 
 def fetch(conn: sqlite3.Connection, r: Range, to_turn: int | None) -> Fetched:
-    row: Fetched = conn.execute(_sql(_BULK, to_turn), _params(r, to_turn)).fetchone()
+    template = _BULK if isinstance(conn, sqlite3.Connection) else _PG_BULK
+    row: Fetched = conn.execute(_sql(template, to_turn), _params(r, to_turn)).fetchone()
     return row
 
 

@@ -11,6 +11,10 @@ symlink to it share one lock, as they share SQLite's write-ahead log. A hard lin
 second real path with its own lock directory and its own write-ahead log (SQLite names
 both by path), so writers through two links could play one run twice and corrupt the
 log: a lease is refused on a log file with more than one link.
+
+On a PostgreSQL log (``postgresql://``) the lease is a session-level advisory lock
+held by a connection of its own (``_pglease.py``): the server drops it when that
+connection ends, which a dead process's does.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from types import TracebackType
 
 from ._disk import write_error
 from ._errors import RunLocked, StoreError
+from ._pg import is_url
+from ._pglease import PgLease, pg_is_held
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +57,16 @@ class RunLease:
     def __init__(self, db_path: str | Path, run_id: str):
         self.run_id = run_id
         self.db_path = db_path
-        self.path = _lock_path(db_path, run_id)
+        self._pg: PgLease | None = PgLease(str(db_path), run_id) if is_url(db_path) else None
+        self.path = Path(os.devnull) if self._pg else _lock_path(db_path, run_id)
         self._fd: int | None = None
 
     def acquire(self) -> RunLease:
+        if self._pg is not None:
+            if not self._pg.acquire():
+                log.info("lease.conflict", extra={"lease": self.run_id, "pid": os.getpid()})
+                raise RunLocked(self.run_id)
+            return self
         _refuse_hard_links(self.db_path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,13 +89,16 @@ class RunLease:
         return self
 
     def release(self) -> None:
+        if self._pg is not None:
+            self._pg.release()
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
 
     def __enter__(self) -> RunLease:
-        return self if self._fd is not None else self.acquire()
+        held = self._fd is not None or (self._pg is not None and self._pg.held)
+        return self if held else self.acquire()
 
     def __exit__(
         self,
@@ -96,6 +111,8 @@ class RunLease:
 
 def is_held(db_path: str | Path, run_id: str) -> bool:
     """True when a live process holds the run's lease."""
+    if is_url(db_path):
+        return pg_is_held(str(db_path), run_id)
     path = _lock_path(db_path, run_id)
     if not path.exists():
         return False

@@ -38,9 +38,13 @@ class Queries(Reads):
         turns, cost = 0, 0.0
         last: tuple[int, str, str | None] | None = None  # (seq, type, reason)
         scenario: str | None = None
-        for (done,) in self._segment_query_where(run_id, "type = 'TurnCompleted'", "max(turn)"):
+        for (done,) in self._segment_query_where(
+            run_id, "type = 'TurnCompleted'", "max(turn)", ordered=False
+        ):
             turns = max(turns, done or 0)
-        for (spent,) in self._segment_query_where(run_id, "type = 'CostIncurred'", _COST):
+        for (spent,) in self._segment_query_where(
+            run_id, "type = 'CostIncurred'", _COST, ordered=False
+        ):
             cost += spent or 0.0
         marks = ",".join(f"'{t}'" for t in LIFECYCLE)  # our own type names: safe to inline
         starts: list[tuple[int, str | None, str | None]] = []  # (seq, name, tags JSON)

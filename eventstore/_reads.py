@@ -10,6 +10,7 @@ replay and the projections; ``_bulk.py`` explains the first.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from . import _bulk, _codec
@@ -117,7 +118,7 @@ class Reads(Runs):
         # a thread pays off only when there is a next chunk to fetch while one decodes
         fetched = (
             _bulk.prefetched(self.path, ranges, to_turn)
-            if len(ranges) > _PREFETCH_AFTER
+            if len(ranges) > _PREFETCH_AFTER and isinstance(self.path, Path)
             else (_bulk.fetch(self._conn, r, to_turn) for r in ranges)
         )
         for r, f in zip(ranges, fetched, strict=True):
@@ -176,7 +177,12 @@ class Reads(Runs):
             int(r[0]) for r in self._segment_query_where(run_id, "type = 'TurnCompleted'", "turn")
         ]
 
-    def _segment_query_where(self, run_id: str, where: str, cols: str) -> Iterator[tuple[Any, ...]]:
+    def _segment_query_where(
+        self, run_id: str, where: str, cols: str, *, ordered: bool = True
+    ) -> Iterator[tuple[Any, ...]]:
+        """``cols`` of the timeline's events matching ``where``, per segment, in seq order
+        (``ordered``; an aggregate in ``cols`` needs False: PostgreSQL refuses ORDER BY
+        of a column outside it)."""
         for seg_run, lo, hi in self.segments(run_id):
             sql = f"SELECT {cols} FROM events WHERE run_id = ? AND seq > ? AND {where}"
             params: list[Any] = [seg_run, lo]
@@ -186,5 +192,5 @@ class Reads(Runs):
             # not `yield from`: closing this generator would then close the cursor, which
             # raises once the store is closed (a half-read generator kept alive past
             # close(), e.g. by a traceback, would report "Exception ignored").
-            for row in self._conn.execute(sql + " ORDER BY seq", params):  # noqa: UP028
+            for row in self._conn.execute(sql + (" ORDER BY seq" if ordered else ""), params):  # noqa: UP028
                 yield row

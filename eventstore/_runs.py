@@ -60,11 +60,14 @@ def run_info_row(row: tuple[Any, ...]) -> RunInfo:
 class Runs:
     """Runs and their lineage; the connection and caches every part of the store uses."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path | str, conn: sqlite3.Connection):
+        # a file, or a postgresql:// URL whose connection is a _pg.PgConnection behind
+        # the sqlite3 surface (the modules' SQL is mapped there)
         self.path = path
         self._conn = conn
         self._lineage_cache: dict[str, list[RunInfo]] = {}
         self._tips: dict[str, tuple[int, str]] = {}  # run -> (last seq, its hash)
+        self._listener: Any = None  # PostgreSQL: the connection LISTENing for appends
 
     def run_info(self, run_id: str) -> RunInfo:
         """The run's identity and lineage; ``RunNotFound`` when there is no such run."""

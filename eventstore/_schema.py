@@ -13,25 +13,31 @@ from typing import Any
 
 from ._listing import LIFECYCLE_WHERE
 
-SCHEMA_VERSION = 4  # stored in PRAGMA user_version; bump with a migration (UPGRADES)
+# stored in PRAGMA user_version (SQLite) or the schema_version table (PostgreSQL, see
+# _pgschema.py); bump it with a migration (_ADDED_TABLES / _ADDED_INDEXES / _BACKFILL)
+SCHEMA_VERSION = 4
 
 
 def metadata() -> Any:
     """Build the SQLAlchemy ``MetaData`` of the log."""
     import sqlalchemy as sa
 
+    # byte order on PostgreSQL too (SQLite's): ids and times sort the same on both
+    text = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+    # 64-bit on PostgreSQL too (SQLite's INTEGER is): a turn or seq is any int64 there
+    integer = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
     md = sa.MetaData()
     sa.Table(
         "runs",
         md,
-        sa.Column("run_id", sa.Text, primary_key=True),
-        sa.Column("parent_run_id", sa.Text, sa.ForeignKey("runs.run_id"), nullable=True),
-        sa.Column("fork_seq", sa.Integer, nullable=True),
-        sa.Column("fork_turn", sa.Integer, nullable=True),
-        sa.Column("root_run_id", sa.Text, nullable=False),
-        sa.Column("depth", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("batch_id", sa.Text, nullable=True, index=True),
-        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("run_id", text, primary_key=True),
+        sa.Column("parent_run_id", text, sa.ForeignKey("runs.run_id"), nullable=True),
+        sa.Column("fork_seq", integer, nullable=True),
+        sa.Column("fork_turn", integer, nullable=True),
+        sa.Column("root_run_id", text, nullable=False),
+        sa.Column("depth", integer, nullable=False, server_default="0"),
+        sa.Column("batch_id", text, nullable=True, index=True),
+        sa.Column("created_at", text, nullable=False),
         # listings page newest first by keyset (see ``_listing.py``), a run's branches too
         sa.Index("ix_runs_created", "created_at", "run_id"),
         sa.Index("ix_runs_parent", "parent_run_id", "created_at", "run_id"),
@@ -39,17 +45,17 @@ def metadata() -> Any:
     sa.Table(
         "events",
         md,
-        sa.Column("position", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), nullable=False),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("turn", sa.Integer, nullable=False),
-        sa.Column("type", sa.Text, nullable=False),
-        sa.Column("schema_version", sa.Integer, nullable=False),
-        sa.Column("actor", sa.Text, nullable=True),
-        sa.Column("event_id", sa.Text, nullable=False, unique=True),
-        sa.Column("recorded_at", sa.Text, nullable=False),
+        sa.Column("position", integer, primary_key=True, autoincrement=True),  # BIGSERIAL
+        sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), nullable=False),
+        sa.Column("seq", integer, nullable=False),
+        sa.Column("turn", integer, nullable=False),
+        sa.Column("type", text, nullable=False),
+        sa.Column("schema_version", integer, nullable=False),
+        sa.Column("actor", text, nullable=True),
+        sa.Column("event_id", text, nullable=False, unique=True),
+        sa.Column("recorded_at", text, nullable=False),
         sa.Column("payload", sa.LargeBinary, nullable=False),
-        sa.Column("hash", sa.Text, nullable=False),
+        sa.Column("hash", text, nullable=False),
         sa.UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
         sa.Index("ix_events_run_turn", "run_id", "turn"),
         # each run's lifecycle events only (a few per run): its status in a listing's
@@ -68,9 +74,9 @@ def metadata() -> Any:
     sa.Table(
         "run_labels",
         md,
-        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("kind", sa.Text, primary_key=True),
-        sa.Column("value", sa.Text, primary_key=True),
+        sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("kind", text, primary_key=True),
+        sa.Column("value", text, primary_key=True),
         sa.Index("ix_run_labels_value", "kind", "value"),
     )
     # Each run's last own event, written in the transaction that appends it: the anchor
@@ -79,9 +85,9 @@ def metadata() -> Any:
     sa.Table(
         "run_tips",
         md,
-        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("hash", sa.Text, nullable=False),
+        sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("seq", integer, nullable=False),
+        sa.Column("hash", text, nullable=False),
     )
     # Each run's metadata as sealed at its creation (see ``_seals.py``): verify names
     # the field of ``runs`` that was changed; ``chain`` says whether the run's first own
@@ -90,9 +96,9 @@ def metadata() -> Any:
     sa.Table(
         "run_seals",
         md,
-        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("chain", sa.Integer, nullable=False),
-        sa.Column("meta", sa.Text, nullable=False),
+        sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("chain", integer, nullable=False),
+        sa.Column("meta", text, nullable=False),
     )
     # How far each run's own events were last verified (seq, position, hash there): the
     # check before a read verifies only what came after, and a verified event that is
@@ -101,34 +107,34 @@ def metadata() -> Any:
     sa.Table(
         "run_verified",
         md,
-        sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("hash", sa.Text, nullable=False),
+        sa.Column("run_id", text, sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("seq", integer, nullable=False),
+        sa.Column("position", integer, nullable=False),
+        sa.Column("hash", text, nullable=False),
     )
     sa.Table(
         "blobs",
         md,
-        sa.Column("sha256", sa.Text, primary_key=True),
+        sa.Column("sha256", text, primary_key=True),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
     sa.Table(
         "snapshots",
         md,
-        sa.Column("run_id", sa.Text, primary_key=True),
-        sa.Column("kind", sa.Text, primary_key=True),
-        sa.Column("turn", sa.Integer, primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("run_id", text, primary_key=True),
+        sa.Column("kind", text, primary_key=True),
+        sa.Column("turn", integer, primary_key=True),
+        sa.Column("seq", integer, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
     sa.Table(
         "batches",
         md,
-        sa.Column("batch_id", sa.Text, primary_key=True),
-        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("batch_id", text, primary_key=True),
+        sa.Column("name", text, nullable=False),
         sa.Column("config", sa.LargeBinary, nullable=False),
-        sa.Column("config_sha256", sa.Text, nullable=False),
-        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("config_sha256", text, nullable=False),
+        sa.Column("created_at", text, nullable=False),
     )
     return md
 
@@ -138,10 +144,15 @@ def sqlite_ddl() -> tuple[str, ...]:
     from ``metadata()`` in the order ``create_all`` uses. ``_schema_sqlite.SQLITE_DDL``
     holds their output, so that creating a log does not import SQLAlchemy; a test
     checks the two are the same."""
-    import sqlalchemy as sa
     from sqlalchemy.dialects import sqlite
 
-    dialect = sqlite.dialect()
+    return ddl(sqlite.dialect())
+
+
+def ddl(dialect: Any) -> tuple[str, ...]:
+    """The statements that create every table and index of the log in ``dialect``."""
+    import sqlalchemy as sa
+
     out: list[str] = []
     for table in metadata().sorted_tables:
         out.append(str(sa.schema.CreateTable(table).compile(dialect=dialect)).strip())
@@ -199,24 +210,26 @@ _ADDED_INDEXES: dict[int, tuple[tuple[str, str], ...]] = {
 }
 
 
-def upgrade_statements(from_version: int) -> list[str]:
-    """The SQL that brings a log of ``from_version`` to ``SCHEMA_VERSION`` (SQLite).
+def upgrade_statements(from_version: int, dialect: Any = None) -> list[str]:
+    """The SQL that brings a log of ``from_version`` to ``SCHEMA_VERSION`` (SQLite, or
+    ``dialect``).
 
     The DDL is compiled from the same metadata that creates new logs, so an upgraded log
-    and a new one have the same tables.
+    and a new one have the same tables. Backfills are written in the SQLite dialect the
+    store speaks (``_pg.py`` maps it); PostgreSQL logs start at schema 4, so the
+    backfills of 2 and 3 never run there.
     """
     import sqlalchemy as sa
     from sqlalchemy.dialects import sqlite
 
+    dialect = dialect or sqlite.dialect()
     md = metadata()
     out: list[str] = []
     for version in range(from_version + 1, SCHEMA_VERSION + 1):
         for name in _ADDED_TABLES.get(version, ()):
-            out.append(
-                str(sa.schema.CreateTable(md.tables[name]).compile(dialect=sqlite.dialect()))
-            )
+            out.append(str(sa.schema.CreateTable(md.tables[name]).compile(dialect=dialect)))
         for table, index in _ADDED_INDEXES.get(version, ()):
             found = next(i for i in md.tables[table].indexes if i.name == index)
-            out.append(str(sa.schema.CreateIndex(found).compile(dialect=sqlite.dialect())))
+            out.append(str(sa.schema.CreateIndex(found).compile(dialect=dialect)))
         out += _BACKFILL.get(version, ())
     return out

@@ -1,4 +1,4 @@
-"""The SQLite event store: append, read along fork lineage, fork, verify, blobs.
+"""The event store (SQLite, or PostgreSQL through ``_pg.py``): append, read along fork lineage, fork, verify, blobs.
 
 ``EventStore`` is the one public class; its parts live in modules by concern:
 
@@ -33,6 +33,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 from ._anchors import Anchors
 from ._batches import Batches
@@ -41,6 +42,7 @@ from ._disk import is_disk_error, write_error
 from ._errors import StoreError
 from ._forks import Forks
 from ._listing import Listing
+from ._pg import is_url
 from ._runs import new_id
 from ._schema import SCHEMA_VERSION, create_sqlite_schema
 
@@ -54,11 +56,19 @@ class EventStore(Forks, Anchors, Blobs, Batches, Listing):
     def open(cls, path: str | Path, *, create: bool = True, scratch: bool = False) -> EventStore:
         """Open the log at ``path``; create it when missing and ``create`` is true.
 
+        ``path`` may be a ``postgresql://`` URL: the log is then the store's tables in
+        that database (``_pgschema.py``), reached through psycopg behind the same
+        connection surface (``_pg.py``); ``scratch`` does not apply there.
+
         ``scratch``: a private log that is thrown away after use (a batch worker plays a
         run in one, then copies it into the real log). It keeps its journal in memory
         and never syncs: a crash loses it, which costs nothing, and closing it does not
         checkpoint a WAL into a file about to be deleted (~20 ms a run).
         """
+        if is_url(path):
+            from ._pgschema import open_pg
+
+            return cls(str(path), cast(sqlite3.Connection, open_pg(str(path), create=create)))
         path = Path(path)
         fresh = not path.exists() or path.stat().st_size == 0
         if fresh:
@@ -128,9 +138,28 @@ class EventStore(Forks, Anchors, Blobs, Batches, Listing):
                 raise
         return cls(path, conn)
 
+    def wait_for_appends(self, timeout: float) -> bool | None:
+        """Block until another connection appends to the log, at most ``timeout``
+        seconds: True when one did, False on timeout. None at once when the log
+        cannot tell (SQLite): the caller polls instead.
+
+        On PostgreSQL every append commits with a NOTIFY (``_pg.py``); the first call
+        starts listening on a connection of its own. A notice sent before that, or
+        lost with a connection, costs only the caller's next poll.
+        """
+        if isinstance(self._conn, sqlite3.Connection):
+            return None
+        from ._pg import wait_for_notice
+
+        if self._listener is None:
+            self._listener = _listen(str(self.path))
+        return wait_for_notice(self._listener, timeout)
+
     def close(self) -> None:
         """Close the connection; the store cannot be used after."""
         self._conn.close()
+        if self._listener is not None:
+            self._listener.close()
 
     def __enter__(self) -> EventStore:
         return self
@@ -142,6 +171,14 @@ class EventStore(Forks, Anchors, Blobs, Batches, Listing):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _listen(url: str) -> Any:
+    from ._pg import CHANNEL, connect
+
+    listener = connect(url)
+    listener.execute(f"LISTEN {CHANNEL}")  # type: ignore[call-overload]
+    return listener
 
 
 def _upgrade(conn: sqlite3.Connection, path: Path) -> None:

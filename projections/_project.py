@@ -17,17 +17,19 @@ fork.
 from __future__ import annotations
 
 import os
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import pyarrow as pa
 
-from eventstore import EventStore, UsageError, collector_paused
+from eventstore import EventStore, UsageError, collector_paused, is_url
 
 from ._batches import sync_batches
 from ._catalog import (
@@ -95,9 +97,20 @@ def analytics_path(db_path: str | Path, override: str | Path | None = None) -> P
         path = Path(override)
         check_analytics_path(db_path, path)
         return path
+    if is_url(db_path):  # a PostgreSQL log: named for its database (and schema), here
+        return Path(_pg_log_name(str(db_path)) + ".duckdb")
     db = Path(db_path)
     path = db.with_suffix(".duckdb")
     return path if path != db else db.with_name(db.name + ".analytics.duckdb")
+
+
+def _pg_log_name(url: str) -> str:
+    """``database`` or ``database-schema`` (a search_path in the URL's options)."""
+    parts = urlsplit(url)
+    name = parts.path.strip("/") or "scenario-lab"
+    options = " ".join(parse_qs(parts.query).get("options", []))
+    found = re.search(r"search_path\s*=\s*([\w$]+)", options)
+    return f"{name}-{found.group(1)}" if found else name
 
 
 def _resolved(path: Path) -> Path:
@@ -120,6 +133,8 @@ def check_analytics_path(db_path: str | Path, analytics: str | Path) -> None:
     """Refuse an analytics path that is the log, or its ``-wal``/``-shm``/``-journal``
     file, however it is spelled (relative, through symlinks): DuckDB would fail on it,
     and a catch-up would write into the log."""
+    if is_url(db_path):  # not a file: nothing to confuse the analytics file with
+        return
     db, target = Path(db_path), Path(analytics)
     log = _resolved(db)
     for suffix, what in (

@@ -212,17 +212,20 @@ def open(
     llm_base_url: str | None = None,
     api_key: str | None = None,
 ) -> Database:
-    """Open (or create, on the first run) the log at ``path``. ``frames``: pandas,
+    """Open (or create, on the first run) the log at ``path`` (a file, or a
+    ``postgresql://`` URL). ``frames``: pandas,
     polars or arrow. Model calls go to ``llm_base_url`` (an OpenAI-compatible endpoint)
     when given, else where the environment's settings say (``LLMSettings.from_env``)."""
     import os
 
-    from scenario_lab.app import Lab, LabSettings, LLMSettings
+    from scenario_lab.app import Lab, LabSettings, LLMSettings, log_location
 
     llm = LLMSettings.from_env(os.environ, base_url=llm_base_url)
     if api_key is not None:
         import dataclasses
 
         llm = dataclasses.replace(llm, api_key=api_key)
-    settings = LabSettings(db=Path(path), analytics=Path(analytics) if analytics else None, llm=llm)
+    settings = LabSettings(
+        db=log_location(path), analytics=Path(analytics) if analytics else None, llm=llm
+    )
     return Database(Lab(settings), frames=frames)

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from scenario_lab.app import LabSettings, StoreError, UsageError, prepare_log
+from scenario_lab.app import LabSettings, StoreError, UsageError, log_location, prepare_log
 
 ACCOUNTS_SCHEMA_VERSION = 1
 ROLES = ("admin", "facilitator", "analyst")
@@ -181,14 +181,19 @@ class Accounts:
         self._engine = engine
 
     @classmethod
-    def open(cls, db: Path) -> Accounts:
-        """Open (creating when missing) the account tables in the log file ``db``."""
+    def open(cls, db: Path | str) -> Accounts:
+        """Open (creating when missing) the account tables in the log ``db`` (a file, or a
+        ``postgresql://`` URL: then in the log's database, through psycopg)."""
+        db = log_location(db)
         # the log is opened first: it creates a new file, and refuses a file that is
         # not a scenario-lab log, with the same one-line errors as every command
         prepare_log(LabSettings(db=db))
-        engine = sa.create_engine(
-            f"sqlite:///{db}", connect_args={"timeout": 30.0, "check_same_thread": False}
-        )
+        if isinstance(db, str):  # log_location keeps only a postgresql:// URL a str
+            engine = sa.create_engine("postgresql+psycopg://" + db.split("://", 1)[1])
+        else:
+            engine = sa.create_engine(
+                f"sqlite:///{db}", connect_args={"timeout": 30.0, "check_same_thread": False}
+            )
         with engine.begin() as conn:
             _md.create_all(conn)
             version = conn.execute(sa.select(_meta.c.version)).scalar()

@@ -15,7 +15,7 @@ from scenario_lab.app import BUNDLED_SCENARIOS, LabSettings
 class Settings:
     """Everything ``create_app`` needs; nothing is read from the environment later."""
 
-    db: Path
+    db: Path | str  # a file, or a postgresql:// URL
     analytics: Path | None = None  # default: the .duckdb beside the log
     scenario_dirs: tuple[Path, ...] = ()  # folders whose sub-folders are scenarios
     host: str = "127.0.0.1"

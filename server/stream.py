@@ -1,7 +1,8 @@
 """Live event streams: one tail of the log shared by every subscriber.
 
 The log is the only channel: the CLI playing a run in another process appends to the
-same SQLite file, so the server tails it by polling. One task polls for all runs: each
+same log, so the server tails it: on SQLite by polling, on PostgreSQL woken by the
+NOTIFY each append sends (LISTEN), with the poll as the fallback. One task polls for all runs: each
 tick costs one ``max(position)`` query, and only when the log grew does it read the new
 events of the runs somebody watches. Each subscriber has its own bounded queue; one
 that falls behind is dropped (its client reconnects with ``Last-Event-ID`` and loses
@@ -125,8 +126,16 @@ class Hub:
         return {rid: self.tail.after_seq(rid, seq) for rid, seq in runs.items()}
 
     async def _poll_loop(self) -> None:
+        notifies = True  # until the log says it cannot (SQLite)
         while self._tails:
-            await asyncio.sleep(self.poll_interval)
+            if notifies:
+                # PostgreSQL: woken by the NOTIFY of an append, the interval a fallback
+                woke = await anyio.to_thread.run_sync(
+                    self.tail.wait_for_appends, self.poll_interval
+                )
+                notifies = woke is not None
+            if not notifies:
+                await asyncio.sleep(self.poll_interval)
             runs = {rid: t.last_seq for rid, t in self._tails.items()}
             try:
                 new = await anyio.to_thread.run_sync(self._poll, runs)

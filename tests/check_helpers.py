@@ -94,8 +94,17 @@ def talker(request: dict[str, Any]) -> str | None:
     )
 
 
-def event_count(db: Path) -> int:
+def event_count(db: Path | str) -> int:
     """Events in the log (0 before it exists), read as any other process could."""
+    if isinstance(db, str):  # a PostgreSQL log's URL
+        from eventstore import StoreError
+        from tests.store_helpers import raw_connection
+
+        try:
+            with raw_connection(db) as pg:
+                return int(pg.execute("SELECT count(*) FROM events").fetchone()[0])
+        except (StoreError, sqlite3.DatabaseError):
+            return 0  # the tables are not made yet
     if not db.exists():
         return 0
     try:
@@ -105,7 +114,7 @@ def event_count(db: Path) -> int:
         return 0  # the schema is being created
 
 
-def wait_for_events(db: Path, n: int, proc: Any, timeout: float = 30.0) -> None:
+def wait_for_events(db: Path | str, n: int, proc: Any, timeout: float = 30.0) -> None:
     """Block until the log holds at least ``n`` events (a kill point), or ``proc`` ended."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -115,7 +124,7 @@ def wait_for_events(db: Path, n: int, proc: Any, timeout: float = 30.0) -> None:
     raise AssertionError(f"the run never reached {n} events")
 
 
-def consistent(db: Path, run_id: str) -> None:
+def consistent(db: Path | str, run_id: str) -> None:
     """``replay --check`` passes on the run, as the CLI runs it."""
     check = cli("replay", run_id, "--db", db, "--check")
     assert check.exit_code == 0, check.output

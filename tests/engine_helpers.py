@@ -44,7 +44,7 @@ def llm_env(base_url: str) -> dict[str, str]:
     return {"SCENARIO_LAB_LLM_BASE_URL": base_url, "SCENARIO_LAB_LLM_API_KEY": SECRET_KEY}
 
 
-def payloads(db: Path, run_id: str) -> list[tuple[int, str, Any]]:
+def payloads(db: Path | str, run_id: str) -> list[tuple[int, str, Any]]:
     """(turn, type, payload) of a run's timeline, with timing noise removed."""
     import msgspec
 
@@ -64,7 +64,7 @@ def payloads(db: Path, run_id: str) -> list[tuple[int, str, Any]]:
         return [(r.turn, r.type, clean(r.event)) for r in store.read(run_id)]
 
 
-def types_by_turn(db: Path, run_id: str) -> dict[int, list[str]]:
+def types_by_turn(db: Path | str, run_id: str) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for turn, type_, _p in payloads(db, run_id):
         out.setdefault(turn, []).append(type_)
@@ -83,7 +83,7 @@ def subprocess_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def runs_json(db: Path) -> list[dict[str, Any]]:
+def runs_json(db: Path | str) -> list[dict[str, Any]]:
     result = cli("runs", "--db", db, "--json")
     assert result.exit_code == 0, result.output
     return list(json.loads(result.stdout))

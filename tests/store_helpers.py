@@ -10,7 +10,7 @@ import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import msgspec.inspect as mi
@@ -94,7 +94,12 @@ def play_turns(store: EventStore, run_id: str, turns: range, *, tag: str = "") -
 
 
 def raw_connection(path: str | Path) -> closing[sqlite3.Connection]:
-    """A second, plain sqlite3 connection to a log (autocommit), closed on exit."""
+    """A second, plain connection to a log (autocommit), closed on exit: sqlite3, or on
+    a PostgreSQL log the store's own mapping of the same SQL (``eventstore._pg``)."""
+    if isinstance(path, str) and path.startswith("postgresql://"):
+        from eventstore._pgschema import open_pg
+
+        return closing(cast(sqlite3.Connection, open_pg(path, create=False)))
     return closing(sqlite3.connect(path, isolation_level=None))
 
 

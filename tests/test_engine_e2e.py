@@ -28,6 +28,9 @@ from tests.engine_helpers import (
 )
 from tests.fakellm import FakeLLMServer
 
+# the tests that take ``db`` run on SQLite and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def fake() -> FakeLLMServer:
@@ -46,8 +49,7 @@ def test_rule_run_with_a_seed_gives_the_same_log_twice(tmp_path: Path) -> None:
     assert payloads(tmp_path / "c.db", last_line(other.stdout)) != logs[0]
 
 
-def test_rule_run_completes_every_turn_offline(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
+def test_rule_run_completes_every_turn_offline(db: Path | str) -> None:
     run_id = last_line(cli("run", RULES3, "--db", db, "--seed", "1").stdout)
     by_turn = types_by_turn(db, run_id)
     assert set(by_turn) == {0, 1, 2, 3, 4}
@@ -63,8 +65,7 @@ def test_rule_run_completes_every_turn_offline(tmp_path: Path) -> None:
     assert summary["turns_completed"] == 4
 
 
-def test_llm_run_of_three_actors(tmp_path: Path, fake: FakeLLMServer) -> None:
-    db = tmp_path / "log.db"
+def test_llm_run_of_three_actors(db: Path | str, fake: FakeLLMServer) -> None:
     result = cli("run", LLM3, "--db", db, "--seed", "3", env=llm_env(fake.base_url))
     assert result.exit_code == 0, result.output
     run_id = last_line(result.stdout)
@@ -100,8 +101,7 @@ def test_the_key_is_never_written(tmp_path: Path, fake: FakeLLMServer) -> None:
     assert SECRET_KEY.encode() not in raw
 
 
-def test_replay_equals_the_state_the_engine_held(tmp_path: Path, fake: FakeLLMServer) -> None:
-    db = tmp_path / "log.db"
+def test_replay_equals_the_state_the_engine_held(db: Path | str, fake: FakeLLMServer) -> None:
     loaded = load_scenario(LLM3)
     from engine.llm import LLMSettings, Router
 
@@ -119,8 +119,8 @@ def test_replay_equals_the_state_the_engine_held(tmp_path: Path, fake: FakeLLMSe
         assert replay(store, run_id, use_snapshots=False) == live
 
 
-def test_no_prompt_leaks_private_information(tmp_path: Path, fake: FakeLLMServer) -> None:
-    cli("run", LLM3, "--db", tmp_path / "log.db", env=llm_env(fake.base_url))
+def test_no_prompt_leaks_private_information(db: Path | str, fake: FakeLLMServer) -> None:
+    cli("run", LLM3, "--db", db, env=llm_env(fake.base_url))
     actors = ("techco", "regulator", "ngo")
     decisions = [
         r["json"]
@@ -139,7 +139,7 @@ def test_no_prompt_leaks_private_information(tmp_path: Path, fake: FakeLLMServer
         assert "Semiconductor exports rose 12%" in text  # background documents
 
 
-def test_no_actor_sees_a_same_turn_decision(tmp_path: Path, fake: FakeLLMServer) -> None:
+def test_no_actor_sees_a_same_turn_decision(db: Path | str, fake: FakeLLMServer) -> None:
     fake.responder = lambda req: None  # fall through to schema replies
     counter = {"n": 0}
 
@@ -159,7 +159,7 @@ def test_no_actor_sees_a_same_turn_decision(tmp_path: Path, fake: FakeLLMServer)
         )
 
     fake.responder = decide
-    cli("run", LLM3, "--db", tmp_path / "log.db", "--turns", "2", env=llm_env(fake.base_url))
+    cli("run", LLM3, "--db", db, "--turns", "2", env=llm_env(fake.base_url))
     decisions = [
         r["json"]
         for r in fake.requests
@@ -171,9 +171,8 @@ def test_no_actor_sees_a_same_turn_decision(tmp_path: Path, fake: FakeLLMServer)
 
 
 def test_credit_limit_halts_before_crossing_and_resume_raises_it(
-    tmp_path: Path, fake: FakeLLMServer
+    db: Path | str, fake: FakeLLMServer
 ) -> None:
-    db = tmp_path / "log.db"
     env = llm_env(fake.base_url)
     models = [
         "--model",
@@ -216,8 +215,7 @@ def test_missing_credentials_fail_before_anything_is_written(
     assert not db.exists()
 
 
-def test_fork_plays_a_counterfactual_from_the_next_turn(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
+def test_fork_plays_a_counterfactual_from_the_next_turn(db: Path | str) -> None:
     parent = last_line(cli("run", RULES3, "--db", db, "--seed", "4").stdout)
     result = cli(
         "fork",
@@ -250,9 +248,8 @@ def test_fork_plays_a_counterfactual_from_the_next_turn(tmp_path: Path) -> None:
     assert cli("verify", branch, "--db", db).exit_code == 0
 
 
-def test_a_forced_declared_action_applies_its_effects(tmp_path: Path) -> None:
+def test_a_forced_declared_action_applies_its_effects(db: Path | str) -> None:
     # the same seed, so drift and noise are equal: the branches differ by the effects
-    db = tmp_path / "log.db"
     parent = last_line(cli("run", RULES3, "--db", db, "--seed", "4", "--turns", "2").stdout)
     trade = {}
     for name in ("open_crossing", "patrol"):
@@ -270,8 +267,7 @@ def test_a_forced_declared_action_applies_its_effects(tmp_path: Path) -> None:
     assert trade["open_crossing"] - trade["patrol"] == 5.0  # open_crossing: trade +5
 
 
-def test_fork_errors_are_one_line(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
+def test_fork_errors_are_one_line(db: Path | str) -> None:
     parent = last_line(cli("run", RULES3, "--db", db, "--turns", "2").stdout)
     unfinished = cli("fork", parent, "--db", db, "--at-turn", "7")
     assert unfinished.exit_code == 2 and "has not completed turn 7" in unfinished.stderr
@@ -281,8 +277,7 @@ def test_fork_errors_are_one_line(tmp_path: Path) -> None:
     assert unknown_run.exit_code == 2 and "no run 'zzzz'" in unknown_run.stderr
 
 
-def test_replay_check_is_consistent_for_a_recorded_run(tmp_path: Path, fake: FakeLLMServer) -> None:
-    db = tmp_path / "log.db"
+def test_replay_check_is_consistent_for_a_recorded_run(db: Path | str, fake: FakeLLMServer) -> None:
     run_id = last_line(cli("run", LLM3, "--db", db, env=llm_env(fake.base_url)).stdout)
     before = fake.request_count
     result = cli("replay", run_id, "--db", db, "--check")
@@ -301,9 +296,8 @@ def test_estimate_counts_calls_by_model(tmp_path: Path) -> None:
 
 
 def test_audit_shows_prompt_answer_parse_and_every_attempt(
-    tmp_path: Path, fake: FakeLLMServer
+    db: Path | str, fake: FakeLLMServer
 ) -> None:
-    db = tmp_path / "log.db"
     fake.fail_next(1, "429")
     run_id = last_line(
         cli("run", LLM3, "--db", db, "--turns", "1", env=llm_env(fake.base_url)).stdout
@@ -324,7 +318,9 @@ def test_audit_shows_prompt_answer_parse_and_every_attempt(
     assert "## turn 1 · ngo" in text and "### decision" in text
 
 
-def test_a_price_file_prices_every_call(tmp_path: Path, fake: FakeLLMServer) -> None:
+def test_a_price_file_prices_every_call(
+    db: Path | str, tmp_path: Path, fake: FakeLLMServer
+) -> None:
     prices = tmp_path / "prices.json"
     prices.write_text(
         json.dumps(
@@ -334,7 +330,6 @@ def test_a_price_file_prices_every_call(tmp_path: Path, fake: FakeLLMServer) -> 
             }
         )
     )
-    db = tmp_path / "log.db"
     result = cli(
         "run", LLM3, "--db", db, "--turns", "1", "--prices", prices, env=llm_env(fake.base_url)
     )
@@ -352,11 +347,10 @@ def test_a_price_file_prices_every_call(tmp_path: Path, fake: FakeLLMServer) -> 
 
 
 def test_an_action_name_is_recorded_only_when_actions_were_offered(
-    tmp_path: Path, fake: FakeLLMServer
+    db: Path | str, fake: FakeLLMServer
 ) -> None:
     # schema-shaped replies fill every field, action_name included, though llm3 declares
     # no actions: a model's invented name must not read as a declared action
-    db = tmp_path / "log.db"
     cli("run", LLM3, "--db", db, "--turns", "1", env=llm_env(fake.base_url))
     with EventStore.open(db) as store:
         (run,) = [r.run_id for r in store.list_runs()]
@@ -366,13 +360,12 @@ def test_an_action_name_is_recorded_only_when_actions_were_offered(
 
 
 def test_a_decision_no_model_answered_halts_the_run_and_resume_asks_again(
-    tmp_path: Path, fake: FakeLLMServer
+    db: Path | str, fake: FakeLLMServer
 ) -> None:
     from dataclasses import replace as with_fields
 
     from engine.llm import LLMSettings, Router
 
-    db = tmp_path / "log.db"
     loaded = load_scenario(LLM3)
     settings = with_fields(LLMSettings.from_env(llm_env(fake.base_url)), max_retries=0)
 

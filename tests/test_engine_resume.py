@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventstore import EventStore
-from tests.check_helpers import consistent, wait_for_events
+from tests.check_helpers import consistent, event_count, wait_for_events
 from tests.engine_helpers import (
     HUMAN3,
     LLM3,
@@ -23,18 +24,32 @@ from tests.engine_helpers import (
 )
 from tests.fakellm import FakeLLMServer
 
+# the tests that take ``db`` run on SQLite and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.backends
 
-def _recorded_calls(db: Path, run_id: str) -> int:
+
+def _recorded_calls(db: Path | str, run_id: str) -> int:
     return sum(1 for _t, ty, _p in payloads(db, run_id) if ty == "CostIncurred")
+
+
+def _after_the_holder_is_gone(db: Path | str) -> list[dict[str, object]]:
+    """``runs --json`` once no run shows as running: a PostgreSQL server ends a killed
+    client's session (and its lease) when it reads the closed socket, a moment after
+    the kill; a file lock is gone with the process."""
+    deadline = time.monotonic() + 10
+    rows = runs_json(db)
+    while any(r["status"] == "running" for r in rows) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rows = runs_json(db)
+    return rows
 
 
 # kill points: right after setup; mid turn 1 (requests recorded, answers in flight);
 # mid turn 2; at the last turn
 @pytest.mark.parametrize("kill_at_events", [2, 6, 24, 45])
 def test_sigkill_then_resume_completes_without_paying_twice(
-    tmp_path: Path, kill_at_events: int
+    db: Path | str, kill_at_events: int
 ) -> None:
-    db = tmp_path / "log.db"
     with FakeLLMServer(latency_s=0.15) as fake:
         env = llm_env(fake.base_url)
         proc = subprocess_cli("run", LLM3, "--db", db, "--seed", "2", env=env)
@@ -42,7 +57,7 @@ def test_sigkill_then_resume_completes_without_paying_twice(
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
         assert proc.returncode == -signal.SIGKILL
-        [summary] = runs_json(db)
+        [summary] = _after_the_holder_is_gone(db)
         run_id = summary["run_id"]
         assert summary["status"] == "interrupted"  # no live process holds it
         recorded_before = _recorded_calls(db, run_id)
@@ -67,8 +82,7 @@ def test_sigkill_then_resume_completes_without_paying_twice(
     consistent(db, run_id)  # checked as played: killed, then resumed
 
 
-def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
+def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(db: Path | str) -> None:
     with FakeLLMServer(latency_s=0.3) as fake:
         env = llm_env(fake.base_url)
         proc = subprocess_cli("run", LLM3, "--db", db, "--seed", "2", env=env)
@@ -80,7 +94,7 @@ def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -
         run_id = summary["run_id"]
         assert "Traceback" not in err
         assert err.strip().splitlines()[-1] == (
-            f"error: interrupted; `scenario-lab resume {run_id} --db {db}` goes on"
+            f"error: interrupted; `scenario-lab resume {run_id} --db {shlex.quote(str(db))}` goes on"
         )
         assert summary["status"] == "interrupted"
         resumed = cli("resume", run_id, "--db", db, env=env)
@@ -90,14 +104,13 @@ def test_ctrl_c_stops_a_run_in_one_line_that_says_how_to_go_on(tmp_path: Path) -
     consistent(db, run_id)
 
 
-def test_a_running_run_shows_as_running(tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
+def test_a_running_run_shows_as_running(db: Path | str) -> None:
     with FakeLLMServer(latency_s=0.3) as fake:
         proc = subprocess_cli("run", LLM3, "--db", db, env=llm_env(fake.base_url))
         try:
             deadline = time.time() + 10
             while time.time() < deadline:
-                if db.exists():
+                if event_count(db):
                     rows = runs_json(db)
                     if rows:
                         break

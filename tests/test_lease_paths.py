@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from eventstore import RunLease, RunLocked, StoreError, is_held
+from tests.check_helpers import event_count
 from tests.engine_helpers import LLM3, RULES3, cli, llm_env, runs_json, subprocess_cli
 from tests.fakellm import FakeLLMServer
+from tests.pg_helpers import Cluster
 
 
 def _spellings(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -31,10 +33,10 @@ def _spellings(tmp_path: Path) -> tuple[Path, Path, Path]:
     return db, other / "link.db", other
 
 
-def _wait_until_running(db: Path, timeout: float = 30.0) -> str:
+def _wait_until_running(db: Path | str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if db.exists():
+        if event_count(db):
             rows = runs_json(db)
             if rows and rows[0]["status"] == "running":
                 return str(rows[0]["run_id"])
@@ -118,3 +120,45 @@ def test_a_hard_linked_log_gets_no_lease(tmp_path: Path) -> None:
     os.unlink(hard)
     with RunLease(db, "r"):
         assert is_held(db, "r")
+
+
+@pytest.mark.postgres
+def test_two_writers_on_one_postgresql_run_one_plays_the_other_refuses_before_any_call(
+    pg_cluster: Cluster,
+) -> None:
+    # The lease is an advisory lock keyed by the log's schema and the run id, so every
+    # spelling of the URL (scheme alias, host name) names the same lock.
+    url = pg_cluster.fresh_log()
+    spellings = [
+        url,
+        url.replace("postgresql://", "postgres://", 1),
+        url.replace("@127.0.0.1:", "@localhost:", 1),
+    ]
+    with FakeLLMServer(latency_s=1.0) as first, FakeLLMServer() as second:
+        proc = subprocess_cli(
+            "run", LLM3, "--db", url, "--turns", "40", env=llm_env(first.base_url)
+        )
+        try:
+            run_id = _wait_until_running(url)
+            env = {**os.environ, **llm_env(second.base_url)}
+            for spelling in spellings:
+                rows = runs_json(spelling)
+                assert rows[0]["run_id"] == run_id and rows[0]["status"] == "running"
+                refused = subprocess.run(
+                    [sys.executable, "-c", "from cli.app import main; main()", "resume", run_id,
+                     "--db", spelling],
+                    env=env, capture_output=True, text=True, timeout=120,
+                )  # fmt: skip
+                assert refused.returncode == 2, refused.stderr
+                lines = refused.stderr.strip().splitlines()
+                assert len(lines) == 1 and "live process" in lines[0], refused.stderr
+            assert second.request_count == 0  # the second writer paid for nothing
+            assert proc.poll() is None  # and the first one plays on
+            before = first.request_count
+            deadline = time.monotonic() + 30
+            while first.request_count == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert first.request_count > before
+        finally:
+            proc.kill()
+            proc.communicate(timeout=30)

@@ -9,6 +9,8 @@ import pytest
 from eventstore import ConcurrencyConflict, EventStore, MetricRecorded, StoreError, blob_hash
 from tests.store_helpers import play_turns, raw_connection, turn_end_seq
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 
 def _blob_rows(store: EventStore) -> int:
     with raw_connection(store.path) as conn:

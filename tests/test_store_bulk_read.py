@@ -16,6 +16,8 @@ import pytest
 from eventstore import EventStore, MessageSent, StoreError, _bulk
 from tests.store_helpers import build_run, insert_raw, play_turns, turn_events
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 V1_MESSAGE = {
     "type": "MessageSent",
     "turn": 4,
@@ -91,6 +93,7 @@ def test_a_damaged_row_in_a_long_run_is_named(
     assert _prefetch_threads() == []
 
 
+@pytest.mark.sqlite_only("PostgreSQL reads chunks on the store's connection, no thread")
 def test_stopping_early_stops_the_prefetching_thread(store: EventStore) -> None:
     run = build_run(store, turns=6)
     chunks = store.iter_event_chunks(run)

@@ -28,6 +28,8 @@ from tests.store_helpers import (
     writer_events,
 )
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 
 def _metric(i: int) -> MetricRecorded:
     return MetricRecorded(turn=9, name="m", value=float(i))

@@ -13,6 +13,8 @@ from tests.store_helpers import (
     turn_end_seq,
 )
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 
 def _assert_branch(store: EventStore, parent: str, branch: str, at_turn: int) -> None:
     """The branch's timeline is the parent's up to turn ``at_turn``, then RunForked."""

@@ -16,6 +16,8 @@ from eventstore._hashing import GENESIS, chain_hash
 from eventstore._seals import meta_digest, meta_document, run_seed
 from tests.store_helpers import raw_connection, turn_end_seq
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 RUN_TURNS = 3
 LAST = turn_end_seq(RUN_TURNS)  # 18
 
@@ -37,12 +39,14 @@ def _row(conn: sqlite3.Connection, run: str, seq: int) -> tuple:
 
 
 def _insert(conn: sqlite3.Connection, row: tuple) -> int:
-    cur = conn.execute(
+    conn.execute(
         "INSERT INTO events (run_id, seq, turn, type, schema_version, actor, event_id, "
         "recorded_at, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         row,
     )
-    return int(cur.lastrowid or 0)
+    # read back, not cursor.lastrowid: the same on both backends
+    found = conn.execute("SELECT position FROM events WHERE event_id = ?", (row[6],)).fetchone()
+    return int(found[0])
 
 
 def _swap_seqs(conn: sqlite3.Connection, run: str, a: int, b: int) -> None:
@@ -62,12 +66,12 @@ Tamper = Callable[[sqlite3.Connection, str], int]
 
 
 def _edit_payload(conn: sqlite3.Connection, run: str, seq: int, old: str, new: str) -> None:
-    before = _row(conn, run, seq)[8]
-    # replace() returns TEXT; the CAST keeps the column a BLOB as the store writes it
+    before = bytes(_row(conn, run, seq)[8])
+    # edited here, not by SQL replace(): that returns TEXT on SQLite, and is not
+    # defined on bytes on PostgreSQL; stored as bytes, as the store writes payloads
     conn.execute(
-        "UPDATE events SET payload = CAST(replace(payload, ?, ?) AS BLOB) "
-        "WHERE run_id = ? AND seq = ?",
-        (old, new, run, seq),
+        "UPDATE events SET payload = ? WHERE run_id = ? AND seq = ?",
+        (before.replace(old.encode(), new.encode()), run, seq),
     )
     assert _row(conn, run, seq)[8] != before, "the edit must change the payload"
 
@@ -78,7 +82,11 @@ def payload_changed(conn: sqlite3.Connection, run: str) -> int:
 
 
 def payload_changed_to_text(conn: sqlite3.Connection, run: str) -> int:
-    # before the fix verify crashed with TypeError on a TEXT payload
+    # before the fix verify crashed with TypeError on a TEXT payload (SQLite stores
+    # one in a BLOB column; PostgreSQL cannot, so there it is a plain edit)
+    if not isinstance(conn, sqlite3.Connection):
+        _edit_payload(conn, run, 7, "tension", "calm")
+        return _pos(conn, run, 7)
     conn.execute(
         "UPDATE events SET payload = replace(payload, 'tension', 'calm') WHERE run_id = ? AND seq = 7",
         (run,),
@@ -87,7 +95,7 @@ def payload_changed_to_text(conn: sqlite3.Connection, run: str) -> int:
 
 
 def payload_nulled(conn: sqlite3.Connection, run: str) -> int:
-    conn.execute("UPDATE events SET payload = x'' WHERE run_id = ? AND seq = 7", (run,))
+    conn.execute("UPDATE events SET payload = ? WHERE run_id = ? AND seq = 7", (b"", run))
     return _pos(conn, run, 7)
 
 
@@ -162,6 +170,11 @@ def swapped_payloads(conn: sqlite3.Connection, run: str) -> int:
 
 
 def moved_to_another_run(conn: sqlite3.Connection, run: str) -> int:
+    # a run 'other' to move it to (PostgreSQL enforces the foreign key; SQLite does not)
+    conn.execute(
+        "INSERT OR IGNORE INTO runs (run_id, root_run_id, depth, created_at) "
+        "VALUES ('other', 'other', 0, '2020-01-01')"
+    )
     conn.execute("UPDATE events SET run_id = 'other' WHERE run_id = ? AND seq = 11", (run,))
     return _pos(conn, run, 12)
 

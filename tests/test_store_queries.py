@@ -21,6 +21,8 @@ from eventstore import (
 from eventstore._queries import SQL_FIELDS
 from tests.store_helpers import build_run, play_turns, turn_end_seq, turn_events
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 
 def _spend(store: EventStore, run_id: str, *costs: float) -> None:
     events = [CostIncurred(turn=1, model="m", purpose="decision", cost_usd=c) for c in costs]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from eventstore import (
@@ -20,6 +20,8 @@ from eventstore import (
 from eventstore._blobrefs import blob_refs
 from tests.store_helpers import insert_raw, raw_connection, struct_strategy
 
+pytestmark = pytest.mark.backends  # each test on SQLite and on PostgreSQL
+
 # The store fixture is shared by a test's examples on purpose: each example writes a
 # run of its own, and a fresh file per example would only test SQLAlchemy's DDL.
 _SHARED_STORE = settings(
@@ -33,10 +35,12 @@ _SHARED_STORE = settings(
 @_SHARED_STORE
 @given(data=st.data())
 def test_round_trip_through_the_log_is_identity(
-    store: EventStore, type_name: str, data: st.DataObject
+    store: EventStore, backend: str, type_name: str, data: st.DataObject
 ) -> None:
     cls = EVENT_TYPES[type_name]
     events = data.draw(st.lists(struct_strategy(cls), min_size=1, max_size=4), label="events")
+    if backend == "postgresql":  # a NUL in a TEXT column: refused there (test below)
+        assume(all("\x00" not in (event_actor(ev) or "") for ev in events))
     run = store.create_run()
     ids = [f"{run}-{i}" for i in range(len(events))]
 
@@ -79,6 +83,27 @@ def test_actor_column_of_a_message_is_its_sender(store: EventStore) -> None:
     )
     store.append(run, [msg], expected_seq=0)
     assert store.read(run)[0].actor == "north"
+
+
+def test_a_nul_in_an_actor_name_is_refused_on_postgresql_and_kept_on_sqlite(
+    store: EventStore, backend: str
+) -> None:
+    # PostgreSQL's TEXT cannot hold NUL; the actor column is TEXT on both backends
+    run = store.create_run()
+    msg = MessageSent(
+        message_id="m1",
+        sender="no\x00rth",
+        recipients=("s",),
+        channel="bilateral",
+        visibility="private",
+    )
+    if backend == "sqlite":
+        store.append(run, [msg], expected_seq=0)
+        assert store.read(run)[0].actor == "no\x00rth"
+        return
+    with pytest.raises(StoreError, match=f"cannot append to run {run}: .*NUL"):
+        store.append(run, [msg], expected_seq=0)
+    assert store.read(run) == [] and store.last_seq(run) == 0
 
 
 # -- upcasting ------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from eventstore import (
     RunLocked,
     RunNotFound,
     ScenarioLabError,
+    log_location,
 )
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ async def _play_batch(
     local = [(pr, action) for pr, action in todo if not (client is None and action in fresh)]
     if local or client is not None:
         session = BatchSession(
-            store_path=Path(db_path),
+            store_path=log_location(db_path),
             batch_id=batch_id,
             plan=plan,
             client=client,
@@ -194,12 +195,14 @@ async def _play_batch(
             await session.play_all(local, n, call_limit)
     if pooled:
         workers = parallel or plan.max_parallel or DEFAULT_WORKERS
-        await _in_workers(Path(db_path), batch_id, plan, pooled, workers, budget, progress, result)
+        await _in_workers(
+            log_location(db_path), batch_id, plan, pooled, workers, budget, progress, result
+        )
     return result
 
 
 async def _in_workers(
-    db_path: Path,
+    db_path: Path | str,
     batch_id: str,
     plan: BatchPlan,
     todo: list[PlannedRun],

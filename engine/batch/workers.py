@@ -66,7 +66,7 @@ class WorkerDied(ScenarioLabError):
 
 
 def play_in_workers(
-    db_path: Path,
+    db_path: Path | str,
     batch_id: str,
     plan: BatchPlan,
     todo: list[PlannedRun],
@@ -94,7 +94,7 @@ def play_in_workers(
             workers,
             mp_context=ctx,
             initializer=_init,
-            initargs=(str(db_path.resolve()), batch_id, scratch, os.getpid(), logs),
+            initargs=(str(_absolute(db_path)), batch_id, scratch, os.getpid(), logs),
         )
         if listener is not None:
             listener.start()
@@ -108,6 +108,11 @@ def play_in_workers(
             if listener is not None:
                 listener.stop()
     log.info("batch.workers.finish", extra={"workers": workers, "runs": len(result.outcomes)})
+
+
+def _absolute(db: Path | str) -> Path | str:
+    """The log as the workers (other folders maybe) must name it: a file resolved."""
+    return db.resolve() if isinstance(db, Path) else db
 
 
 def _feed(

@@ -51,7 +51,10 @@ from engine.batch.sample_stats import MeanDifference
 from engine.fold.state import metric_label
 from engine.play.estimate import Estimate, ModelEstimate
 from engine.summary import RunSummary
-from eventstore import canonical_json  # every JSON a front end prints or serves
+from eventstore import (
+    canonical_json,  # every JSON a front end prints or serves
+    log_location,  # what --db names: a file, or a postgresql:// URL
+)
 
 from .after_action import AfterAction, after_action_markdown
 from .analytics import (
@@ -292,6 +295,7 @@ __all__ = [
     "init_scenario",
     "json_schema",
     "lineage_order",
+    "log_location",
     "metric_label",
     "parse_price",
     "prepare_log",

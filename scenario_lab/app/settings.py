@@ -32,7 +32,7 @@ class LabSettings:
     whose sub-folders are the scenarios offered by name (``list_scenarios``).
     """
 
-    db: Path = DEFAULT_DB
+    db: Path | str = DEFAULT_DB  # a file, or a postgresql:// URL (eventstore.log_location)
     analytics: Path | None = None
     llm: LLMSettings | None = None
     prices: Path | None = None

@@ -49,6 +49,11 @@ class LogTail:
         """The run's events after ``seq``, in order."""
         return [event_line(r) for r in self._store().iter_events(run_id, after_seq=seq)]
 
+    def wait_for_appends(self, timeout: float) -> bool | None:
+        """Block until the log is appended to (True) or ``timeout`` passes (False);
+        None at once when the log cannot notify (SQLite): poll it instead."""
+        return self._store().wait_for_appends(timeout)
+
     def close(self) -> None:
         """Close every thread's connection (the tail cannot be used after)."""
         with self._lock:

@@ -79,7 +79,8 @@ def _batch_file(request: Request, text: str) -> str:
         )
     lab = services(request).lab
     data["base_scenario"] = str(lab.scenario_path(data["base_scenario"]))
-    folder = lab.settings.db.resolve().parent / _BATCH_FOLDER
+    db = lab.settings.db  # beside the log file; a PostgreSQL log's: the server's folder
+    folder = (db.resolve().parent if isinstance(db, Path) else Path.cwd()) / _BATCH_FOLDER
     folder.mkdir(exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
