@@ -9,7 +9,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -137,3 +137,16 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == status and body["title"] and body["type"]
     return body
+
+
+def wait_run(
+    c: httpx.Client, run_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
+    """GET the run until ``done(run)`` (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = c.get(f"/api/v1/runs/{run_id}").json()
+        if done(run):
+            return run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)

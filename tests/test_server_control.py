@@ -6,7 +6,7 @@ the run goes on by itself."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import pytest
 from scenario_lab.app import LLMSettings
 from tests.engine_helpers import DATA, llm_env, payloads
 from tests.fakellm import FakeLLMServer
-from tests.server_helpers import World, assert_problem, bearer, live, make_world
+from tests.server_helpers import World, assert_problem, bearer, live, make_world, wait_run
 
 
 @pytest.fixture
@@ -30,19 +30,6 @@ def _world(tmp_path: Path, fake: FakeLLMServer) -> World:
     w = make_world(tmp_path)
     llm = LLMSettings.from_env(llm_env(fake.base_url))
     return replace(w, settings=replace(w.settings, scenario_dirs=(DATA,), llm=llm))
-
-
-def wait_run(
-    c: httpx.Client, run_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60
-) -> dict[str, Any]:
-    """GET the run until ``done(run)`` (bounded in time)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = c.get(f"/api/v1/runs/{run_id}").json()
-        if done(run):
-            return run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
 
 
 def ended(run: dict[str, Any]) -> bool:

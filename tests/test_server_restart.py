@@ -11,13 +11,13 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.engine_helpers import DATA, llm_env, payloads
 from tests.fakellm import FakeLLMServer
+from tests.server_helpers import wait_run
 
 SERVE = [sys.executable, "-c", "from cli.app import main; main()", "serve"]
 
@@ -42,16 +42,6 @@ def _serve(db: Path, base_url: str) -> tuple[subprocess.Popen[str], str]:
             time.sleep(0.1)
 
 
-def _wait(c: httpx.Client, run_id: str, done: Any, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = c.get(f"/api/v1/runs/{run_id}").json()
-        if done(run):
-            return run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_a_killed_server_leaves_its_run_interrupted_and_resume_finishes_it(
     tmp_path: Path,
@@ -65,7 +55,7 @@ def test_a_killed_server_leaves_its_run_interrupted_and_resume_finishes_it(
                 r = c.post("/api/v1/runs", json={"scenario": "llm3", "turns": 3, "seed": 2})
                 assert r.status_code == 201, r.text
                 run_id = r.json()["run_id"]
-                _wait(c, run_id, lambda run: run["turns_completed"] >= 1)
+                wait_run(c, run_id, lambda run: run["turns_completed"] >= 1)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
@@ -75,7 +65,7 @@ def test_a_killed_server_leaves_its_run_interrupted_and_resume_finishes_it(
                 run = c.get(f"/api/v1/runs/{run_id}").json()
                 assert run["status"] == "interrupted", run
                 assert c.post(f"/api/v1/runs/{run_id}/resume").status_code == 200
-                run = _wait(c, run_id, lambda r: r["status"] != "running")
+                run = wait_run(c, run_id, lambda r: r["status"] != "running")
                 assert run["status"] == "completed" and run["turns_completed"] == 3
         finally:
             proc.terminate()

@@ -10,22 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.engine_helpers import payloads
-from tests.server_helpers import bearer, live, make_world
+from tests.server_helpers import bearer, live, make_world, wait_run
 
 CLI = [sys.executable, "-c", "from cli.app import main; main()"]
-
-
-def _wait(c: httpx.Client, run_id: str, done: Any, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = c.get(f"/api/v1/runs/{run_id}").json()
-        if done(run):
-            return run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
 
 
 def _decide(db: Path, run_id: str) -> None:
@@ -54,11 +42,11 @@ def test_a_cli_answer_makes_the_servers_waiting_run_go_on(tmp_path: Path) -> Non
         r = c.post("/api/v1/runs", json={"scenario": "tabletop-human", "turns": 2})
         assert r.status_code == 201, r.text
         run_id = r.json()["run_id"]
-        _wait(c, run_id, _waiting_at(1))
+        wait_run(c, run_id, _waiting_at(1))
         _decide(w.db, run_id)  # another process: the server learns of it from the log
-        _wait(c, run_id, _waiting_at(2))
+        wait_run(c, run_id, _waiting_at(2))
         _decide(w.db, run_id)
-        run = _wait(c, run_id, lambda run: run["status"] == "completed")
+        run = wait_run(c, run_id, lambda run: run["status"] == "completed")
         assert run["turns_completed"] == 2
     types = [ty for _t, ty, _x in payloads(w.db, run_id)]
     # the server resumed it after each answer; nobody else did
@@ -74,10 +62,10 @@ def test_a_seat_still_waited_for_keeps_the_run_halted(tmp_path: Path) -> None:
         run_id = c.post("/api/v1/runs", json={"scenario": "tabletop-human", "turns": 1}).json()[
             "run_id"
         ]
-        _wait(c, run_id, _waiting_at(1))
+        wait_run(c, run_id, _waiting_at(1))
         _decide(w.db, w.tabletop)  # the log grows, but not for this run
         time.sleep(1.0)  # many polls of the watch
         run = c.get(f"/api/v1/runs/{run_id}").json()
         assert _waiting_at(1)(run), run
         _decide(w.db, run_id)
-        _wait(c, run_id, lambda run: run["status"] == "completed")
+        wait_run(c, run_id, lambda run: run["status"] == "completed")
