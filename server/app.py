@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runner.watch_halted()
         try:
             yield
         finally:

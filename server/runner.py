@@ -10,7 +10,10 @@ repeating a recorded call.
 A run it played that halts for human seats is watched: whoever answers them (a seat
 route here, or ``scenario-lab decide`` in another process, which only appends to the
 log), the run goes on here by itself once no seat is waited for. The watch polls the
-log's top position, and only when it grew, each watched run's last seq.
+log's top position, and only when it grew, each watched run's last seq. A server that
+starts watches every run its log holds halted for human seats (``watch_halted``): one
+it played before a restart, or one whose seats were answered while it was down, goes on
+as soon as no seat is waited for.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import threading
 
 import anyio
 
-from scenario_lab.app import Lab, ResumeRun, RunNotPlayable, ScenarioLabError
+from scenario_lab.app import Lab, ListRuns, ResumeRun, RunNotPlayable, ScenarioLabError
 
 log = logging.getLogger("scenario_lab.server")
 
@@ -81,6 +84,27 @@ class Runner:
             self._tasks.pop(run_id, None)
 
     # -- runs waiting for human seats ---------------------------------------------------
+
+    def halted_for_seats(self) -> list[str]:
+        """The runs of the log halted for human seats (blocking: a worker thread)."""
+        found: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self.lab.list_runs(ListRuns(status="halted", cursor=cursor, limit=500))
+            found += [r.run_id for r in page.runs if r.halt_reason == "human_input"]
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    async def watch_halted(self) -> None:
+        """Watch every run the log holds halted for human seats (at start-up)."""
+        try:
+            waiting = await anyio.to_thread.run_sync(self.halted_for_seats)
+        except ScenarioLabError as e:  # no log yet, or one this version cannot read
+            log.warning("runs waiting for seats not watched: %s", e.one_line())
+            return
+        for run_id in waiting:
+            self.wait_for_seats(run_id)
 
     def wait_for_seats(self, run_id: str) -> None:
         """Watch ``run_id`` (halted for human seats) and play it on once they answered."""

@@ -69,3 +69,18 @@ def test_a_seat_still_waited_for_keeps_the_run_halted(tmp_path: Path) -> None:
         assert _waiting_at(1)(run), run
         _decide(w.db, run_id)
         wait_run(c, run_id, lambda run: run["status"] == "completed")
+
+
+def test_a_server_that_starts_plays_on_runs_whose_seats_were_answered_or_are_answered_later(
+    tmp_path: Path,
+) -> None:
+    """At start-up the server watches every run of its log halted for seats: one answered
+    while no server ran goes on at once; one still waiting goes on after a CLI decide."""
+    w = make_world(tmp_path)  # w.tabletop: started by the CLI, halted for its seat
+    _decide(w.db, w.tabletop)  # answered while no server runs
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
+        wait_run(c, w.tabletop, _waiting_at(2))  # played on turn 1 by itself
+        _decide(w.db, w.tabletop)
+        wait_run(c, w.tabletop, lambda run: run["turns_completed"] >= 2)
+    types = [ty for _t, ty, _x in payloads(w.db, w.tabletop)]
+    assert types.count("HumanDecisionSubmitted") == 2 and types.count("RunResumed") == 2

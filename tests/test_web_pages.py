@@ -5,6 +5,7 @@ middle), its audit and state drawers, and a human seat's page and what it never 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +36,22 @@ def log_count(db: Path, run_id: str, *types: str) -> int:
         return sum(1 for r in store.iter_events(run_id) if r.type in types)
 
 
-def decide_and_resume(w: World, actor: str = "grid-operator") -> None:
+def decide_and_resume(w: World, actor: str = "grid-operator", *, server: bool = False) -> None:
     """What a seat's answer does: the human decision, then the run plays on to the next
-    halt (the CLI, in this process, on the same log)."""
-    got = off_loop(
-        cli,
-        "decide",
-        w.tabletop,
-        "--actor",
-        actor,
-        "--action-name",
-        "manual_restoration",
-        "--action",
-        "Crews restore hospitals first.",
-        "--by",
-        "test",
-        "--db",
-        str(w.db),
-    )
+    halt: played on by the running server, which watches its log (``server``), or by the
+    CLI, in this process, on the same log."""
+    args = ["decide", w.tabletop, "--actor", actor, "--action-name", "manual_restoration",
+            "--action", "Crews restore hospitals first.", "--by", "test", "--db", str(w.db)]  # fmt: skip
+    got = off_loop(cli, *args)
+    # the server may still be playing the turn before the seat's question: a decide with
+    # no question open records nothing and is refused, so ask again until it is open
+    deadline = time.monotonic() + 60
+    while server and got.exit_code != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = off_loop(cli, *args)
     assert got.exit_code == 0, got.output
+    if server:
+        return
     got = off_loop(cli, "resume", w.tabletop, "--db", str(w.db))
     assert got.exit_code in (0, 3), got.output  # 3: halted again for the seat's next turn
 
@@ -91,7 +89,7 @@ def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(
         # a run resumed elsewhere shows its new status without a reload
         row = page.locator(f"tr[data-run='{w.tabletop}']")
         assert "halted" in row.inner_text()
-        decide_and_resume(w)
+        decide_and_resume(w, server=True)
         wait_until(lambda: "1" in row.locator("td").nth(3).inner_text(), what="turn 1 done")
         # filters
         page.get_by_label("Status").select_option("completed")
@@ -117,13 +115,13 @@ def test_run_page_updates_live_and_recovers_a_dropped_stream(chromium: Any, tmp_
         assert before == log_count(w.db, w.tabletop, "DecisionMade", "HumanDecisionSubmitted")
         assert "Grid Operator" in page.get_by_test_id("waiting").inner_text()
 
-        decide_and_resume(w)  # live: the next turn arrives with no reload
+        decide_and_resume(w, server=True)  # live: the next turn arrives with no reload
         page.locator("section.turn[data-turn='2']").wait_for()
         assert page.get_by_test_id("run-turn").inner_text() == "1"
 
         proxy.drop()  # the connection is lost while the run goes on
         page.get_by_role("status").filter(has_text="reconnecting").wait_for()
-        decide_and_resume(w)
+        decide_and_resume(w, server=True)
         proxy.restore()
         page.locator("section.turn[data-turn='3']").wait_for()
         page.get_by_role("status").filter(has_text="live").wait_for()
