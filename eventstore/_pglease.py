@@ -10,6 +10,7 @@ Keys are 64 bits of a SHA-256: two runs share one with a chance of 2^-64.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -57,10 +58,10 @@ class PgLease:
             conn, self._conn = self._conn, None
             try:
                 # unlocked before the close returns: the server ends a closed session
-                # a moment later, and a probe right after must find the run free
-                conn.execute("SELECT pg_advisory_unlock_all()")
-            except Exception:
-                pass
+                # a moment later, and a probe right after must find the run free. A
+                # connection too broken to unlock holds nothing once closed.
+                with contextlib.suppress(Exception):
+                    conn.execute("SELECT pg_advisory_unlock_all()")
             finally:
                 conn.close()
 

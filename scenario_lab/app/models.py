@@ -95,7 +95,7 @@ def check_priced(
     if not unpriced:
         return ()
     if limit_usd is not None:
-        # the limit's field name is a placeholder: each front end names it its own way
+        # the limit is named through a template field: each front end names it its own way
         raise InvalidRequest(
             "{" + field + "} cannot be kept: no price is known for {names}, so the cost "
             "of their calls could not be counted against it",

@@ -96,7 +96,7 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 
     @stream.setter
     def stream(self, _value: Any) -> None:
-        pass
+        """Ignored: the handler always writes to whatever ``sys.stderr`` is now."""
 
 
 class _LazyFormatter(logging.Formatter):
