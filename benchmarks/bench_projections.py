@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
 from _common import emit, median_seconds, parse_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,7 +47,6 @@ from projections._catalog import EVENT_TABLES, create_statements
 from projections._columns import build
 from projections._duck import arrow_table, connect, insert_arrow
 from projections._project import CHUNK_EVENTS, TRANSACTION_EVENTS
-from projections._stretch import payload_array
 from tests.projection_logs import RunShape, completed, setup_events, turn_events
 
 SHORT = RunShape(actors=("north", "south", "mediator"))
@@ -130,7 +130,8 @@ def baseline(store: EventStore, path: Path) -> float:
                 cols = b.columns[table]
                 if table == "events":
                     data = arrow_table(table, {c: v for c, v in cols.items() if c != "payload"})
-                    data = data.append_column("payload", payload_array(b.payloads))
+                    payloads = pa.array(b.payloads, pa.binary()).cast(pa.string())
+                    data = data.append_column("payload", payloads)
                 else:
                     data = arrow_table(table, cols)
                 insert_arrow(con, table, data)
