@@ -10,13 +10,16 @@ ADBC infers a column's Arrow type from the rows of its first batch and refuses a
 value of another kind, so each stretch is one query and one batch (``batch_rows`` set to
 the stretch), the payload is read as ``CAST(... AS BLOB)`` (a payload an SQL edit left as
 TEXT), and a stretch the driver refuses anyway (a value of an unexpected kind that only
-a hand edit writes) is read again with the stdlib driver. A PostgreSQL log, or a Python
+a hand edit writes) is read again with the stdlib driver. The driver reads on a thread
+of its own, one stretch ahead of the caller (it works without the GIL). A PostgreSQL log, or a Python
 without the driver, takes the stdlib rows too, converted to the same Arrow schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +42,10 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 _ROW = pa.struct(list(RAW_SCHEMA))
-_SQL = (
-    "SELECT position, run_id, seq, turn, type, schema_version, actor, event_id, "
-    "recorded_at, CAST(payload AS BLOB) AS payload FROM events "
-    "WHERE position > ? ORDER BY position LIMIT ?"
-)
+_COLUMNS = "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at"
+_WHERE = "FROM events WHERE position > ? ORDER BY position LIMIT ?"
+_SQL = f"SELECT {_COLUMNS}, CAST(payload AS BLOB) AS payload {_WHERE}"
+_ROWS_SQL = f"SELECT {_COLUMNS}, payload {_WHERE}"
 
 
 def rows_table(rows: list[tuple[Any, ...]]) -> pa.Table:
@@ -104,8 +106,16 @@ def iter_arrow(path: Path | str, fallback: Any, after: int, chunk: int) -> Itera
             if len(rows) < chunk:
                 return
             after = rows[-1][0]
+    else:
+        yield from _ahead(_adbc_stretches(adbc, Path(path), after, chunk))
+
+
+def _adbc_stretches(
+    adbc: Any, path: Path, after: int, chunk: int
+) -> Generator[pa.Table, None, None]:
     # read-only: the projections never write the log
     con = adbc.connect(f"file:{path}?mode=ro")
+    rows_con: sqlite3.Connection | None = None  # for a stretch the driver refuses
     try:
         cur = con.cursor()
         try:
@@ -115,7 +125,8 @@ def iter_arrow(path: Path | str, fallback: Any, after: int, chunk: int) -> Itera
                     cur.execute(_SQL, (after, chunk))
                     table = _conformed(cur.fetch_arrow_table())
                 except (adbc.Error, pa.ArrowException):  # a value of an unexpected kind
-                    table = rows_table(fallback(after, chunk))
+                    rows_con = rows_con or sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                    table = rows_table(rows_con.execute(_ROWS_SQL, (after, chunk)).fetchall())
                 if not table.num_rows:
                     return
                 yield table
@@ -126,3 +137,21 @@ def iter_arrow(path: Path | str, fallback: Any, after: int, chunk: int) -> Itera
             cur.close()
     finally:
         con.close()
+        if rows_con is not None:
+            rows_con.close()
+
+
+def _ahead(stretches: Generator[pa.Table, None, None]) -> Iterator[pa.Table]:
+    """``stretches``, each next one read on a thread of its own while the caller works
+    on the current one: the driver reads without the GIL, beside the caller's Python
+    (the catch-up checks a stretch's payloads while the next is read). One ahead, so
+    memory holds one stretch more."""
+    with ThreadPoolExecutor(1, "log-reader") as pool:
+        future = pool.submit(next, stretches, None)
+        try:
+            while (table := future.result()) is not None:
+                future = pool.submit(next, stretches, None)
+                yield table
+        finally:
+            wait([future])  # before the generator (and its connections) is closed
+            stretches.close()

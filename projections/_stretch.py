@@ -95,9 +95,7 @@ def _decoded(raw: pa.Table, types: list[str]) -> list[Any] | None:
     """Every payload of the stretch decoded in one call, or None when the stretch must
     go the careful way (an older version, an unknown type, a payload refused, a
     ``type`` tag that is not its row's)."""
-    pairs = raw.select(["type", "schema_version"]).group_by(["type", "schema_version"])
-    found = pairs.aggregate([]).to_pydict()
-    if not set(zip(found["type"], found["schema_version"], strict=True)) <= _CURRENT:
+    if not set(zip(types, raw["schema_version"].to_pylist(), strict=True)) <= _CURRENT:
         return None
     if raw["payload"].null_count:
         return None
