@@ -76,6 +76,17 @@ def _print_runs(lab: Lab, query: ListRuns, db: str | Path, *, tree: bool, as_jso
     rows = [_tree_row(line) for line in lines]
     headers = [("RUN", "left"), ("SCENARIO", "left"), ("STATUS", "left"), ("TURNS", "right")]
     print_table([*headers, ("COST $", "right"), ("LINEAGE", "left"), ("NAME/TAGS", "left")], rows)
+    _hint_not_started([r for r in listed.runs if r.status == "not_started"], db)
+
+
+def _hint_not_started(runs: list[Any], db: str | Path) -> None:
+    """Say how to play runs recorded but never started (a fork made without --play)."""
+    if len(runs) == 1:
+        start = command(f"resume {runs[0].run_id}", db)
+        status(f"run {runs[0].run_id} was recorded but not started: `{start}` plays it")
+    elif runs:
+        start = command("resume RUN", db)
+        status(f"{len(runs)} runs were recorded but not started: `{start}` plays one")
 
 
 def _labels(name: str | None, tags: tuple[str, ...]) -> str:

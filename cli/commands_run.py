@@ -265,6 +265,14 @@ def run(
             "scenario's white_cell).",
         ),
     ] = None,
+    cache_markers: Annotated[
+        bool,
+        typer.Option(
+            "--cache-markers/--no-cache-markers",
+            help="Mark the stable opening of actors' prompts for Anthropic models' prompt "
+            "cache (cache_control); other models cache without markers.",
+        ),
+    ] = True,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from scenario_lab.app import StartRun
@@ -289,6 +297,7 @@ def run(
         name=name,
         tags=tuple(tag or ()),
         white_cell=white_cell,
+        cache_markers=cache_markers,
     )
     try:
         created = lab.create_run(request)
@@ -460,6 +469,8 @@ def fork(
     if play_it:
         options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
         code = report_end(play(lab, branch.run_id, resume_options=options), db, options)
+    else:
+        status(f"not started: `{command(f'resume {branch.run_id}', db)}` plays it")
     finish(branch.run_id, code)
 
 

@@ -62,6 +62,8 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     white_cell: bool | None = None
     name: str | None = None  # a label for people: `runs`, reports, SQL
     tags: tuple[str, ...] = ()  # labels to find the run by (`runs --tag`, SQL)
+    # mark prompts' stable opening for Anthropic models' prompt cache (others cache alone)
+    cache_markers: bool = True
 
 
 class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -257,6 +259,7 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
                 white_cell=request.white_cell,
                 name=request.name,
                 tags=request.tags,
+                cache_markers=request.cache_markers,
             )
         except BaseException:
             lease.release()
