@@ -548,7 +548,13 @@ def estimate(
     prices: PricesOpt = None,
     price: PriceOpt = None,
 ) -> None:
-    """Expected model calls, tokens and cost of a run, from the price table."""
+    """Expected model calls, tokens and cost of a run, from the price table.
+
+    The cost counts prompt caching: from turn 2, each actor's stable opening (system
+    message and briefing) is expected from the provider's cache when its model has a
+    cache price (--price MODEL=IN,OUT,CACHED) and the opening is at least 1,024 tokens;
+    the cost without cache hits is shown beside it.
+    """
     from scenario_lab.app import EstimateRequest
 
     lab = make_lab(Path(DEFAULT_DB), prices=prices, price_overrides=parse_prices(price))
@@ -585,6 +591,17 @@ def _print_estimate(est: Any, as_json: bool) -> None:
         typer.echo(
             f"talks may add calls: up to {est.max_calls} calls, ${est.max_cost_usd:.4f}, "
             "if every actor opens every talk it may"
+        )
+    if est.cached_tokens:
+        typer.echo(
+            f"prompt caching: {est.cached_tokens} of the prompt tokens are expected from the "
+            f"providers' caches (each actor's opening, from turn 2): ${est.cost_usd:.4f} "
+            f"with these cache hits, ${est.cost_without_cache_usd:.4f} without"
+        )
+    elif est.by_model and len(est.unpriced) < len(est.by_model):
+        typer.echo(
+            "prompt caching: none expected (an actor's opening is cached from turn 2 when "
+            "its model has a cache price and the opening is at least 1,024 tokens)"
         )
 
 
