@@ -114,7 +114,7 @@ def sql(
 ) -> None:
     """Run one read-only SQL query over the analytics tables (DuckDB dialect).
 
-    The query cannot write or read files; write tables to files with ``export``. It
+    The query cannot write or read files; write tables to files with `scenario-lab export`. It
     stops at its time and memory limits (default 120 s and 2GB).
     """
     from scenario_lab.app import SqlRequest, render
@@ -159,7 +159,9 @@ PairedOption = Annotated[
 
 
 def report(
-    run: Annotated[str | None, typer.Argument(help="Run id (or a unique prefix).")] = None,
+    run: Annotated[
+        str | None, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     output: OutOption = None,

@@ -121,7 +121,7 @@ def _tree_row(line: TreeLine) -> list[str]:
 
 
 def log(
-    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
     db: DbOption = DEFAULT_DB,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     actor: Annotated[
@@ -147,7 +147,9 @@ def log(
 
 
 def verify(
-    run: Annotated[str | None, typer.Argument(help="Run id; all runs when omitted.")] = None,
+    run: Annotated[
+        str | None, typer.Argument(metavar="RUN", help="Run id; all runs when omitted.")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     anchor: Annotated[
         Path | None,

@@ -326,7 +326,8 @@ def resume(
     prices: PricesOpt = None,
     price: PriceOpt = None,
 ) -> None:
-    """Continue a halted, interrupted or crashed run from its last recorded step."""
+    """Continue a halted, interrupted or crashed run from its last recorded step, or
+    start a fork recorded without --play (listed as not_started)."""
     from scenario_lab.app import ResumeRun
 
     lab = make_lab(

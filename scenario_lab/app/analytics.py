@@ -249,7 +249,11 @@ def compare(settings: LabSettings, run_refs: tuple[str, ...]) -> Comparison:
     from projections import compare_data, open_readonly
 
     if len(run_refs) < 2:
-        raise InvalidRequest("compare needs at least two runs", field="runs")
+        raise InvalidRequest(
+            "compare needs at least two runs",
+            field="runs",
+            hint="give two or more run ids, or compare two batches",
+        )
     path = analytics_path(settings)
     with open_store(settings) as store:
         run_ids = [store.resolve(r) for r in run_refs]

@@ -144,10 +144,9 @@ def parse_price(text: str) -> tuple[str, tuple[float, ...]]:
             raise ValueError(text)
     except ValueError:
         raise InvalidRequest(
-            "{price} takes MODEL=IN,OUT or MODEL=IN,OUT,CACHED in USD per 1M tokens, got {text!r}",
-            hint="write e.g. {price} openai/gpt-4o-mini=0.15,0.6 or "
-            "openai/gpt-4o-mini=0.15,0.6,0.075 (cached: the price of a prompt token served "
-            "from the provider's cache): two or three numbers, 0 or more",
+            "{price} takes MODEL=IN,OUT or MODEL=IN,OUT,CACHED: USD per 1M input, output "
+            "and cached prompt tokens, numbers of 0 or more; got {text!r}",
+            hint="e.g. {price} openai/gpt-4o-mini=0.15,0.6,0.075",
             field="price",
             values={"text": text},
         ) from None
