@@ -98,14 +98,21 @@ def _print_table(result: QueryResult) -> None:
 
 
 def sql(
-    statement: Annotated[str | None, typer.Argument(help="The SQL query.")] = None,
+    statement: Annotated[
+        str | None, typer.Argument(help="The SQL query (with --schema: a table's name).")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="table, csv, json or markdown.")
     ] = "table",
     schema: Annotated[
-        bool, typer.Option("--schema", help="List the tables and columns with their descriptions.")
+        bool,
+        typer.Option(
+            "--schema",
+            help="List the tables and columns with their descriptions (of one table: "
+            "`sql --schema runs`).",
+        ),
     ] = False,
     timeout: TimeoutOption = None,
     memory_limit: MemoryOption = None,

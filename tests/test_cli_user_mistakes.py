@@ -93,3 +93,17 @@ def test_a_bad_price_says_the_shape_once(tmp_path: Path) -> None:
 def test_resume_help_says_it_starts_a_fork_made_without_play() -> None:
     shown = cli("resume", "--help").stdout
     assert "start a fork recorded without --play" in " ".join(shown.split())
+
+
+def test_sql_schema_of_one_table_lists_its_columns_and_names_the_tables_if_unknown(
+    played: tuple[Path, str],
+) -> None:
+    db, _ = played
+    shown = cli("sql", "--schema", "runs", "--db", db, "-f", "csv")
+    assert shown.exit_code == 0, shown.output
+    tables = {line.split(",")[0] for line in shown.stdout.splitlines()[1:]}
+    assert tables == {"runs"}
+    everything = cli("sql", "--schema", "--db", db, "-f", "csv").stdout
+    assert len(everything.splitlines()) > len(shown.stdout.splitlines())
+    result = cli("sql", "--schema", "nope", "--db", db)
+    one_line_error(result, 2, "there is no table 'nope'", "tables: events,", "runs")
