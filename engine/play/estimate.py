@@ -19,9 +19,11 @@ briefing (``engine.play.prompts.decision_prefix``). The estimate expects that op
 be read from the provider's cache in every call of the actor from turn 2 on (turn 1's
 calls write it), when the price table knows a cache price for the model (the provider
 caches) and the opening is at least ``MIN_CACHED_PREFIX`` tokens (OpenAI's minimum;
-Anthropic's is the same for its larger models, and the run marks the opening for it).
-Cached tokens are billed at the cache price; what Anthropic charges extra to write the
-cache is not modelled. ``cost_usd`` is the cost with those cache hits,
+Anthropic's for Sonnet and Opus, while its Haiku models need 2,048, which is not told
+apart here). For Anthropic models a run marks the opening with ``cache_control``
+(unless ``run --no-cache-markers``, which the estimate does not know of). Cached tokens
+are billed at the cache price; what Anthropic charges extra to write the cache is not
+modelled. ``cost_usd`` is the cost with those cache hits,
 ``cost_without_cache_usd`` the cost if none happened. The judges' prompts (world
 update, metrics, checks) open with shorter stable parts and are counted uncached.
 """
