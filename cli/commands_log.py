@@ -68,7 +68,7 @@ def _print_runs(lab: Lab, query: ListRuns, db: str | Path, *, tree: bool, as_jso
         elif tag:
             status(f"no run has the tag(s) {', '.join(tag)}")
         else:
-            status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
+            status(f"no runs yet: {_first_run_hint()}")
         return
     from scenario_lab.app import TreeLine
 
@@ -77,6 +77,14 @@ def _print_runs(lab: Lab, query: ListRuns, db: str | Path, *, tree: bool, as_jso
     headers = [("RUN", "left"), ("SCENARIO", "left"), ("STATUS", "left"), ("TURNS", "right")]
     print_table([*headers, ("COST $", "right"), ("LINEAGE", "left"), ("NAME/TAGS", "left")], rows)
     _hint_not_started([r for r in listed.runs if r.status == "not_started"], db)
+
+
+def _first_run_hint() -> str:
+    """How to start a first run from here: the bundled example where it is (the
+    repository's top folder), else a scenario ``init`` writes."""
+    if (Path("scenarios") / "strait-crisis" / "scenario.yaml").is_file():
+        return "start one with `scenario-lab run scenarios/strait-crisis`"
+    return "`scenario-lab init DIR` writes a scenario, `scenario-lab run DIR` plays it"
 
 
 def _hint_not_started(runs: list[Any], db: str | Path) -> None:

@@ -75,7 +75,8 @@ class EventStore(Forks, Anchors, Blobs, Batches, Listing):
             if not create:
                 raise StoreError(
                     f"no log at {path}",
-                    hint="run a scenario first, or point --db / SCENARIO_LAB_DB at a log",
+                    hint="run a scenario first (`scenario-lab init DIR` writes one to start "
+                    "from), or point --db / SCENARIO_LAB_DB at a log",
                 )
             if not path.parent.exists():
                 raise StoreError(

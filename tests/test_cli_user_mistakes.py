@@ -107,3 +107,25 @@ def test_sql_schema_of_one_table_lists_its_columns_and_names_the_tables_if_unkno
     assert len(everything.splitlines()) > len(shown.stdout.splitlines())
     result = cli("sql", "--schema", "nope", "--db", db)
     one_line_error(result, 2, "there is no table 'nope'", "tables: events,", "runs")
+
+
+def test_runs_in_a_new_folder_says_how_to_make_a_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventstore import EventStore
+
+    monkeypatch.chdir(tmp_path)  # no scenarios/ here: the bundled example is elsewhere
+    result = cli("runs")
+    one_line_error(result, 1, "no log at scenario-lab.db", "`scenario-lab init DIR` writes one")
+    with EventStore.open(tmp_path / "scenario-lab.db", create=True):
+        pass
+    empty = cli("runs")
+    assert empty.exit_code == 0, empty.output
+    assert empty.stderr.strip() == (
+        "no runs yet: `scenario-lab init DIR` writes a scenario, `scenario-lab run DIR` plays it"
+    )
+    monkeypatch.chdir(SCENARIOS.parent)  # the repository's top folder: its example
+    assert (
+        "scenario-lab run scenarios/strait-crisis"
+        in cli("runs", "--db", tmp_path / "scenario-lab.db").stderr
+    )
