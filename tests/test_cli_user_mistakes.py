@@ -129,3 +129,17 @@ def test_runs_in_a_new_folder_says_how_to_make_a_first_run(
         "scenario-lab run scenarios/strait-crisis"
         in cli("runs", "--db", tmp_path / "scenario-lab.db").stderr
     )
+
+
+def test_init_where_no_folder_can_be_made_says_so_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    result = cli("init", tmp_path / "afile" / "new")
+    one_line_error(
+        result, 2, f"cannot write {tmp_path / 'afile' / 'new'}", "give a folder you can write"
+    )
+
+
+def test_validate_given_a_batch_file_says_how_batch_files_are_checked(tmp_path: Path) -> None:
+    result = cli("validate", SCENARIOS / "strait-crisis-sweep.yaml")
+    assert result.exit_code == 1
+    assert "a batch file is checked with `scenario-lab batch run FILE --dry-run`" in result.stdout
