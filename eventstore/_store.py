@@ -70,6 +70,12 @@ class EventStore(Forks, Anchors, Blobs, Batches, Listing):
 
             return cls(str(path), cast(sqlite3.Connection, open_pg(str(path), create=create)))
         path = Path(path)
+        if path.is_dir():  # sqlite would say "unable to open database file", which misleads
+            raise StoreError(
+                f"{path} is a folder, not a log",
+                hint=f"give --db a file, e.g. {path / 'scenario-lab.db'}",
+                file=str(path),
+            )
         fresh = not path.exists() or path.stat().st_size == 0
         if fresh:
             if not create:

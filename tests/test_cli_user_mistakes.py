@@ -143,3 +143,24 @@ def test_validate_given_a_batch_file_says_how_batch_files_are_checked(tmp_path: 
     result = cli("validate", SCENARIOS / "strait-crisis-sweep.yaml")
     assert result.exit_code == 1
     assert "a batch file is checked with `scenario-lab batch run FILE --dry-run`" in result.stdout
+
+
+def test_a_folder_given_as_the_log_is_named_as_one(tmp_path: Path) -> None:
+    for args in (("runs",), ("run", STRAIT)):
+        result = cli(*args, "--db", tmp_path)
+        one_line_error(result, 1, f"{tmp_path} is a folder, not a log", "give --db a file")
+        assert "free space" not in result.stderr  # the old, wrong hint
+
+
+def test_export_into_a_file_says_a_file_is_in_the_way(played: tuple[Path, str]) -> None:
+    db, run_id = played
+    in_the_way = db.parent / "taken"
+    in_the_way.write_text("x")
+    result = cli("export", run_id, "--db", db, "-o", in_the_way)
+    one_line_error(result, 1, "cannot create the folder", "a file is in the way", "-o/--out")
+
+
+def test_a_missing_price_file_is_named_once(tmp_path: Path) -> None:
+    result = cli("estimate", SCENARIOS / "ai-summit", "--prices", tmp_path / "none.json")
+    one_line_error(result, 2, f"cannot read price file {tmp_path / 'none.json'}: No such file")
+    assert "Errno" not in result.stderr
