@@ -273,7 +273,7 @@ def init_scenario(folder: Path, kind: str = "rules") -> list[Path]:
     title = (
         folder.resolve().name.replace("-", " ").replace("_", " ").strip().title() or "My Scenario"
     )
-    written = []
+    written: list[Path] = []
     for rel, text in starter_files(cast(Kind, kind), title).items():
         path = folder / rel
         try:
