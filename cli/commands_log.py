@@ -43,7 +43,13 @@ def runs(
         typer.Option("--tag", help="Only runs with this tag (repeatable: with every one)."),
     ] = None,
 ) -> None:
-    """List runs, newest first, with lineage, status, turns completed and cost."""
+    """List runs, newest first, with lineage, status, turns completed and cost.
+
+    Status: running (a live process plays it), not_started (a fork recorded without
+    --play), interrupted (its process died), halted(reason), completed or failed.
+    `resume RUN` starts a not_started run and goes on with an interrupted one (and with
+    a halted one, once what it waits for is given).
+    """
     from scenario_lab.app import ListRuns
 
     lab = make_lab(db)

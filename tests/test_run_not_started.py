@@ -45,6 +45,12 @@ def test_the_cli_says_a_fork_made_without_play_is_not_started_and_how_to_start_i
     assert "not started" not in cli("runs", "--db", w.db).stderr
 
 
+def test_runs_help_explains_the_statuses() -> None:
+    shown = " ".join(cli("runs", "--help").stdout.split())
+    assert "not_started (a fork recorded without --play)" in shown
+    assert "`resume RUN` starts a not_started run" in shown
+
+
 def test_several_runs_not_started_get_one_hint(tmp_path: Path) -> None:
     w = make_world(tmp_path)
     _fork(w.db, w.strait)
