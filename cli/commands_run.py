@@ -465,13 +465,14 @@ def fork(
         finish(created.batch_id, code)
         return
     branch = lab.fork_run(request)
-    status(f"branch {branch.run_id} of {branch.parent_run_id} at turn {at_turn}")
+    made = f"branch {branch.run_id} of {branch.parent_run_id} at turn {at_turn}"
     code = EXIT_OK
     if play_it:
+        status(made)
         options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
         code = report_end(play(lab, branch.run_id, resume_options=options), db, options)
     else:
-        status(f"not started: `{command(f'resume {branch.run_id}', db)}` plays it")
+        status(f"{made}, not started: `{command(f'resume {branch.run_id}', db)}` plays it")
     finish(branch.run_id, code)
 
 

@@ -23,7 +23,10 @@ def test_the_cli_says_a_fork_made_without_play_is_not_started_and_how_to_start_i
 ) -> None:
     w = make_world(tmp_path)
     branch, said = _fork(w.db, w.strait)
-    assert f"not started: `scenario-lab resume {branch} --db {w.db}` plays it" in said
+    assert said.strip() == (
+        f"branch {branch} of {w.strait} at turn 3, not started: "
+        f"`scenario-lab resume {branch} --db {w.db}` plays it"
+    )
 
     listed = cli("runs", "--json", "--db", w.db)
     status = {r["run_id"]: r["status"] for r in json.loads(listed.stdout)}
