@@ -66,9 +66,8 @@ def summary_of(info: RunInfo, facts: TimelineFacts, db_path: Path | str) -> RunS
         status = _STATUS[facts.last_lifecycle]
         halt_reason = facts.halt_reason
     if status == "running" and not is_held(db_path, run_id):
-        # a fork recorded without playing: nothing of its own since its RunForked
-        fresh = facts.last_lifecycle == "RunForked" and not facts.began_turn
-        status = "not_started" if fresh else "interrupted"
+        # a fork recorded without playing has not died while playing: it never began
+        status = "not_started" if facts.fresh_fork else "interrupted"
     return RunSummary(
         run_id=run_id,
         scenario=scenario,
