@@ -32,6 +32,22 @@ DURATION_HINT = (
     "(singular or plural), e.g. '1 month' or '2 weeks'"
 )
 DEFER_CHECKS = "defer_checks"
+
+
+# Default factories of the models' list and dict fields. Not ``list``/``dict`` themselves:
+# pydantic reads each factory's signature, and a builtin's is parsed from its text by the
+# tokenizer (~0.3 ms a field, ~8 ms for the first, which compiles the tokenizer's
+# patterns: ~15 ms of every run's start for the scenario's 19 such fields).
+def new_list() -> list[Any]:
+    """An empty list: ``Field(default_factory=new_list)``."""
+    return []
+
+
+def new_dict() -> dict[Any, Any]:
+    """An empty dict: ``Field(default_factory=new_dict)``."""
+    return {}
+
+
 Control = Literal["ai", "human", "scripted", "rules"]
 IssuePath = tuple[str | int, ...]
 
