@@ -270,6 +270,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    # the lazy names too, as if imported (for completion in an editor or a REPL)
+    return sorted({*globals(), *__all__})
+
+
 __all__ = [
     "BUNDLED_SCENARIOS",
     "CATEGORY_STATUS",
