@@ -89,11 +89,11 @@ def check_priced(
     """Refuse models with no known price under a limit (``field``: the credit limit or
     the batch budget), whose calls it could not count; without a limit, the warning
     that their cost will be recorded as unknown (empty when every model is priced)."""
-    from engine.play.estimate import unpriced_warning
-
     unpriced = table.unpriced(models)
     if not unpriced:
         return ()
+    from engine.play.estimate import unpriced_warning
+
     if limit_usd is not None:
         # the limit is named through a template field: each front end names it its own way
         raise InvalidRequest(
