@@ -38,7 +38,7 @@ from eventstore import EventStore
 
 BATCH = 10
 CHUNK = 500  # batches per timed stretch
-ROUNDS = 3  # turns of each server in the read benchmark
+ROUNDS = 3  # turns of each server in the read benchmark (1 with --quick)
 
 # the server process: argv = log URL, "pooled" or "direct"; prints its port
 _SERVE = """
@@ -111,7 +111,7 @@ def main() -> None:
         finally:
             for store in stores.values():
                 store.close()
-        reads = _server_reads(url, runs["postgresql"], requests)
+        reads = _server_reads(url, runs["postgresql"], requests, 1 if args.quick else ROUNDS)
     appended = n_batches * BATCH
     pg_rate, sqlite_rate = appended / seconds["postgresql"], appended / seconds["sqlite"]
     emit(
@@ -128,16 +128,16 @@ def main() -> None:
     )
 
 
-def _server_reads(url: str, run_id: str, requests: int) -> dict[str, Any]:
+def _server_reads(url: str, run_id: str, requests: int, rounds: int) -> dict[str, Any]:
     """``GET /api/v1/runs/{run_id}`` on a pooled server and a direct one, in turns."""
     rates: dict[str, list[float]] = {"pooled": [], "direct": []}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for mode, got in rates.items():
             got.append(_requests_per_s(url, mode, run_id, requests))
     pooled, direct = statistics.median(rates["pooled"]), statistics.median(rates["direct"])
     return {
         "requests": requests,
-        "rounds": ROUNDS,
+        "rounds": rounds,
         "pooled_requests_per_s": round(pooled, 1),
         "direct_requests_per_s": round(direct, 1),
         "pooled_to_direct_ratio": round(pooled / direct, 3),
