@@ -271,4 +271,6 @@ def request_blob(request: ChatRequest) -> bytes:
     if request.json_schema is not None:
         body["json_schema"] = request.json_schema
         body["schema_name"] = request.schema_name
+    if request.cache_prefix_chars is not None:  # only then: other prompts keep their hash
+        body["cache_prefix_chars"] = request.cache_prefix_chars
     return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
