@@ -33,12 +33,10 @@ from bench_batch import CALL_CAP, LATENCY_S, LLM_ACTORS, LLM_TURNS, batch_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ray
-
 from engine.batch.config import load_batch
 from engine.batch.plan import record_batch
 from engine.batch.play import run_batch
-from engine.batch.ray_executor import RayOptions
+from engine.batch.ray_executor import RayOptions, connect
 from engine.llm import LLMSettings, PriceTable, Router
 from eventstore import EventStore
 from tests.fakellm import fake_process
@@ -139,13 +137,7 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     latency, cap = (LATENCY_S, CALL_CAP) if not args.quick else (0.05, 8)
     t0 = time.perf_counter()
-    ray.init(
-        address="local",
-        num_cpus=cpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
+    ray, _started = connect(RayOptions())  # the local Ray `batch run --executor ray` starts
     started = time.perf_counter() - t0
     try:
         with tempfile.TemporaryDirectory() as d:

@@ -214,10 +214,14 @@ class PgCursor:
 
 class PgConnection:
     """A PostgreSQL log's connection behind the ``sqlite3.Connection`` surface the store
-    uses. One per store; like the SQLite one, used by one thread at a time."""
+    uses. One per store; like the SQLite one, used by one thread at a time. Borrowed from
+    ``pool`` (``_pgpool.py``), ``close`` gives it back."""
 
-    def __init__(self, raw: psycopg.Connection[Any], url: str, schema: str):
+    def __init__(
+        self, raw: psycopg.Connection[Any], url: str, schema: str, pool: Any = None
+    ) -> None:
         self.raw = raw
+        self.pool = pool
         self.url = url
         self.schema = schema
         self.write_key = lock_key("write", schema)
@@ -278,7 +282,14 @@ class PgConnection:
         return PgCursor(self)
 
     def close(self) -> None:
-        self.raw.close()
+        if self.pool is None:
+            self.raw.close()
+        else:
+            from ._pgpool import give_back
+
+            pool, self.pool = self.pool, None  # given back once, even if closed twice
+            self._writing = False
+            give_back(pool, self.raw)
 
 
 def _quoted(text: str) -> str:

@@ -41,7 +41,15 @@ _FUNCTIONS = (
 
 
 def open_pg(url: str, *, create: bool) -> PgConnection:
-    """A connection to the log at ``url``, its tables created (``create``) or upgraded."""
+    """A connection to the log at ``url``, its tables created (``create``) or upgraded.
+
+    Opened before in this process: a pooled connection, the log checked then
+    (``_pgpool.py``)."""
+    from ._pgpool import borrow, remember
+
+    lent = borrow(url)
+    if lent is not None:
+        return PgConnection(lent[0], url, lent[2], pool=lent[1])
     raw = connect(url)
     try:
         schema = raw.execute("SELECT current_schema()").fetchone()
@@ -74,6 +82,7 @@ def open_pg(url: str, *, create: bool) -> PgConnection:
             )
         elif version < SCHEMA_VERSION:
             _upgrade(conn)
+        remember(url, conn.schema)
         return conn
     except BaseException:
         raw.close()

@@ -26,6 +26,9 @@ Segment = tuple[str, int, int | None]
 # Ids per `IN (...)` list: well under SQLite's bound on host parameters.
 _IDS_PER_QUERY = 500
 
+# Run ids an ambiguous prefix's error names.
+_CANDIDATES = 5
+
 
 def now() -> str:
     """The time recorded with a write: UTC, ISO 8601, microseconds."""
@@ -41,6 +44,18 @@ def like_prefix(prefix: str) -> str:
     """A LIKE pattern (with ESCAPE '\\') matching values that start with ``prefix``."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def next_after(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (its last
+    character raised by one; code-point order is UTF-8's byte order), or None when that
+    character is the last code point."""
+    last = ord(prefix[-1]) + 1
+    if last > 0x10FFFF:
+        return None
+    if last == 0xD800:  # surrogates cannot be stored as UTF-8: the next one stored
+        last = 0xE000
+    return prefix[:-1] + chr(last)
 
 
 def run_info_row(row: tuple[Any, ...]) -> RunInfo:
@@ -92,26 +107,43 @@ class Runs:
         return out
 
     def resolve(self, prefix: str) -> str:
-        """The run id that is ``prefix`` or the only one starting with it."""
+        """The run id that is ``prefix`` or the only one starting with it.
+
+        Two index lookups on the primary key, no scan: the exact id first, then the ids
+        in the range ``[prefix, next_after(prefix))``, which are exactly those starting
+        with ``prefix`` (ids compare bytewise: SQLite's BINARY, PostgreSQL's "C").
+        """
         check_ref(prefix, "run")
-        # The exact id sorts first: with LIMIT 3, ids sharing the prefix must not push
-        # it out (without ORDER BY that held only by the index's scan order).
-        rows = self._conn.execute(
-            "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
-            "ORDER BY run_id = ? DESC, run_id LIMIT 3",
-            (prefix, like_prefix(prefix), prefix),
-        ).fetchall()
-        ids = [r[0] for r in rows]
-        if prefix in ids:
+        if self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (prefix,)).fetchone():
             return prefix
+        ids = self._ids_from(prefix, _CANDIDATES + 1)
         if len(ids) == 1:
             return ids[0]
         if not ids:
             raise RunNotFound(prefix)
+        more = ", ..." if len(ids) > _CANDIDATES else ""
         raise UsageError(
-            f"run id prefix {prefix!r} is ambiguous ({', '.join(ids)}, ...)",
+            f"run id prefix {prefix!r} is ambiguous: {'at least ' if more else ''}"
+            f"{min(len(ids), _CANDIDATES)} runs start with it "
+            f"({', '.join(ids[:_CANDIDATES])}{more})",
             hint="give more characters of the run id",
         )
+
+    def _ids_from(self, prefix: str, limit: int) -> list[str]:
+        """The first ``limit`` run ids starting with ``prefix``, in order."""
+        end = next_after(prefix)
+        if end is None:  # nothing sorts after it by one character: the open range
+            rows = self._conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? ORDER BY run_id LIMIT ?",
+                (prefix, limit),
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?",
+                (prefix, end, limit),
+            ).fetchall()
+        # the open range may reach past the prefix; the closed one never does
+        return [r[0] for r in rows if r[0].startswith(prefix)]
 
     def list_runs(self, *, batch_id: str | None = None) -> list[RunInfo]:
         """Every run, newest first."""

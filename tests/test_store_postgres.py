@@ -342,6 +342,7 @@ def test_the_append_benchmark_compares_both_backends(pg_cluster: Cluster) -> Non
     assert result["benchmark"] == "append_pg" and result["events"] == 2000
     assert result["postgresql_events_per_s"] > 0 and result["sqlite_events_per_s"] > 0
     assert result["ratio"] > 0 and result["postgresql_fsync"] == "off"
+    assert result["server_reads"]["pooled_to_direct_ratio"] > 0
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("1", "1 error"), ("", "1 skipped")])

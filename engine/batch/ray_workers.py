@@ -7,11 +7,12 @@ and the rule-run task.
   cap on model calls in flight is split between the hosts: each holds its share in a
   local limiter, so the cap costs no round trip per call and the cluster never has more
   calls in flight than the cap.
-- ``CallGate``: one actor per batch session holding the batch budget for the whole
+- ``CallGate``: one actor per batch session with a budget, holding it for the whole
   cluster. Under a budget every model call reserves its worst-case cost there first
   (as ``engine.play.calls.Budget`` does in one process) and settles at its actual cost.
-- ``play_rule_run``: a task per rule-driven run; CPU-bound, so one per CPU. It plays
-  the run in a scratch log and writes it in one transaction (``engine.batch.workers``).
+- ``play_rule_runs``: a task per few rule-driven runs; CPU-bound, so one per CPU. It
+  plays each run in a scratch log and writes it in one transaction
+  (``engine.batch.workers``), as a pool worker does.
 
 The log is named by the ``--db`` string (a file path, or a URL once another backend
 exists), never assumed to be a path on the worker's machine.
@@ -33,11 +34,11 @@ from typing import Any
 import anyio
 import ray
 
-from engine.batch import workers
 from engine.batch.outcomes import (
     BatchProgress,
     BatchResult,
     RunOutcome,
+    failed_outcome,
     outcome_of,
     skipped_outcome,
 )
@@ -62,12 +63,7 @@ class CallGate:
     died calls ``forget`` first, which gives back what the dead one held.
     """
 
-    def __init__(
-        self, cap: int, limit_usd: float | None, spent_usd: float, prices: PriceTable
-    ) -> None:
-        # the prices live here for the hosts: a restarted actor must find its arguments,
-        # and a big one would sit in the object store, where it may be gone by then
-        self.prices = prices
+    def __init__(self, cap: int, limit_usd: float | None, spent_usd: float) -> None:
         self.cap = max(1, cap)
         self.limit = limit_usd
         self.spent = spent_usd
@@ -112,33 +108,24 @@ class CallGate:
             self.reserved -= sum(self.held.pop(holder, []))
             self.changed.notify_all()
 
-    def price_table(self) -> PriceTable:
-        """The batch's prices, for a run host starting."""
-        return self.prices
-
     def numbers(self) -> tuple[float, float, float | None, int]:
         """(spent, reserved, limit, calls in flight), for the driver's progress."""
         return self.spent, self.reserved, self.limit, sum(map(len, self.held.values()))
 
 
 class GatedClient:
-    """An LLM client whose every call, under a batch budget, holds a reservation of the
-    gate (and a slot of its cap) while it is in flight."""
+    """An LLM client whose every call holds a reservation of the gate's budget (and a
+    slot of its cap) while it is in flight."""
 
-    def __init__(
-        self, inner: Router, prices: PriceTable, gate: Any, holder: str, budgeted: bool
-    ) -> None:
+    def __init__(self, inner: Router, prices: PriceTable, gate: Any, holder: str) -> None:
         self.inner = inner
         self.prices = prices
         self.gate = gate
         self.holder = holder
-        self.budgeted = budgeted
         # the run's own caller estimates the same way: one worst case for both budgets
         self._estimator = ModelCaller(inner, prices, anyio.CapacityLimiter(1), Budget(None))
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        if not self.budgeted:  # no budget to keep: the host's limiter is the whole cap
-            return await self.inner.complete(request)
         estimate = self._estimator.estimate(request)
         what = f"the {request.purpose} call to {request.model}"
         if estimate is None:  # the run was refused at the start if a budget needs a price
@@ -197,25 +184,28 @@ class RunHost:
         db: str,
         batch_id: str,
         llm: LLMSettings,
-        gate_name: str,
+        prices: list[Any],
+        gate_name: str | None,
         calls: int,
     ) -> None:
-        # by name, not by handle: Ray keeps a handle argument where a restart may not
-        # find it again, and a host must be able to restart
-        gate: Any = ray.get_actor(gate_name)
-        ray.get(gate.forget.remote(name))  # a restarted host: what the dead one held
-        prices: PriceTable = ray.get(gate.price_table.remote())
-        budgeted = ray.get(gate.numbers.remote())[2] is not None
+        # ``prices``: [a reference the driver holds for the whole batch], read here. The
+        # gate (a batch with a budget has one) by name, not by handle: Ray keeps a handle
+        # argument where a restart may not find it again, and a host must restart
+        table: PriceTable = ray.get(prices[0])
+        client: LLMClient = Router(llm)  # no budget: the host's limiter is the whole cap
+        if gate_name is not None:
+            gate: Any = ray.get_actor(gate_name)
+            ray.get(gate.forget.remote(name))  # a restarted host: what the dead one held
+            client = GatedClient(Router(llm), table, gate, name)
         self.store = EventStore.open(db, create=False)
         _id, self.plan = batch_plan(self.store, batch_id)
         self.runs = {r.index: r for r in self.plan.runs}
-        client: LLMClient = GatedClient(Router(llm), prices, gate, name, budgeted)
         self.session = BatchSession(
             store_path=db,
             batch_id=batch_id,
             plan=self.plan,
             client=client,
-            prices=prices,
+            prices=table,
             budget=Budget(None),  # the gate holds the batch budget
             progress=BatchProgress(),
             result=BatchResult(batch_id),
@@ -235,8 +225,11 @@ _SCRATCH: dict[str, Any] = {}  # this worker process's scratch folder and the ba
 
 
 @ray.remote(max_retries=RETRIES)
-def play_rule_run(db: str, batch_id: str, index: int, planned: str) -> RunOutcome:
-    """Play one rule-driven planned run (or, retried, whatever its last attempt left)."""
+def play_rule_runs(db: str, batch_id: str, plays: list[tuple[int, str]]) -> list[RunOutcome]:
+    """Play rule-driven planned runs one after the other, (index, planned action) each;
+    retried after its worker died, a run the last attempt finished is only reported."""
+    from engine.batch import workers  # here: a run host (models) never needs the pool's
+
     key = (db, batch_id)
     if _SCRATCH.get("key") != key:
         folder = _SCRATCH.get("folder") or tempfile.mkdtemp(prefix="scenario-lab-ray-")
@@ -245,12 +238,26 @@ def play_rule_run(db: str, batch_id: str, index: int, planned: str) -> RunOutcom
         workers.open_worker(db, batch_id, folder)
         _SCRATCH.update(key=key, folder=folder)
     store, plan, runs = workers.worker_batch()
-    pr = runs[index]
+    out = []
+    for index, planned in plays:
+        pr = runs[index]
+        try:
+            out.append(_play_rule_run(db, batch_id, store, plan, pr, planned))
+        except Exception as e:  # that run failed outside the engine; the others go on
+            out.append(failed_outcome(pr, e, 0))
+    return out
+
+
+def _play_rule_run(
+    db: str, batch_id: str, store: EventStore, plan: BatchPlan, pr: PlannedRun, planned: str
+) -> RunOutcome:
     action = action_now(store, plan, pr, planned)
     if action is None:
         return done_outcome(store, pr)
     if action in ("start", "fork"):
-        return workers.play_planned(index)
+        from engine.batch.workers import play_planned
+
+        return play_planned(pr.index)
     session = BatchSession(
         store_path=db,
         batch_id=batch_id,
