@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from engine.batch.heap import YOUNG_THRESHOLD, frozen_heap
 from engine.llm import ChatRequest, OpenAICompatibleClient
 from engine.llm.schemas import DecisionOut, json_schema_for, sorted_schema_text
+from engine.llm.transport import http_client
 from engine.play.calls import request_blob
 from tests.fakellm import FakeLLMServer
 
@@ -73,6 +74,33 @@ async def test_concurrent_calls_share_fast_locked_connections_correctly() -> Non
                             tg.start_soon(call, 16 * round_ + i)
         assert sorted(texts) == list(range(48)) and all(texts.values())
         assert srv.connections_accepted <= 16
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "extra", [{}, {"X-Title": "lab", "accept": "text/plain"}, {"Content-Length": "5"}]
+)
+async def test_a_chat_request_is_what_build_request_makes(extra: dict[str, str]) -> None:
+    # built from a kept template; headers (order and case), body, URL and extensions
+    # must be httpx's own, whatever the body and the client's headers
+    http = http_client(timeout_s=5)
+    try:
+        client = OpenAICompatibleClient(
+            "http://127.0.0.1:9/v1", "k", http=http, default_headers=extra
+        )
+        for body in (b'{"model": "m"}', "é".encode() * 3000, b"", b"{}"):
+            ours = client._request(http, body)
+            theirs = http.build_request(
+                "POST", client._url, headers=client._headers, content=body, timeout=None
+            )
+            assert ours.headers.raw == theirs.headers.raw
+            assert (ours.method, ours.url, ours.content) == (theirs.method, theirs.url, body)
+            assert ours.extensions == theirs.extensions
+    finally:
+        await http.aclose()
 
 
 # -- the audit blob --------------------------------------------------------------------------
