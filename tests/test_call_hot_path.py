@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.batch.heap import YOUNG_THRESHOLD, frozen_heap
-from engine.llm import ChatRequest, OpenAICompatibleClient
+from engine.llm import ChatRequest, LLMSettings, OpenAICompatibleClient, PriceTable, Router
 from engine.llm.schemas import DecisionOut, json_schema_for, sorted_schema_text
 from engine.llm.transport import http_client
-from engine.play.calls import request_blob
+from engine.play.calls import Budget, ModelCaller, request_blob
 from tests.fakellm import FakeLLMServer
 
 
@@ -186,3 +186,44 @@ def test_a_playing_batch_collects_young_garbage_less_often_then_restores() -> No
         assert gc.get_threshold() == (0, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+# -- the cap on calls in flight ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_call_takes_a_free_slot_without_yielding_and_queues_fairly_for_a_busy_one(
+    monkeypatch,
+) -> None:
+    yields: list[int] = []
+    original = AsyncIOBackend.cancel_shielded_checkpoint
+
+    async def counted(cls: Any) -> None:
+        yields.append(1)
+        await original()
+
+    with FakeLLMServer(latency_s=0.02) as srv:
+        async with Router(LLMSettings(base_url=srv.base_url, max_retries=0)) as router:
+            limiter = anyio.CapacityLimiter(2)
+            caller = ModelCaller(router, PriceTable({}), limiter, Budget(limit_usd=None))
+            await caller.call(_request(0), turn=1, actor="a", request_id="r0")  # connects
+            monkeypatch.setattr(AsyncIOBackend, "cancel_shielded_checkpoint", classmethod(counted))
+            await caller.call(_request(1), turn=1, actor="a", request_id="r1")
+            # the socket send's yield and the two before the bookkeeping; none for the slot
+            assert len(yields) == 3
+            monkeypatch.undo()
+            in_flight: list[int] = []
+            most = 0
+
+            async def one(i: int) -> None:
+                nonlocal most
+                await caller.call(_request(i), turn=1, actor="a", request_id=f"q{i}")
+                most = max(most, limiter.borrowed_tokens)
+                in_flight.append(i)
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    for i in range(8):
+                        tg.start_soon(one, i)
+            assert sorted(in_flight) == list(range(8)) and most <= 2
+            assert limiter.borrowed_tokens == 0
