@@ -179,11 +179,7 @@ class ModelCaller:
         model_called(request, response, actual, actor=actor)
         # Let the call that was waiting for this slot send its request before this one's
         # bookkeeping (blobs here, the log append after): when many replies land at once,
-        # the slots refill first. Twice: the first puts this bookkeeping behind the call
-        # this slot woke, the second behind every call that the replies landing with this
-        # one woke (each woken call reaches its socket write without yielding), instead of
-        # interleaved with them. Shielded: the answer is paid for and must be recorded.
-        await anyio.lowlevel.cancel_shielded_checkpoint()
+        # the slots refill first. Shielded: the answer is paid for and must be recorded.
         await anyio.lowlevel.cancel_shielded_checkpoint()
         return call_result(
             request,
