@@ -98,14 +98,21 @@ def _print_table(result: QueryResult) -> None:
 
 
 def sql(
-    statement: Annotated[str | None, typer.Argument(help="The SQL query.")] = None,
+    statement: Annotated[
+        str | None, typer.Argument(help="The SQL query (with --schema: a table's name).")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="table, csv, json or markdown.")
     ] = "table",
     schema: Annotated[
-        bool, typer.Option("--schema", help="List the tables and columns with their descriptions.")
+        bool,
+        typer.Option(
+            "--schema",
+            help="List the tables and columns with their descriptions (of one table: "
+            "`sql --schema runs`).",
+        ),
     ] = False,
     timeout: TimeoutOption = None,
     memory_limit: MemoryOption = None,
@@ -114,7 +121,7 @@ def sql(
 ) -> None:
     """Run one read-only SQL query over the analytics tables (DuckDB dialect).
 
-    The query cannot write or read files; write tables to files with ``export``. It
+    The query cannot write or read files; write tables to files with `scenario-lab export`. It
     stops at its time and memory limits (default 120 s and 2GB).
     """
     from scenario_lab.app import SqlRequest, render
@@ -159,7 +166,9 @@ PairedOption = Annotated[
 
 
 def report(
-    run: Annotated[str | None, typer.Argument(help="Run id (or a unique prefix).")] = None,
+    run: Annotated[
+        str | None, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     analytics: AnalyticsOption = None,
     output: OutOption = None,

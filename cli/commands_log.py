@@ -43,7 +43,13 @@ def runs(
         typer.Option("--tag", help="Only runs with this tag (repeatable: with every one)."),
     ] = None,
 ) -> None:
-    """List runs, newest first, with lineage, status, turns completed and cost."""
+    """List runs, newest first, with lineage, status, turns completed and cost.
+
+    Status: running (a live process plays it), not_started (a fork recorded without
+    --play), interrupted (its process died), halted(reason), completed or failed.
+    `resume RUN` starts a not_started run and goes on with an interrupted one (and with
+    a halted one, once what it waits for is given).
+    """
     from scenario_lab.app import ListRuns
 
     lab = make_lab(db)
@@ -68,7 +74,7 @@ def _print_runs(lab: Lab, query: ListRuns, db: str | Path, *, tree: bool, as_jso
         elif tag:
             status(f"no run has the tag(s) {', '.join(tag)}")
         else:
-            status("no runs yet: start one with `scenario-lab run scenarios/strait-crisis`")
+            status(f"no runs yet: {_first_run_hint()}")
         return
     from scenario_lab.app import TreeLine
 
@@ -76,6 +82,25 @@ def _print_runs(lab: Lab, query: ListRuns, db: str | Path, *, tree: bool, as_jso
     rows = [_tree_row(line) for line in lines]
     headers = [("RUN", "left"), ("SCENARIO", "left"), ("STATUS", "left"), ("TURNS", "right")]
     print_table([*headers, ("COST $", "right"), ("LINEAGE", "left"), ("NAME/TAGS", "left")], rows)
+    _hint_not_started([r for r in listed.runs if r.status == "not_started"], db)
+
+
+def _first_run_hint() -> str:
+    """How to start a first run from here: the bundled example where it is (the
+    repository's top folder), else a scenario ``init`` writes."""
+    if (Path("scenarios") / "strait-crisis" / "scenario.yaml").is_file():
+        return "start one with `scenario-lab run scenarios/strait-crisis`"
+    return "`scenario-lab init DIR` writes a scenario, `scenario-lab run DIR` plays it"
+
+
+def _hint_not_started(runs: list[Any], db: str | Path) -> None:
+    """Say how to play runs recorded but never started (a fork made without --play)."""
+    if len(runs) == 1:
+        start = command(f"resume {runs[0].run_id}", db)
+        status(f"run {runs[0].run_id} was recorded but not started: `{start}` plays it")
+    elif runs:
+        start = command("resume RUN", db)
+        status(f"{len(runs)} runs were recorded but not started: `{start}` plays one")
 
 
 def _labels(name: str | None, tags: tuple[str, ...]) -> str:
@@ -110,7 +135,7 @@ def _tree_row(line: TreeLine) -> list[str]:
 
 
 def log(
-    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
     db: DbOption = DEFAULT_DB,
     turn: Annotated[int | None, typer.Option("--turn", help="Only this turn.")] = None,
     actor: Annotated[
@@ -136,7 +161,9 @@ def log(
 
 
 def verify(
-    run: Annotated[str | None, typer.Argument(help="Run id; all runs when omitted.")] = None,
+    run: Annotated[
+        str | None, typer.Argument(metavar="RUN", help="Run id; all runs when omitted.")
+    ] = None,
     db: DbOption = DEFAULT_DB,
     anchor: Annotated[
         Path | None,

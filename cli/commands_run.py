@@ -265,6 +265,14 @@ def run(
             "scenario's white_cell).",
         ),
     ] = None,
+    cache_markers: Annotated[
+        bool,
+        typer.Option(
+            "--cache-markers/--no-cache-markers",
+            help="Mark the stable opening of actors' prompts for Anthropic models' prompt "
+            "cache (cache_control); other models cache without markers.",
+        ),
+    ] = True,
 ) -> None:
     """Run a scenario; the run id is the last line of stdout."""
     from scenario_lab.app import StartRun
@@ -289,6 +297,7 @@ def run(
         name=name,
         tags=tuple(tag or ()),
         white_cell=white_cell,
+        cache_markers=cache_markers,
     )
     try:
         created = lab.create_run(request)
@@ -317,7 +326,8 @@ def resume(
     prices: PricesOpt = None,
     price: PriceOpt = None,
 ) -> None:
-    """Continue a halted, interrupted or crashed run from its last recorded step."""
+    """Continue a halted, interrupted or crashed run from its last recorded step, or
+    start a fork recorded without --play (listed as not_started)."""
     from scenario_lab.app import ResumeRun
 
     lab = make_lab(
@@ -455,11 +465,14 @@ def fork(
         finish(created.batch_id, code)
         return
     branch = lab.fork_run(request)
-    status(f"branch {branch.run_id} of {branch.parent_run_id} at turn {at_turn}")
+    made = f"branch {branch.run_id} of {branch.parent_run_id} at turn {at_turn}"
     code = EXIT_OK
     if play_it:
+        status(made)
         options = play_options(llm_base_url=llm_base_url, concurrency=concurrency, prices=prices)
         code = report_end(play(lab, branch.run_id, resume_options=options), db, options)
+    else:
+        status(f"{made}, not started: `{command(f'resume {branch.run_id}', db)}` plays it")
     finish(branch.run_id, code)
 
 
@@ -537,7 +550,13 @@ def estimate(
     prices: PricesOpt = None,
     price: PriceOpt = None,
 ) -> None:
-    """Expected model calls, tokens and cost of a run, from the price table."""
+    """Expected model calls, tokens and cost of a run, from the price table.
+
+    The cost counts prompt caching: from turn 2, each actor's stable opening (system
+    message and briefing) is expected from the provider's cache when its model has a
+    cache price (--price MODEL=IN,OUT,CACHED) and the opening is at least 1,024 tokens;
+    the cost without cache hits is shown beside it.
+    """
     from scenario_lab.app import EstimateRequest
 
     lab = make_lab(Path(DEFAULT_DB), prices=prices, price_overrides=parse_prices(price))
@@ -574,6 +593,17 @@ def _print_estimate(est: Any, as_json: bool) -> None:
         typer.echo(
             f"talks may add calls: up to {est.max_calls} calls, ${est.max_cost_usd:.4f}, "
             "if every actor opens every talk it may"
+        )
+    if est.cached_tokens:
+        typer.echo(
+            f"prompt caching: {est.cached_tokens} of the prompt tokens are expected from the "
+            f"providers' caches (each actor's opening, from turn 2): ${est.cost_usd:.4f} "
+            f"with these cache hits, ${est.cost_without_cache_usd:.4f} without"
+        )
+    elif est.by_model and len(est.unpriced) < len(est.by_model):
+        typer.echo(
+            "prompt caching: none expected (an actor's opening is cached from turn 2 when "
+            "its model has a cache price and the opening is at least 1,024 tokens)"
         )
 
 

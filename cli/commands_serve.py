@@ -27,7 +27,8 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind(addr)
     except OSError as e:
         sock.close()
-        raise fail(f"cannot listen on {host}:{port}: {e.strerror}", 1) from None
+        hint = " (choose another --port, or --port 0 for a free one)" if port else ""
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror}{hint}", 1) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

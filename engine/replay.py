@@ -9,6 +9,7 @@ no result, only speed. Snapshots are written by the player as it plays and, ever
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -28,7 +29,13 @@ MAX_WRITES = 3
 log = logging.getLogger(__name__)
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(RunState)
+
+
+@functools.cache
+def _decoder() -> msgspec.msgpack.Decoder[RunState]:
+    # built at the first snapshot read (~3 ms: every type of the state): a new run, and
+    # one shorter than SNAPSHOT_EVERY turns, never reads one
+    return msgspec.msgpack.Decoder(RunState)
 
 
 def encode_state(state: RunState) -> bytes:
@@ -37,7 +44,7 @@ def encode_state(state: RunState) -> bytes:
 
 
 def decode_state(data: bytes) -> RunState:
-    return _decoder.decode(data)
+    return _decoder().decode(data)
 
 
 def replay(

@@ -3,7 +3,8 @@
 Status is never stored: it is the last lifecycle event of the run's timeline, and a run
 whose last lifecycle event says it is playing counts as ``running`` only while a live
 process holds its lease; otherwise it was ``interrupted`` (killed, crashed) and can be
-resumed. This reads with a few SQL aggregates per run instead of folding every event,
+resumed; a fork that never began a turn of its own (recorded without ``--play``) is
+``not_started``, and ``resume`` starts it. This reads with a few SQL aggregates per run instead of folding every event,
 so listing hundreds of runs stays fast.
 """
 
@@ -28,7 +29,8 @@ _STATUS = {
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     """One line of ``scenario-lab runs``: a run's identity, lineage, status and cost.
 
-    ``status`` is running, interrupted, halted, completed or failed; ``halt_reason`` is
+    ``status`` is running, not_started, interrupted, halted, completed or failed;
+    ``halt_reason`` is
     set for a halted run. The field order is the order of ``runs --json``.
     """
 
@@ -55,7 +57,8 @@ def summarize(store: EventStore, info: RunInfo, db_path: Path | str | None = Non
 
 def summary_of(info: RunInfo, facts: TimelineFacts, db_path: Path | str) -> RunSummary:
     """The run's line from facts already read (a listing reads them in bulk or keeps
-    them while the run records nothing new); the lease says running or interrupted."""
+    them while the run records nothing new); the lease says running, or else
+    interrupted (not_started: a fork that never began a turn of its own)."""
     run_id = info.run_id
     scenario = facts.scenario_name
     status, halt_reason = "running", None
@@ -63,7 +66,8 @@ def summary_of(info: RunInfo, facts: TimelineFacts, db_path: Path | str) -> RunS
         status = _STATUS[facts.last_lifecycle]
         halt_reason = facts.halt_reason
     if status == "running" and not is_held(db_path, run_id):
-        status = "interrupted"
+        # a fork recorded without playing has not died while playing: it never began
+        status = "not_started" if facts.fresh_fork else "interrupted"
     return RunSummary(
         run_id=run_id,
         scenario=scenario,

@@ -82,6 +82,9 @@ class RunSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     variation: dict[str, Any] = {}
     # white-cell mode: each world update waits for a facilitator to approve or edit it
     white_cell: bool = False
+    # mark the stable opening of actors' prompts for the prompt cache of the models that
+    # cache only marked prompts (Anthropic's); other models' requests never change
+    cache_markers: bool = True
 
 
 # -- run lifecycle ---------------------------------------------------------------------

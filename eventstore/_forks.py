@@ -44,10 +44,10 @@ class Forks(Appends):
         last = done[-1] if done else None
         what = f"has not completed turn {at_turn}" if at_turn >= 0 else f"has no turn {at_turn}"
         raise ForkError(
-            f"run {run_id} {what} (last completed turn: "
-            f"{last if last is not None else 'none, the setup is unfinished'})",
+            f"run {run_id} {what}; last completed turn: "
+            f"{last if last is not None else 'none, the setup is unfinished'}",
             hint=(
-                f"fork at a completed turn (0 to {last})"
+                f"fork at a completed turn, 0 to {last}"
                 if last is not None
                 else "the run has not completed its setup; resume it first"
             ),

@@ -75,6 +75,10 @@ class Queries(Reads):
             halt_reason=last[2] if last and last[1] == "RunHalted" else None,
             name=starts[-1][1] if starts else None,
             tags=tuple(labels),
+            # asked of forks alone: one indexed look-up, not one for every run listed
+            fresh_fork=last is not None
+            and last[1] == "RunForked"
+            and not self.has_own_event(run_id, "TurnStarted"),
         )
 
     def own_cost(self, run_id: str) -> float:

@@ -93,3 +93,6 @@ class TimelineFacts(msgspec.Struct, frozen=True, kw_only=True):
     halt_reason: str | None  # that event's reason when it is a RunHalted
     name: str | None = None  # of the run's own RunStarted or RunForked
     tags: tuple[str, ...] = ()  # of every RunStarted/RunForked of the timeline, in order
+    # a fork that has recorded nothing of a turn since it was made: its last lifecycle
+    # event is its RunForked and it has no TurnStarted of its own (made without playing)
+    fresh_fork: bool = False

@@ -70,12 +70,19 @@ class EventStore(Forks, Anchors, Blobs, Batches, Listing):
 
             return cls(str(path), cast(sqlite3.Connection, open_pg(str(path), create=create)))
         path = Path(path)
+        if path.is_dir():  # sqlite would say "unable to open database file", which misleads
+            raise StoreError(
+                f"{path} is a folder, not a log",
+                hint=f"give --db a file, e.g. {path / 'scenario-lab.db'}",
+                file=str(path),
+            )
         fresh = not path.exists() or path.stat().st_size == 0
         if fresh:
             if not create:
                 raise StoreError(
                     f"no log at {path}",
-                    hint="run a scenario first, or point --db / SCENARIO_LAB_DB at a log",
+                    hint="run a scenario first (`scenario-lab init DIR` writes one to start "
+                    "from), or point --db / SCENARIO_LAB_DB at a log",
                 )
             if not path.parent.exists():
                 raise StoreError(

@@ -308,7 +308,8 @@ TABLES: dict[str, Table] = {
             "status": (
                 "VARCHAR",
                 "running, halted, completed or failed, from the last lifecycle event; the CLI "
-                "shows `interrupted` for a running run no live process plays.",
+                "shows `interrupted` for a running run no live process plays (`not_started` "
+                "for a fork that never began a turn of its own).",
             ),
             "halt_reason": ("VARCHAR", "Why a halted or failed run stopped."),
             "turns_completed": ("INTEGER", "The last completed turn."),

@@ -230,15 +230,22 @@ def recompute(con: duckdb.DuckDBPyConnection, lineage: Lineage) -> None:
 
 
 def refine_liveness(con: duckdb.DuckDBPyConnection, store_path: Any) -> None:
-    """``running`` runs no live process plays are ``interrupted`` (and back when resumed)."""
+    """``running`` runs no live process plays are ``interrupted``, or ``not_started``
+    for a fork that has recorded nothing of its own since it was made (no turn begun,
+    no resume); back to ``running`` when played again."""
     from eventstore import is_held
 
     rows = con.execute(
-        "SELECT run_id, status FROM runs WHERE status IN ('running', 'interrupted')"
+        "SELECT run_id, status, parent_run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+        "events e WHERE e.run_id = r.run_id AND e.type IN ('TurnStarted', 'RunResumed') "
+        "AND NOT e.inherited) FROM runs r "
+        "WHERE status IN ('running', 'interrupted', 'not_started')"
     ).fetchall()
     changes = []
-    for run_id, status in rows:
+    for run_id, status, fresh in rows:
         live = "running" if is_held(store_path, run_id) else "interrupted"
+        if live == "interrupted" and fresh:
+            live = "not_started"
         if live != status:
             changes.append((run_id, live))
     if changes:

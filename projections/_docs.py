@@ -36,7 +36,8 @@ count every recorded event once across runs, add `AND NOT inherited`.
 
 **Status.** `runs.status` is derived from the events (running, halted, completed,
 failed). The CLI shows a run whose events say it is playing, but that no live process
-holds, as `interrupted`.
+holds, as `interrupted`, or as `not_started` for a fork that never began a turn of its
+own (recorded without `--play`: `scenario-lab resume RUN` plays it).
 
 **Variables.** Numeric world variables are one row per (world update, variable) in
 `variables`, rather than a map in `world_states`, so a trajectory is a plain `WHERE`.

@@ -37,7 +37,11 @@ def export_tables(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise AnalyticsError(f"cannot create the folder {out_dir}: {e.strerror}") from e
+        what = "a file is in the way" if out_dir.is_file() else e.strerror
+        raise AnalyticsError(
+            f"cannot create the folder {out_dir}: {what}",
+            hint="give -o/--out a new or existing folder",
+        ) from e
     where = ""
     if run_ids is not None:
         where = "run_id IN (" + ", ".join(_literal(r) for r in run_ids) + ")"

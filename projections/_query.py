@@ -118,6 +118,12 @@ def _query_error(e: duckdb.Error, deadline: Deadline, limits: QueryLimits | None
             hint="sql reads the analytics tables and no other file; "
             "write tables to files with `scenario-lab export`",
         )
+    if "read-only mode" in str(e):  # a write: the tables are the log's, rebuilt from it
+        return QueryError(
+            "sql is read-only: the analytics tables are built from the log and cannot be changed",
+            hint="write a query's result to a file with `scenario-lab sql ... --out FILE`, "
+            "or tables with `scenario-lab export`",
+        )
     return QueryError(one_line(e), hint=_SCHEMA_HINT)
 
 

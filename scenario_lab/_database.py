@@ -92,7 +92,7 @@ class Database:
         play: bool = True,
     ) -> RunOutcome:
         """Branch ``run`` after turn ``at_turn`` with what the branch changes, and play
-        it (``play=False``: record it only; its outcome then says it is interrupted)."""
+        it (``play=False``: record it only; its outcome then says it is not_started)."""
         from scenario_lab.app import ForkRun
 
         branch = self.lab.fork_run(

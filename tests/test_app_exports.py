@@ -37,3 +37,13 @@ def test_importing_the_api_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dir_lists_every_name_before_it_is_loaded() -> None:
+    # most names load on first use (PEP 562); dir() lists them all the same
+    code = (
+        "import sys, scenario_lab.app as app; "
+        "print(set(app.__all__) <= set(dir(app)), 'engine.summary' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]

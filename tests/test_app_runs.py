@@ -272,3 +272,20 @@ def test_halt_of_a_run_nobody_plays(played: tuple[Path, str]) -> None:
     assert RunLocked is RunLockedToo
     lab.close()
     assert lab.list_runs(ListRuns(status="interrupted")).runs[0].run_id == created.run_id
+
+
+def test_a_created_run_keeps_its_log_open_until_played_or_closed(tmp_path: Path) -> None:
+    # create_run hands its connection to play_run (one open per run); the last close
+    # of an SQLite log checkpoints and removes its write-ahead log
+    wal = tmp_path / "log.db-wal"
+    lab = make_lab(tmp_path)
+    played = lab.create_run(StartRun(scenario=str(STRAIT), turns=1))
+    assert wal.exists()
+    outcome = anyio.run(lab.play_run, played.run_id)
+    assert outcome.status == "completed"
+    assert not wal.exists()  # closed with the run
+    never = lab.create_run(StartRun(scenario=str(STRAIT), turns=1))
+    assert wal.exists()
+    lab.close()
+    assert not wal.exists()  # a run created and never played: closed with the Lab
+    assert lab.run(never.run_id).summary.status == "interrupted"

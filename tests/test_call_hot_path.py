@@ -118,6 +118,8 @@ def _reference(request: ChatRequest) -> bytes:
     if request.json_schema is not None:
         body["json_schema"] = request.json_schema
         body["schema_name"] = request.schema_name
+    if request.cache_prefix_chars is not None:
+        body["cache_prefix_chars"] = request.cache_prefix_chars
     return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
 
 
@@ -140,6 +142,7 @@ _schemas = st.sampled_from(
     schema=_schemas,
     schema_name=st.none() | _text,
     purpose=_text,
+    cache_prefix_chars=st.none() | st.integers(min_value=0, max_value=10**5),
 )
 def test_the_request_blob_is_json_dumps_byte_for_byte(
     messages: list[dict[str, str]],
@@ -149,6 +152,7 @@ def test_the_request_blob_is_json_dumps_byte_for_byte(
     schema: dict[str, Any] | None,
     schema_name: str | None,
     purpose: str,
+    cache_prefix_chars: int | None,
 ) -> None:
     request = ChatRequest(
         model="m/é",
@@ -159,6 +163,7 @@ def test_the_request_blob_is_json_dumps_byte_for_byte(
         json_schema=schema,
         schema_name=schema_name,
         purpose=purpose,
+        cache_prefix_chars=cache_prefix_chars,  # sorts before "json_schema"
     )
     assert request_blob(request) == _reference(request)
 

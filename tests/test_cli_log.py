@@ -49,7 +49,7 @@ def test_runs_json_has_the_documented_keys(played: tuple[Path, str]) -> None:
     by_id = {r["run_id"]: r for r in rows}
     assert by_id[run_id]["status"] == "completed" and by_id[run_id]["turns_completed"] == 4
     assert by_id[branch]["parent_run_id"] == run_id and by_id[branch]["fork_turn"] == 2
-    assert by_id[branch]["status"] == "interrupted"  # created, not played: resume plays it
+    assert by_id[branch]["status"] == "not_started"  # created, not played: resume plays it
     assert by_id[branch]["scenario"] == "Border standoff (test)"
     tree = cli("runs", "--db", db, "--tree").stdout
     assert tree.index(run_id) < tree.index(branch) and f"fork of {run_id} at turn 2" in tree

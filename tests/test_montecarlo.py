@@ -211,7 +211,7 @@ def test_the_same_seeds_give_byte_identical_logs(tmp_path: Path) -> None:
                 paired=True,
             )
         )
-    assert {r["status"] for r in _batch_runs(second, created.batch_id)} == {"interrupted"}
+    assert {r["status"] for r in _batch_runs(second, created.batch_id)} == {"not_started"}
     resumed = cli("batch", "resume", created.batch_id, "--db", second)
     assert resumed.exit_code == 0, resumed.output
     runs_a, runs_b = _batch_runs(first, a), _batch_runs(second, created.batch_id)

@@ -91,7 +91,7 @@ def test_run_fork_and_tables_as_pandas(db: scenario_lab.Database) -> None:
     assert "runs" in set(db.sql_schema()["table"])
     assert "| Name | base |" in db.report(base.run_id)
     unplayed = db.fork(base.run_id, 1, play=False)
-    assert unplayed.status == "interrupted" and unplayed.turns_completed == 1
+    assert unplayed.status == "not_started" and unplayed.turns_completed == 1
 
 
 def test_polars_and_arrow_frames(tmp_path: Path) -> None:

@@ -214,6 +214,7 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
         port = s.getsockname()[1]
         err = one_line_error(cli("serve", "--db", tmp_path / "lab.db", "--port", str(port)), 1)
     assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "(choose another --port, or --port 0 for a free one)" in err
 
 
 def _on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:

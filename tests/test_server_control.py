@@ -5,6 +5,7 @@ the run goes on by itself."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -340,3 +341,24 @@ def test_white_cell_review_holds_each_world_update_for_a_facilitator(
     assert applied[1]["narrative"] == proposals[1]["narrative"]
     check = cli("replay", run_id, "--db", w.db, "--check")
     assert check.exit_code == 0, check.output
+
+
+def test_a_started_run_marks_anthropic_prompts_unless_told_not_to(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    w = _world(tmp_path, fake)
+    claude = "anthropic/claude-3.5-haiku"
+    marked: dict[bool, bool] = {}
+    with live(w.settings) as srv, srv.client(headers=bearer(w.keys["facilitator"])) as c:
+        for on in (True, False):
+            fake.reset()
+            body = {"scenario": "llm3", "turns": 1, "models": {"ngo": claude}}
+            if not on:
+                body["cache_markers"] = False
+            r = c.post("/api/v1/runs", json=body)
+            assert r.status_code == 201, r.text
+            assert wait_run(c, r.json()["run_id"], ended)["status"] == "completed"
+            sent = [q["json"] for q in fake.requests if q["json"] is not None]
+            assert any(b["model"] == claude for b in sent)
+            marked[on] = any("cache_control" in json.dumps(b) for b in sent)
+    assert marked == {True: True, False: False}

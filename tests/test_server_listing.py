@@ -25,7 +25,7 @@ from tests.legacy_logs import as_legacy
 from tests.server_helpers import bearer, live, make_world
 from tests.store_helpers import build_run, raw_connection, setup_events
 
-STATUSES = ("running", "interrupted", "halted", "completed", "failed")
+STATUSES = ("running", "not_started", "interrupted", "halted", "completed", "failed")
 
 
 def _root(store: EventStore, scenario: str, tags: tuple[str, ...], batch: str | None) -> str:
@@ -139,8 +139,11 @@ def test_pages_of_any_filter_are_every_matching_run_once_newest_first(
 
 def test_every_status_and_label_is_found(log: tuple[LabSettings, dict[str, Any]]) -> None:
     lab, made = log
-    for status in ("interrupted", "halted", "completed", "failed"):
+    for status in ("not_started", "interrupted", "halted", "completed", "failed"):
         assert list_runs(lab, ListRuns(status=status)).runs, status
+    # a fork recorded without playing never began a turn: not started, not interrupted
+    fresh = {r.run_id: r.status for r in list_runs(lab, ListRuns()).runs}
+    assert [fresh[f] for f in made["forks"]] == ["not_started", "not_started"]
     forked = list_runs(lab, ListRuns(tags=("z",))).runs
     assert [r.run_id for r in forked] == [made["forks"][0]]
     assert forked[0].scenario == "beta"  # a fork's scenario is its root's

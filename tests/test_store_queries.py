@@ -151,6 +151,20 @@ def test_a_branch_counts_what_it_inherits_but_not_its_parents_later_events(
     assert store.own_cost(parent) == pytest.approx(1.5)
 
 
+def test_a_fork_is_fresh_until_it_begins_a_turn_of_its_own(store: EventStore) -> None:
+    root = build_run(store, 2)
+    assert not store.timeline_facts(root).fresh_fork  # a root is no fork
+    branch = store.fork(root, 1)
+    assert store.timeline_facts(branch).fresh_fork  # made, nothing played: not started
+    fork_of_fork = store.fork(branch, 1)
+    assert store.timeline_facts(fork_of_fork).fresh_fork  # its parent's events are not its own
+    store.append(branch, turn_events(2, complete=False), expected_seq=store.last_seq(branch))
+    assert not store.timeline_facts(branch).fresh_fork  # began turn 2: interrupted if it dies
+    resumed = store.fork(root, 1)
+    _end(store, resumed, RunResumed(turn=1))
+    assert not store.timeline_facts(resumed).fresh_fork  # a resume was asked for
+
+
 # -- batches ------------------------------------------------------------------------------
 
 

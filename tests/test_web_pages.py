@@ -86,6 +86,8 @@ def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(
         ids = [rows.nth(i).get_attribute("data-run") for i in range(rows.count())]
         assert ids.index(branch) == ids.index(w.strait) + 1
         assert "fork at turn 4" in page.locator(f"tr[data-run='{branch}']").inner_text()
+        # recorded without --play: it never started (it did not die while playing)
+        assert "not_started" in page.locator(f"tr[data-run='{branch}']").inner_text()
         # a run resumed elsewhere shows its new status without a reload
         row = page.locator(f"tr[data-run='{w.tabletop}']")
         assert "halted" in row.inner_text()
@@ -95,6 +97,9 @@ def test_sign_in_and_the_runs_tree_with_a_fork_and_live_status(
         page.get_by_label("Status").select_option("completed")
         wait_until(lambda: page.locator(f"tr[data-run='{w.tabletop}']").count() == 0, what="filter")
         assert page.locator(f"tr[data-run='{w.strait}']").count() == 1
+        page.get_by_label("Status").select_option("not_started")
+        wait_until(lambda: page.locator(f"tr[data-run='{w.strait}']").count() == 0, what="filter")
+        assert page.locator(f"tr[data-run='{branch}']").count() == 1
         page.get_by_label("Status").select_option("")
         shot(page, "runs", full_page=True)
         # the 401 of the first visit (not signed in yet) is the only failed request

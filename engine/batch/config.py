@@ -292,6 +292,13 @@ def load_batch(path: str | Path, *, budget_usd: float | None = None) -> BatchPla
 def _read(path: Path, p: _Problems) -> dict[str, Any] | None:
     # the same bounded safe YAML as scenario files: size, depth and aliases are limited
     budget = ReadBudget()
+    if path.is_dir():  # a scenario folder given where its batch file was meant
+        p.error(
+            "",
+            "is a folder, not a batch file",
+            "give the batch file, a .yaml; a scenario folder plays with `scenario-lab run FOLDER`",
+        )
+        return None
     try:
         data = load_yaml(
             budget.read(path, budget.limits.yaml_file_bytes, "a batch file needs a few KB"), budget

@@ -306,13 +306,11 @@ def _todo(
             out.append((pr, "start"))
             continue
         status = summarize(store, info).status
-        if (
-            status == "interrupted"
-            and plan.kind == "continuations"
-            and not store.has_own_event(pr.run_id, "TurnStarted")
-        ):
+        if status == "not_started" and plan.kind == "continuations":
             out.append((pr, "fork"))
-        elif status == "interrupted" or (status == "halted" and pr.run_id in reopen):
+        elif status in ("interrupted", "not_started") or (
+            status == "halted" and pr.run_id in reopen
+        ):
             out.append((pr, "resume"))
         # running: another live process plays it; anything else is finished
     return out

@@ -170,9 +170,10 @@ def action_now(store: EventStore, plan: BatchPlan, pr: PlannedRun, planned: str)
     except RunNotFound:
         return "start"
     status = summarize(store, info).status
-    if status == "interrupted":
-        fresh = plan.kind == "continuations" and not store.has_own_event(pr.run_id, "TurnStarted")
-        return "fork" if fresh else "resume"
+    if status == "not_started" and plan.kind == "continuations":
+        return "fork"
+    if status in ("interrupted", "not_started"):
+        return "resume"
     if status == "halted" and planned == "resume":
         return "resume"  # halted by the budget this session raised
     return None

@@ -24,6 +24,7 @@ import msgspec
 from eventstore import Attempt
 
 from .errors import LLMCallFailed
+from .prompt_cache import marked_messages
 from .retry import backoff_delay, is_retryable_status, retry_after_seconds
 from .transport import http_client, send, tls_context
 from .types import ChatRequest, ChatResponse
@@ -218,7 +219,10 @@ class OpenAICompatibleClient:
     # -- one attempt ---------------------------------------------------------------------
 
     def _params(self, request: ChatRequest, use_schema: bool) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": request.model, "messages": request.messages}
+        messages: list[dict[str, Any]] | list[dict[str, str]] = request.messages
+        if request.cache_prefix_chars is not None:
+            messages = marked_messages(request.messages, request.cache_prefix_chars)
+        params: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.seed is not None:

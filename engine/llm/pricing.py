@@ -141,8 +141,9 @@ def read_price_file(path: Path) -> dict[str, Price]:
     try:
         data = json.loads(Path(path).read_text("utf-8"))
     except (OSError, ValueError, RecursionError) as e:  # RecursionError: deep nesting
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e
         raise UsageError(
-            f"cannot read price file {path}: {e}",
+            f"cannot read price file {path}: {why}",
             hint="give a JSON object of model -> {input, output[, cached]} USD per 1M tokens",
         ) from e
     return _prices_from(data, f"price file {path}")

@@ -15,6 +15,9 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     ``model`` is the routing name (``openai/gpt-4o-mini``, ``ollama/llama3.1``).
     ``json_schema`` asks for structured output under ``schema_name``; ``purpose`` says
     what the call is for (``decision``, ``world_update``, ...) for logs and errors.
+    ``cache_prefix_chars``: the last message opens with this many characters that every
+    call of its kind repeats; the client marks them for the provider's prompt cache
+    (:mod:`engine.llm.prompt_cache`). None: no marker, the messages sent as they are.
     """
 
     model: str
@@ -25,6 +28,7 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     json_schema: dict[str, Any] | None = None
     schema_name: str | None = None
     purpose: str = ""
+    cache_prefix_chars: int | None = None
 
 
 class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):

@@ -89,6 +89,7 @@ def decision_request(
     seed: int,
     json_mode: bool,
     action_names: list[str],
+    cache_prefix_chars: int | None = None,
 ) -> ChatRequest:
     schema = None
     if json_mode:
@@ -106,6 +107,7 @@ def decision_request(
         json_schema=schema,
         schema_name="decision" if schema else None,
         purpose="decision",
+        cache_prefix_chars=cache_prefix_chars,
     )
 
 

@@ -289,12 +289,14 @@ def request_blob(request: ChatRequest) -> bytes:
         "max_tokens": request.max_tokens,
         "purpose": request.purpose,
     }
+    if request.cache_prefix_chars is not None:  # only then: other prompts keep their hash
+        body["cache_prefix_chars"] = request.cache_prefix_chars
     schema = request.json_schema
     if schema is None:
         return _BLOB.encode(body).encode()
     body["schema_name"] = request.schema_name
     text = sorted_schema_text(schema)
-    if text is None:
+    if text is None or min(body) < "json_schema":  # the kept text goes first, or not at all
         body["json_schema"] = schema
         return _BLOB.encode(body).encode()
     rest = _BLOB.encode(body)  # '{"max_tokens": ...}': every other key sorts after it

@@ -91,7 +91,7 @@ def submit(
     control = state.control_overrides.get(actor) or actors[actor].get("control", "ai")
     if control != "human":
         raise SeatNotWaiting(
-            "{actor!r} is not a human seat in run {run} (its control is {control})",
+            "{actor!r} is not a human seat in run {run}: its control is {control}",
             hint="fork the run with {humans} {actor} to take that seat",
             run_id=run_id,
             values={"actor": actor, "run": run_id, "control": control},

@@ -19,7 +19,7 @@ from engine.llm import ChatRequest
 from engine.play.calls import CallResult, ModelCaller
 from engine.play.human import check_actor
 from engine.play.phase import decision_context
-from engine.play.prompts import decision_messages
+from engine.play.prompts import cache_prefix_chars, decision_messages
 from engine.play.session import fork_run
 from engine.replay import replay
 from engine.rng import llm_seed
@@ -90,6 +90,9 @@ def prepare(store: EventStore, run_id: str, actor: str, at_turn: int, question: 
         seed=llm_seed(state.seed, at_turn + 1, f"interview:{actor}"),
         max_tokens=ANSWER_TOKENS,
         purpose="interview",
+        cache_prefix_chars=cache_prefix_chars(
+            scenario, scenario.actors[actor], model, state.settings
+        ),
     )
     digest = hashlib.sha256(question.encode()).hexdigest()[:8]
     return Interview(

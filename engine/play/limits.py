@@ -20,7 +20,6 @@ Token counts are estimates (4 characters a token), as in ``estimate``.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,32 +38,33 @@ from engine.play.prompts import (
 
 DEFAULT_CONTEXT_WINDOW = 8_192
 
-# Published context windows (tokens), early 2025, by model name without its provider
-# prefix or ":variant" suffix; the longest matching pattern wins.
+# Published context windows (tokens), early 2025, by the start of a model's name without
+# its provider prefix or ":variant" suffix; the longest matching start wins. (Prefixes,
+# not fnmatch patterns: compiling ~25 patterns took 2-3 ms of every run's start.)
 KNOWN_CONTEXT_WINDOWS: dict[str, int] = {
-    "gpt-4o*": 128_000,
-    "gpt-4.1*": 1_047_576,
-    "gpt-4-turbo*": 128_000,
-    "gpt-3.5-turbo*": 16_385,
-    "o1*": 200_000,
-    "o3*": 200_000,
-    "o4-mini*": 200_000,
-    "claude-*": 200_000,
-    "gemini-1.5-pro*": 2_000_000,
-    "gemini-pro-1.5*": 2_000_000,
-    "gemini-1.5-flash*": 1_000_000,
-    "gemini-flash-1.5*": 1_000_000,
-    "gemini-2*": 1_048_576,
-    "llama-3.1-*": 131_072,
-    "llama-3.2-*": 131_072,
-    "llama-3.3-*": 131_072,
-    "mistral-large*": 128_000,
-    "mistral-nemo*": 128_000,
-    "mistral-small*": 32_768,
-    "mixtral-8x7b*": 32_768,
-    "deepseek-chat*": 64_000,
-    "deepseek-r1*": 64_000,
-    "qwen-2.5-*": 32_768,
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4-turbo": 128_000,
+    "gpt-3.5-turbo": 16_385,
+    "o1": 200_000,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+    "claude-": 200_000,
+    "gemini-1.5-pro": 2_000_000,
+    "gemini-pro-1.5": 2_000_000,
+    "gemini-1.5-flash": 1_000_000,
+    "gemini-flash-1.5": 1_000_000,
+    "gemini-2": 1_048_576,
+    "llama-3.1-": 131_072,
+    "llama-3.2-": 131_072,
+    "llama-3.3-": 131_072,
+    "mistral-large": 128_000,
+    "mistral-nemo": 128_000,
+    "mistral-small": 32_768,
+    "mixtral-8x7b": 32_768,
+    "deepseek-chat": 64_000,
+    "deepseek-r1": 64_000,
+    "qwen-2.5-": 32_768,
 }
 
 # The most each call asks the model to answer (its max_tokens in the player): the
@@ -78,7 +78,7 @@ def context_window(model: str, declared: int | None = None) -> tuple[int, str]:
     if declared is not None:
         return declared, "context_window_tokens in the actor's file"
     name = model.rsplit("/", 1)[-1].split(":", 1)[0].lower()
-    matches = [p for p in KNOWN_CONTEXT_WINDOWS if fnmatch.fnmatchcase(name, p)]
+    matches = [p for p in KNOWN_CONTEXT_WINDOWS if name.startswith(p)]
     if matches:
         return KNOWN_CONTEXT_WINDOWS[max(matches, key=len)], "published for the model"
     return DEFAULT_CONTEXT_WINDOW, "the default for a model not known here"

@@ -24,7 +24,7 @@ from engine.fold.state import RunState, visible_messages
 from engine.llm import ChatRequest, json_schema_for
 from engine.play.answers import MAX_ASKS, Unusable, read_structured, reask, with_method
 from engine.play.calls import ModelCaller, failed_call
-from engine.play.prompts import DecisionContext, PastDecision, SeenMessage
+from engine.play.prompts import DecisionContext, PastDecision, SeenMessage, declared_actions
 from engine.rng import llm_seed
 from engine.scenario.load import simulated_date
 from engine.scenario.model import Scenario
@@ -132,6 +132,7 @@ async def ask_structured(
     seed_key: str | None = None,
     schema_name: str | None = None,
     temperature: float | None = None,
+    cache_prefix_chars: int | None = None,
 ) -> Answer[M]:
     """Ask a model for an answer of ``schema``'s shape, and read it.
 
@@ -153,6 +154,7 @@ async def ask_structured(
         max_tokens=max_tokens,
         schema_name=schema_name,
         temperature=temperature,
+        cache_prefix_chars=cache_prefix_chars,
     )
     answer: Answer[M] = Answer()
 
@@ -224,6 +226,7 @@ def _request(
     max_tokens: int,
     schema_name: str | None = None,
     temperature: float | None = None,
+    cache_prefix_chars: int | None = None,
 ) -> ChatRequest:
     """A request for a structured answer; the schema is sent only in JSON mode.
 
@@ -240,6 +243,7 @@ def _request(
         json_schema=json_schema_for(schema) if json_mode else None,
         schema_name=(schema_name or purpose) if json_mode else None,
         purpose=purpose,
+        cache_prefix_chars=cache_prefix_chars,
     )
 
 
@@ -276,9 +280,7 @@ def decision_context(
         )
         for m in visible_messages(state, actor_id)
     ]
-    actions: list[tuple[str, str]] = []
-    if scenario.variables and actor.actions:
-        actions = [(a.name, a.description or a.narrative or a.name) for a in actor.actions]
+    actions = declared_actions(scenario, actor)
     return DecisionContext(
         turn=turn,
         total_turns=state.settings.turns,

@@ -19,7 +19,7 @@ from engine.errors import BudgetExceeded
 from engine.play import brains, rules
 from engine.play.calls import request_blob
 from engine.play.phase import Halt, Play, budget_halt, decision_context
-from engine.play.prompts import DecisionContext, decision_messages
+from engine.play.prompts import DecisionContext, cache_prefix_chars, decision_messages
 from engine.rng import llm_seed
 from eventstore import (
     DecisionFailed,
@@ -124,6 +124,7 @@ class Decisions:
             seed=llm_seed(st.seed, turn, f"decision:{actor_id}"),
             json_mode=st.settings.json_mode,
             action_names=action_names,
+            cache_prefix_chars=cache_prefix_chars(p.scenario, actor, model, st.settings),
         )
         if actor_id not in progress.requested:
             prompt_blob = request_blob(request)

@@ -23,7 +23,7 @@ from engine.fold.state import coalitions_of
 from engine.play import talks
 from engine.play.answers import with_method
 from engine.play.phase import Answer, Halt, Play, ask_structured, decision_context
-from engine.play.prompts import coalition_task, decision_messages, reply_task
+from engine.play.prompts import cache_prefix_chars, coalition_task, decision_messages, reply_task
 from eventstore import Event, HumanInputRequested
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,10 +65,12 @@ class Talks:
     ) -> Answer[M]:
         """The actor's answer, or the failure recorded in its place: the actor stays
         silent (decisions still go ahead) and a resume does not ask again."""
+        model = self.p.model_for(actor_id)
+        scenario = self.p.scenario
         return await ask_structured(
             self.p,
             schema,
-            self.p.model_for(actor_id),
+            model,
             messages,
             purpose="communication",
             schema_name=schema.__name__.lower(),
@@ -76,6 +78,9 @@ class Talks:
             actor=actor_id,
             request_id=request_id,
             max_tokens=700,
+            cache_prefix_chars=cache_prefix_chars(
+                scenario, scenario.actors[actor_id], model, self.p.state.settings
+            ),
         )
 
     @staticmethod

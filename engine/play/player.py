@@ -30,11 +30,8 @@ from engine.play import ordering
 from engine.play.calls import Budget, ModelCaller
 from engine.play.phase import Halt
 from engine.play.phase_decisions import Decisions, HumanPrompt
-from engine.play.phase_metrics import Metrics
 from engine.play.phase_start import start_turn
 from engine.play.phase_talks import Talks
-from engine.play.phase_validation import Validation
-from engine.play.phase_world import update_world
 from engine.replay import replay, save_snapshot
 from engine.scenario.model import Scenario
 from eventstore import (
@@ -222,6 +219,10 @@ class RunPlayer:
         with step("phase", phase="decisions"):
             await Decisions(self, turn, self.human_prompt).play()
         self._deliver_injects(turn)
+        # the phases after the decisions load when first played, not before the run's
+        # first model call (~8 ms of its start; see benchmarks/README.md)
+        from engine.play.phase_world import update_world
+
         with step("phase", phase="world_update"):
             await update_world(self, turn)
         with step("phase", phase="measure"):
@@ -244,6 +245,9 @@ class RunPlayer:
         for the other; the log still has every metric before every check, in their
         order, as if one ran after the other.
         """
+        from engine.play.phase_metrics import Metrics
+        from engine.play.phase_validation import Validation
+
         metrics = Metrics(self, turn)
         checks = Validation(self, turn)
         metrics.record_computed()

@@ -114,6 +114,25 @@ def decision_prefix(scenario: Any, actor: Any, actions: Sequence[tuple[str, str]
     return "\n".join(sections)
 
 
+def declared_actions(scenario: Any, actor: Any) -> list[tuple[str, str]]:
+    """(name, what it does) of the actions ``actor`` chooses from: only a world with
+    variables has rules to apply them."""
+    if not (scenario.variables and actor.actions):
+        return []
+    return [(a.name, a.description or a.narrative or a.name) for a in actor.actions]
+
+
+def cache_prefix_chars(scenario: Any, actor: Any, model: str, settings: Any) -> int | None:
+    """Where the cache marker goes in ``actor``'s prompts to ``model``: after
+    :func:`decision_prefix`, which opens the user message of each of them; None when the
+    model caches without a marker (or the run turned markers off, ``cache_markers``)."""
+    from engine.llm.prompt_cache import needs_cache_marker
+
+    if not (settings.cache_markers and needs_cache_marker(model)):
+        return None
+    return len(decision_prefix(scenario, actor, declared_actions(scenario, actor)))
+
+
 def decision_messages(
     scenario: Any, actor: Any, ctx: DecisionContext, *, task: str | None = None
 ) -> list[Message]:

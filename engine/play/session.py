@@ -142,11 +142,13 @@ def start_run(
     white_cell: bool | None = None,
     name: str | None = None,
     tags: tuple[str, ...] = (),
+    cache_markers: bool = True,
 ) -> str:
     """Record a new run's setup (turn 0) and return its id; play it with ``RunPlayer``.
 
     ``name`` and ``tags`` label the run for people (``runs --tag``, reports, SQL);
-    ``white_cell`` None: the scenario's setting."""
+    ``white_cell`` None: the scenario's setting; ``cache_markers`` False sends no
+    prompt-cache markers to the models that cache only marked prompts (Anthropic's)."""
     scenario = loaded.scenario
     name, tags = check_labels(name, tags)
     overrides = dict(model_overrides or {})
@@ -164,6 +166,7 @@ def start_run(
         batch_id=batch_id,
         variation=dict(variation or {}),
         white_cell=scenario.white_cell if white_cell is None else white_cell,
+        cache_markers=cache_markers,
     )
     events: list[Event] = [
         RunStarted(
@@ -215,8 +218,9 @@ def prepare_resume(
     ``interactive``: whoever resumes answers for the human seats inline, so a run
     waiting for human input may go on.
 
-    Appends ``RunResumed`` (with a raised credit limit or more turns) unless the run is
-    a fresh fork that has not started playing. Refuses what cannot go on, saying why.
+    Appends ``RunResumed`` (with a raised credit limit or more turns; for a run that
+    never began a turn, such as a fork recorded without playing, its detail says it
+    starts). Refuses what cannot go on, saying why.
     """
     state = replay(store, run_id)
     if turns is not None:
@@ -285,6 +289,8 @@ def prepare_resume(
     detail = {"halted": f"after halt ({state.halt_reason})", "completed": "extending the run"}.get(
         state.status, "after interruption"
     )
+    if state.status == "running" and not store.has_own_event(run_id, "TurnStarted"):
+        detail = "starting it"  # recorded without playing (a fork made without --play)
     store.append(
         run_id,
         [

@@ -377,11 +377,14 @@ def read_scenario_dir(
     ``limits`` bounds each file and the directory in total (see ``engine.scenario.limits``).
     """
     if not root.is_dir():
-        problems.append(
-            Problem(
-                str(root), "", "is not a scenario directory", "give a folder with scenario.yaml"
-            )
-        )
+        hint = "give a folder with scenario.yaml"
+        if root.name in ("scenario.yaml", "scenario.yml"):
+            hint = f"give the folder that holds it: {root.parent}"
+        elif root.suffix in (".yaml", ".yml") and root.is_file():
+            hint += "; a batch file is checked with `scenario-lab batch run FILE --dry-run`"
+        elif not root.exists():
+            hint = f"no such folder; {hint}"
+        problems.append(Problem(str(root), "", "is not a scenario directory", hint))
         return None
     main = _find(root, "scenario")
     if main is None:

@@ -28,6 +28,8 @@ from engine.scenario.base import (
     StrList,
     Text,
     Weight,
+    new_dict,
+    new_list,
     plain,
     str_list,
 )
@@ -99,7 +101,7 @@ class RuleAction(ScenarioPart):
         examples=["Expand naval patrols across the strait"],
     )
     effects: dict[str, float] = Field(
-        default_factory=dict,
+        default_factory=new_dict,
         description="Variable -> change applied when the action is chosen.",
         examples=[{"tension": 1.0, "trade_flow": -3}],
     )
@@ -125,7 +127,7 @@ class ScriptEntry(ScenarioPart):
         examples=["Offers to host talks between the two powers."],
     )
     reasoning: str = Field(default="", description="Why, as the log records it.")
-    goals: StrList = Field(default_factory=list, description="The goals recorded with it.")
+    goals: StrList = Field(default_factory=new_list, description="The goals recorded with it.")
     action_name: str | None = Field(
         default=None,
         description="One of the actor's declared actions, whose effects then apply.",
@@ -165,10 +167,10 @@ class Actor(ScenarioPart):
     system_prompt: Text = Field(
         default="", description="Added to the scenario's system prompt for this actor."
     )
-    goals: StrList = Field(default_factory=list, description="What the actor wants.")
-    constraints: StrList = Field(default_factory=list, description="What limits it.")
+    goals: StrList = Field(default_factory=new_list, description="What the actor wants.")
+    constraints: StrList = Field(default_factory=new_list, description="What limits it.")
     expertise: list[str] | dict[str, str] = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="Areas of expertise: a list, or area -> level.",
         examples=[{"naval_operations": "expert"}],
     )
@@ -180,15 +182,15 @@ class Actor(ScenarioPart):
     private_information: Text = Field(
         default="", description="What only this actor knows; never shown to the others."
     )
-    personality_traits: StrList = Field(default_factory=list, description="For the prompt.")
+    personality_traits: StrList = Field(default_factory=new_list, description="For the prompt.")
     communication_style: Text = Field(default="", description="For the prompt.")
     actions: list[RuleAction] = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="Declared moves. A rules actor chooses among them; in a scenario with "
         "`variables`, AI and human actors choose one by name too, and its effects apply.",
     )
     preferences: dict[str, Weight] = Field(
-        default_factory=dict,
+        default_factory=new_dict,
         description="control: rules: variable -> weight of that variable's change. An "
         "action's utility is the sum of weight x effect (per tenth of the variable's range). "
         "A weight is a number or an expression over the variables (their values at the "
@@ -203,7 +205,7 @@ class Actor(ScenarioPart):
         examples=[0.8],
     )
     script: list[ScriptEntry] = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="control: scripted: one entry per turn (the first is turn 1), each a "
         "sentence or a mapping; a script shorter than the run repeats its last entry.",
     )
@@ -392,7 +394,7 @@ class ScenarioSettings(ScenarioPart):
         "API's `white_cell`).",
     )
     variables: dict[str, Variable] = Field(
-        default_factory=dict,
+        default_factory=new_dict,
         description="Numeric world variables, by name: with them the world is rule-driven "
         "(actions' effects, drift and noise move them), and each is recorded as a metric.",
     )
@@ -431,15 +433,15 @@ class Scenario(ScenarioSettings):
     actors: dict[str, Actor] = Field(
         min_length=1, description="By short_name, in scenario.yaml's order."
     )
-    metrics: list[Metric] = Field(default_factory=list, description="metrics.yaml's metrics.")
+    metrics: list[Metric] = Field(default_factory=new_list, description="metrics.yaml's metrics.")
     validation: ValidationConfig | None = Field(
         default=None, description="validation-rules.yaml, when there is one."
     )
     exogenous_events: list[ExogenousEvent] = Field(
-        default_factory=list, description="exogenous-events.yaml's events, flattened."
+        default_factory=new_list, description="exogenous-events.yaml's events, flattened."
     )
     background: dict[str, str] = Field(
-        default_factory=dict, description="background/*.md: file name -> markdown."
+        default_factory=new_dict, description="background/*.md: file name -> markdown."
     )
 
     def _own_issues(self) -> list[Issue]:

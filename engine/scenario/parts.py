@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.scenario.base import Issue, ScenarioPart, StrList
+from engine.scenario.base import Issue, ScenarioPart, StrList, new_dict, new_list
 from engine.scenario.conditions import parse_condition
 
 
@@ -28,7 +28,7 @@ class Extraction(ScenarioPart):
         examples=["openai/gpt-4o-mini"],
     )
     keywords: StrList = Field(
-        default_factory=list,
+        default_factory=new_list,
         description="keyword: the words or phrases to look for.",
         examples=[["sanction", "embargo"]],
     )
@@ -89,7 +89,7 @@ class Metric(ScenarioPart):
         examples=[[0, 10]],
     )
     categories: StrList = Field(
-        default_factory=list, description="categorical: the values it may take."
+        default_factory=new_list, description="categorical: the values it may take."
     )
     unit: str = Field(default="", description="Shown after values.", examples=["%"])
     actor_specific: bool = Field(
@@ -137,7 +137,7 @@ class ValidationConfig(ScenarioPart):
         examples=["openai/gpt-4o-mini"],
     )
     checks: dict[str, Check] = Field(
-        default_factory=dict,
+        default_factory=new_dict,
         description="Check name -> check; the file may also list checks, each with a `name:`.",
     )
     run_after_each_turn: bool = Field(default=True, description="false: no checks are run.")
@@ -192,7 +192,7 @@ class ExogenousEvent(ScenarioPart):
         "conditional events, false for the others.",
     )
     effects: dict[str, float] = Field(
-        default_factory=dict,
+        default_factory=new_dict,
         description="Variable -> change when it happens (rule-driven scenarios).",
         examples=[{"trade_flow": -8}],
     )

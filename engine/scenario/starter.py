@@ -273,10 +273,17 @@ def init_scenario(folder: Path, kind: str = "rules") -> list[Path]:
     title = (
         folder.resolve().name.replace("-", " ").replace("_", " ").strip().title() or "My Scenario"
     )
-    written = []
+    written: list[Path] = []
     for rel, text in starter_files(cast(Kind, kind), title).items():
         path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as e:  # a folder that cannot be made or written: say which
+            done = f"; written so far: {', '.join(str(p) for p in written)}" if written else ""
+            raise UsageError(
+                f"cannot write {path}: {e.strerror or e}{done}",
+                hint="give a folder you can write",
+            ) from e
         written.append(path)
     return written

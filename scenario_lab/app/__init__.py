@@ -29,61 +29,22 @@ server (``validate_files``, ``scenario_path``, ``summary``, ``stop``, ``playing`
 ``inject``, ``world_proposal``, ``review_world``, ``seat_view``, ``visible_page``,
 ``tail``, ``after_action``).
 
-``Progress``, ``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and
-``Document`` load on first use: they bring the engine's player, the LLM client or DuckDB
-with them.
+The errors, ``Lab``, its settings and the requests of runs are imported with the
+package; every other name loads on first use, with its module (``Progress``,
+``BatchProgress``, ``LLMSettings``, ``AnalyticsError``, ``QueryError`` and ``Document``
+bring the engine's player, the LLM client or DuckDB with them).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.batch.results import (
-    BatchComparison,
-    ComparedSet,
-    MetricComparison,
-    TurnDifference,
-    VariationStatus,
-)
-from engine.batch.results import RunStatus as BatchRunStatus
-from engine.batch.sample_stats import MeanDifference
-from engine.fold.state import metric_label
-from engine.play.estimate import Estimate, ModelEstimate
-from engine.summary import RunSummary
 from eventstore import (
     canonical_json,  # every JSON a front end prints or serves
     log_location,  # what --db names: a file, or a postgresql:// URL
 )
 
-from .after_action import AfterAction, after_action_markdown
-from .analytics import (
-    EXPORT_FORMATS,
-    REPORT_FORMATS,
-    SQL_FORMATS,
-    Comparison,
-    ExportRequest,
-    ExportResult,
-    ProjectOutcome,
-    QueryResult,
-    SqlRequest,
-    analytics_path,
-    check_report_format,
-    compare_document,
-    compare_markdown,
-    render,
-    rich_table,
-)
-from .audit import AuditEntry, AuditQuery, CheckResult, audit_markdown
-from .batch_compare import CompareBatches
-from .batches import (
-    BatchCreated,
-    BatchPlanView,
-    BatchResume,
-    BatchRunRequest,
-    BatchStatus,
-    VariationEstimate,
-)
 from .errors import (
     CATEGORY_STATUS,
     BudgetExceeded,
@@ -110,20 +71,8 @@ from .errors import (
     UsageError,
     error_info,
 )
-from .interview import InterviewAnswer, InterviewRequest
 from .lab import Lab
 from .models import parse_price
-from .reads import (
-    EventLine,
-    ListRuns,
-    LogPage,
-    LogQuery,
-    RunDetail,
-    RunLink,
-    RunList,
-    lineage_order,
-    state_document,
-)
 from .runs import (
     ForkCreated,
     ForkRun,
@@ -134,49 +83,196 @@ from .runs import (
     RunOutcome,
     StartRun,
 )
-from .scenarios import (
-    EstimateRequest,
-    ScenarioDetail,
-    ScenarioEntry,
-    ScenarioProblem,
-    Validation,
-    init_scenario,
-    json_schema,
-)
-from .seats import SeatAnswer, SeatAnswered, SeatQuestion
 from .settings import BUNDLED_SCENARIOS, DEFAULT_DB, LabSettings
-from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
-from .store import prepare_log
-from .tail import LogTail
-from .tree import BatchLine, TreeLine
-from .verification import VerifyReport, VerifyRequest, verdict
-from .visibility import (
-    STAFF,
-    Seat,
-    SeatPrompt,
-    SeatView,
-    Staff,
-    Viewer,
-    VisiblePage,
-    visible_line,
-)
 
-_LAZY = {
-    # the analytics layer's errors: importing it loads DuckDB
-    "AnalyticsError": "projections",
-    "QueryError": "projections",
-    "Document": "projections",  # a report: markdown, chart files or an HTML page
-    "Progress": "engine.play.player",
-    "BatchProgress": "engine.batch.play",
-    "LLMSettings": "engine.llm",
+# The rest loads on first use (PEP 562 ``__getattr__``): a command imports the modules
+# of the operations it calls, not of all of them (``run`` never loads the analytics,
+# audit, batch or reading modules: ~10 ms of its start). By module, as the names
+# are imported under TYPE_CHECKING below; a module in "" is this package's.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "engine.batch.results": (
+        "BatchComparison",
+        "ComparedSet",
+        "MetricComparison",
+        "TurnDifference",
+        "VariationStatus",
+    ),
+    "engine.batch.sample_stats": ("MeanDifference",),
+    "engine.fold.state": ("metric_label",),
+    "engine.play.estimate": ("Estimate", "ModelEstimate"),
+    "engine.summary": ("RunSummary",),
+    ".after_action": ("AfterAction", "after_action_markdown"),
+    ".analytics": (
+        "EXPORT_FORMATS",
+        "REPORT_FORMATS",
+        "SQL_FORMATS",
+        "Comparison",
+        "ExportRequest",
+        "ExportResult",
+        "ProjectOutcome",
+        "QueryResult",
+        "SqlRequest",
+        "analytics_path",
+        "check_report_format",
+        "compare_document",
+        "compare_markdown",
+        "render",
+        "rich_table",
+    ),
+    ".audit": ("AuditEntry", "AuditQuery", "CheckResult", "audit_markdown"),
+    ".batch_compare": ("CompareBatches",),
+    ".batches": (
+        "BatchCreated",
+        "BatchPlanView",
+        "BatchResume",
+        "BatchRunRequest",
+        "BatchStatus",
+        "VariationEstimate",
+    ),
+    ".interview": ("InterviewAnswer", "InterviewRequest"),
+    ".reads": (
+        "EventLine",
+        "ListRuns",
+        "LogPage",
+        "LogQuery",
+        "RunDetail",
+        "RunLink",
+        "RunList",
+        "lineage_order",
+        "state_document",
+    ),
+    ".scenarios": (
+        "EstimateRequest",
+        "ScenarioDetail",
+        "ScenarioEntry",
+        "ScenarioProblem",
+        "Validation",
+        "init_scenario",
+        "json_schema",
+    ),
+    ".seats": ("SeatAnswer", "SeatAnswered", "SeatQuestion"),
+    ".steer": ("Inject", "InjectQueuedResult", "WorldProposal", "WorldReview"),
+    ".store": ("prepare_log",),
+    ".tail": ("LogTail",),
+    ".tree": ("BatchLine", "TreeLine"),
+    ".verification": ("VerifyReport", "VerifyRequest", "verdict"),
+    ".visibility": (
+        "STAFF",
+        "Seat",
+        "SeatPrompt",
+        "SeatView",
+        "Staff",
+        "Viewer",
+        "VisiblePage",
+        "visible_line",
+    ),
+    # the analytics layer's errors and documents: importing it loads DuckDB
+    "projections": ("AnalyticsError", "QueryError", "Document"),
+    # they bring the engine's player, batch player or LLM client with them
+    "engine.play.player": ("Progress",),
+    "engine.batch.play": ("BatchProgress",),
+    "engine.llm": ("LLMSettings",),
 }
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+_RENAMED = {"BatchRunStatus": ("engine.batch.results", "RunStatus")}
+
+if TYPE_CHECKING:
+    from engine.batch.play import BatchProgress
+    from engine.batch.results import (
+        BatchComparison,
+        ComparedSet,
+        MetricComparison,
+        TurnDifference,
+        VariationStatus,
+    )
+    from engine.batch.results import RunStatus as BatchRunStatus
+    from engine.batch.sample_stats import MeanDifference
+    from engine.fold.state import metric_label
+    from engine.llm import LLMSettings
+    from engine.play.estimate import Estimate, ModelEstimate
+    from engine.play.player import Progress
+    from engine.summary import RunSummary
+    from projections import AnalyticsError, Document, QueryError
+
+    from .after_action import AfterAction, after_action_markdown
+    from .analytics import (
+        EXPORT_FORMATS,
+        REPORT_FORMATS,
+        SQL_FORMATS,
+        Comparison,
+        ExportRequest,
+        ExportResult,
+        ProjectOutcome,
+        QueryResult,
+        SqlRequest,
+        analytics_path,
+        check_report_format,
+        compare_document,
+        compare_markdown,
+        render,
+        rich_table,
+    )
+    from .audit import AuditEntry, AuditQuery, CheckResult, audit_markdown
+    from .batch_compare import CompareBatches
+    from .batches import (
+        BatchCreated,
+        BatchPlanView,
+        BatchResume,
+        BatchRunRequest,
+        BatchStatus,
+        VariationEstimate,
+    )
+    from .interview import InterviewAnswer, InterviewRequest
+    from .reads import (
+        EventLine,
+        ListRuns,
+        LogPage,
+        LogQuery,
+        RunDetail,
+        RunLink,
+        RunList,
+        lineage_order,
+        state_document,
+    )
+    from .scenarios import (
+        EstimateRequest,
+        ScenarioDetail,
+        ScenarioEntry,
+        ScenarioProblem,
+        Validation,
+        init_scenario,
+        json_schema,
+    )
+    from .seats import SeatAnswer, SeatAnswered, SeatQuestion
+    from .steer import Inject, InjectQueuedResult, WorldProposal, WorldReview
+    from .store import prepare_log
+    from .tail import LogTail
+    from .tree import BatchLine, TreeLine
+    from .verification import VerifyReport, VerifyRequest, verdict
+    from .visibility import (
+        STAFF,
+        Seat,
+        SeatPrompt,
+        SeatView,
+        Staff,
+        Viewer,
+        VisiblePage,
+        visible_line,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module, attr = _RENAMED.get(name) or (_LAZY.get(name), name)
     if module is None:
         raise AttributeError(f"module 'scenario_lab.app' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value  # found once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    # the lazy names too, as if imported (for completion in an editor or a REPL)
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

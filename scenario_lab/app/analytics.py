@@ -44,7 +44,8 @@ class ProjectOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 class SqlRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One read-only statement (DuckDB dialect), or ``schema`` for the tables and
-    columns with their descriptions; ``format`` is how a front end will render it."""
+    columns with their descriptions (with ``statement`` a table's name: that table's);
+    ``format`` is how a front end will render it."""
 
     statement: str | None = None
     schema: bool = False
@@ -159,9 +160,19 @@ def sql(settings: LabSettings, request: SqlRequest) -> QueryResult:
 
     check_format(request.format, SQL_FORMATS)
     if request.schema:
-        return QueryResult(
-            columns=("table", "column", "type", "description"), rows=tuple(schema_rows())
-        )
+        rows = tuple(schema_rows())
+        name = (request.statement or "").strip()
+        if name:  # `sql --schema runs`: that table's columns only
+            tables = list(dict.fromkeys(r[0] for r in rows))
+            if name not in tables:
+                raise InvalidRequest(
+                    "with {schema}, give a table's name or nothing; there is no table {name!r}",
+                    hint="tables: {tables}",
+                    field="statement",
+                    values={"name": name, "tables": ", ".join(tables)},
+                )
+            rows = tuple(r for r in rows if r[0] == name)
+        return QueryResult(columns=("table", "column", "type", "description"), rows=rows)
     if request.statement is None or not request.statement.strip():
         raise InvalidRequest(
             'give a {statement}, e.g. "SELECT * FROM runs" (or {schema})',
@@ -249,7 +260,11 @@ def compare(settings: LabSettings, run_refs: tuple[str, ...]) -> Comparison:
     from projections import compare_data, open_readonly
 
     if len(run_refs) < 2:
-        raise InvalidRequest("compare needs at least two runs", field="runs")
+        raise InvalidRequest(
+            "compare needs at least two runs",
+            field="runs",
+            hint="give two or more run ids, or compare two batches",
+        )
     path = analytics_path(settings)
     with open_store(settings) as store:
         run_ids = [store.resolve(r) for r in run_refs]

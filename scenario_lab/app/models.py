@@ -89,11 +89,11 @@ def check_priced(
     """Refuse models with no known price under a limit (``field``: the credit limit or
     the batch budget), whose calls it could not count; without a limit, the warning
     that their cost will be recorded as unknown (empty when every model is priced)."""
-    from engine.play.estimate import unpriced_warning
-
     unpriced = table.unpriced(models)
     if not unpriced:
         return ()
+    from engine.play.estimate import unpriced_warning
+
     if limit_usd is not None:
         # the limit is named through a template field: each front end names it its own way
         raise InvalidRequest(
@@ -144,10 +144,9 @@ def parse_price(text: str) -> tuple[str, tuple[float, ...]]:
             raise ValueError(text)
     except ValueError:
         raise InvalidRequest(
-            "{price} takes MODEL=IN,OUT or MODEL=IN,OUT,CACHED in USD per 1M tokens, got {text!r}",
-            hint="write e.g. {price} openai/gpt-4o-mini=0.15,0.6 or "
-            "openai/gpt-4o-mini=0.15,0.6,0.075 (cached: the price of a prompt token served "
-            "from the provider's cache): two or three numbers, 0 or more",
+            "{price} takes MODEL=IN,OUT or MODEL=IN,OUT,CACHED: USD per 1M input, output "
+            "and cached prompt tokens, numbers of 0 or more; got {text!r}",
+            hint="e.g. {price} openai/gpt-4o-mini=0.15,0.6,0.075",
             field="price",
             values={"text": text},
         ) from None

@@ -108,11 +108,13 @@ def _summarize(settings: LabSettings, store: EventStore, info: Any) -> RunSummar
     return summarize(store, info, settings.db)
 
 
-# the last lifecycle event each status is derived from (running and interrupted differ
-# by the run's lease only)
+# the last lifecycle event each status is derived from (running, not_started and
+# interrupted differ by the run's lease and whether a fork began a turn)
+_PLAYING = ("RunStarted", "RunForked", "RunResumed")
 _LIFECYCLE = {
-    "running": ("RunStarted", "RunForked", "RunResumed"),
-    "interrupted": ("RunStarted", "RunForked", "RunResumed"),
+    "running": _PLAYING,
+    "not_started": ("RunForked",),
+    "interrupted": _PLAYING,
     "halted": ("RunHalted",),
     "completed": ("RunCompleted",),
     "failed": ("RunFailed",),
@@ -156,8 +158,8 @@ def list_runs(settings: LabSettings, query: ListRuns) -> RunList:
     """A page of runs matching ``query``, newest first (``limit`` None: all of them).
 
     The filters are conditions of the store's query (a keyset page), so a page costs
-    the same however many runs the log holds; only "running" vs "interrupted" is told
-    apart here, by the runs' leases.
+    the same however many runs the log holds; only "running", "not_started" and
+    "interrupted" are told apart here, by the runs' leases and a fork's own turns.
     """
     from engine.summary import summary_of
 
@@ -181,7 +183,7 @@ def list_runs(settings: LabSettings, query: ListRuns) -> RunList:
         before = query.cursor
         while want is None or len(page) <= want:
             chunk = _ALL_PAGE if want is None else want + 1 - len(page)
-            if query.status in ("running", "interrupted"):
+            if query.status in ("running", "not_started", "interrupted"):
                 chunk = max(chunk, 50)  # the lease decides: some may not match
             infos = store.list_runs_page(
                 limit=chunk,

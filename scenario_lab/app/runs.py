@@ -62,6 +62,8 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     white_cell: bool | None = None
     name: str | None = None  # a label for people: `runs`, reports, SQL
     tags: tuple[str, ...] = ()  # labels to find the run by (`runs --tag`, SQL)
+    # mark prompts' stable opening for Anthropic models' prompt cache (others cache alone)
+    cache_markers: bool = True
 
 
 class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -204,13 +206,19 @@ def run_models(state: RunState, extra: dict[str, str] | None = None) -> list[str
     )
 
 
-def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> RunCreated:
+def create_run(
+    settings: LabSettings, request: StartRun, lease: RunLease
+) -> tuple[RunCreated, EventStore]:
     """Check everything a run needs, then record its setup under ``lease`` (acquired
     here, before the run exists, so it never looks interrupted; ``play_run`` takes it).
 
     Nothing is written when a check fails: the scenario, the model overrides, turns and
     credit limit, each model's endpoint and credentials, the price file, a price for
     every model under a credit limit (without one, an unpriced model is a warning).
+
+    The log is returned open, for ``play_run`` to play the run on: closing it between
+    the two would checkpoint and delete its write-ahead log (fsyncs) only for the first
+    append to make it again. The caller closes it.
     """
     from engine.play.session import (
         check_credit_limit,
@@ -241,7 +249,8 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
     models = models_needed(loaded.scenario, request.models, request.world_model)
     check_models(settings, models)
     price_warnings = check_priced(price_table(settings), models, request.credit_limit)
-    with open_store(settings, create=True) as store:
+    store = open_store(settings, create=True)
+    try:
         lease.acquire()
         try:
             start_run(
@@ -257,15 +266,20 @@ def create_run(settings: LabSettings, request: StartRun, lease: RunLease) -> Run
                 white_cell=request.white_cell,
                 name=request.name,
                 tags=request.tags,
+                cache_markers=request.cache_markers,
             )
         except BaseException:
             lease.release()
             raise
-    return RunCreated(
+    except BaseException:
+        store.close()
+        raise
+    created = RunCreated(
         run_id=lease.run_id,
         scenario=loaded.scenario.name,
         warnings=(*loaded.warnings, *size_warnings, *price_warnings),
     )
+    return created, store
 
 
 def with_humans(loaded: LoadedScenario, humans: tuple[str, ...]) -> LoadedScenario:
@@ -424,12 +438,14 @@ async def play_run(
     lease: RunLease | None = None,
     scope: anyio.CancelScope | None = None,
     inbox: Callable[[], list[Any]] | None = None,
+    store: EventStore | None = None,
 ) -> RunOutcome:
     """Play a recorded run until it completes, halts or fails, and say where it stands.
 
     Cancelling ``scope`` (``Lab.halt``) stops it between two recorded steps (each step's
     events are appended atomically) and records a halt by request; calls in flight are
-    abandoned and asked again on resume.
+    abandoned and asked again on resume. ``store``: the log already open (``create_run``
+    leaves it so); it is closed here either way, and the log is opened once.
     """
     import anyio
 
@@ -439,11 +455,14 @@ async def play_run(
 
     hooks = hooks or PlayHooks()
     try:
-        with open_store(settings) as store:
-            state = replay(store, run_id)
-            models = run_models(state)
-            client = make_client(settings, models)
+        if store is None:
+            store = open_store(settings)
+        state = replay(store, run_id)
+        models = run_models(state)
+        client = make_client(settings, models)
     except BaseException:
+        if store is not None:
+            store.close()
         if lease is not None:
             lease.release()
         raise
@@ -452,25 +471,25 @@ async def play_run(
         prices = await load_prices(settings, client)
         # the checks before recording used the static table; this one has the live list
         check_priced(prices, models, state.settings.credit_limit_usd)
-        with open_store(settings) as store:
-            player = RunPlayer(
-                store,
-                run_id,
-                client=client,
-                prices=prices,
-                limiter=anyio.CapacityLimiter(settings.concurrency),
-                human_prompt=hooks.human_prompt,
-                progress=hooks.progress,
-                lease=lease,
-                inbox=inbox,
-            )
-            with scope:
-                return outcome_of(run_id, await player.play())
-            # cancelled: the player let go of the run (and its lease) at a step boundary
-            halted = RunHalted(turn=player.state.turn, reason="user", detail="halted on request")
-            _append_halt(settings, store, run_id, halted)
-            return outcome_of(run_id, replay(store, run_id))
+        player = RunPlayer(
+            store,
+            run_id,
+            client=client,
+            prices=prices,
+            limiter=anyio.CapacityLimiter(settings.concurrency),
+            human_prompt=hooks.human_prompt,
+            progress=hooks.progress,
+            lease=lease,
+            inbox=inbox,
+        )
+        with scope:
+            return outcome_of(run_id, await player.play())
+        # cancelled: the player let go of the run (and its lease) at a step boundary
+        halted = RunHalted(turn=player.state.turn, reason="user", detail="halted on request")
+        _append_halt(settings, store, run_id, halted)
+        return outcome_of(run_id, replay(store, run_id))
     finally:
+        store.close()
         if lease is not None:
             lease.release()
         if client is not None:

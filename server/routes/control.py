@@ -34,6 +34,10 @@ class StartBody(BaseModel):
     )
     name: str | None = Field(default=None, max_length=200, description="A label for people.")
     tags: list[str] = Field(default=[], description="Labels to find the run by.")
+    cache_markers: bool = Field(
+        default=True,
+        description="Mark actors' stable prompt opening for Anthropic models' prompt cache.",
+    )
 
 
 class ResumeBody(BaseModel):
@@ -73,6 +77,7 @@ def start_run(body: StartBody, request: Request) -> Response:
             white_cell=body.white_cell,
             name=body.name,
             tags=tuple(body.tags),
+            cache_markers=body.cache_markers,
         )
     )
     anyio.from_thread.run_sync(svc.runner.start, created.run_id)

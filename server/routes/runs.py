@@ -15,7 +15,7 @@ from server.render import json_response
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
-Status = Literal["running", "halted", "interrupted", "completed", "failed"]
+Status = Literal["running", "not_started", "interrupted", "halted", "completed", "failed"]
 Format = Literal["json", "markdown"]
 
 

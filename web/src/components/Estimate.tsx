@@ -7,6 +7,8 @@ export interface Estimate {
   input_tokens: number;
   output_tokens: number;
   cost_usd: number;
+  cached_tokens?: number; // prompt tokens expected from providers' caches (omitted: none)
+  cost_without_cache_usd?: number;
   warnings?: string[];
 }
 
@@ -18,6 +20,7 @@ export function EstimateLine({ e }: { e: Estimate | null | undefined }) {
   return (
     <span class="small" data-testid="estimate">
       {e.calls} model calls · ~{(e.input_tokens + e.output_tokens).toLocaleString()} tokens · ~{usd(e.cost_usd)}
+      {e.cached_tokens ? ` with prompt-cache hits (~${usd(e.cost_without_cache_usd)} without)` : ""}
     </span>
   );
 }

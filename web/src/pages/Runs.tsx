@@ -167,7 +167,7 @@ export function RunsPage() {
   const scenarios = useMemo(() => [...new Set((runs ?? []).map((r) => r.scenario))].sort(), [runs]);
   const batchIds = useMemo(() => [...new Set((runs ?? []).map((r) => r.batch_id).filter(Boolean))] as string[], [runs]);
   const tags = useMemo(() => [...new Set((runs ?? []).flatMap((r) => r.tags ?? []))].sort(), [runs]);
-  const statuses = ["running", "halted", "interrupted", "completed", "failed"];
+  const statuses = ["running", "not_started", "interrupted", "halted", "completed", "failed"];
 
   return (
     <section>
