@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _bulk, _codec
 from ._events import Event
 from ._records import RawEvent, Recorded
 from ._runs import Runs
+
+if TYPE_CHECKING:  # pyarrow is imported by the reader only: not on every command's start
+    import pyarrow as pa
 
 EVENT_COLS = "position, run_id, seq, turn, type, schema_version, actor, event_id, recorded_at, hash"
 # the columns of a RawEvent, in its order
@@ -148,16 +151,28 @@ class Reads(Runs):
         under an older version to ``decode``, which upgrades it.
         """
         while True:
-            rows: list[RawEvent] = self._conn.execute(
-                f"SELECT {_RAW_COLS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (after, chunk),
-            ).fetchall()
+            rows = self._raw_rows(after, chunk)
             if not rows:
                 return
             yield rows
             if len(rows) < chunk:
                 return
             after = rows[-1][0]
+
+    def _raw_rows(self, after: int, chunk: int) -> list[RawEvent]:
+        rows: list[RawEvent] = self._conn.execute(
+            f"SELECT {_RAW_COLS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after, chunk),
+        ).fetchall()
+        return rows
+
+    def iter_raw_arrow(self, after: int, *, chunk: int) -> Iterator[pa.Table]:
+        """``iter_raw``'s stretches as Arrow tables of its ten columns
+        (``_raw_arrow.RAW_SCHEMA``; payloads as binary), read without a Python object
+        per value where the driver allows (``_raw_arrow``)."""
+        from . import _raw_arrow
+
+        return _raw_arrow.iter_arrow(self.path, self._raw_rows, after, chunk)
 
     def event_id_at(self, position: int) -> str | None:
         """The id of the event at global ``position``; None when there is none."""

@@ -292,13 +292,17 @@ class _Span:
 
 
 def _insert(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], sql_types: list[str], begin: bool
+    con: duckdb.DuckDBPyConnection,
+    stretch: pa.Table,
+    tables: dict[str, pa.Table],
+    sql_types: list[str],
+    begin: bool,
 ) -> None:
     if begin:
         con.execute("BEGIN")
+    insert_sql_rows(con, stretch, sql_types)
     for table, data in tables.items():
         insert_arrow(con, table, data)
-    insert_sql_rows(con, tables["events"], sql_types)
 
 
 def _finish(con: duckdb.DuckDBPyConnection, span: _Span, lineage: Lineage) -> None:
@@ -376,9 +380,9 @@ def project(
 
             try:
                 span: _Span | None = None
-                for rows in store.iter_raw(position, chunk=chunk_events):
-                    tables, batch = prepare(rows, sql_rows=sql_rows)
-                    then(_insert, tables, batch.sql_types, span is None)
+                for raw in store.iter_raw_arrow(position, chunk=chunk_events):
+                    stretch, tables, batch = prepare(raw, sql_rows=sql_rows)
+                    then(_insert, stretch, tables, batch.sql_types, span is None)
                     span = span or _Span()
                     span.add(batch)
                     if span.count >= transaction_events:

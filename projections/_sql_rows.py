@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import duckdb
 
-from ._catalog import TABLES
+from eventstore import EVENT_TYPES
+
+from ._catalog import PAYLOAD_TYPES, TABLES
 
 # The part of ``ModelCall`` the tables read (``attempts`` only counted).
 _CALL = (
@@ -201,8 +203,6 @@ def _insert_sql(type_name: str, version: int) -> str | None:
 
 
 def _statements() -> dict[str, str]:
-    from eventstore import EVENT_TYPES
-
     out = {}
     for type_name in _SPECS:
         sql = _insert_sql(type_name, EVENT_TYPES[type_name].SCHEMA_VERSION)
@@ -215,13 +215,27 @@ def _statements() -> dict[str, str]:
 SQL_TYPES: dict[str, str] = _statements()
 
 
+def _events_sql() -> str:
+    exprs = []
+    for name, (sql_type, _) in TABLES["events"].columns.items():
+        if name == "payload":
+            kept = ", ".join(f"'{t}'" for t in PAYLOAD_TYPES)  # our own identifiers
+            exprs.append(f"CASE WHEN type IN ({kept}) THEN payload END")
+        else:
+            exprs.append(f"CAST({_OWN.get(name, name)} AS {sql_type})")
+    return f"INSERT INTO events SELECT {', '.join(exprs)} FROM _stretch"
+
+
+_EVENTS_SQL = _events_sql()
+
+
 def insert_sql_rows(con: duckdb.DuckDBPyConnection, stretch: object, types: list[str]) -> None:
-    """The rows of ``types`` (keys of ``SQL_TYPES``) of ``stretch``, the Arrow table of a
-    stretch's ``events`` rows, inserted into their tables by DuckDB."""
-    if not types:
-        return
+    """The ``events`` rows of ``stretch`` (the Arrow table of a stretch's raw rows, its
+    payloads as text) and the rows of ``types`` (keys of ``SQL_TYPES``) built from it,
+    inserted by DuckDB."""
     con.register("_stretch", stretch)
     try:
+        con.execute(_EVENTS_SQL)
         for type_name in types:
             con.execute(SQL_TYPES[type_name])
     finally:

@@ -1,18 +1,19 @@
-"""A stretch of the log as the Arrow tables one catch-up step inserts.
+"""A stretch of the log as what one catch-up step inserts.
 
-The common stretch (every event under its type's current schema version) goes the
-fast way, with no Python list per column:
+The stretch arrives as one Arrow table of the log's raw rows
+(``EventStore.iter_raw_arrow``: no Python object per value). DuckDB builds the
+``events`` rows and the rows of the frequent types from it in SQL (``_sql_rows``);
+Python builds the rest. The common stretch (every event under its type's current
+schema version) goes the fast way:
 
-- the ``events`` table is the stretch's rows turned into Arrow columns in one call
-  (the row tuples as an Arrow struct array);
 - every payload is checked by one msgspec call over the whole stretch, a JSON array of
   the union of the (light) event structs, each struct's class checked against its
-  row's type; a stretch the array decoder refuses goes the careful way below, which
-  names the damaged event;
-- DuckDB builds the rows of the frequent types from the payload JSON
-  (``_sql_rows``), the rest (lifecycle, failures, human answers, exogenous events, a
-  world update's variables: ~3% of a played log) is built in Python from the structs
-  already decoded.
+  row's type: DuckDB's ``from_json`` turns a wrongly typed value into text or null,
+  where msgspec names the damaged event. The array is the payload column's own buffer
+  with commas put between the values (numpy), not a Python object per payload;
+- the rows DuckDB does not build (lifecycle, failures, human answers, exogenous events,
+  a world update's variables: ~3% of a played log) are built in Python from the
+  structs already decoded, for those rows only.
 
 A stretch holding an event stored under an older schema version, of an unknown type,
 or not readable by the array decoder goes through ``_columns.build``: one decoder call
@@ -22,35 +23,20 @@ fails, so the error names what is damaged.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from operator import is_
 from typing import Any, Union
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eventstore import EVENT_TYPES, StoreError
 
-from ._catalog import EVENT_TABLES, TABLES
-from ._columns import (
-    _SQL_REST,
-    ACTOR,
-    AT,
-    DECODED,
-    EID,
-    HANDLERS,
-    PAYLOAD,
-    RUN,
-    SEQ,
-    TURN,
-    TYPE,
-    VERSION,
-    Batch,
-    P,
-    Row,
-    build,
-)
-from ._duck import arrow_table, arrow_type
+from ._catalog import EVENT_TABLES
+from ._columns import _SQL_REST, DECODED, HANDLERS, TYPE, Batch, Row, build
+from ._duck import arrow_table
 from ._sql_rows import SQL_TYPES
 
 # One decoder for a stretch of every type: each payload's "type" tag picks its struct.
@@ -62,73 +48,59 @@ _CURRENT = {(name, cls.SCHEMA_VERSION) for name, cls in EVENT_TYPES.items()}
 # Types built in Python from their decoded structs (with what is left to Python of the
 # types DuckDB builds: a world update's variables).
 _PYTHON = {t: h for t, h in HANDLERS.items() if t not in SQL_TYPES} | _SQL_REST
-_EVENTS = TABLES["events"].columns
-# A raw row (``eventstore.RawEvent``) as an Arrow struct: a stretch of rows becomes
-# the ``events`` table's columns in one call, without a Python list per column.
-_RAW_NAMES = {
-    P: "position",
-    RUN: "run_id",
-    SEQ: "seq",
-    TURN: "turn",
-    TYPE: "type",
-    VERSION: "schema_version",
-    ACTOR: "actor",
-    EID: "event_id",
-    AT: "recorded_at",
-    PAYLOAD: "payload",
-}
-_RAW_ROW = pa.struct(
-    [
-        (name, pa.binary() if i == PAYLOAD else arrow_type(_EVENTS[name][0]))
-        for i, name in sorted(_RAW_NAMES.items())
-    ]
-)
+_PYTHON_TYPES = pa.array(sorted(_PYTHON), pa.string())
+_COMMA, _NOTHING = pa.scalar(b",", pa.binary()), pa.scalar(b"", pa.binary())
+_OPEN, _CLOSE = b"[]"
+_SCRATCH = threading.local()
 
 
-def payload_array(payloads: Any) -> pa.Array:
-    """The payloads as an Arrow string array; a payload that is not UTF-8 is a
-    ``StoreError`` (SQL edits of the log may have left some as TEXT: accepted)."""
+def with_text_payloads(raw: pa.Table) -> pa.Table:
+    """``raw`` with its payloads as UTF-8 text, as DuckDB reads them; a payload that is
+    not UTF-8 is a ``StoreError`` (an SQL edit of the log may have left one)."""
     try:
-        return pa.array(payloads, pa.binary()).cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        fixed = [p.encode() if isinstance(p, str) else bytes(p) for p in payloads]
-        try:
-            return pa.array(fixed, pa.binary()).cast(pa.string())
-        except pa.ArrowInvalid as e:
-            raise StoreError(
-                "a stored event payload is not UTF-8 JSON",
-                hint="run `scenario-lab verify` to find the damaged event",
-            ) from e
+        text = raw["payload"].cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise StoreError(
+            "a stored event payload is not UTF-8 JSON",
+            hint="run `scenario-lab verify` to find the damaged event",
+        ) from e
+    return raw.set_column(raw.schema.get_field_index("payload"), "payload", text)
 
 
-def _events_table(rows: list[Row]) -> pa.Table:
-    raw = pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.array(rows, _RAW_ROW))])
-    data = {name: raw[name] for name in _EVENTS if name in _RAW_ROW.names}
-    # the stretch's own rows: see ``OWN_ROW_COLUMNS``
-    data["source_run_id"] = data["run_id"]
-    data["inherited"] = pa.chunked_array([pa.repeat(False, len(rows))])
-    # msgspec has read every payload, but not every string it skipped: Arrow checks
-    data["payload"] = raw["payload"].cast(pa.string())
-    return pa.table(data)
+def _rows(raw: pa.Table) -> list[Row]:
+    """The rows as tuples (``eventstore.RawEvent``), for the Python handlers."""
+    return list(zip(*(column.to_pylist() for column in raw.columns), strict=True))
 
 
-def _json_array(payloads: tuple[Any, ...]) -> bytes:
-    """``[p1,p2,...]`` in one allocation (the stretch's payloads are tens of MB)."""
-    parts = list(payloads)
-    parts[0] = b"[" + parts[0]
-    parts[-1] = parts[-1] + b"]"
-    return b",".join(parts)
+def _json_array(payloads: pa.ChunkedArray) -> memoryview:
+    """``[p1,p2,...]`` without a Python object per payload: Arrow appends a comma to
+    every payload in one pass (the values stay contiguous), and that buffer is copied
+    once between the brackets (the last comma becomes the closing one), into a buffer
+    this thread keeps for its next stretch (a new one every time cost more in page
+    faults than the copy). Valid until the thread's next call."""
+    each = pc.binary_join_element_wise(payloads.combine_chunks(), _COMMA, _NOTHING)
+    offsets = memoryview(each.buffers()[1]).cast("i")  # int32: a binary array's offsets
+    start, end = offsets[each.offset], offsets[each.offset + len(each)]
+    size = end - start + 1
+    scratch: bytearray = getattr(_SCRATCH, "buffer", bytearray())
+    if len(scratch) < size:
+        scratch = _SCRATCH.buffer = bytearray(size)
+    out = memoryview(scratch)[:size]
+    out[1:] = memoryview(each.buffers()[2]).cast("B")[start:end]
+    out[0], out[-1] = _OPEN, _CLOSE
+    return out
 
 
-def _decoded(columns: list[tuple[Any, ...]]) -> list[Any] | None:
+def _decoded(raw: pa.Table, types: list[str]) -> list[Any] | None:
     """Every payload of the stretch decoded in one call, or None when the stretch must
-    go the careful way (an older version, an unknown type, a payload refused or stored
-    as TEXT, a ``type`` tag that is not its row's)."""
-    types, payloads = columns[TYPE], columns[PAYLOAD]
-    if not set(zip(types, columns[VERSION], strict=True)) <= _CURRENT:
+    go the careful way (an older version, an unknown type, a payload refused, a
+    ``type`` tag that is not its row's)."""
+    if not set(zip(types, raw["schema_version"].to_pylist(), strict=True)) <= _CURRENT:
+        return None
+    if raw["payload"].null_count:
         return None
     try:
-        evs: list[Any] = _STRETCH_DECODER.decode(_json_array(payloads))
+        evs: list[Any] = _STRETCH_DECODER.decode(_json_array(raw["payload"]))
     except (TypeError, msgspec.DecodeError, msgspec.ValidationError):
         return None
     # a payload holding two JSON values ("{...},{...}") would shift every later one
@@ -137,51 +109,55 @@ def _decoded(columns: list[tuple[Any, ...]]) -> list[Any] | None:
     return evs
 
 
-def _careful(rows: list[Row], sql_types: Collection[str]) -> tuple[dict[str, pa.Table], Batch]:
-    batch = build(rows, sql_types)
+def _careful(raw: pa.Table, sql_types: Collection[str]) -> tuple[dict[str, pa.Table], Batch]:
+    batch = build(_rows(raw), sql_types)
     tables = {}
     for table in EVENT_TABLES:
         columns = batch.columns[table]
-        if table == "events":
-            data = arrow_table(table, {c: v for c, v in columns.items() if c != "payload"})
-            tables[table] = data.append_column("payload", payload_array(batch.payloads))
-        elif columns["run_id"]:
+        if table != "events" and columns["run_id"]:  # DuckDB builds `events` (_sql_rows)
             tables[table] = arrow_table(table, columns)
     batch.columns = {}  # the Arrow tables hold the rows now
     batch.payloads = []
     return tables, batch
 
 
-def prepare(rows: list[Row], *, sql_rows: bool = True) -> tuple[dict[str, pa.Table], Batch]:
-    """The Arrow tables of a stretch of raw log rows (in position order), and what the
-    end of its transaction needs (forks, scenarios, runs, position). The rows of the
-    types in ``Batch.sql_types`` are not among them: DuckDB builds them from the
-    ``events`` table (``insert_sql_rows``). ``sql_rows=False`` builds every row in
-    Python instead: the reference the equivalence tests compare DuckDB's rows with."""
-    columns = list(zip(*rows, strict=True))
-    evs = _decoded(columns) if sql_rows else None
-    if evs is None:
-        return _careful(rows, SQL_TYPES if sql_rows else ())
+def _fast(raw: pa.Table, types: list[str], evs: list[Any]) -> tuple[dict[str, pa.Table], Batch]:
     b = Batch()
-    present = set(columns[TYPE])
-    groups: dict[str, list[int]] = {t: [] for t in present if t in _PYTHON}
-    if groups:
-        for i, t in enumerate(columns[TYPE]):
-            if t in groups:
-                groups[t].append(i)
-    for type_name, index in groups.items():
-        _PYTHON[type_name](b, [rows[i] for i in index], [evs[i] for i in index])
-    try:
-        tables = {"events": _events_table(rows)}
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a payload not UTF-8: named there
-        return _careful(rows, SQL_TYPES)
+    present = set(types)
+    python = [t for t in present if t in _PYTHON]
+    if python:
+        index = pc.indices_nonzero(pc.is_in(raw["type"], value_set=_PYTHON_TYPES)).to_pylist()
+        rows = _rows(raw.take(index))
+        groups: dict[str, list[int]] = {t: [] for t in python}
+        for i, row in enumerate(rows):
+            groups[row[TYPE]].append(i)
+        for type_name, group in groups.items():
+            _PYTHON[type_name](b, [rows[i] for i in group], [evs[index[i]] for i in group])
+    tables = {}
     for table in EVENT_TABLES:
         if table != "events" and b.columns[table]["run_id"]:
             tables[table] = arrow_table(table, b.columns[table])
     b.columns = {}
     b.sql_types = [t for t in SQL_TYPES if t in present]
-    b.runs.update(columns[RUN])
-    b.count = len(rows)
-    b.last_position = rows[-1][P]
-    b.last_event_id = rows[-1][EID]
     return tables, b
+
+
+def prepare(raw: pa.Table, *, sql_rows: bool = True) -> tuple[pa.Table, dict[str, pa.Table], Batch]:
+    """What one step inserts for a stretch of raw log rows (``iter_raw_arrow``, in
+    position order): the stretch with its payloads as text, from which DuckDB builds
+    ``events`` and the rows of the types in ``Batch.sql_types`` (``insert_sql_rows``);
+    the Arrow tables of the rows Python builds; and what the end of its transaction
+    needs (forks, scenarios, runs, position). ``sql_rows=False`` builds every typed row
+    in Python instead: the reference the equivalence tests compare DuckDB's rows with."""
+    types: list[str] = raw["type"].to_pylist()
+    evs = _decoded(raw, types) if sql_rows else None
+    if evs is None:
+        tables, batch = _careful(raw, SQL_TYPES if sql_rows else ())
+    else:
+        tables, batch = _fast(raw, types, evs)
+    stretch = with_text_payloads(raw)  # after the decoders: they name a damaged event better
+    batch.runs.update(pc.unique(raw["run_id"]).to_pylist())
+    batch.count = raw.num_rows
+    batch.last_position = raw["position"][-1].as_py()
+    batch.last_event_id = raw["event_id"][-1].as_py()
+    return stretch, tables, batch

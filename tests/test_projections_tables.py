@@ -9,8 +9,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from eventstore import EventStore, MessageSent, StoreError
+from eventstore import EVENT_TYPES, EventStore, MessageSent, StoreError
 from projections import SCHEMA_VERSION, TABLES, analytics_path, open_readonly, project, query
+from projections._catalog import PAYLOAD_TYPES
+from projections._columns import HANDLERS
 from tests.projection_logs import RunShape, continue_run, family, write_run
 from tests.store_helpers import raw_connection
 
@@ -39,19 +41,35 @@ def test_default_path_is_beside_the_log() -> None:
     assert analytics_path("x.db", "elsewhere.duckdb") == Path("elsewhere.duckdb")
 
 
-def test_every_event_is_in_events_with_its_payload(
+def test_every_event_is_in_events_with_the_payloads_no_table_holds(
     store: EventStore, duck: Path, fam: dict[str, str]
 ) -> None:
     own = q(duck, "SELECT count(*) FROM events WHERE NOT inherited")[0][0]
     assert own == store.max_position()
-    row = q(duck, "SELECT type, payload ->> '$.scenario_name' FROM events WHERE position = 1")[0]
-    assert row == ("RunStarted", "Strait Crisis")
+    # a type without a table keeps its JSON as stored; a tabled type's facts are its rows
+    kept = q(
+        duck,
+        "SELECT position, payload FROM events WHERE payload IS NOT NULL AND NOT inherited "
+        "ORDER BY position",
+    )
+    marks = ", ".join("?" * len(PAYLOAD_TYPES))
+    with raw_connection(store.path) as conn:
+        stored = conn.execute(
+            "SELECT position, CAST(payload AS TEXT) FROM events "
+            f"WHERE type IN ({marks}) ORDER BY position",
+            PAYLOAD_TYPES,
+        ).fetchall()
+    assert kept == stored and any("DecisionRequested" in p for _, p in kept)
     # a fork's timeline in `events` is exactly what the store reads for it
     for run in fam.values():
         stored = [(r.seq, r.position) for r in store.read(run)]
         assert (
             q(duck, "SELECT seq, position FROM events WHERE run_id = ? ORDER BY seq", run) == stored
         )
+
+
+def test_payloads_are_kept_for_exactly_the_types_without_a_table() -> None:
+    assert set(PAYLOAD_TYPES) == {t for t in EVENT_TYPES if t not in HANDLERS}
 
 
 def test_decisions_cover_ai_human_and_failed(duck: Path, fam: dict[str, str]) -> None:
