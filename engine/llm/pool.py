@@ -23,17 +23,59 @@ no request waiting has nothing to do unless idle connections may exceed the keep
 cap.
 
 :func:`tune_pools` also gives the pools :mod:`engine.llm.streams` (one send a request).
+
+The connections the pass creates take their locks without a detour through the event
+loop. httpcore guards each HTTP/1.1 connection with two anyio locks, taken three times a
+request (the connection's request lock and its state lock as the request starts, the
+state lock again when the response closes), and an uncontended anyio lock still yields
+to the event loop once per acquisition. A connection here serves one request at a
+time, so these locks are never contended; but each yield sends the task to the back of
+the event loop's queue, and when many replies land at once that queue holds every other
+reply's bookkeeping: two yields stood between taking a call slot and the request's
+write, and one between a reply's last byte and the slot's release (benchmarks/README.md,
+"CPU per model call, third pass"). anyio's ``fast_acquire`` locks keep the same
+semantics (cancellation, ownership) and skip the yield when the lock is free.
 """
 
 from __future__ import annotations
 
+import anyio
 import httpcore
 import httpx
+from httpcore._synchronization import AsyncLock
 
 from .streams import CoalescingBackend
 
 
+class _FastLock(AsyncLock):
+    """httpcore's lock, but on asyncio an anyio lock that does not yield when free."""
+
+    def setup(self) -> None:
+        super().setup()
+        if self._backend == "asyncio":
+            self._anyio_lock = anyio.Lock(fast_acquire=True)
+
+
+class _Connection(httpcore.AsyncHTTPConnection):
+    """httpcore's connection with fast locks: its own from the start, its HTTP/1.1
+    connection's from its second request (the first creates it and uses it at once)."""
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        inner = self._connection
+        if type(inner) is httpcore.AsyncHTTP11Connection and type(inner._state_lock) is AsyncLock:
+            # idle (the pool handed it out as such): nobody holds its lock now
+            inner._state_lock = _FastLock()
+        return await super().handle_async_request(request)
+
+
 class _Pool(httpcore.AsyncConnectionPool):
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        connection = super().create_connection(origin)
+        if type(connection) is httpcore.AsyncHTTPConnection:  # direct: proxies keep theirs
+            connection.__class__ = _Connection
+            connection._request_lock = _FastLock()
+        return connection
+
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
         requests = self._requests
         queued = [r for r in requests if r.connection is None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Any
 
@@ -53,7 +54,21 @@ def json_schema_for(model_cls: type[BaseModel]) -> dict[str, Any]:
 
     Cached: pydantic takes ~3 ms to build a schema and the engine sends one per call.
     Callers must not mutate the returned dict (copy what you change)."""
-    return _strict(model_cls.model_json_schema())  # type: ignore[no-any-return]
+    schema: dict[str, Any] = _strict(model_cls.model_json_schema())
+    _SORTED_TEXT[id(schema)] = (schema, json.dumps(schema, ensure_ascii=False, sort_keys=True))
+    return schema
+
+
+# id -> (schema, its JSON text): every dict json_schema_for returned (held here too, so
+# no other object can take its id)
+_SORTED_TEXT: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def sorted_schema_text(schema: dict[str, Any]) -> str | None:
+    """``json.dumps(schema, ensure_ascii=False, sort_keys=True)`` if ``schema`` is a dict
+    :func:`json_schema_for` returned (encoded once), else None."""
+    kept = _SORTED_TEXT.get(id(schema))
+    return kept[1] if kept is not None and kept[0] is schema else None
 
 
 def _strict(node: Any) -> Any:

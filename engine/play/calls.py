@@ -20,6 +20,7 @@ import anyio
 
 from engine.errors import BudgetExceeded, LLMUnavailable
 from engine.llm import ChatRequest, ChatResponse, LLMClient, PriceTable
+from engine.llm.schemas import sorted_schema_text
 from engine.observe import bound, model_call_failed, model_called
 from eventstore import Attempt, CostIncurred, ModelCall, blob_hash
 
@@ -158,9 +159,12 @@ class ModelCaller:
         actual: float | None = 0.0
         saving: float | None = None
         try:
-            async with self.limiter:
+            await _take(self.limiter)
+            try:
                 with bound(actor=actor):  # the client's lines (httpx's too) name the actor
                     response = await self.client.complete(request)
+            finally:
+                self.limiter.release()
             actual, saving = self.prices.call_cost(
                 request.model,
                 response.input_tokens,
@@ -186,6 +190,17 @@ class ModelCaller:
             request_id=request_id,
             cache_saving_usd=saving,
         )
+
+
+async def _take(limiter: anyio.CapacityLimiter) -> None:
+    """A slot of ``limiter``, as ``async with limiter`` takes it, but a free slot is taken
+    at once: anyio's ``acquire`` yields to the event loop even then, and a slot free
+    while its call waits in the loop's queue behind other replies' bookkeeping is a
+    slot of the cap doing nothing (waiting in line for a slot, fairly, is unchanged)."""
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
 
 
 def call_result(
@@ -259,7 +274,13 @@ def failed_call(
 
 
 def request_blob(request: ChatRequest) -> bytes:
-    """The request as stored for audit: everything sent except credentials."""
+    """The request as stored for audit: everything sent except credentials.
+
+    ``json.dumps(body, ensure_ascii=False, sort_keys=True)`` of the request's fields, byte
+    for byte (the blob's hash is in the log). Sorting and encoding a schema was half of
+    that work, so a schema from ``json_schema_for`` (the same dict call after call) comes
+    as the text it was encoded to once, put first, where ``"json_schema"`` sorts.
+    """
     body: dict[str, Any] = {
         "model": request.model,
         "messages": request.messages,
@@ -268,9 +289,19 @@ def request_blob(request: ChatRequest) -> bytes:
         "max_tokens": request.max_tokens,
         "purpose": request.purpose,
     }
-    if request.json_schema is not None:
-        body["json_schema"] = request.json_schema
-        body["schema_name"] = request.schema_name
     if request.cache_prefix_chars is not None:  # only then: other prompts keep their hash
         body["cache_prefix_chars"] = request.cache_prefix_chars
-    return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
+    schema = request.json_schema
+    if schema is None:
+        return _BLOB.encode(body).encode()
+    body["schema_name"] = request.schema_name
+    text = sorted_schema_text(schema)
+    if text is None or min(body) < "json_schema":  # the kept text goes first, or not at all
+        body["json_schema"] = schema
+        return _BLOB.encode(body).encode()
+    rest = _BLOB.encode(body)  # '{"max_tokens": ...}': every other key sorts after it
+    return f'{{"json_schema": {text}, {rest[1:]}'.encode()
+
+
+# what json.dumps(body, ensure_ascii=False, sort_keys=True) uses, made once
+_BLOB = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
