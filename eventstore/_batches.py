@@ -7,7 +7,7 @@ from typing import Any
 
 from ._errors import UsageError
 from ._ids import check_ref
-from ._runs import Runs, like_prefix, new_id, now
+from ._runs import _CANDIDATES, Runs, ids_from, new_id, now
 
 
 class Batches(Runs):
@@ -25,20 +25,27 @@ class Batches(Runs):
         return batch_id
 
     def batch(self, batch_id: str) -> dict[str, Any]:
+        """The batch whose id is ``batch_id`` or the only one starting with it (the exact
+        id by its key, then a range of the key: no scan, as for runs)."""
         check_ref(batch_id, "batch")
-        row = self._conn.execute(
-            "SELECT batch_id, name, config, config_sha256, created_at FROM batches "
-            "WHERE batch_id = ? OR batch_id LIKE ? ESCAPE '\\' ORDER BY batch_id = ? DESC LIMIT 2",
-            (batch_id, like_prefix(batch_id), batch_id),
-        ).fetchall()
-        if not row or (len(row) > 1 and row[0][0] != batch_id):
-            raise UsageError(
-                f"no batch {batch_id!r} in the log"
-                if not row
-                else f"batch id {batch_id!r} is ambiguous",
-                hint="list batches with `scenario-lab batch list`",
-            )
-        b = row[0]
+        cols = "SELECT batch_id, name, config, config_sha256, created_at FROM batches "
+        b = self._conn.execute(cols + "WHERE batch_id = ?", (batch_id,)).fetchone()
+        if b is None:
+            ids = ids_from(self._conn, "batches", "batch_id", batch_id, _CANDIDATES + 1)
+            if not ids:
+                raise UsageError(
+                    f"no batch {batch_id!r} in the log",
+                    hint="list batches with `scenario-lab batch list`",
+                )
+            if len(ids) > 1:
+                more = ", ..." if len(ids) > _CANDIDATES else ""
+                raise UsageError(
+                    f"batch id prefix {batch_id!r} is ambiguous: "
+                    f"{'at least ' if more else ''}{min(len(ids), _CANDIDATES)} batches "
+                    f"start with it ({', '.join(ids[:_CANDIDATES])}{more})",
+                    hint="give more characters of the batch id",
+                )
+            b = self._conn.execute(cols + "WHERE batch_id = ?", (ids[0],)).fetchone()
         return {
             "batch_id": b[0],
             "name": b[1],

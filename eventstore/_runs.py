@@ -40,10 +40,23 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern (with ESCAPE '\\') matching values that start with ``prefix``."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def ids_from(conn: Any, table: str, column: str, prefix: str, limit: int) -> list[str]:
+    """The first ``limit`` ids of ``table``'s primary key ``column`` starting with
+    ``prefix``, in order: one range search of the key's index on either backend."""
+    end = next_after(prefix)
+    if end is None:  # nothing sorts after it by one character: the open range
+        rows = conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} >= ? ORDER BY {column} LIMIT ?",
+            (prefix, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} >= ? AND {column} < ? "
+            f"ORDER BY {column} LIMIT ?",
+            (prefix, end, limit),
+        ).fetchall()
+    # the open range may reach past the prefix; the closed one never does
+    return [r[0] for r in rows if r[0].startswith(prefix)]
 
 
 def next_after(prefix: str) -> str | None:
@@ -116,7 +129,7 @@ class Runs:
         check_ref(prefix, "run")
         if self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (prefix,)).fetchone():
             return prefix
-        ids = self._ids_from(prefix, _CANDIDATES + 1)
+        ids = ids_from(self._conn, "runs", "run_id", prefix, _CANDIDATES + 1)
         if len(ids) == 1:
             return ids[0]
         if not ids:
@@ -128,22 +141,6 @@ class Runs:
             f"({', '.join(ids[:_CANDIDATES])}{more})",
             hint="give more characters of the run id",
         )
-
-    def _ids_from(self, prefix: str, limit: int) -> list[str]:
-        """The first ``limit`` run ids starting with ``prefix``, in order."""
-        end = next_after(prefix)
-        if end is None:  # nothing sorts after it by one character: the open range
-            rows = self._conn.execute(
-                "SELECT run_id FROM runs WHERE run_id >= ? ORDER BY run_id LIMIT ?",
-                (prefix, limit),
-            ).fetchall()
-        else:
-            rows = self._conn.execute(
-                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?",
-                (prefix, end, limit),
-            ).fetchall()
-        # the open range may reach past the prefix; the closed one never does
-        return [r[0] for r in rows if r[0].startswith(prefix)]
 
     def list_runs(self, *, batch_id: str | None = None) -> list[RunInfo]:
         """Every run, newest first."""

@@ -90,3 +90,32 @@ def test_the_prefix_range_is_a_search_of_the_primary_key(store: EventStore, back
     plan = " ".join(r[0] for r in rows)
     assert "Index Scan on runs_pkey" in plan or "Index Only Scan using runs_pkey" in plan, plan
     assert "Index Cond: ((run_id >= 'ab'::text) AND (run_id < 'ac'::text))" in plan, plan
+
+
+def _batches(store: EventStore, *ids: str) -> None:
+    for batch_id in ids:
+        store.create_batch(f"plan {batch_id}", b"{}", "0" * 64, batch_id=batch_id)
+
+
+def test_a_batch_is_found_by_its_id_or_a_unique_prefix(store: EventStore) -> None:
+    _batches(store, "b17", "b17x", "c\u00e9")
+    assert store.batch("b17")["batch_id"] == "b17"  # exact, though "b17x" starts with it
+    assert store.batch("b17x")["name"] == "plan b17x"
+    assert store.batch("c")["batch_id"] == "c\u00e9"
+
+
+def test_an_ambiguous_or_unknown_batch_prefix_is_a_usage_error(store: EventStore) -> None:
+    _batches(store, *(f"bat{i}" for i in range(7)))
+    with pytest.raises(
+        UsageError,
+        match=r"batch id prefix 'bat' is ambiguous: at least 5 batches start with it "
+        r"\(bat0, bat1, bat2, bat3, bat4, \.\.\.\)",
+    ) as info:
+        store.batch("bat")
+    assert "more characters" in (info.value.hint or "")
+    _batches(store, "dup1", "dup2")
+    with pytest.raises(UsageError, match=r"ambiguous: 2 batches start with it \(dup1, dup2\)"):
+        store.batch("dup")
+    with pytest.raises(UsageError, match="no batch 'zzz' in the log") as missing:
+        store.batch("zzz")
+    assert "batch list" in (missing.value.hint or "")
