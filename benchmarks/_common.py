@@ -14,7 +14,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,3 +170,15 @@ def phase_bound(runs: int, turns: int, actors: int, cap: int) -> float:
                 deciding[r], open_calls[r] = True, actors
                 queue += [r] * actors
     return calls / cap / now
+
+
+def turn_batches(n_batches: int, chunk: int, size: int) -> Iterator[list[list[Event]]]:
+    """``n_batches`` append batches (the first ``size`` events of turns 1, 2, ...), in
+    stretches of ``chunk`` batches: what one timed stretch of an append benchmark writes."""
+    turn = 0
+    for start in range(0, n_batches, chunk):
+        stretch = []
+        for _ in range(min(chunk, n_batches - start)):
+            turn += 1
+            stretch.append(turn_events(turn)[:size])
+        yield stretch

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, parse_args, run_setup, turn_events
+from _common import emit, parse_args, run_setup, turn_batches
 
 from eventstore import EventStore
 
@@ -47,12 +47,7 @@ def main() -> None:
             )
             seq = store.last_seq(run_id)
             store_s = raw_s = 0.0
-            turn = 0
-            for start in range(0, n_batches, CHUNK):
-                batches = []
-                for _ in range(min(CHUNK, n_batches - start)):
-                    turn += 1
-                    batches.append(turn_events(turn)[:BATCH])
+            for batches in turn_batches(n_batches, CHUNK, BATCH):
                 first = seq
 
                 t0 = time.perf_counter()

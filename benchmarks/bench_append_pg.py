@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import emit, run_setup, turn_events
+from _common import emit, run_setup, turn_batches
 
 from eventstore import EventStore
 
@@ -95,12 +95,7 @@ def main() -> None:
         try:
             runs = {name: s.create_run(events=run_setup()) for name, s in stores.items()}
             seqs = {name: stores[name].last_seq(run) for name, run in runs.items()}
-            turn = 0
-            for start in range(0, n_batches, CHUNK):
-                batches = []
-                for _ in range(min(CHUNK, n_batches - start)):
-                    turn += 1
-                    batches.append(turn_events(turn)[:BATCH])
+            for batches in turn_batches(n_batches, CHUNK, BATCH):
                 for name, store in stores.items():
                     seq = seqs[name]
                     t0 = time.perf_counter()
